@@ -1,0 +1,48 @@
+//! Domain types shared by every Valdrix crate.
+//!
+//! The vocabulary is FOCUS 1.2: a [`CostLine`] is one normalised billing line (borrowing from the
+//! reader's buffers), a [`CostRecord`] is the stored daily aggregate of many lines at the grain
+//! described in `DESIGN.md`. Money is always [`rust_decimal::Decimal`]; amounts of different
+//! currencies are never added together.
+
+pub mod decimal;
+pub mod error;
+pub mod focus;
+pub mod record;
+pub mod tags;
+pub mod time;
+
+pub use decimal::{decimal_from_f64, parse_decimal, DecimalError};
+pub use error::CoreError;
+pub use focus::{ChargeCategory, Provider};
+pub use record::{CostLine, CostRecord, Grain, Totals};
+pub use tags::Tags;
+
+/// A tenant identifier. Embedded mode uses `default`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    /// Validates a tenant name: 1–64 characters of `[A-Za-z0-9_-]`.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(TenantId(s.to_string()))
+        } else {
+            Err(CoreError::InvalidTenant(s.to_string()))
+        }
+    }
+
+    /// The tenant name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,290 @@
+//! Cost lines (what a reader yields) and cost records (what the store keeps).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::focus::ChargeCategory;
+use crate::tags::Tags;
+
+/// Optional text borrowed from the reader's buffer when it can be.
+pub type Text<'a> = Option<Cow<'a, str>>;
+
+/// One billing line normalised to FOCUS 1.2 meanings, before the daily rollup.
+///
+/// Readers fill it from a provider row; text borrows from the reader's buffers so that the hot
+/// path allocates only when a new grain group appears.
+#[derive(Debug, Clone)]
+pub struct CostLine<'a> {
+    /// `ProviderName` (AWS, Microsoft, Google Cloud, or what a FOCUS file says).
+    pub provider: Cow<'a, str>,
+    /// `PublisherName`.
+    pub publisher: Text<'a>,
+    /// `InvoiceIssuerName`.
+    pub invoice_issuer: Text<'a>,
+    /// `BillingAccountId`: AWS payer, Azure billing account, GCP billing account.
+    pub billing_account_id: Cow<'a, str>,
+    /// `BillingAccountName`.
+    pub billing_account_name: Text<'a>,
+    /// `SubAccountId`: AWS linked account, Azure subscription, GCP project.
+    pub sub_account_id: Text<'a>,
+    /// `SubAccountName`.
+    pub sub_account_name: Text<'a>,
+    /// UTC day of `ChargePeriodStart`.
+    pub charge_date: NaiveDate,
+    /// `BillingPeriodStart` (a date: every provider starts periods at midnight UTC).
+    pub billing_period_start: NaiveDate,
+    /// `BillingPeriodEnd` (exclusive).
+    pub billing_period_end: NaiveDate,
+    /// `ServiceName`.
+    pub service_name: Cow<'a, str>,
+    /// `ServiceCategory`, when the reader knows it; otherwise the mapping tables decide.
+    pub service_category: Option<&'static str>,
+    /// Provider service code used to look the category up (AWS product code, Azure consumed service).
+    pub service_code: Text<'a>,
+    /// `RegionId`.
+    pub region_id: Text<'a>,
+    /// `RegionName`.
+    pub region_name: Text<'a>,
+    /// `AvailabilityZone`.
+    pub availability_zone: Text<'a>,
+    /// `ResourceId`.
+    pub resource_id: Text<'a>,
+    /// `ResourceName`.
+    pub resource_name: Text<'a>,
+    /// `ResourceType`.
+    pub resource_type: Text<'a>,
+    /// `SkuId`.
+    pub sku_id: Text<'a>,
+    /// `SkuPriceId`.
+    pub sku_price_id: Text<'a>,
+    /// The provider's usage type or meter (`x_UsageType`): part of the grain.
+    pub usage_type: Text<'a>,
+    /// `ChargeCategory`.
+    pub charge_category: ChargeCategory,
+    /// `ChargeClass` = `Correction` when true.
+    pub correction: bool,
+    /// `ChargeFrequency`.
+    pub charge_frequency: Option<&'static str>,
+    /// `ChargeDescription`.
+    pub charge_description: Text<'a>,
+    /// `PricingCategory`.
+    pub pricing_category: Option<&'static str>,
+    /// `CommitmentDiscountId`.
+    pub commitment_discount_id: Text<'a>,
+    /// `CommitmentDiscountName`.
+    pub commitment_discount_name: Text<'a>,
+    /// `CommitmentDiscountType` (provider label).
+    pub commitment_discount_type: Text<'a>,
+    /// `CommitmentDiscountCategory`: `Spend` or `Usage`.
+    pub commitment_discount_category: Option<&'static str>,
+    /// `CommitmentDiscountStatus`: `Used` or `Unused`.
+    pub commitment_discount_status: Option<&'static str>,
+    /// Tags as read (normalised and sorted by the rollup).
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// `BillingCurrency`.
+    pub currency: Cow<'a, str>,
+    /// `BilledCost`.
+    pub billed_cost: Decimal,
+    /// `EffectiveCost`.
+    pub effective_cost: Decimal,
+    /// `ListCost`.
+    pub list_cost: Decimal,
+    /// `ContractedCost`.
+    pub contracted_cost: Decimal,
+    /// `ConsumedQuantity`.
+    pub consumed_quantity: Option<Decimal>,
+    /// `ConsumedUnit`.
+    pub consumed_unit: Text<'a>,
+    /// `PricingQuantity`.
+    pub pricing_quantity: Option<Decimal>,
+    /// `PricingUnit`.
+    pub pricing_unit: Text<'a>,
+    /// `InvoiceId`.
+    pub invoice_id: Text<'a>,
+    /// `PricingCurrency` when it differs from the billing currency.
+    pub pricing_currency: Text<'a>,
+}
+
+impl<'a> CostLine<'a> {
+    /// A line with every optional field empty and zero amounts; readers fill what they have.
+    pub fn new(provider: Cow<'a, str>, billing_account_id: Cow<'a, str>, charge_date: NaiveDate, currency: Cow<'a, str>) -> Self {
+        CostLine {
+            provider,
+            publisher: None,
+            invoice_issuer: None,
+            billing_account_id,
+            billing_account_name: None,
+            sub_account_id: None,
+            sub_account_name: None,
+            charge_date,
+            billing_period_start: crate::time::month_start(charge_date),
+            billing_period_end: crate::time::next_month_start(charge_date),
+            service_name: Cow::Borrowed(""),
+            service_category: None,
+            service_code: None,
+            region_id: None,
+            region_name: None,
+            availability_zone: None,
+            resource_id: None,
+            resource_name: None,
+            resource_type: None,
+            sku_id: None,
+            sku_price_id: None,
+            usage_type: None,
+            charge_category: ChargeCategory::Usage,
+            correction: false,
+            charge_frequency: None,
+            charge_description: None,
+            pricing_category: None,
+            commitment_discount_id: None,
+            commitment_discount_name: None,
+            commitment_discount_type: None,
+            commitment_discount_category: None,
+            commitment_discount_status: None,
+            tags: Vec::new(),
+            currency,
+            billed_cost: Decimal::ZERO,
+            effective_cost: Decimal::ZERO,
+            list_cost: Decimal::ZERO,
+            contracted_cost: Decimal::ZERO,
+            consumed_quantity: None,
+            consumed_unit: None,
+            pricing_quantity: None,
+            pricing_unit: None,
+            invoice_id: None,
+            pricing_currency: None,
+        }
+    }
+}
+
+/// The grain of a stored record: every field that, when it differs, makes a separate record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Grain {
+    /// `ProviderName`.
+    pub provider: String,
+    /// `BillingAccountId`.
+    pub billing_account_id: String,
+    /// `SubAccountId`.
+    pub sub_account_id: Option<String>,
+    /// Charge day (UTC).
+    pub charge_date: NaiveDate,
+    /// `BillingPeriodStart`: corrections to earlier periods stay apart from current charges.
+    pub billing_period_start: NaiveDate,
+    /// `ServiceName`.
+    pub service_name: String,
+    /// `RegionId`.
+    pub region_id: Option<String>,
+    /// `ResourceId`.
+    pub resource_id: Option<String>,
+    /// Provider usage type or meter, else `SkuId`.
+    pub usage_type: Option<String>,
+    /// `ChargeCategory`.
+    pub charge_category: ChargeCategory,
+    /// `ChargeClass` is `Correction`.
+    pub correction: bool,
+    /// `PricingCategory`.
+    pub pricing_category: Option<String>,
+    /// `CommitmentDiscountId`.
+    pub commitment_discount_id: Option<String>,
+    /// `CommitmentDiscountStatus`.
+    pub commitment_discount_status: Option<String>,
+    /// Canonical tags.
+    pub tags: Tags,
+    /// `BillingCurrency`: amounts in different currencies never share a record.
+    pub currency: String,
+}
+
+impl Grain {
+    /// A stable identifier of this grain within a tenant and source stream: the hex SHA-256 of
+    /// the fields in a fixed order. The same inputs always give the same id, so a re-ingest
+    /// finds the records it wrote before.
+    pub fn record_id(&self, tenant: &str, stream: &str) -> String {
+        let mut h = Sha256::new();
+        let mut put = |s: &str| {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        };
+        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+        put(tenant);
+        put(stream);
+        put(&self.provider);
+        put(&self.billing_account_id);
+        put(&opt(&self.sub_account_id));
+        put(&self.charge_date.to_string());
+        put(&self.billing_period_start.to_string());
+        put(&self.service_name);
+        put(&opt(&self.region_id));
+        put(&opt(&self.resource_id));
+        put(&opt(&self.usage_type));
+        put(self.charge_category.as_str());
+        put(if self.correction { "Correction" } else { "" });
+        put(&opt(&self.pricing_category));
+        put(&opt(&self.commitment_discount_id));
+        put(&opt(&self.commitment_discount_status));
+        put(&self.tags.to_json());
+        put(&self.currency);
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+/// Sums of the money and quantity columns of a record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Σ `BilledCost`.
+    pub billed_cost: Decimal,
+    /// Σ `EffectiveCost`.
+    pub effective_cost: Decimal,
+    /// Σ `ListCost`.
+    pub list_cost: Decimal,
+    /// Σ `ContractedCost`.
+    pub contracted_cost: Decimal,
+    /// Σ `ConsumedQuantity` (None when no line had one).
+    pub consumed_quantity: Option<Decimal>,
+    /// Σ `PricingQuantity`.
+    pub pricing_quantity: Option<Decimal>,
+    /// Number of source lines summed.
+    pub line_count: u64,
+}
+
+impl Totals {
+    /// Adds one line's amounts.
+    pub fn add_line(&mut self, l: &CostLine<'_>) {
+        self.billed_cost += l.billed_cost;
+        self.effective_cost += l.effective_cost;
+        self.list_cost += l.list_cost;
+        self.contracted_cost += l.contracted_cost;
+        add_opt(&mut self.consumed_quantity, l.consumed_quantity);
+        add_opt(&mut self.pricing_quantity, l.pricing_quantity);
+        self.line_count += 1;
+    }
+}
+
+fn add_opt(acc: &mut Option<Decimal>, v: Option<Decimal>) {
+    if let Some(v) = v {
+        *acc = Some(acc.unwrap_or(Decimal::ZERO) + v);
+    }
+}
+
+/// A stored daily record: the grain, descriptive attributes taken from the first line seen, and
+/// the exact sums of every line in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostRecord {
+    /// The grain key fields.
+    pub grain: Grain,
+    /// Descriptive FOCUS columns that do not split records (names, categories, units...), keyed
+    /// by FOCUS column name.
+    pub attrs: BTreeMap<String, String>,
+    /// Money and quantity sums.
+    pub totals: Totals,
+}
+
+impl CostRecord {
+    /// A descriptive attribute by FOCUS column name.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.get(name).map(|s| s.as_str())
+    }
+}

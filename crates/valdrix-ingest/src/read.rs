@@ -1,0 +1,403 @@
+//! Reading one file: encoding detection (plain, gzip, Parquet, JSON lines), format detection, and
+//! streaming rows through the format's normaliser into a rollup.
+
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ProjectionMask;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{IngestError, Location, Result};
+use crate::rollup::Rollup;
+use crate::table::{BatchView, CsvRow, Header, JsonRow};
+use crate::{gcp, Format};
+
+/// How a file's bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Delimited text, optionally gzip-compressed.
+    Csv {
+        /// gzip-compressed.
+        gzip: bool,
+    },
+    /// Apache Parquet.
+    Parquet,
+    /// Newline-delimited JSON (BigQuery export), optionally gzip-compressed.
+    JsonLines {
+        /// gzip-compressed.
+        gzip: bool,
+    },
+}
+
+impl Encoding {
+    /// A short name for run records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Csv { gzip: false } => "csv",
+            Encoding::Csv { gzip: true } => "csv.gz",
+            Encoding::Parquet => "parquet",
+            Encoding::JsonLines { gzip: false } => "jsonl",
+            Encoding::JsonLines { gzip: true } => "jsonl.gz",
+        }
+    }
+}
+
+/// What was read from one file.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    /// Detected or forced format.
+    pub format: Format,
+    /// Byte layout.
+    pub encoding: Encoding,
+    /// Data rows read.
+    pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+}
+
+/// Progress of a read, reported every few thousand rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Rows read so far in this file.
+    pub rows: u64,
+    /// Bytes read so far in this file (estimated for Parquet).
+    pub bytes: u64,
+}
+
+/// SHA-256 over the bytes of `paths`, in order.
+pub fn checksum_files(paths: &[&Path]) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for p in paths {
+        let mut f = File::open(p)?;
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn io_err(file: &str, e: std::io::Error) -> IngestError {
+    IngestError::Io { file: file.to_string(), source: e }
+}
+
+/// Sniffs the encoding from the first bytes (and the name, to tell JSON lines from CSV).
+fn sniff(path: &Path, file: &str) -> Result<Encoding> {
+    let mut f = File::open(path).map_err(|e| io_err(file, e))?;
+    let mut head = [0u8; 4];
+    let n = f.read(&mut head).map_err(|e| io_err(file, e))?;
+    if n == 0 {
+        return Err(IngestError::Empty { file: file.to_string() });
+    }
+    let gzip = n >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    if n == 4 && &head == b"PAR1" {
+        return Ok(Encoding::Parquet);
+    }
+    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
+    let name = name.trim_end_matches(".gz");
+    if name.ends_with(".parquet") && !gzip {
+        return Err(IngestError::Parquet {
+            file: file.to_string(),
+            location: Location::default(),
+            message: "the file does not start with the Parquet magic bytes".to_string(),
+        });
+    }
+    let json = name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") || (!gzip && head[0] == b'{');
+    Ok(if json { Encoding::JsonLines { gzip } } else { Encoding::Csv { gzip } })
+}
+
+/// Counts bytes as they are read, for progress.
+struct Counting<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn open_text(path: &Path, file: &str, gzip: bool) -> Result<(Box<dyn Read>, Arc<std::sync::atomic::AtomicU64>)> {
+    let f = File::open(path).map_err(|e| io_err(file, e))?;
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Counting { inner: BufReader::with_capacity(1 << 20, f), count: count.clone() };
+    let r: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(counted)) } else { Box::new(counted) };
+    Ok((r, count))
+}
+
+/// Reads one billing file into `rollup`. `file` is the name used in messages (path or URL).
+/// On error the rollup may hold part of the file: callers discard it.
+pub fn read_file(
+    path: &Path,
+    file: &str,
+    forced: Option<Format>,
+    rollup: &mut Rollup,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<FileInfo> {
+    let bytes = std::fs::metadata(path).map_err(|e| io_err(file, e))?.len();
+    let encoding = sniff(path, file)?;
+    let (format, rows) = match encoding {
+        Encoding::Csv { gzip } => read_csv(path, file, gzip, forced, rollup, progress)?,
+        Encoding::Parquet => read_parquet(path, file, bytes, forced, rollup, progress)?,
+        Encoding::JsonLines { gzip } => read_jsonl(path, file, gzip, forced, rollup, progress)?,
+    };
+    Ok(FileInfo { format, encoding, rows, bytes })
+}
+
+fn detect_or(forced: Option<Format>, header: &Header, file: &str) -> Result<Format> {
+    if let Some(f) = forced {
+        return Ok(f);
+    }
+    Format::detect(header).ok_or_else(|| {
+        let shown: Vec<&str> = header.names().iter().take(8).map(|s| s.as_str()).collect();
+        IngestError::UnknownFormat {
+            file: file.to_string(),
+            detail: format!(
+                "the header ({}{}) matches no AWS CUR, Azure cost details, GCP billing export or FOCUS layout; pass --format to force one",
+                shown.join(", "),
+                if header.names().len() > 8 { ", ..." } else { "" }
+            ),
+        }
+    })
+}
+
+const PROGRESS_EVERY: u64 = 16_384;
+
+fn read_csv(
+    path: &Path,
+    file: &str,
+    gzip: bool,
+    forced: Option<Format>,
+    rollup: &mut Rollup,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Format, u64)> {
+    let (reader, count) = open_text(path, file, gzip)?;
+    let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
+    let mut rec = csv::StringRecord::new();
+    let got = csv.read_record(&mut rec).map_err(|e| csv_error(file, 0, e))?;
+    if !got || rec.iter().all(|f| f.trim().is_empty()) {
+        return Err(IngestError::Empty { file: file.to_string() });
+    }
+    let header = Header::new(rec.iter().map(str::to_string).collect(), file)?;
+    let width = header.names().len();
+    let format = detect_or(forced, &header, file)?;
+    let plan = format.plan(header);
+    let null_literals = plan.null_literals();
+    let mut row_no: u64 = 0;
+    loop {
+        match csv.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(file, row_no + 1, e)),
+        }
+        row_no += 1;
+        if rec.len() != width {
+            // A blank trailing line is not a row.
+            if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
+                row_no -= 1;
+                continue;
+            }
+            return Err(IngestError::Data {
+                file: file.to_string(),
+                location: Location { row: Some(row_no), ..Default::default() },
+                message: format!(
+                    "the row has {} fields but the header has {width} (an unbalanced quote or a stray delimiter?)",
+                    rec.len()
+                ),
+            });
+        }
+        let row = CsvRow { record: &rec, null_literals };
+        plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no), None, e))?;
+        if row_no % PROGRESS_EVERY == 0 {
+            progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
+        }
+    }
+    progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
+    Ok((format, row_no))
+}
+
+fn csv_error(file: &str, row: u64, e: csv::Error) -> IngestError {
+    let message = match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => {
+            format!("invalid UTF-8 in field {} (byte {} of the field)", err.field() + 1, err.valid_up_to())
+        }
+        csv::ErrorKind::Io(io) => {
+            if io.kind() == std::io::ErrorKind::InvalidInput || io.kind() == std::io::ErrorKind::UnexpectedEof {
+                format!("unreadable compressed data: {io}")
+            } else {
+                io.to_string()
+            }
+        }
+        _ => e.to_string(),
+    };
+    IngestError::Data {
+        file: file.to_string(),
+        location: Location { row: (row > 0).then_some(row), ..Default::default() },
+        message,
+    }
+}
+
+fn parquet_error(file: &str, row_group: Option<usize>, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Parquet { file: file.to_string(), location: Location { row_group, ..Default::default() }, message: e.to_string() }
+}
+
+fn read_parquet(
+    path: &Path,
+    file: &str,
+    bytes: u64,
+    forced: Option<Format>,
+    rollup: &mut Rollup,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Format, u64)> {
+    let f = File::open(path).map_err(|e| io_err(file, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_error(file, None, e))?;
+    let schema = builder.schema().clone();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let header = Header::new(names, file)?;
+    let format = detect_or(forced, &header, file)?;
+    let plan = format.plan(header);
+    let total_rows: u64 = builder.metadata().file_metadata().num_rows().max(0) as u64;
+    let group_ends: Vec<u64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .scan(0u64, |acc, g| {
+            *acc += g.num_rows().max(0) as u64;
+            Some(*acc)
+        })
+        .collect();
+    drop(builder);
+
+    // Strings are read as dictionaries: billing columns repeat a few values millions of times,
+    // and the dictionary keeps each distinct value once in memory.
+    let hinted = Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => Arc::new(Field::new(
+                    f.name(),
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                    f.is_nullable(),
+                )),
+                _ => f.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let f = File::open(path).map_err(|e| io_err(file, e))?;
+    let options = ArrowReaderOptions::new().with_schema(Arc::new(hinted));
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options).map_err(|e| parquet_error(file, None, e))?;
+    let width = plan.header().names().len();
+    let selected: Vec<usize> = match plan.columns() {
+        Some(mut cols) => {
+            cols.sort_unstable();
+            cols.dedup();
+            cols
+        }
+        None => (0..width).collect(),
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), selected.iter().copied());
+    let reader = builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| parquet_error(file, None, e))?;
+    let row_group_of = |row: u64| group_ends.iter().position(|&end| row < end);
+    let mut done: u64 = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_error(file, row_group_of(done), e))?;
+        let mut full: Vec<Option<&arrow::array::ArrayRef>> = vec![None; width];
+        for (k, &col) in selected.iter().enumerate() {
+            full[col] = batch.columns().get(k);
+        }
+        let view = BatchView::new(&full);
+        for i in 0..batch.num_rows() {
+            let row = view.row(i);
+            let row_no = done + i as u64;
+            plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e))?;
+        }
+        done += batch.num_rows() as u64;
+        let est = bytes.saturating_mul(done) / total_rows.max(1);
+        progress(Progress { rows: done, bytes: est });
+    }
+    Ok((format, done))
+}
+
+/// Looks a dotted path (`service.description`) up in a JSON object.
+fn json_path<'v>(v: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    if let Some(x) = v.get(path) {
+        return Some(x);
+    }
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part)?;
+    }
+    Some(cur)
+}
+
+fn read_jsonl(
+    path: &Path,
+    file: &str,
+    gzip: bool,
+    forced: Option<Format>,
+    rollup: &mut Rollup,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Format, u64)> {
+    if forced.is_some_and(|f| f != Format::Gcp) {
+        return Err(IngestError::UnknownFormat {
+            file: file.to_string(),
+            detail: "newline-delimited JSON is read as a GCP billing export only".to_string(),
+        });
+    }
+    let (reader, count) = open_text(path, file, gzip)?;
+    let mut lines = BufReader::new(reader);
+    let header = Header::new(gcp::COLUMNS.iter().map(|s| s.to_string()).collect(), file)?;
+    let plan = Format::Gcp.plan(header);
+    let mut buf = String::new();
+    let mut row_no = 0u64;
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = lines.read_line(&mut buf).map_err(|e| IngestError::Data {
+            file: file.to_string(),
+            location: Location { row: Some(line_no + 1), ..Default::default() },
+            message: format!("unreadable line: {e}"),
+        })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&buf).map_err(|e| IngestError::Data {
+            file: file.to_string(),
+            location: Location { row: Some(line_no), ..Default::default() },
+            message: format!("invalid JSON: {e}"),
+        })?;
+        if row_no == 0 && (v.get("billing_account_id").is_none() || v.get("cost").is_none()) {
+            return Err(IngestError::UnknownFormat {
+                file: file.to_string(),
+                detail: "JSON lines without billing_account_id and cost are not a GCP billing export".to_string(),
+            });
+        }
+        row_no += 1;
+        let values: Vec<Option<&serde_json::Value>> = gcp::COLUMNS.iter().map(|c| json_path(&v, c)).collect();
+        let row = JsonRow { values: &values };
+        plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(line_no), None, e))?;
+        if row_no % PROGRESS_EVERY == 0 {
+            progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
+        }
+    }
+    if line_no == 0 {
+        return Err(IngestError::Empty { file: file.to_string() });
+    }
+    progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
+    Ok((Format::Gcp, row_no))
+}
