@@ -207,14 +207,24 @@ fn read_csv(
                 row_no -= 1;
                 continue;
             }
-            return Err(IngestError::Data {
-                file: file.to_string(),
-                location: Location { row: Some(row_no), ..Default::default() },
-                message: format!(
-                    "the row has {} fields but the header has {width} (an unbalanced quote or a stray delimiter?)",
-                    rec.len()
-                ),
-            });
+            // Short rows (trailing empty columns left out) are common in real exports and are
+            // padded; a short row whose field spans lines is an unbalanced quote that swallowed
+            // the lines after it; a long row has a stray delimiter.
+            let spans_lines = rec.iter().any(|f| f.contains('\n'));
+            if rec.len() > width || spans_lines {
+                return Err(IngestError::Data {
+                    file: file.to_string(),
+                    location: Location { row: Some(row_no), ..Default::default() },
+                    message: format!(
+                        "the row has {} fields but the header has {width}{}",
+                        rec.len(),
+                        if spans_lines { " and a quoted field runs over several lines: an unbalanced quote?" } else { ": a stray delimiter or unquoted comma?" }
+                    ),
+                });
+            }
+            while rec.len() < width {
+                rec.push_field("");
+            }
         }
         let row = CsvRow { record: &rec, null_literals };
         plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no), None, e))?;

@@ -1,0 +1,163 @@
+//! The Valdrix store: ingestion runs, daily cost records with their lineage, and typed cost
+//! queries.
+//!
+//! [`Store`] is the API the CLI and (later) the server use. [`SqliteStore`] is the embedded
+//! backend: one file, nothing to install. Amounts are kept as canonical decimal text and added up
+//! in Rust, because SQLite's `SUM` would return a float.
+
+pub mod error;
+pub mod query;
+pub mod sqlite;
+
+pub use error::{Result, StoreError};
+pub use query::{CostQuery, CostRow, Dimension, Filter, Metric};
+pub use sqlite::SqliteStore;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use valdrix_core::{CostRecord, TenantId, Totals};
+
+/// Money totals of one currency in a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyTotals {
+    /// Σ BilledCost.
+    pub billed: rust_decimal::Decimal,
+    /// Σ EffectiveCost.
+    pub effective: rust_decimal::Decimal,
+    /// Σ ListCost.
+    pub list: rust_decimal::Decimal,
+    /// Σ ContractedCost.
+    pub contracted: rust_decimal::Decimal,
+}
+
+impl From<&Totals> for CurrencyTotals {
+    fn from(t: &Totals) -> Self {
+        CurrencyTotals { billed: t.billed_cost, effective: t.effective_cost, list: t.list_cost, contracted: t.contracted_cost }
+    }
+}
+
+/// What an ingestion run wrote, for the run history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// Stream identity: a newer delivery of the same stream replaces the older one.
+    pub stream: String,
+    /// The file, folder or URL the user gave.
+    pub source_uri: String,
+    /// Files read, in order.
+    pub files: Vec<String>,
+    /// Format name.
+    pub format: String,
+    /// SHA-256 of the files' bytes.
+    pub checksum: String,
+    /// CUR assembly id.
+    pub assembly_id: Option<String>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Normalised lines.
+    pub lines: u64,
+    /// Totals per currency.
+    pub totals: BTreeMap<String, CurrencyTotals>,
+    /// When reading started.
+    pub started_at: DateTime<Utc>,
+    /// Time spent reading and rolling up, in milliseconds.
+    pub read_ms: u64,
+}
+
+/// A recorded ingestion run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Run number.
+    pub run_id: i64,
+    /// Tenant.
+    pub tenant: String,
+    /// Stream identity.
+    pub stream: String,
+    /// What the user gave.
+    pub source_uri: String,
+    /// Files read.
+    pub files: Vec<String>,
+    /// Format name.
+    pub format: String,
+    /// SHA-256 of the input.
+    pub checksum: String,
+    /// CUR assembly id.
+    pub assembly_id: Option<String>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Normalised lines kept.
+    pub lines: u64,
+    /// Daily records written.
+    pub records: u64,
+    /// Records of the previous delivery that this run replaced.
+    pub records_replaced: u64,
+    /// Earliest billing period start.
+    pub billing_period_start: Option<NaiveDate>,
+    /// Latest billing period end.
+    pub billing_period_end: Option<NaiveDate>,
+    /// First charge day.
+    pub charge_date_min: Option<NaiveDate>,
+    /// Last charge day.
+    pub charge_date_max: Option<NaiveDate>,
+    /// Totals per currency.
+    pub totals: BTreeMap<String, CurrencyTotals>,
+    /// `succeeded`.
+    pub status: String,
+    /// Start time.
+    pub started_at: String,
+    /// End time.
+    pub finished_at: String,
+    /// Reading time in ms.
+    pub read_ms: u64,
+    /// Writing time in ms.
+    pub write_ms: u64,
+}
+
+/// Why an input was not written again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Duplicate {
+    /// The same bytes are the current delivery of this or another stream.
+    SameContent(RunSummary),
+}
+
+/// The store API shared by every backend.
+pub trait Store {
+    /// Applies pending migrations.
+    fn migrate(&mut self) -> Result<()>;
+
+    /// A run whose input had the same checksum and is still the current delivery of its stream:
+    /// ingesting that input again would change nothing.
+    fn current_run_with_checksum(&self, tenant: &TenantId, checksum: &str) -> Result<Option<RunSummary>>;
+
+    /// Starts a transaction spanning several writes (one ingest command); `commit` makes them
+    /// visible together, `rollback` (or a crash) discards them all.
+    fn begin(&mut self) -> Result<()>;
+
+    /// Commits the transaction started by `begin`.
+    fn commit(&mut self) -> Result<()>;
+
+    /// Discards the transaction started by `begin`.
+    fn rollback(&mut self) -> Result<()>;
+
+    /// Replaces the records of `run.stream` with `records` and records the run, atomically: on
+    /// any error nothing is written. Inside `begin` … `commit` it joins that transaction.
+    fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &[CostRecord]) -> Result<RunSummary>;
+
+    /// Ingestion history, newest first.
+    fn runs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>>;
+
+    /// Grouped cost totals, per currency.
+    fn costs(&self, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>>;
+
+    /// Calls `f` with every record matching the query's date range and filters (grouping is
+    /// ignored), in charge-date order.
+    fn for_each_record(&self, tenant: &TenantId, q: &CostQuery, f: &mut dyn FnMut(CostRecord) -> Result<()>) -> Result<()>;
+
+    /// Totals per currency over all stored records of the tenant.
+    fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>>;
+}

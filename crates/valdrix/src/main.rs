@@ -1,1 +1,387 @@
-fn main() {}
+//! `valdrix`: cloud cost ingestion and analysis from the command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use valdrix::output::{money_for_people, Grid, OutputFormat};
+use valdrix::pipeline::{ingest_paths, IngestOptions, UnitOutcome};
+use valdrix_core::TenantId;
+use valdrix_ingest::Format;
+use valdrix_store::{CostQuery, Dimension, Filter, Metric, SqliteStore, Store};
+
+#[derive(Parser)]
+#[command(name = "valdrix", version, about = "Bill-grade cloud cost ingestion, FOCUS normalisation and cost answers.")]
+struct Cli {
+    /// Database: a file path or sqlite:// URL (default: valdrix.sqlite in your data directory).
+    #[arg(long, global = true, env = "VALDRIX_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Tenant whose data to read and write.
+    #[arg(long, global = true, default_value = "default", env = "VALDRIX_TENANT")]
+    tenant: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ingest billing exports (files, folders, CUR delivery folders).
+    Ingest(IngestArgs),
+    /// Cost totals grouped by any dimension.
+    Costs(CostsArgs),
+    /// Ingestion history.
+    Runs(RunsArgs),
+    /// Export stored costs.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
+    /// Generate a realistic multi-cloud dataset, ingest it into a fresh store and show what to try.
+    Demo(DemoArgs),
+    /// Apply database migrations.
+    Migrate,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// Files or folders to ingest.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    /// Force the format instead of detecting it: aws-cur, aws-cur2, azure, gcp, focus.
+    #[arg(long)]
+    format: Option<String>,
+    /// Summary output format.
+    #[arg(long = "output", value_enum, default_value = "table")]
+    output: OutputFormat,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args, Clone)]
+struct QueryArgs {
+    /// First day included (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// First day excluded (YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<String>,
+    /// Filter DIMENSION=VALUE[,VALUE...] (repeatable), e.g. service=AmazonEC2, tag:team=, provider=AWS.
+    #[arg(long = "filter", value_name = "DIM=VALUES")]
+    filters: Vec<String>,
+}
+
+#[derive(Args)]
+struct CostsArgs {
+    /// Group by (comma-separated): service, service-category, account, sub-account, region, resource,
+    /// charge-category, pricing-category, usage-type, provider, day, month, tag:KEY.
+    #[arg(long, short = 'g', value_delimiter = ',')]
+    group_by: Vec<String>,
+    /// Amount: billed (invoice), effective (amortized), list or contracted.
+    #[arg(long, default_value = "billed")]
+    metric: String,
+    #[command(flatten)]
+    query: QueryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Show at most this many rows in a table (largest first; date groupings are shown in date order).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+#[derive(Args)]
+struct RunsArgs {
+    /// Number of runs to list.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// FOCUS 1.2 at daily grain, as CSV or Parquet (by the file's extension).
+    Focus {
+        /// Output file (.csv or .parquet).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        query: QueryArgs,
+    },
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where to write the generated exports and the demo database.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Seed of the generator (the same seed gives the same files).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn data_dir() -> PathBuf {
+    directories::ProjectDirs::from("dev", "valdrix", "valdrix")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".valdrix"))
+}
+
+fn default_database() -> String {
+    data_dir().join("valdrix.sqlite").to_string_lossy().into_owned()
+}
+
+fn open_store(cli: &Cli) -> Result<SqliteStore> {
+    let url = cli.database_url.clone().unwrap_or_else(default_database);
+    SqliteStore::open(&url).with_context(|| format!("opening the database {url}"))
+}
+
+fn parse_date(s: &Option<String>, what: &str) -> Result<Option<chrono::NaiveDate>> {
+    match s {
+        None => Ok(None),
+        Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .map(Some)
+            .with_context(|| format!("--{what} {t:?}: expected YYYY-MM-DD")),
+    }
+}
+
+fn build_query(group_by: &[String], metric: &str, q: &QueryArgs) -> Result<CostQuery> {
+    let mut query = CostQuery {
+        metric: Metric::parse(metric).with_context(|| format!("unknown metric {metric:?}: use billed, effective, list or contracted"))?,
+        from: parse_date(&q.from, "from")?,
+        to: parse_date(&q.to, "to")?,
+        ..Default::default()
+    };
+    for g in group_by.iter().filter(|g| !g.trim().is_empty()) {
+        query.group_by.push(Dimension::parse(g).with_context(|| format!("unknown dimension {g:?}"))?);
+    }
+    for f in &q.filters {
+        let (dim, vals) = f.split_once('=').with_context(|| format!("--filter {f:?}: expected DIMENSION=VALUE"))?;
+        let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --filter"))?;
+        query.filters.push(Filter { dimension, values: vals.split(',').map(|v| v.trim().to_string()).collect() });
+    }
+    Ok(query)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VALDRIX_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let tenant = TenantId::parse(&cli.tenant)?;
+    match &cli.command {
+        Command::Migrate => {
+            open_store(&cli)?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Ingest(a) => {
+            let mut store = open_store(&cli)?;
+            ingest_cmd(&mut store, &tenant, a)
+        }
+        Command::Costs(a) => {
+            let store = open_store(&cli)?;
+            costs_cmd(&store, &tenant, a)
+        }
+        Command::Runs(a) => {
+            let store = open_store(&cli)?;
+            runs_cmd(&store, &tenant, a)
+        }
+        Command::Export { what: ExportCommand::Focus { out, query } } => {
+            let store = open_store(&cli)?;
+            let q = build_query(&[], "billed", query)?;
+            let t0 = Instant::now();
+            let n = valdrix::export::export_focus(&store, &tenant, &q, out)?;
+            eprintln!("wrote {n} FOCUS 1.2 rows to {} in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Command::Demo(a) => {
+            let dir = a.dir.clone().unwrap_or_else(|| data_dir().join("demo"));
+            valdrix::demo::run(&dir, a.seed, cli.database_url.as_deref(), &tenant)
+        }
+    }
+}
+
+fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Result<()> {
+    let format = match &a.format {
+        None => None,
+        Some(f) => Some(Format::parse(f).with_context(|| {
+            format!("unknown format {f:?}: use one of {}", Format::ALL.map(|f| f.name()).join(", "))
+        })?),
+    };
+    let mut paths = Vec::new();
+    for p in &a.paths {
+        if p.contains("://") {
+            bail!("{p}: object storage URLs are not supported by this build yet; download the export and ingest the files");
+        }
+        paths.push(PathBuf::from(p));
+    }
+    let bar = if a.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {human_pos} rows ({per_sec}) {binary_bytes_per_sec:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    };
+    let t0 = Instant::now();
+    let display = |p: &Path| p.display().to_string();
+    let mut last_file = String::new();
+    let outcomes = ingest_paths(store, tenant, &paths, &display, &IngestOptions { format }, &mut |file, p| {
+        if file != last_file {
+            bar.set_message(file.to_string());
+            last_file = file.to_string();
+        }
+        bar.set_position(p.rows);
+    });
+    bar.finish_and_clear();
+    let outcomes = outcomes?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let mut grid = Grid {
+        columns: ["run", "source", "format", "rows", "records", "replaced", "currency", "billed", "effective", "status"]
+            .map(String::from)
+            .to_vec(),
+        rows: Vec::new(),
+        numeric: vec![true, false, false, true, true, true, false, true, true, false],
+    };
+    let mut total_rows = 0u64;
+    for o in &outcomes {
+        let (run, status) = match o {
+            UnitOutcome::Written(r) => (r, "ingested".to_string()),
+            UnitOutcome::Unchanged { existing, .. } => (existing, format!("unchanged (same content as run {})", existing.run_id)),
+        };
+        let source = match o {
+            UnitOutcome::Unchanged { source, .. } => source.clone(),
+            _ => run.source_uri.clone(),
+        };
+        if matches!(o, UnitOutcome::Written(_)) {
+            total_rows += run.rows_read;
+        }
+        let machine = a.output != OutputFormat::Table;
+        let money = |d: rust_decimal::Decimal| if machine { d.normalize().to_string() } else { money_for_people(d) };
+        let mut first = true;
+        let totals: Vec<_> = if run.totals.is_empty() { vec![(String::new(), Default::default())] } else { run.totals.clone().into_iter().collect() };
+        for (cur, t) in totals {
+            let t: valdrix_store::CurrencyTotals = t;
+            grid.rows.push(vec![
+                first.then(|| run.run_id.to_string()),
+                first.then(|| source.clone()),
+                first.then(|| run.format.clone()),
+                first.then(|| run.rows_read.to_string()),
+                first.then(|| run.records.to_string()),
+                first.then(|| run.records_replaced.to_string()),
+                (!cur.is_empty()).then(|| cur.clone()),
+                (!cur.is_empty()).then(|| money(t.billed)),
+                (!cur.is_empty()).then(|| money(t.effective)),
+                first.then(|| status.clone()),
+            ]);
+            first = false;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    grid.write(a.output, &mut out)?;
+    if a.output == OutputFormat::Table {
+        writeln!(out, "{} unit(s), {total_rows} rows in {elapsed:.2} s ({:.0} rows/s)", outcomes.len(), total_rows as f64 / elapsed.max(1e-9))?;
+    }
+    Ok(())
+}
+
+fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()> {
+    let q = build_query(&a.group_by, &a.metric, &a.query)?;
+    let mut rows = store.costs(tenant, &q)?;
+    let by_date = q.group_by.iter().any(|d| matches!(d, Dimension::Day | Dimension::Month));
+    if !by_date {
+        rows.sort_by(|x, y| y.amount.cmp(&x.amount).then_with(|| x.keys.cmp(&y.keys)));
+    }
+    let total_rows = rows.len();
+    let machine = a.format != OutputFormat::Table;
+    if !machine && rows.len() > a.limit {
+        rows.truncate(a.limit);
+    }
+    let mut columns: Vec<String> = q.group_by.iter().map(|d| d.label()).collect();
+    columns.extend(["currency".to_string(), format!("{}_cost", format!("{:?}", q.metric).to_lowercase()), "records".to_string()]);
+    let mut numeric = vec![false; q.group_by.len()];
+    numeric.extend([false, true, true]);
+    let grid = Grid {
+        columns,
+        rows: rows
+            .iter()
+            .map(|r| {
+                let mut v: Vec<Option<String>> = r.keys.clone();
+                v.push(Some(r.currency.clone()));
+                v.push(Some(if machine { r.amount.to_string() } else { money_for_people(r.amount) }));
+                v.push(Some(r.records.to_string()));
+                v
+            })
+            .collect(),
+        numeric,
+    };
+    let mut out = std::io::stdout().lock();
+    grid.write(a.format, &mut out)?;
+    if !machine {
+        if total_rows > rows.len() {
+            writeln!(out, "showing {} of {total_rows} groups (--limit)", rows.len())?;
+        }
+        for (cur, t) in store.costs(tenant, &CostQuery { group_by: vec![], ..q.clone() })?.iter().map(|r| (&r.currency, r.amount)) {
+            writeln!(out, "total {cur} {}", money_for_people(t))?;
+        }
+    }
+    Ok(())
+}
+
+fn runs_cmd(store: &SqliteStore, tenant: &TenantId, a: &RunsArgs) -> Result<()> {
+    let runs = store.runs(tenant, a.limit)?;
+    let machine = a.format != OutputFormat::Table;
+    let grid = Grid {
+        columns: ["run", "finished", "source", "format", "period", "rows", "records", "replaced", "totals", "read_ms", "write_ms", "checksum"]
+            .map(String::from)
+            .to_vec(),
+        rows: runs
+            .iter()
+            .map(|r| {
+                let totals = r
+                    .totals
+                    .iter()
+                    .map(|(c, t)| format!("{c} {}", if machine { t.billed.to_string() } else { money_for_people(t.billed) }))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let period = match (r.billing_period_start, r.billing_period_end) {
+                    (Some(s), Some(e)) => Some(format!("{s}..{e}")),
+                    (Some(s), None) => Some(s.to_string()),
+                    _ => None,
+                };
+                vec![
+                    Some(r.run_id.to_string()),
+                    Some(r.finished_at.chars().take(19).collect()),
+                    Some(r.source_uri.clone()),
+                    Some(r.format.clone()),
+                    period,
+                    Some(r.rows_read.to_string()),
+                    Some(r.records.to_string()),
+                    Some(r.records_replaced.to_string()),
+                    Some(totals),
+                    Some(r.read_ms.to_string()),
+                    Some(r.write_ms.to_string()),
+                    Some(if machine { r.checksum.clone() } else { r.checksum.chars().take(12).collect() }),
+                ]
+            })
+            .collect(),
+        numeric: vec![true, false, false, false, false, true, true, true, true, true, true, false],
+    };
+    grid.write(a.format, &mut std::io::stdout().lock())
+}

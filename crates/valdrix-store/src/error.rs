@@ -1,0 +1,39 @@
+//! Store errors.
+
+/// An error from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or a statement failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database URL names a backend this build does not have.
+    #[error("unsupported database URL {0:?}: use a file path or sqlite:// URL")]
+    UnsupportedUrl(String),
+    /// The database was written by a newer Valdrix.
+    #[error("the database schema is version {found}, newer than this valdrix (version {supported}); upgrade valdrix")]
+    TooNew {
+        /// Version found.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// Stored data could not be read back (a corrupted value).
+    #[error("corrupt stored value in {table}.{column}: {message}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// Column.
+        column: &'static str,
+        /// Details.
+        message: String,
+    },
+    /// A query asked for something invalid.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// A callback failed while records were streamed.
+    #[error("{0}")]
+    Callback(String),
+}
+
+/// Result alias for the store.
+pub type Result<T> = std::result::Result<T, StoreError>;

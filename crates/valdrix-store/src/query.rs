@@ -1,0 +1,155 @@
+//! Typed cost queries: group-by dimensions, metric, date range and filters.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// What to group costs by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dimension {
+    /// ProviderName.
+    Provider,
+    /// ServiceName.
+    Service,
+    /// ServiceCategory.
+    ServiceCategory,
+    /// BillingAccountId.
+    Account,
+    /// SubAccountId.
+    SubAccount,
+    /// RegionId.
+    Region,
+    /// ResourceId.
+    Resource,
+    /// ChargeCategory.
+    ChargeCategory,
+    /// PricingCategory.
+    PricingCategory,
+    /// Provider usage type or meter.
+    UsageType,
+    /// Charge day.
+    Day,
+    /// Charge month (`YYYY-MM`).
+    Month,
+    /// The value of one tag.
+    Tag(String),
+}
+
+impl Dimension {
+    /// Parses `service`, `account`, `sub-account`, `region`, `resource`, `charge-category`,
+    /// `pricing-category`, `usage-type`, `provider`, `service-category`, `day`, `month`, `tag:KEY`.
+    pub fn parse(s: &str) -> Option<Dimension> {
+        let s = s.trim();
+        if let Some(k) = s.strip_prefix("tag:") {
+            return (!k.is_empty()).then(|| Dimension::Tag(k.to_string()));
+        }
+        Some(match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "provider" => Dimension::Provider,
+            "service" => Dimension::Service,
+            "service-category" | "category" => Dimension::ServiceCategory,
+            "account" | "billing-account" => Dimension::Account,
+            "sub-account" | "subaccount" | "project" | "subscription" => Dimension::SubAccount,
+            "region" => Dimension::Region,
+            "resource" => Dimension::Resource,
+            "charge-category" => Dimension::ChargeCategory,
+            "pricing-category" => Dimension::PricingCategory,
+            "usage-type" | "sku" => Dimension::UsageType,
+            "day" | "date" => Dimension::Day,
+            "month" => Dimension::Month,
+            _ => return None,
+        })
+    }
+
+    /// The column header for output.
+    pub fn label(&self) -> String {
+        match self {
+            Dimension::Provider => "provider".into(),
+            Dimension::Service => "service".into(),
+            Dimension::ServiceCategory => "service_category".into(),
+            Dimension::Account => "account".into(),
+            Dimension::SubAccount => "sub_account".into(),
+            Dimension::Region => "region".into(),
+            Dimension::Resource => "resource".into(),
+            Dimension::ChargeCategory => "charge_category".into(),
+            Dimension::PricingCategory => "pricing_category".into(),
+            Dimension::UsageType => "usage_type".into(),
+            Dimension::Day => "day".into(),
+            Dimension::Month => "month".into(),
+            Dimension::Tag(k) => format!("tag:{k}"),
+        }
+    }
+}
+
+/// Which amount to add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Metric {
+    /// BilledCost: the invoice view.
+    #[default]
+    Billed,
+    /// EffectiveCost: amortised.
+    Effective,
+    /// ListCost: public prices.
+    List,
+    /// ContractedCost: negotiated prices.
+    Contracted,
+}
+
+impl Metric {
+    /// Parses `billed`, `effective` (or `amortized`), `list`, `contracted`.
+    pub fn parse(s: &str) -> Option<Metric> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "billed" | "unblended" => Metric::Billed,
+            "effective" | "amortized" | "amortised" => Metric::Effective,
+            "list" => Metric::List,
+            "contracted" => Metric::Contracted,
+            _ => return None,
+        })
+    }
+
+    /// Column name in the store.
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::Billed => "billed_cost",
+            Metric::Effective => "effective_cost",
+            Metric::List => "list_cost",
+            Metric::Contracted => "contracted_cost",
+        }
+    }
+}
+
+/// Keep only records whose dimension has one of these values (an empty text matches a missing
+/// value, so `tag:team=` selects untagged spend).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Filter {
+    /// The dimension compared.
+    pub dimension: Dimension,
+    /// Accepted values.
+    pub values: Vec<String>,
+}
+
+/// A cost query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostQuery {
+    /// Dimensions to group by (none: one total per currency).
+    pub group_by: Vec<Dimension>,
+    /// Amount to add up.
+    pub metric: Metric,
+    /// First charge day included.
+    pub from: Option<NaiveDate>,
+    /// First charge day excluded.
+    pub to: Option<NaiveDate>,
+    /// Filters, all of which must hold.
+    pub filters: Vec<Filter>,
+}
+
+/// One row of a grouped cost answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostRow {
+    /// Values of the group-by dimensions, in order (`None`: no value).
+    pub keys: Vec<Option<String>>,
+    /// Currency of the amount.
+    pub currency: String,
+    /// Exact sum.
+    pub amount: rust_decimal::Decimal,
+    /// Number of daily records summed.
+    pub records: u64,
+}

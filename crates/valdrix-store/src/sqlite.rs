@@ -1,0 +1,442 @@
+//! The embedded SQLite backend.
+
+use chrono::{NaiveDate, Utc};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Instant;
+
+use valdrix_core::{ChargeCategory, CostRecord, Grain, Tags, TenantId, Totals};
+
+use crate::error::{Result, StoreError};
+use crate::query::{CostQuery, CostRow, Dimension};
+use crate::{CurrencyTotals, NewRun, RunSummary, Store};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// A store in one SQLite file.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a path or `sqlite://` URL and migrates it.
+    pub fn open(url: &str) -> Result<Self> {
+        let path = if let Some(p) = url.strip_prefix("sqlite://") {
+            p
+        } else if let Some(p) = url.strip_prefix("sqlite:") {
+            p
+        } else if url.contains("://") {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        } else {
+            url
+        };
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+        }
+        let conn = Connection::open(path)?;
+        Self::from_connection(conn)
+    }
+
+    /// An in-memory store (tests).
+    pub fn in_memory() -> Result<Self> {
+        Self::from_connection(Connection::open_in_memory()?)
+    }
+
+    fn from_connection(conn: Connection) -> Result<Self> {
+        // WAL keeps readers working during an ingest; a killed writer leaves the last commit intact.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        let mut s = SqliteStore { conn };
+        s.migrate()?;
+        Ok(s)
+    }
+
+    fn ensure_tenant(tx: &rusqlite::Connection, tenant: &TenantId) -> Result<()> {
+        tx.execute(
+            "INSERT OR IGNORE INTO tenants (tenant_id, created_at) VALUES (?1, ?2)",
+            params![tenant.as_str(), Utc::now().to_rfc3339()],
+        )?;
+        Ok(())
+    }
+}
+
+fn dec_text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
+fn parse_dec(s: &str, column: &'static str) -> Result<Decimal> {
+    Decimal::from_str(s).map_err(|e| StoreError::Corrupt { table: "cost_records", column, message: format!("{s:?}: {e}") })
+}
+
+fn parse_date(s: Option<String>) -> Option<NaiveDate> {
+    s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+}
+
+const RUN_COLUMNS: &str = "run_id, tenant_id, stream, source_uri, files, format, checksum, assembly_id, bytes, rows_read, \
+    lines, records, records_replaced, billing_period_start, billing_period_end, charge_date_min, charge_date_max, totals, \
+    status, started_at, finished_at, read_ms, write_ms";
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
+    let files: String = r.get(4)?;
+    let totals: String = r.get(17)?;
+    Ok(RunSummary {
+        run_id: r.get(0)?,
+        tenant: r.get(1)?,
+        stream: r.get(2)?,
+        source_uri: r.get(3)?,
+        files: serde_json::from_str(&files).unwrap_or_default(),
+        format: r.get(5)?,
+        checksum: r.get(6)?,
+        assembly_id: r.get(7)?,
+        bytes: r.get::<_, i64>(8)? as u64,
+        rows_read: r.get::<_, i64>(9)? as u64,
+        lines: r.get::<_, i64>(10)? as u64,
+        records: r.get::<_, i64>(11)? as u64,
+        records_replaced: r.get::<_, i64>(12)? as u64,
+        billing_period_start: parse_date(r.get(13)?),
+        billing_period_end: parse_date(r.get(14)?),
+        charge_date_min: parse_date(r.get(15)?),
+        charge_date_max: parse_date(r.get(16)?),
+        totals: serde_json::from_str(&totals).unwrap_or_default(),
+        status: r.get(18)?,
+        started_at: r.get(19)?,
+        finished_at: r.get(20)?,
+        read_ms: r.get::<_, i64>(21)? as u64,
+        write_ms: r.get::<_, i64>(22)? as u64,
+    })
+}
+
+/// SQL expression for a dimension. Tag keys are bound as parameters, never spliced.
+fn dimension_sql(d: &Dimension, params: &mut Vec<String>) -> String {
+    match d {
+        Dimension::Provider => "provider".into(),
+        Dimension::Service => "service_name".into(),
+        Dimension::ServiceCategory => "service_category".into(),
+        Dimension::Account => "billing_account_id".into(),
+        Dimension::SubAccount => "sub_account_id".into(),
+        Dimension::Region => "region_id".into(),
+        Dimension::Resource => "resource_id".into(),
+        Dimension::ChargeCategory => "charge_category".into(),
+        Dimension::PricingCategory => "pricing_category".into(),
+        Dimension::UsageType => "usage_type".into(),
+        Dimension::Day => "charge_date".into(),
+        Dimension::Month => "substr(charge_date, 1, 7)".into(),
+        Dimension::Tag(k) => {
+            params.push(format!("$.\"{}\"", k.replace('"', "\\\"")));
+            format!("json_extract(tags, ?{})", params.len() + 1)
+        }
+    }
+}
+
+/// WHERE clause (after `tenant_id = ?1`) and its parameters for the query's range and filters.
+fn where_sql(q: &CostQuery, params: &mut Vec<String>) -> String {
+    let mut w = String::from("tenant_id = ?1");
+    if let Some(from) = q.from {
+        params.push(from.to_string());
+        w.push_str(&format!(" AND charge_date >= ?{}", params.len() + 1));
+    }
+    if let Some(to) = q.to {
+        params.push(to.to_string());
+        w.push_str(&format!(" AND charge_date < ?{}", params.len() + 1));
+    }
+    for f in &q.filters {
+        let expr = dimension_sql(&f.dimension, params);
+        let mut alts = Vec::new();
+        for v in &f.values {
+            if v.is_empty() {
+                alts.push(format!("{expr} IS NULL OR {expr} = ''"));
+            } else {
+                params.push(v.clone());
+                alts.push(format!("{expr} = ?{}", params.len() + 1));
+            }
+        }
+        if !alts.is_empty() {
+            w.push_str(&format!(" AND ({})", alts.join(" OR ")));
+        }
+    }
+    w
+}
+
+const RECORD_COLUMNS: &str = "record_id, provider, billing_account_id, sub_account_id, charge_date, billing_period_start, \
+    service_name, region_id, resource_id, usage_type, charge_category, charge_class, pricing_category, \
+    commitment_discount_id, commitment_discount_status, tags, currency, billed_cost, effective_cost, list_cost, \
+    contracted_cost, consumed_quantity, pricing_quantity, line_count, attrs";
+
+fn record_from_row(r: &rusqlite::Row<'_>) -> Result<CostRecord> {
+    let date = |i: usize, col: &'static str| -> Result<NaiveDate> {
+        let s: String = r.get(i)?;
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+            .map_err(|e| StoreError::Corrupt { table: "cost_records", column: col, message: format!("{s:?}: {e}") })
+    };
+    let cat: String = r.get(10)?;
+    let tags: String = r.get(15)?;
+    let attrs: String = r.get(24)?;
+    let opt_dec = |i: usize, col: &'static str| -> Result<Option<Decimal>> {
+        match r.get::<_, Option<String>>(i)? {
+            None => Ok(None),
+            Some(s) => parse_dec(&s, col).map(Some),
+        }
+    };
+    Ok(CostRecord {
+        grain: Grain {
+            provider: r.get(1)?,
+            billing_account_id: r.get(2)?,
+            sub_account_id: r.get(3)?,
+            charge_date: date(4, "charge_date")?,
+            billing_period_start: date(5, "billing_period_start")?,
+            service_name: r.get(6)?,
+            region_id: r.get(7)?,
+            resource_id: r.get(8)?,
+            usage_type: r.get(9)?,
+            charge_category: ChargeCategory::parse(&cat).ok_or(StoreError::Corrupt {
+                table: "cost_records",
+                column: "charge_category",
+                message: cat.clone(),
+            })?,
+            correction: r.get::<_, Option<String>>(11)?.is_some(),
+            pricing_category: r.get(12)?,
+            commitment_discount_id: r.get(13)?,
+            commitment_discount_status: r.get(14)?,
+            tags: Tags::from_json(&tags).unwrap_or_default(),
+            currency: r.get(16)?,
+        },
+        attrs: serde_json::from_str(&attrs).unwrap_or_default(),
+        totals: Totals {
+            billed_cost: parse_dec(&r.get::<_, String>(17)?, "billed_cost")?,
+            effective_cost: parse_dec(&r.get::<_, String>(18)?, "effective_cost")?,
+            list_cost: parse_dec(&r.get::<_, String>(19)?, "list_cost")?,
+            contracted_cost: parse_dec(&r.get::<_, String>(20)?, "contracted_cost")?,
+            consumed_quantity: opt_dec(21, "consumed_quantity")?,
+            pricing_quantity: opt_dec(22, "pricing_quantity")?,
+            line_count: r.get::<_, i64>(23)? as u64,
+        },
+    })
+}
+
+impl Store for SqliteStore {
+    fn migrate(&mut self) -> Result<()> {
+        self.conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )?;
+        let current: i64 = self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+        let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if current > newest {
+            return Err(StoreError::TooNew { found: current, supported: newest });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, Utc::now().to_rfc3339()])?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn current_run_with_checksum(&self, tenant: &TenantId, checksum: &str) -> Result<Option<RunSummary>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM ingest_runs r WHERE tenant_id = ?1 AND checksum = ?2 AND status = 'succeeded' \
+             AND run_id = (SELECT MAX(run_id) FROM ingest_runs x WHERE x.tenant_id = r.tenant_id AND x.stream = r.stream) \
+             ORDER BY run_id DESC LIMIT 1"
+        );
+        Ok(self.conn.query_row(&sql, params![tenant.as_str(), checksum], run_from_row).optional()?)
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &[CostRecord]) -> Result<RunSummary> {
+        let started = Instant::now();
+        // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
+        let tx = self.conn.savepoint()?;
+        Self::ensure_tenant(&tx, tenant)?;
+        let replaced =
+            tx.execute("DELETE FROM cost_records WHERE tenant_id = ?1 AND stream = ?2", params![tenant.as_str(), run.stream])?;
+        let bp_start = records.iter().map(|r| r.grain.billing_period_start).min();
+        let bp_end = records
+            .iter()
+            .filter_map(|r| r.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()))
+            .max();
+        let day_min = records.iter().map(|r| r.grain.charge_date).min();
+        let day_max = records.iter().map(|r| r.grain.charge_date).max();
+        let now = Utc::now().to_rfc3339();
+        tx.execute(
+            "INSERT INTO ingest_runs (tenant_id, stream, source_uri, files, format, checksum, assembly_id, bytes, rows_read, \
+             lines, records, records_replaced, billing_period_start, billing_period_end, charge_date_min, charge_date_max, \
+             totals, status, started_at, finished_at, read_ms, write_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 'succeeded', ?18, ?19, ?20, 0)",
+            params![
+                tenant.as_str(),
+                run.stream,
+                run.source_uri,
+                serde_json::to_string(&run.files).unwrap_or_else(|_| "[]".into()),
+                run.format,
+                run.checksum,
+                run.assembly_id,
+                run.bytes as i64,
+                run.rows_read as i64,
+                run.lines as i64,
+                records.len() as i64,
+                replaced as i64,
+                bp_start.map(|d| d.to_string()),
+                bp_end.map(|d| d.to_string()),
+                day_min.map(|d| d.to_string()),
+                day_max.map(|d| d.to_string()),
+                serde_json::to_string(&run.totals).unwrap_or_else(|_| "{}".into()),
+                run.started_at.to_rfc3339(),
+                now,
+                run.read_ms as i64,
+            ],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO cost_records (tenant_id, record_id, stream, run_id, provider, billing_account_id, sub_account_id, \
+                 charge_date, billing_period_start, service_name, service_category, region_id, resource_id, usage_type, \
+                 charge_category, charge_class, pricing_category, commitment_discount_id, commitment_discount_status, tags, \
+                 currency, billed_cost, effective_cost, list_cost, contracted_cost, consumed_quantity, pricing_quantity, \
+                 line_count, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+                 ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+            )?;
+            for r in records {
+                let g = &r.grain;
+                stmt.execute(params![
+                    tenant.as_str(),
+                    g.record_id(tenant.as_str(), &run.stream),
+                    run.stream,
+                    run_id,
+                    g.provider,
+                    g.billing_account_id,
+                    g.sub_account_id,
+                    g.charge_date.to_string(),
+                    g.billing_period_start.to_string(),
+                    g.service_name,
+                    r.attr("ServiceCategory"),
+                    g.region_id,
+                    g.resource_id,
+                    g.usage_type,
+                    g.charge_category.as_str(),
+                    g.correction.then_some("Correction"),
+                    g.pricing_category,
+                    g.commitment_discount_id,
+                    g.commitment_discount_status,
+                    g.tags.to_json(),
+                    g.currency,
+                    dec_text(r.totals.billed_cost),
+                    dec_text(r.totals.effective_cost),
+                    dec_text(r.totals.list_cost),
+                    dec_text(r.totals.contracted_cost),
+                    r.totals.consumed_quantity.map(dec_text),
+                    r.totals.pricing_quantity.map(dec_text),
+                    r.totals.line_count as i64,
+                    serde_json::to_string(&r.attrs).unwrap_or_else(|_| "{}".into()),
+                ])?;
+            }
+        }
+        let write_ms = started.elapsed().as_millis() as i64;
+        tx.execute("UPDATE ingest_runs SET write_ms = ?1 WHERE run_id = ?2", params![write_ms, run_id])?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE run_id = ?1");
+        let summary = tx.query_row(&sql, params![run_id], run_from_row)?;
+        tx.commit()?;
+        Ok(summary)
+    }
+
+    fn runs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE tenant_id = ?1 ORDER BY run_id DESC LIMIT ?2");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![tenant.as_str(), limit as i64], run_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn costs(&self, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>> {
+        let mut params: Vec<String> = Vec::new();
+        let dims: Vec<String> = q.group_by.iter().map(|d| dimension_sql(d, &mut params)).collect();
+        let w = where_sql(q, &mut params);
+        let select_dims = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
+        let sql = format!("SELECT {select_dims}currency, {} FROM cost_records WHERE {w}", q.metric.column());
+        let mut all: Vec<String> = vec![tenant.as_str().to_string()];
+        all.extend(params);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(all.iter()))?;
+        let n = dims.len();
+        let mut sums: BTreeMap<(Vec<Option<String>>, String), (Decimal, u64)> = BTreeMap::new();
+        while let Some(r) = rows.next()? {
+            let mut keys = Vec::with_capacity(n);
+            for i in 0..n {
+                let v: Option<rusqlite::types::Value> = r.get(i)?;
+                keys.push(match v {
+                    None | Some(rusqlite::types::Value::Null) => None,
+                    Some(rusqlite::types::Value::Text(s)) => Some(s),
+                    Some(rusqlite::types::Value::Integer(i)) => Some(i.to_string()),
+                    Some(rusqlite::types::Value::Real(f)) => Some(f.to_string()),
+                    Some(rusqlite::types::Value::Blob(_)) => None,
+                });
+            }
+            let currency: String = r.get(n)?;
+            let amount: String = r.get(n + 1)?;
+            let e = sums.entry((keys, currency)).or_insert((Decimal::ZERO, 0));
+            e.0 += parse_dec(&amount, q.metric.column())?;
+            e.1 += 1;
+        }
+        Ok(sums
+            .into_iter()
+            .map(|((keys, currency), (amount, records))| CostRow { keys, currency, amount: amount.normalize(), records })
+            .collect())
+    }
+
+    fn for_each_record(&self, tenant: &TenantId, q: &CostQuery, f: &mut dyn FnMut(CostRecord) -> Result<()>) -> Result<()> {
+        let mut params: Vec<String> = Vec::new();
+        let w = where_sql(q, &mut params);
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM cost_records WHERE {w} ORDER BY charge_date, record_id");
+        let mut all: Vec<String> = vec![tenant.as_str().to_string()];
+        all.extend(params);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(all.iter()))?;
+        while let Some(r) = rows.next()? {
+            f(record_from_row(r)?)?;
+        }
+        Ok(())
+    }
+
+    fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT currency, billed_cost, effective_cost, list_cost, contracted_cost FROM cost_records WHERE tenant_id = ?1",
+        )?;
+        let mut rows = stmt.query(params![tenant.as_str()])?;
+        let mut out: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
+        while let Some(r) = rows.next()? {
+            let t = out.entry(r.get::<_, String>(0)?).or_default();
+            t.billed += parse_dec(&r.get::<_, String>(1)?, "billed_cost")?;
+            t.effective += parse_dec(&r.get::<_, String>(2)?, "effective_cost")?;
+            t.list += parse_dec(&r.get::<_, String>(3)?, "list_cost")?;
+            t.contracted += parse_dec(&r.get::<_, String>(4)?, "contracted_cost")?;
+        }
+        for t in out.values_mut() {
+            t.billed = t.billed.normalize();
+            t.effective = t.effective.normalize();
+            t.list = t.list.normalize();
+            t.contracted = t.contracted.normalize();
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,118 @@
+//! Ingestion orchestration: inputs → units → read and roll up → one atomic store write per unit.
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use valdrix_core::TenantId;
+use valdrix_ingest::{checksum_files, read_file, resolve_inputs, totals_by_currency, Format, Progress, Rollup, SourceUnit};
+use valdrix_store::{CurrencyTotals, NewRun, RunSummary, Store};
+
+/// What happened to one unit.
+#[derive(Debug, Clone)]
+pub enum UnitOutcome {
+    /// Written as a new run.
+    Written(RunSummary),
+    /// Identical bytes are already the current delivery: nothing changed.
+    Unchanged {
+        /// The unit's display name.
+        source: String,
+        /// The run that holds the same content.
+        existing: RunSummary,
+    },
+}
+
+/// Options for an ingest.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Force a format instead of detecting it.
+    pub format: Option<Format>,
+}
+
+/// Ingests every unit found under `inputs` into `store` in one transaction: either every unit is
+/// written or, on the first error (or a crash), none is. Memory is bounded by one unit's records.
+pub fn ingest_paths(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    inputs: &[PathBuf],
+    display: &dyn Fn(&Path) -> String,
+    opts: &IngestOptions,
+    on_progress: &mut dyn FnMut(&str, Progress),
+) -> Result<Vec<UnitOutcome>> {
+    let units = resolve_inputs(inputs)?;
+    if units.is_empty() {
+        anyhow::bail!("no billing files found under {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let mut out = Vec::with_capacity(units.len());
+    store.begin()?;
+    for unit in &units {
+        match ingest_unit(store, tenant, unit, display, opts, on_progress) {
+            Ok(o) => out.push(o),
+            Err(e) => {
+                store.rollback()?;
+                return Err(e);
+            }
+        }
+    }
+    store.commit()?;
+    Ok(out)
+}
+
+/// Ingests one unit (one delivery of one stream).
+pub fn ingest_unit(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    unit: &SourceUnit,
+    display: &dyn Fn(&Path) -> String,
+    opts: &IngestOptions,
+    on_progress: &mut dyn FnMut(&str, Progress),
+) -> Result<UnitOutcome> {
+    let names: Vec<String> = unit.files.iter().map(|p| display(p)).collect();
+    let source = match (&unit.assembly_id, unit.files.first()) {
+        (Some(_), Some(first)) => display(first.parent().unwrap_or(first)),
+        (_, Some(first)) => display(first),
+        _ => unit.stream.clone(),
+    };
+    let paths: Vec<&Path> = unit.files.iter().map(|p| p.as_path()).collect();
+    let checksum = checksum_files(&paths).with_context(|| format!("reading {source}"))?;
+    if let Some(existing) = store.current_run_with_checksum(tenant, &checksum)? {
+        return Ok(UnitOutcome::Unchanged { source, existing });
+    }
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+    let mut rollup = Rollup::new();
+    let mut format = None;
+    let mut bytes = 0u64;
+    let mut rows = 0u64;
+    for (path, name) in unit.files.iter().zip(&names) {
+        let info = read_file(path, name, opts.format, &mut rollup, &mut |p| on_progress(name, p))?;
+        if let Some(f) = format {
+            if f != info.format {
+                anyhow::bail!("{name}: format {} differs from {} in the other files of the same delivery", info.format, f);
+            }
+        }
+        format = Some(info.format);
+        bytes += info.bytes;
+        rows += info.rows;
+    }
+    let lines = rollup.lines();
+    let records = rollup.finish();
+    let totals = totals_by_currency(&records).iter().map(|(c, t)| (c.clone(), CurrencyTotals::from(t))).collect();
+    let run = NewRun {
+        stream: unit.stream.clone(),
+        source_uri: source.clone(),
+        files: names,
+        format: format.map(|f| f.name().to_string()).unwrap_or_default(),
+        checksum,
+        assembly_id: unit.assembly_id.clone(),
+        bytes,
+        rows_read: rows,
+        lines,
+        totals,
+        started_at,
+        read_ms: t0.elapsed().as_millis() as u64,
+    };
+    let summary = store.replace_stream(tenant, &run, &records).with_context(|| format!("writing {source} to the store"))?;
+    Ok(UnitOutcome::Written(summary))
+}
