@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the external tools the test suite uses, idempotently, under .tools/ in the repository:
+#   .tools/py         Python 3 venv: pyarrow (test oracle), duckdb (benchmark peer), moto[server] (S3 emulator)
+#   .tools/validator  Python 3.12 venv: focus-validator 2.2.1 (FOCUS 1.2 rules)
+#   .tools/node       azurite (Azure Blob emulator)
+# Nothing is downloaded at test time; this script is the only place that installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+tools="$root/.tools"
+mkdir -p "$tools"
+
+want_py="pyarrow==26.0.1 duckdb==2.0.1 moto[server]==5.2.5"
+if [ ! -f "$tools/py/.installed" ] || [ "$(cat "$tools/py/.installed")" != "$want_py" ]; then
+  echo "setup: Python test tools ($want_py)"
+  python3 -m venv "$tools/py"
+  "$tools/py/bin/pip" install --quiet --disable-pip-version-check $want_py
+  echo "$want_py" > "$tools/py/.installed"
+fi
+
+want_val="focus-validator==2.2.1 pyarrow<21"
+if [ ! -f "$tools/validator/.installed" ] || [ "$(cat "$tools/validator/.installed")" != "$want_val" ]; then
+  echo "setup: focus-validator ($want_val)"
+  py312=""
+  for c in python3.12 "$HOME/.pyenv/versions/3.12.1/bin/python3.12" /usr/bin/python3.12; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then py312="$c"; break; fi
+  done
+  if [ -z "$py312" ]; then echo "setup: focus-validator needs Python 3.12 or newer (pyenv install 3.12)" >&2; exit 1; fi
+  "$py312" -m venv "$tools/validator"
+  "$tools/validator/bin/pip" install --quiet --disable-pip-version-check "focus-validator==2.2.1"
+  "$tools/validator/bin/pip" install --quiet --disable-pip-version-check "pyarrow<21"
+  echo "$want_val" > "$tools/validator/.installed"
+fi
+
+want_node="azurite@3.37.0"
+if [ ! -f "$tools/node/.installed" ] || [ "$(cat "$tools/node/.installed")" != "$want_node" ]; then
+  echo "setup: $want_node"
+  mkdir -p "$tools/node"
+  (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . "$want_node" >/dev/null)
+  echo "$want_node" > "$tools/node/.installed"
+fi
+echo "setup: test tools ready in $tools"
