@@ -184,7 +184,7 @@ fn read_csv(
     let (reader, count) = open_text(path, file, gzip)?;
     let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
     let mut rec = csv::StringRecord::new();
-    let got = csv.read_record(&mut rec).map_err(|e| csv_error(file, 0, e))?;
+    let got = csv.read_record(&mut rec).map_err(|e| csv_error(file, 0, e, &Header::new(Vec::new(), file).expect("empty header")))?;
     if !got || rec.iter().all(|f| f.trim().is_empty()) {
         return Err(IngestError::Empty { file: file.to_string() });
     }
@@ -198,9 +198,17 @@ fn read_csv(
         match csv.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(csv_error(file, row_no + 1, e)),
+            Err(e) => return Err(csv_error(file, row_no + 1, e, plan.header())),
         }
         row_no += 1;
+        if let Some(col) = swallowed_lines(&rec, width) {
+            return Err(IngestError::Data {
+                file: file.to_string(),
+                location: Location { row: Some(row_no), column: Some(plan.header().name(col).to_string()), ..Default::default() },
+                message: "a quoted field runs over the following lines, which look like rows of their own: an unbalanced quote?"
+                    .to_string(),
+            });
+        }
         if rec.len() != width {
             // A blank trailing line is not a row.
             if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
@@ -236,10 +244,24 @@ fn read_csv(
     Ok((format, row_no))
 }
 
-fn csv_error(file: &str, row: u64, e: csv::Error) -> IngestError {
+/// A field that holds a line break followed by text with as many delimiters as a whole row: the
+/// mark of a quote that was never closed and swallowed the rows after it. Returns its column.
+fn swallowed_lines(rec: &csv::StringRecord, width: usize) -> Option<usize> {
+    if width < 3 {
+        return None;
+    }
+    rec.iter().position(|f| match f.split_once('\n') {
+        Some((_, rest)) => rest.matches(',').count() + 1 >= width,
+        None => false,
+    })
+}
+
+fn csv_error(file: &str, row: u64, e: csv::Error, header: &Header) -> IngestError {
+    let mut column = None;
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { err, .. } => {
-            format!("invalid UTF-8 in field {} (byte {} of the field)", err.field() + 1, err.valid_up_to())
+            column = header.names().get(err.field()).cloned();
+            format!("invalid UTF-8 in field {} (after byte {} of the field)", err.field() + 1, err.valid_up_to())
         }
         csv::ErrorKind::Io(io) => {
             if io.kind() == std::io::ErrorKind::InvalidInput || io.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -250,11 +272,7 @@ fn csv_error(file: &str, row: u64, e: csv::Error) -> IngestError {
         }
         _ => e.to_string(),
     };
-    IngestError::Data {
-        file: file.to_string(),
-        location: Location { row: (row > 0).then_some(row), ..Default::default() },
-        message,
-    }
+    IngestError::Data { file: file.to_string(), location: Location { row: (row > 0).then_some(row), column, ..Default::default() }, message }
 }
 
 fn parquet_error(file: &str, row_group: Option<usize>, e: impl std::fmt::Display) -> IngestError {

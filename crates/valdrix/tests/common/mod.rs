@@ -38,3 +38,30 @@ pub fn python() -> PathBuf {
 pub fn valdrix_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_valdrix"))
 }
+
+/// Everything a store holds for a tenant, in a comparable form: runs and records.
+pub fn dump(db: &Path) -> (Vec<valdrix_store::RunSummary>, Vec<valdrix_core::CostRecord>) {
+    use valdrix_store::Store;
+    let store = valdrix_store::SqliteStore::open(&db.to_string_lossy()).expect("open store");
+    let tenant = valdrix_core::TenantId::parse("default").unwrap();
+    let runs = store.runs(&tenant, 1_000_000).expect("runs");
+    let mut records = Vec::new();
+    store
+        .for_each_record(&tenant, &valdrix_store::CostQuery::default(), &mut |r| {
+            records.push(r);
+            Ok(())
+        })
+        .expect("records");
+    (runs, records)
+}
+
+/// Runs `valdrix --database-url DB ARGS...` and returns (success, stdout, stderr).
+pub fn valdrix(db: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(valdrix_bin())
+        .arg("--database-url")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("run valdrix");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
