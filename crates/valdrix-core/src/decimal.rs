@@ -12,7 +12,9 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecimalError {
     /// Not a number at all (currency symbols, thousands separators, words).
-    #[error("{0:?} is not a decimal number (no currency symbols or thousands separators are allowed)")]
+    #[error(
+        "{0:?} is not a decimal number (no currency symbols or thousands separators are allowed)"
+    )]
     NotANumber(String),
     /// `NaN` or an infinity.
     #[error("{0:?} is not a finite number")]
@@ -98,7 +100,9 @@ mod tests {
         assert_eq!(parse_decimal("-5e-06").unwrap().to_string(), "-0.000005");
         assert_eq!(parse_decimal(" 0.00 ").unwrap().to_string(), "0");
         assert_eq!(
-            parse_decimal("0.0000000191107392311096200000").unwrap().to_string(),
+            parse_decimal("0.0000000191107392311096200000")
+                .unwrap()
+                .to_string(),
             "0.00000001911073923110962"
         );
         assert_eq!(parse_decimal("1.5E-7").unwrap().to_string(), "0.00000015");
@@ -106,18 +110,36 @@ mod tests {
 
     #[test]
     fn rejects_non_numbers() {
-        assert!(matches!(parse_decimal("$10,000.00 "), Err(DecimalError::NotANumber(_))));
-        assert!(matches!(parse_decimal("NaN"), Err(DecimalError::NotFinite(_))));
-        assert!(matches!(parse_decimal("-inf"), Err(DecimalError::NotFinite(_))));
-        assert!(matches!(parse_decimal("abc"), Err(DecimalError::NotANumber(_))));
-        assert!(matches!(parse_decimal("1.2.3"), Err(DecimalError::NotANumber(_))));
+        assert!(matches!(
+            parse_decimal("$10,000.00 "),
+            Err(DecimalError::NotANumber(_))
+        ));
+        assert!(matches!(
+            parse_decimal("NaN"),
+            Err(DecimalError::NotFinite(_))
+        ));
+        assert!(matches!(
+            parse_decimal("-inf"),
+            Err(DecimalError::NotFinite(_))
+        ));
+        assert!(matches!(
+            parse_decimal("abc"),
+            Err(DecimalError::NotANumber(_))
+        ));
+        assert!(matches!(
+            parse_decimal("1.2.3"),
+            Err(DecimalError::NotANumber(_))
+        ));
         assert!(parse_decimal("").is_err());
     }
 
     #[test]
     fn doubles_use_shortest_text() {
         assert_eq!(decimal_from_f64(0.1).unwrap().to_string(), "0.1");
-        assert_eq!(decimal_from_f64(22.3369863).unwrap().to_string(), "22.3369863");
+        assert_eq!(
+            decimal_from_f64(22.3369863).unwrap().to_string(),
+            "22.3369863"
+        );
         assert_eq!(decimal_from_f64(-5e-06).unwrap().to_string(), "-0.000005");
         assert!(decimal_from_f64(f64::NAN).is_err());
         assert!(decimal_from_f64(1e300).is_err());

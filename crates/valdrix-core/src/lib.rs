@@ -11,6 +11,7 @@ pub mod focus;
 pub mod record;
 pub mod tags;
 pub mod time;
+pub mod units;
 
 pub use decimal::{decimal_from_f64, parse_decimal, DecimalError};
 pub use error::CoreError;
@@ -19,7 +20,9 @@ pub use record::{CostLine, CostRecord, Grain, Totals};
 pub use tags::Tags;
 
 /// A tenant identifier. Embedded mode uses `default`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TenantId(pub String);
 
 impl TenantId {
@@ -27,7 +30,8 @@ impl TenantId {
     pub fn parse(s: &str) -> Result<Self, CoreError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if ok {
             Ok(TenantId(s.to_string()))
         } else {

@@ -111,7 +111,12 @@ pub struct CostLine<'a> {
 
 impl<'a> CostLine<'a> {
     /// A line with every optional field empty and zero amounts; readers fill what they have.
-    pub fn new(provider: Cow<'a, str>, billing_account_id: Cow<'a, str>, charge_date: NaiveDate, currency: Cow<'a, str>) -> Self {
+    pub fn new(
+        provider: Cow<'a, str>,
+        billing_account_id: Cow<'a, str>,
+        charge_date: NaiveDate,
+        currency: Cow<'a, str>,
+    ) -> Self {
         CostLine {
             provider,
             publisher: None,

@@ -148,7 +148,12 @@ impl AwsPlan {
             }
         }
         let product_map = header.find(&["product"]);
-        AwsPlan { header, cols, tags, product_map }
+        AwsPlan {
+            header,
+            cols,
+            tags,
+            product_map,
+        }
     }
 
     fn c(&self, name: &'static str) -> Option<usize> {
@@ -186,10 +191,21 @@ impl Normaliser for AwsPlan {
     fn emit(&self, row: &dyn Row, out: &mut Rollup) -> Result<(), FieldError> {
         let cell = Cell::new(&self.header);
         let t = |name| cell.text(row, self.c(name));
-        let start = cell.ts_req(row, self.c("line_item_usage_start_date"), "line_item_usage_start_date")?;
+        let start = cell.ts_req(
+            row,
+            self.c("line_item_usage_start_date"),
+            "line_item_usage_start_date",
+        )?;
         let currency = t("line_item_currency_code").unwrap_or("USD");
-        let payer = t("bill_payer_account_id").or(t("line_item_usage_account_id")).unwrap_or("unknown");
-        let mut l = CostLine::new(Cow::Borrowed("AWS"), Cow::Borrowed(payer), start.date(), Cow::Borrowed(currency));
+        let payer = t("bill_payer_account_id")
+            .or(t("line_item_usage_account_id"))
+            .unwrap_or("unknown");
+        let mut l = CostLine::new(
+            Cow::Borrowed("AWS"),
+            Cow::Borrowed(payer),
+            start.date(),
+            Cow::Borrowed(currency),
+        );
         if let Some(bp) = cell.ts(row, self.c("bill_billing_period_start_date"))? {
             l.billing_period_start = bp.date();
             l.billing_period_end = valdrix_core::time::next_month_start(bp.date());
@@ -197,18 +213,28 @@ impl Normaliser for AwsPlan {
         if let Some(bpe) = cell.ts(row, self.c("bill_billing_period_end_date"))? {
             // Some exports write the end as the last second of the month.
             let d = bpe.date();
-            l.billing_period_end = if bpe.time() == chrono::NaiveTime::MIN { d } else { d.succ_opt().unwrap_or(d) };
+            l.billing_period_end = if bpe.time() == chrono::NaiveTime::MIN {
+                d
+            } else {
+                d.succ_opt().unwrap_or(d)
+            };
         }
         l.billing_account_name = t("bill_payer_account_name").map(Cow::Borrowed);
         l.sub_account_id = t("line_item_usage_account_id").map(Cow::Borrowed);
         l.sub_account_name = t("line_item_usage_account_name").map(Cow::Borrowed);
         l.invoice_id = t("bill_invoice_id").map(Cow::Borrowed);
-        l.publisher = t("line_item_legal_entity").or(t("bill_billing_entity")).map(Cow::Borrowed);
-        l.invoice_issuer = t("bill_invoicing_entity").or(t("line_item_legal_entity")).map(Cow::Borrowed);
+        l.publisher = t("line_item_legal_entity")
+            .or(t("bill_billing_entity"))
+            .map(Cow::Borrowed);
+        // AWS issues the invoice, Marketplace purchases included; the seller is the publisher.
+        l.invoice_issuer = Some(Cow::Borrowed("AWS"));
 
         let product_pairs = cell.pairs(row, self.product_map)?;
         let from_product = |key: &str| -> Option<Cow<'_, str>> {
-            product_pairs.iter().find(|(k, v)| k == key && !v.trim().is_empty()).map(|(_, v)| v.clone())
+            product_pairs
+                .iter()
+                .find(|(k, v)| k == key && !v.trim().is_empty())
+                .map(|(_, v)| v.clone())
         };
         let code = t("line_item_product_code");
         l.service_name = t("product_product_name")
@@ -224,14 +250,18 @@ impl Normaliser for AwsPlan {
             .map(Cow::Borrowed)
             .or_else(|| from_product("region"))
             .or_else(|| from_product("region_code"));
-        l.region_name = t("product_location").map(Cow::Borrowed).or_else(|| from_product("location"));
+        l.region_name = t("product_location")
+            .map(Cow::Borrowed)
+            .or_else(|| from_product("location"));
         if l.region_id.is_none() {
             l.region_name = None;
         }
         l.availability_zone = t("line_item_availability_zone").map(Cow::Borrowed);
         l.resource_id = t("line_item_resource_id").map(Cow::Borrowed);
         l.sku_id = t("product_sku").map(Cow::Borrowed);
-        l.sku_price_id = t("pricing_rate_code").or(t("pricing_rate_id")).map(Cow::Borrowed);
+        l.sku_price_id = t("pricing_rate_code")
+            .or(t("pricing_rate_id"))
+            .map(Cow::Borrowed);
         l.usage_type = t("line_item_usage_type").map(Cow::Borrowed);
         l.charge_description = t("line_item_line_item_description").map(Cow::Borrowed);
 
@@ -253,7 +283,11 @@ impl Normaliser for AwsPlan {
         l.billed_cost = unblended;
         l.list_cost = list.unwrap_or(Decimal::ZERO);
         let spot = t("pricing_term").is_some_and(|s| s.eq_ignore_ascii_case("spot"));
-        let standard = if spot { pricing::DYNAMIC } else { pricing::STANDARD };
+        let standard = if spot {
+            pricing::DYNAMIC
+        } else {
+            pricing::STANDARD
+        };
 
         let (category, effective) = match item_type {
             "Usage" => {
@@ -266,7 +300,13 @@ impl Normaliser for AwsPlan {
                 l.commitment_discount_status = Some("Used");
                 l.pricing_category = Some(pricing::COMMITTED);
                 l.charge_frequency = Some(frequency::USAGE_BASED);
-                (ChargeCategory::Usage, net_or("reservation_net_effective_cost", "reservation_effective_cost")?)
+                (
+                    ChargeCategory::Usage,
+                    net_or(
+                        "reservation_net_effective_cost",
+                        "reservation_effective_cost",
+                    )?,
+                )
             }
             "SavingsPlanCoveredUsage" => {
                 self.savings_plan(&mut l, sp_arn);
@@ -275,7 +315,10 @@ impl Normaliser for AwsPlan {
                 l.charge_frequency = Some(frequency::USAGE_BASED);
                 (
                     ChargeCategory::Usage,
-                    net_or("savings_plan_net_savings_plan_effective_cost", "savings_plan_savings_plan_effective_cost")?,
+                    net_or(
+                        "savings_plan_net_savings_plan_effective_cost",
+                        "savings_plan_savings_plan_effective_cost",
+                    )?,
                 )
             }
             "SavingsPlanNegation" => {
@@ -292,7 +335,10 @@ impl Normaliser for AwsPlan {
                 let unused = net_or(
                     "reservation_net_unused_amortized_upfront_fee_for_billing_period",
                     "reservation_unused_amortized_upfront_fee_for_billing_period",
-                )? + net_or("reservation_net_unused_recurring_fee", "reservation_unused_recurring_fee")?;
+                )? + net_or(
+                    "reservation_net_unused_recurring_fee",
+                    "reservation_unused_recurring_fee",
+                )?;
                 (ChargeCategory::Purchase, unused)
             }
             "SavingsPlanRecurringFee" => {
@@ -329,7 +375,12 @@ impl Normaliser for AwsPlan {
                 l.charge_frequency = Some(frequency::ONE_TIME);
                 (ChargeCategory::Credit, unblended)
             }
-            "Credit" | "BundledDiscount" | "EdpDiscount" | "PrivateRateDiscount" | "Discount" | "DistributorDiscount"
+            "Credit"
+            | "BundledDiscount"
+            | "EdpDiscount"
+            | "PrivateRateDiscount"
+            | "Discount"
+            | "DistributorDiscount"
             | "SppDiscount" => {
                 l.charge_frequency = Some(frequency::ONE_TIME);
                 (ChargeCategory::Credit, unblended)
@@ -345,11 +396,29 @@ impl Normaliser for AwsPlan {
             ChargeCategory::Usage => list.unwrap_or(unblended),
             _ => unblended,
         };
+        // FOCUS puts a commitment's unused share on a Usage row of its own with status Unused and
+        // keeps the purchase row's EffectiveCost at 0: split the RIFee / recurring-fee line so.
+        let unused_share =
+            (category == ChargeCategory::Purchase && !effective.is_zero()).then(|| {
+                let mut u = l.clone();
+                u.charge_category = ChargeCategory::Usage;
+                u.charge_frequency = Some(frequency::USAGE_BASED);
+                u.pricing_category = Some(pricing::COMMITTED);
+                u.commitment_discount_status = Some("Unused");
+                u.billed_cost = Decimal::ZERO;
+                u.effective_cost = effective;
+                u.list_cost = Decimal::ZERO;
+                u.contracted_cost = Decimal::ZERO;
+                u
+            });
+        if unused_share.is_some() {
+            l.effective_cost = Decimal::ZERO;
+        }
         if matches!(category, ChargeCategory::Usage | ChargeCategory::Purchase) {
             l.consumed_quantity = amount;
             l.pricing_quantity = amount;
             if amount.is_some() {
-                let unit = t("pricing_unit").map(Cow::Borrowed);
+                let unit = t("pricing_unit").map(valdrix_core::units::focus_unit);
                 l.consumed_unit = unit.clone().or(Some(Cow::Borrowed("Units")));
                 l.pricing_unit = l.consumed_unit.clone();
             }
@@ -374,6 +443,10 @@ impl Normaliser for AwsPlan {
                     }
                 }
             }
+        }
+        if let Some(mut u) = unused_share {
+            u.tags = l.tags.clone();
+            out.add(u)?;
         }
         out.add(l)
     }
@@ -403,10 +476,22 @@ mod tests {
 
     #[test]
     fn athena_names() {
-        assert_eq!(athena_name("lineItem/UnblendedCost"), "line_item_unblended_cost");
-        assert_eq!(athena_name("reservation/ReservationARN"), "reservation_reservation_a_r_n");
-        assert_eq!(athena_name("savingsPlan/SavingsPlanARN"), "savings_plan_savings_plan_a_r_n");
+        assert_eq!(
+            athena_name("lineItem/UnblendedCost"),
+            "line_item_unblended_cost"
+        );
+        assert_eq!(
+            athena_name("reservation/ReservationARN"),
+            "reservation_reservation_a_r_n"
+        );
+        assert_eq!(
+            athena_name("savingsPlan/SavingsPlanARN"),
+            "savings_plan_savings_plan_a_r_n"
+        );
         assert_eq!(athena_name("product/instanceType"), "product_instance_type");
-        assert_eq!(athena_name("line_item_unblended_cost"), "line_item_unblended_cost");
+        assert_eq!(
+            athena_name("line_item_unblended_cost"),
+            "line_item_unblended_cost"
+        );
     }
 }

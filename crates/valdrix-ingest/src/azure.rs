@@ -13,7 +13,7 @@ use valdrix_core::focus::{frequency, pricing};
 use valdrix_core::{ChargeCategory, CostLine};
 
 use crate::error::FieldError;
-use crate::mapping::{azure_consumed_service_category, azure_region, azure_service};
+use crate::mapping::{azure_consumed_service_category, azure_region, azure_service, azure_unit};
 use crate::rollup::Rollup;
 use crate::table::{Cell, Header, Row};
 use crate::Normaliser;
@@ -21,7 +21,12 @@ use crate::Normaliser;
 /// Whether a header looks like Azure cost details in any of its layouts.
 pub fn detect(header: &Header) -> bool {
     header.has(&["MeterCategory", "meterCategory"])
-        && header.has(&["Cost", "CostInBillingCurrency", "PreTaxCost", "costInBillingCurrency"])
+        && header.has(&[
+            "Cost",
+            "CostInBillingCurrency",
+            "PreTaxCost",
+            "costInBillingCurrency",
+        ])
         || header.has(&["SubscriptionGuid"]) && header.has(&["PreTaxCost"])
 }
 
@@ -146,8 +151,16 @@ impl Normaliser for AzurePlan {
         let date = cell.ts_req(row, self.date, "Date")?.date();
         let currency = t(self.currency).unwrap_or("USD");
         let subscription = t(self.subscription);
-        let account = t(self.billing_account).or(t(self.billing_profile)).or(subscription).unwrap_or("unknown");
-        let mut l = CostLine::new(Cow::Borrowed("Microsoft"), Cow::Borrowed(account), date, Cow::Borrowed(currency));
+        let account = t(self.billing_account)
+            .or(t(self.billing_profile))
+            .or(subscription)
+            .unwrap_or("unknown");
+        let mut l = CostLine::new(
+            Cow::Borrowed("Microsoft"),
+            Cow::Borrowed(account),
+            date,
+            Cow::Borrowed(currency),
+        );
         if let Some(s) = cell.ts(row, self.period_start)? {
             l.billing_period_start = s.date();
             l.billing_period_end = valdrix_core::time::next_month_start(s.date());
@@ -162,11 +175,15 @@ impl Normaliser for AzurePlan {
         l.invoice_id = t(self.invoice_id).map(Cow::Borrowed);
         l.publisher = Some(Cow::Borrowed(t(self.publisher).unwrap_or("Microsoft")));
         l.invoice_issuer = Some(Cow::Borrowed("Microsoft"));
-        l.pricing_currency = t(self.pricing_currency).filter(|p| !p.eq_ignore_ascii_case(currency)).map(Cow::Borrowed);
+        l.pricing_currency = t(self.pricing_currency)
+            .filter(|p| !p.eq_ignore_ascii_case(currency))
+            .map(Cow::Borrowed);
 
         let resource_id = t(self.resource_id);
         let consumed = t(self.consumed_service).unwrap_or("");
-        let rtype = t(self.resource_type).map(str::to_string).or_else(|| resource_id.and_then(resource_type_of));
+        let rtype = t(self.resource_type)
+            .map(str::to_string)
+            .or_else(|| resource_id.and_then(resource_type_of));
         let svc = azure_service(consumed, rtype.as_deref().unwrap_or(""));
         let meter_category = t(self.meter_category);
         l.service_name = match (svc, meter_category) {
@@ -197,7 +214,11 @@ impl Normaliser for AzurePlan {
         l.availability_zone = t(self.availability_zone).map(Cow::Borrowed);
         l.resource_id = resource_id.map(lower);
         l.resource_name = t(self.resource_name)
-            .or_else(|| resource_id.and_then(|id| id.rsplit('/').next()).filter(|s| !s.is_empty()))
+            .or_else(|| {
+                resource_id
+                    .and_then(|id| id.rsplit('/').next())
+                    .filter(|s| !s.is_empty())
+            })
             .map(Cow::Borrowed);
         l.resource_type = rtype.map(Cow::Owned);
         l.sku_id = t(self.part_number).or(t(self.meter_id)).map(Cow::Borrowed);
@@ -213,7 +234,8 @@ impl Normaliser for AzurePlan {
         let is_reservation = model.eq_ignore_ascii_case("Reservation")
             || benefit.is_some_and(|b| b.to_ascii_lowercase().contains("microsoft.capacity"));
         let is_savings_plan = model.eq_ignore_ascii_case("SavingsPlan")
-            || benefit.is_some_and(|b| b.to_ascii_lowercase().contains("microsoft.billingbenefits"));
+            || benefit
+                .is_some_and(|b| b.to_ascii_lowercase().contains("microsoft.billingbenefits"));
         let commitment = is_reservation || is_savings_plan;
         let ct = charge_type.to_ascii_lowercase();
         let unused = ct == "unusedreservation" || ct == "unusedsavingsplan";
@@ -230,7 +252,11 @@ impl Normaliser for AzurePlan {
         let covered_usage = (category == ChargeCategory::Usage && commitment) || unused;
         let commitment_purchase = category == ChargeCategory::Purchase && commitment;
         l.billed_cost = if covered_usage { Decimal::ZERO } else { cost };
-        l.effective_cost = if commitment_purchase { Decimal::ZERO } else { cost };
+        l.effective_cost = if commitment_purchase {
+            Decimal::ZERO
+        } else {
+            cost
+        };
         let payg_cost = cell.dec(row, self.payg_cost)?;
         let payg_price = cell.dec(row, self.payg_price)?;
         let unit_price = cell.dec(row, self.unit_price)?;
@@ -275,12 +301,18 @@ impl Normaliser for AzurePlan {
             _ => frequency::USAGE_BASED,
         });
         if category == ChargeCategory::Usage && !unused {
-            l.consumed_quantity = quantity;
-            l.pricing_quantity = quantity;
-            if quantity.is_some() {
-                let unit = t(self.unit).unwrap_or("Units");
-                l.consumed_unit = Some(Cow::Borrowed(unit));
-                l.pricing_unit = Some(Cow::Borrowed(unit));
+            if let Some(q) = quantity {
+                // `10 Hours` means blocks of ten hours: FOCUS counts single hours.
+                let raw = t(self.unit).unwrap_or("");
+                let (q, unit) = match azure_unit(raw) {
+                    Some((block, unit)) => (q * block, Cow::Borrowed(unit)),
+                    None if raw.is_empty() => (q, Cow::Borrowed("Units")),
+                    None => (q, valdrix_core::units::focus_unit(raw)),
+                };
+                l.consumed_quantity = Some(q);
+                l.pricing_quantity = Some(q);
+                l.consumed_unit = Some(unit.clone());
+                l.pricing_unit = Some(unit);
             }
         }
         let _ = t(self.publisher_type);

@@ -12,6 +12,7 @@ const AZURE_CATEGORIES: &str = include_str!("../mappings/azure_category_mapping.
 const GCP_CATEGORIES: &str = include_str!("../mappings/gcp_category_mapping.csv");
 const AZURE_SERVICES: &str = include_str!("../mappings/Services.csv");
 const AZURE_REGIONS: &str = include_str!("../mappings/Regions.csv");
+const AZURE_UNITS: &str = include_str!("../mappings/PricingUnits.csv");
 
 fn rows(text: &'static str) -> Vec<csv::StringRecord> {
     csv::ReaderBuilder::new()
@@ -73,7 +74,9 @@ pub fn aws_service_category(product_code: &str) -> &'static str {
         }
         t
     });
-    t.get(&product_code.to_ascii_lowercase()).copied().unwrap_or("Other")
+    t.get(&product_code.to_ascii_lowercase())
+        .copied()
+        .unwrap_or("Other")
 }
 
 /// FOCUS ServiceCategory of a GCP service description (`Compute Engine` → Compute).
@@ -100,7 +103,9 @@ pub fn gcp_service_category(service: &str) -> &'static str {
         }
         t
     });
-    t.get(&service.trim().to_ascii_lowercase()).copied().unwrap_or("Other")
+    t.get(&service.trim().to_ascii_lowercase())
+        .copied()
+        .unwrap_or("Other")
 }
 
 /// An Azure service as the FinOps toolkit names it.
@@ -131,13 +136,23 @@ fn azure_services() -> &'static AzureServices {
             categories: category_table(AZURE_CATEGORIES),
         };
         for r in rows(AZURE_SERVICES) {
-            let (Some(consumed), Some(rtype), Some(name), Some(cat), Some(sub)) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+            let (Some(consumed), Some(rtype), Some(name), Some(cat), Some(sub)) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
             else {
                 continue;
             };
-            let Some(cat) = service_category(cat) else { continue };
-            let svc = AzureService { name: leak(name), category: cat, subcategory: leak(sub) };
-            let (c, t) = (consumed.trim().to_ascii_lowercase(), rtype.trim().to_ascii_lowercase());
+            let Some(cat) = service_category(cat) else {
+                continue;
+            };
+            let svc = AzureService {
+                name: leak(name),
+                category: cat,
+                subcategory: leak(sub),
+            };
+            let (c, t) = (
+                consumed.trim().to_ascii_lowercase(),
+                rtype.trim().to_ascii_lowercase(),
+            );
             s.by_both.entry((c.clone(), t.clone())).or_insert(svc);
             if !t.is_empty() {
                 s.by_type.entry(t).or_insert(svc);
@@ -165,7 +180,10 @@ pub fn azure_service(consumed_service: &str, resource_type: &str) -> Option<Azur
 
 /// The FOCUS category of an Azure consumed service when the Services table has no entry.
 pub fn azure_consumed_service_category(consumed_service: &str) -> Option<&'static str> {
-    azure_services().categories.get(&consumed_service.trim().to_ascii_lowercase()).copied()
+    azure_services()
+        .categories
+        .get(&consumed_service.trim().to_ascii_lowercase())
+        .copied()
 }
 
 /// A normalised Azure region: `(RegionId, RegionName)` for any spelling in the toolkit's table
@@ -187,6 +205,29 @@ pub fn azure_region(raw: &str) -> Option<(&'static str, &'static str)> {
     t.get(&raw.trim().to_ascii_lowercase()).copied()
 }
 
+/// An Azure `UnitOfMeasure` (`10 Hours`, `1 /Month`) as FOCUS wants it: the block size to multiply
+/// the quantity by, and the unit of one item (`Hours`, `Units/Month`).
+pub fn azure_unit(unit_of_measure: &str) -> Option<(rust_decimal::Decimal, &'static str)> {
+    static T: OnceLock<FxHashMap<String, (rust_decimal::Decimal, &'static str)>> = OnceLock::new();
+    let t = T.get_or_init(|| {
+        let mut t = FxHashMap::default();
+        for r in rows(AZURE_UNITS) {
+            if let (Some(u), Some(size), Some(units)) = (r.get(0), r.get(2), r.get(3)) {
+                if let Ok(size) = valdrix_core::parse_decimal(size) {
+                    let units = leak(units.trim());
+                    t.entry(u.to_string()).or_insert((size, units));
+                    t.entry(u.trim().to_ascii_lowercase())
+                        .or_insert((size, units));
+                }
+            }
+        }
+        t
+    });
+    t.get(unit_of_measure)
+        .or_else(|| t.get(&unit_of_measure.trim().to_ascii_lowercase()))
+        .copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +241,9 @@ mod tests {
         let vm = azure_service("Microsoft.Compute", "microsoft.compute/virtualmachines").unwrap();
         assert_eq!(vm.category, "Compute");
         assert_eq!(gcp_service_category("Compute Engine"), "Compute");
+        assert_eq!(
+            azure_unit("10 Hours").map(|u| (u.0.to_string(), u.1)),
+            Some(("10".to_string(), "Hours"))
+        );
     }
 }

@@ -48,13 +48,22 @@ fn owned(s: &Option<Cow<'_, str>>) -> Option<String> {
 fn canonical_tags(tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Result<(), FieldError> {
     for (k, v) in tags.iter() {
         if k.len() > MAX_TAG_KEY_BYTES {
-            return Err(FieldError::new("Tags", format!("tag key of {} bytes exceeds the {MAX_TAG_KEY_BYTES}-byte limit", k.len())));
+            return Err(FieldError::new(
+                "Tags",
+                format!(
+                    "tag key of {} bytes exceeds the {MAX_TAG_KEY_BYTES}-byte limit",
+                    k.len()
+                ),
+            ));
         }
         if v.len() > MAX_TAG_VALUE_BYTES {
             let shown: String = k.chars().take(60).collect();
             return Err(FieldError::new(
                 "Tags",
-                format!("value of tag {shown:?} is {} bytes, over the {MAX_TAG_VALUE_BYTES}-byte limit", v.len()),
+                format!(
+                    "value of tag {shown:?} is {} bytes, over the {MAX_TAG_VALUE_BYTES}-byte limit",
+                    v.len()
+                ),
             ));
         }
     }
@@ -99,7 +108,9 @@ impl Rollup {
         put(k, &line.billing_account_id);
         put_opt(k, &line.sub_account_id);
         k.extend_from_slice(&chrono::Datelike::num_days_from_ce(&line.charge_date).to_le_bytes());
-        k.extend_from_slice(&chrono::Datelike::num_days_from_ce(&line.billing_period_start).to_le_bytes());
+        k.extend_from_slice(
+            &chrono::Datelike::num_days_from_ce(&line.billing_period_start).to_le_bytes(),
+        );
         put(k, &line.service_name);
         put_opt(k, &line.region_id);
         put_opt(k, &line.resource_id);
@@ -121,7 +132,8 @@ impl Rollup {
             return Ok(());
         }
         let rec = new_record(&line);
-        self.index.insert(k.clone().into_boxed_slice(), self.records.len());
+        self.index
+            .insert(k.clone().into_boxed_slice(), self.records.len());
         self.records.push(rec);
         let last = self.records.len() - 1;
         self.records[last].totals.add_line(&line);
@@ -195,8 +207,14 @@ fn new_record(l: &CostLine<'_>) -> CostRecord {
     set("SkuPriceId", l.sku_price_id.as_deref());
     set("ChargeFrequency", l.charge_frequency);
     set("ChargeDescription", l.charge_description.as_deref());
-    set("CommitmentDiscountName", l.commitment_discount_name.as_deref());
-    set("CommitmentDiscountType", l.commitment_discount_type.as_deref());
+    set(
+        "CommitmentDiscountName",
+        l.commitment_discount_name.as_deref(),
+    );
+    set(
+        "CommitmentDiscountType",
+        l.commitment_discount_type.as_deref(),
+    );
     set("CommitmentDiscountCategory", l.commitment_discount_category);
     set("ConsumedUnit", l.consumed_unit.as_deref());
     set("PricingUnit", l.pricing_unit.as_deref());
@@ -204,7 +222,11 @@ fn new_record(l: &CostLine<'_>) -> CostRecord {
     set("PublisherName", l.publisher.as_deref());
     set("InvoiceIssuerName", l.invoice_issuer.as_deref());
     set("PricingCurrency", l.pricing_currency.as_deref());
-    CostRecord { grain, attrs, totals: Totals::default() }
+    CostRecord {
+        grain,
+        attrs,
+        totals: Totals::default(),
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +244,10 @@ mod tests {
         );
         l.service_name = Cow::Borrowed("EC2");
         l.billed_cost = Decimal::from_str(cost).unwrap();
-        l.tags = tags.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect();
+        l.tags = tags
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v)))
+            .collect();
         l
     }
 

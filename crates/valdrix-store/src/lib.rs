@@ -34,7 +34,12 @@ pub struct CurrencyTotals {
 
 impl From<&Totals> for CurrencyTotals {
     fn from(t: &Totals) -> Self {
-        CurrencyTotals { billed: t.billed_cost, effective: t.effective_cost, list: t.list_cost, contracted: t.contracted_cost }
+        CurrencyTotals {
+            billed: t.billed_cost,
+            effective: t.effective_cost,
+            list: t.list_cost,
+            contracted: t.contracted_cost,
+        }
     }
 }
 
@@ -132,7 +137,11 @@ pub trait Store {
 
     /// A run whose input had the same checksum and is still the current delivery of its stream:
     /// ingesting that input again would change nothing.
-    fn current_run_with_checksum(&self, tenant: &TenantId, checksum: &str) -> Result<Option<RunSummary>>;
+    fn current_run_with_checksum(
+        &self,
+        tenant: &TenantId,
+        checksum: &str,
+    ) -> Result<Option<RunSummary>>;
 
     /// Starts a transaction spanning several writes (one ingest command); `commit` makes them
     /// visible together, `rollback` (or a crash) discards them all.
@@ -146,7 +155,12 @@ pub trait Store {
 
     /// Replaces the records of `run.stream` with `records` and records the run, atomically: on
     /// any error nothing is written. Inside `begin` … `commit` it joins that transaction.
-    fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &[CostRecord]) -> Result<RunSummary>;
+    fn replace_stream(
+        &mut self,
+        tenant: &TenantId,
+        run: &NewRun,
+        records: &[CostRecord],
+    ) -> Result<RunSummary>;
 
     /// Ingestion history, newest first.
     fn runs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>>;
@@ -156,7 +170,12 @@ pub trait Store {
 
     /// Calls `f` with every record matching the query's date range and filters (grouping is
     /// ignored), in charge-date order.
-    fn for_each_record(&self, tenant: &TenantId, q: &CostQuery, f: &mut dyn FnMut(CostRecord) -> Result<()>) -> Result<()>;
+    fn for_each_record(
+        &self,
+        tenant: &TenantId,
+        q: &CostQuery,
+        f: &mut dyn FnMut(CostRecord) -> Result<()>,
+    ) -> Result<()>;
 
     /// Totals per currency over all stored records of the tenant.
     fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>>;

@@ -30,6 +30,8 @@ pub enum Dimension {
     Day,
     /// Charge month (`YYYY-MM`).
     Month,
+    /// BillingCurrency.
+    Currency,
     /// The value of one tag.
     Tag(String),
 }
@@ -55,6 +57,7 @@ impl Dimension {
             "usage-type" | "sku" => Dimension::UsageType,
             "day" | "date" => Dimension::Day,
             "month" => Dimension::Month,
+            "currency" => Dimension::Currency,
             _ => return None,
         })
     }
@@ -74,6 +77,7 @@ impl Dimension {
             Dimension::UsageType => "usage_type".into(),
             Dimension::Day => "day".into(),
             Dimension::Month => "month".into(),
+            Dimension::Currency => "currency".into(),
             Dimension::Tag(k) => format!("tag:{k}"),
         }
     }

@@ -14,6 +14,9 @@ use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension};
 use crate::{CurrencyTotals, NewRun, RunSummary, Store};
 
+/// Group-by values and currency of one answer row.
+type GroupKey = (Vec<Option<String>>, String);
+
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
 
 /// A store in one SQLite file.
@@ -72,7 +75,11 @@ fn dec_text(d: Decimal) -> String {
 }
 
 fn parse_dec(s: &str, column: &'static str) -> Result<Decimal> {
-    Decimal::from_str(s).map_err(|e| StoreError::Corrupt { table: "cost_records", column, message: format!("{s:?}: {e}") })
+    Decimal::from_str(s).map_err(|e| StoreError::Corrupt {
+        table: "cost_records",
+        column,
+        message: format!("{s:?}: {e}"),
+    })
 }
 
 fn parse_date(s: Option<String>) -> Option<NaiveDate> {
@@ -128,6 +135,7 @@ fn dimension_sql(d: &Dimension, params: &mut Vec<String>) -> String {
         Dimension::UsageType => "usage_type".into(),
         Dimension::Day => "charge_date".into(),
         Dimension::Month => "substr(charge_date, 1, 7)".into(),
+        Dimension::Currency => "currency".into(),
         Dimension::Tag(k) => {
             params.push(format!("$.\"{}\"", k.replace('"', "\\\"")));
             format!("json_extract(tags, ?{})", params.len() + 1)
@@ -172,8 +180,11 @@ const RECORD_COLUMNS: &str = "record_id, provider, billing_account_id, sub_accou
 fn record_from_row(r: &rusqlite::Row<'_>) -> Result<CostRecord> {
     let date = |i: usize, col: &'static str| -> Result<NaiveDate> {
         let s: String = r.get(i)?;
-        NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-            .map_err(|e| StoreError::Corrupt { table: "cost_records", column: col, message: format!("{s:?}: {e}") })
+        NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|e| StoreError::Corrupt {
+            table: "cost_records",
+            column: col,
+            message: format!("{s:?}: {e}"),
+        })
     };
     let cat: String = r.get(10)?;
     let tags: String = r.get(15)?;
@@ -225,27 +236,46 @@ impl Store for SqliteStore {
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
         )?;
-        let current: i64 = self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+        let current: i64 = self.conn.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
         let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if current > newest {
-            return Err(StoreError::TooNew { found: current, supported: newest });
+            return Err(StoreError::TooNew {
+                found: current,
+                supported: newest,
+            });
         }
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", params![version, Utc::now().to_rfc3339()])?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, Utc::now().to_rfc3339()],
+            )?;
             tx.commit()?;
         }
         Ok(())
     }
 
-    fn current_run_with_checksum(&self, tenant: &TenantId, checksum: &str) -> Result<Option<RunSummary>> {
+    fn current_run_with_checksum(
+        &self,
+        tenant: &TenantId,
+        checksum: &str,
+    ) -> Result<Option<RunSummary>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM ingest_runs r WHERE tenant_id = ?1 AND checksum = ?2 AND status = 'succeeded' \
              AND run_id = (SELECT MAX(run_id) FROM ingest_runs x WHERE x.tenant_id = r.tenant_id AND x.stream = r.stream) \
              ORDER BY run_id DESC LIMIT 1"
         );
-        Ok(self.conn.query_row(&sql, params![tenant.as_str(), checksum], run_from_row).optional()?)
+        Ok(self
+            .conn
+            .query_row(&sql, params![tenant.as_str(), checksum], run_from_row)
+            .optional()?)
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -265,17 +295,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &[CostRecord]) -> Result<RunSummary> {
+    fn replace_stream(
+        &mut self,
+        tenant: &TenantId,
+        run: &NewRun,
+        records: &[CostRecord],
+    ) -> Result<RunSummary> {
         let started = Instant::now();
         // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
         let tx = self.conn.savepoint()?;
         Self::ensure_tenant(&tx, tenant)?;
-        let replaced =
-            tx.execute("DELETE FROM cost_records WHERE tenant_id = ?1 AND stream = ?2", params![tenant.as_str(), run.stream])?;
+        let replaced = tx.execute(
+            "DELETE FROM cost_records WHERE tenant_id = ?1 AND stream = ?2",
+            params![tenant.as_str(), run.stream],
+        )?;
         let bp_start = records.iter().map(|r| r.grain.billing_period_start).min();
         let bp_end = records
             .iter()
-            .filter_map(|r| r.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()))
+            .filter_map(|r| {
+                r.attr("BillingPeriodEnd")
+                    .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            })
             .max();
         let day_min = records.iter().map(|r| r.grain.charge_date).min();
         let day_max = records.iter().map(|r| r.grain.charge_date).max();
@@ -354,7 +394,10 @@ impl Store for SqliteStore {
             }
         }
         let write_ms = started.elapsed().as_millis() as i64;
-        tx.execute("UPDATE ingest_runs SET write_ms = ?1 WHERE run_id = ?2", params![write_ms, run_id])?;
+        tx.execute(
+            "UPDATE ingest_runs SET write_ms = ?1 WHERE run_id = ?2",
+            params![write_ms, run_id],
+        )?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE run_id = ?1");
         let summary = tx.query_row(&sql, params![run_id], run_from_row)?;
         tx.commit()?;
@@ -370,16 +413,27 @@ impl Store for SqliteStore {
 
     fn costs(&self, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>> {
         let mut params: Vec<String> = Vec::new();
-        let dims: Vec<String> = q.group_by.iter().map(|d| dimension_sql(d, &mut params)).collect();
+        let dims: Vec<String> = q
+            .group_by
+            .iter()
+            .map(|d| dimension_sql(d, &mut params))
+            .collect();
         let w = where_sql(q, &mut params);
-        let select_dims = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
-        let sql = format!("SELECT {select_dims}currency, {} FROM cost_records WHERE {w}", q.metric.column());
+        let select_dims = if dims.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", dims.join(", "))
+        };
+        let sql = format!(
+            "SELECT {select_dims}currency, {} FROM cost_records WHERE {w}",
+            q.metric.column()
+        );
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(params_from_iter(all.iter()))?;
         let n = dims.len();
-        let mut sums: BTreeMap<(Vec<Option<String>>, String), (Decimal, u64)> = BTreeMap::new();
+        let mut sums: BTreeMap<GroupKey, (Decimal, u64)> = BTreeMap::new();
         while let Some(r) = rows.next()? {
             let mut keys = Vec::with_capacity(n);
             for i in 0..n {
@@ -400,14 +454,26 @@ impl Store for SqliteStore {
         }
         Ok(sums
             .into_iter()
-            .map(|((keys, currency), (amount, records))| CostRow { keys, currency, amount: amount.normalize(), records })
+            .map(|((keys, currency), (amount, records))| CostRow {
+                keys,
+                currency,
+                amount: amount.normalize(),
+                records,
+            })
             .collect())
     }
 
-    fn for_each_record(&self, tenant: &TenantId, q: &CostQuery, f: &mut dyn FnMut(CostRecord) -> Result<()>) -> Result<()> {
+    fn for_each_record(
+        &self,
+        tenant: &TenantId,
+        q: &CostQuery,
+        f: &mut dyn FnMut(CostRecord) -> Result<()>,
+    ) -> Result<()> {
         let mut params: Vec<String> = Vec::new();
         let w = where_sql(q, &mut params);
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM cost_records WHERE {w} ORDER BY charge_date, record_id");
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM cost_records WHERE {w} ORDER BY charge_date, record_id"
+        );
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;

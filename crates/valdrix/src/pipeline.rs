@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use valdrix_core::TenantId;
-use valdrix_ingest::{checksum_files, read_file, resolve_inputs, totals_by_currency, Format, Progress, Rollup, SourceUnit};
+use valdrix_ingest::{
+    checksum_files, read_file, resolve_inputs, totals_by_currency, Format, Progress, Rollup,
+    SourceUnit,
+};
 use valdrix_store::{CurrencyTotals, NewRun, RunSummary, Store};
 
 /// What happened to one unit.
@@ -42,7 +45,14 @@ pub fn ingest_paths(
 ) -> Result<Vec<UnitOutcome>> {
     let units = resolve_inputs(inputs)?;
     if units.is_empty() {
-        anyhow::bail!("no billing files found under {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no billing files found under {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let mut out = Vec::with_capacity(units.len());
     store.begin()?;
@@ -86,10 +96,16 @@ pub fn ingest_unit(
     let mut bytes = 0u64;
     let mut rows = 0u64;
     for (path, name) in unit.files.iter().zip(&names) {
-        let info = read_file(path, name, opts.format, &mut rollup, &mut |p| on_progress(name, p))?;
+        let info = read_file(path, name, opts.format, &mut rollup, &mut |p| {
+            on_progress(name, p)
+        })?;
         if let Some(f) = format {
             if f != info.format {
-                anyhow::bail!("{name}: format {} differs from {} in the other files of the same delivery", info.format, f);
+                anyhow::bail!(
+                    "{name}: format {} differs from {} in the other files of the same delivery",
+                    info.format,
+                    f
+                );
             }
         }
         format = Some(info.format);
@@ -98,7 +114,10 @@ pub fn ingest_unit(
     }
     let lines = rollup.lines();
     let records = rollup.finish();
-    let totals = totals_by_currency(&records).iter().map(|(c, t)| (c.clone(), CurrencyTotals::from(t))).collect();
+    let totals = totals_by_currency(&records)
+        .iter()
+        .map(|(c, t)| (c.clone(), CurrencyTotals::from(t)))
+        .collect();
     let run = NewRun {
         stream: unit.stream.clone(),
         source_uri: source.clone(),
@@ -113,6 +132,8 @@ pub fn ingest_unit(
         started_at,
         read_ms: t0.elapsed().as_millis() as u64,
     };
-    let summary = store.replace_stream(tenant, &run, &records).with_context(|| format!("writing {source} to the store"))?;
+    let summary = store
+        .replace_stream(tenant, &run, &records)
+        .with_context(|| format!("writing {source} to the store"))?;
     Ok(UnitOutcome::Written(summary))
 }
