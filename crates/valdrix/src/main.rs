@@ -63,6 +63,9 @@ struct IngestArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Read, normalise and roll up, then report what would be written; write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Clone)]
@@ -272,6 +275,9 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
     };
     let t0 = Instant::now();
     let display = |p: &Path| p.display().to_string();
+    if a.dry_run {
+        return dry_run(&paths, format, a, &bar);
+    }
     let mut last_file = String::new();
     let outcomes = ingest_paths(
         store,
@@ -366,6 +372,43 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
             outcomes.len(),
             total_rows as f64 / elapsed.max(1e-9)
         )?;
+    }
+    Ok(())
+}
+
+fn dry_run(paths: &[PathBuf], format: Option<Format>, a: &IngestArgs, bar: &ProgressBar) -> Result<()> {
+    let t0 = Instant::now();
+    let units = valdrix_ingest::resolve_inputs(paths)?;
+    let display = |p: &Path| p.display().to_string();
+    let mut grid = Grid {
+        columns: ["source", "format", "rows", "lines", "records", "currency", "billed", "effective", "read_ms"].map(String::from).to_vec(),
+        rows: Vec::new(),
+        numeric: vec![false, false, true, true, true, false, true, true, true],
+    };
+    let mut total_rows = 0u64;
+    for unit in &units {
+        let r = valdrix::pipeline::read_unit(unit, &display, &IngestOptions { format }, &mut |_, p| bar.set_position(p.rows))?;
+        total_rows += r.rows;
+        for (cur, t) in valdrix_ingest::totals_by_currency(&r.records) {
+            grid.rows.push(vec![
+                Some(r.source.clone()),
+                r.format.map(|f| f.name().to_string()),
+                Some(r.rows.to_string()),
+                Some(r.lines.to_string()),
+                Some(r.records.len().to_string()),
+                Some(cur),
+                Some(t.billed_cost.normalize().to_string()),
+                Some(t.effective_cost.normalize().to_string()),
+                Some(r.read_ms.to_string()),
+            ]);
+        }
+    }
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    grid.write(a.output, &mut out)?;
+    if a.output == OutputFormat::Table {
+        let s = t0.elapsed().as_secs_f64();
+        writeln!(out, "dry run: nothing written; {total_rows} rows in {s:.2} s ({:.0} rows/s)", total_rows as f64 / s.max(1e-9))?;
     }
     Ok(())
 }

@@ -69,6 +69,75 @@ pub fn ingest_paths(
     Ok(out)
 }
 
+/// A unit read and rolled up, not yet written.
+pub struct ReadUnit {
+    /// Display name of the unit.
+    pub source: String,
+    /// File names, in order.
+    pub names: Vec<String>,
+    /// Daily records.
+    pub records: Vec<valdrix_core::CostRecord>,
+    /// Detected format.
+    pub format: Option<Format>,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Rows read.
+    pub rows: u64,
+    /// Normalised lines.
+    pub lines: u64,
+    /// When reading started.
+    pub started_at: chrono::DateTime<Utc>,
+    /// Reading time in ms.
+    pub read_ms: u64,
+}
+
+fn unit_source(unit: &SourceUnit, display: &dyn Fn(&Path) -> String) -> String {
+    match (&unit.assembly_id, unit.files.first()) {
+        (Some(_), Some(first)) => display(first.parent().unwrap_or(first)),
+        (_, Some(first)) => display(first),
+        _ => unit.stream.clone(),
+    }
+}
+
+/// Reads every file of a unit into one rollup: the parse + normalise + rollup stage, no store.
+pub fn read_unit(
+    unit: &SourceUnit,
+    display: &dyn Fn(&Path) -> String,
+    opts: &IngestOptions,
+    on_progress: &mut dyn FnMut(&str, Progress),
+) -> Result<ReadUnit> {
+    let names: Vec<String> = unit.files.iter().map(|p| display(p)).collect();
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+    let mut rollup = Rollup::new();
+    let mut format = None;
+    let mut bytes = 0u64;
+    let mut rows = 0u64;
+    for (path, name) in unit.files.iter().zip(&names) {
+        let info = read_file(path, name, opts.format, &mut rollup, &mut |p| on_progress(name, p))?;
+        if let Some(f) = format {
+            if f != info.format {
+                anyhow::bail!("{name}: format {} differs from {} in the other files of the same delivery", info.format, f);
+            }
+        }
+        format = Some(info.format);
+        bytes += info.bytes;
+        rows += info.rows;
+    }
+    let lines = rollup.lines();
+    Ok(ReadUnit {
+        source: unit_source(unit, display),
+        names,
+        records: rollup.finish(),
+        format,
+        bytes,
+        rows,
+        lines,
+        started_at,
+        read_ms: t0.elapsed().as_millis() as u64,
+    })
+}
+
 /// Ingests one unit (one delivery of one stream).
 pub fn ingest_unit(
     store: &mut dyn Store,
@@ -78,62 +147,28 @@ pub fn ingest_unit(
     opts: &IngestOptions,
     on_progress: &mut dyn FnMut(&str, Progress),
 ) -> Result<UnitOutcome> {
-    let names: Vec<String> = unit.files.iter().map(|p| display(p)).collect();
-    let source = match (&unit.assembly_id, unit.files.first()) {
-        (Some(_), Some(first)) => display(first.parent().unwrap_or(first)),
-        (_, Some(first)) => display(first),
-        _ => unit.stream.clone(),
-    };
+    let source = unit_source(unit, display);
     let paths: Vec<&Path> = unit.files.iter().map(|p| p.as_path()).collect();
     let checksum = checksum_files(&paths).with_context(|| format!("reading {source}"))?;
     if let Some(existing) = store.current_run_with_checksum(tenant, &checksum)? {
         return Ok(UnitOutcome::Unchanged { source, existing });
     }
-    let started_at = Utc::now();
-    let t0 = Instant::now();
-    let mut rollup = Rollup::new();
-    let mut format = None;
-    let mut bytes = 0u64;
-    let mut rows = 0u64;
-    for (path, name) in unit.files.iter().zip(&names) {
-        let info = read_file(path, name, opts.format, &mut rollup, &mut |p| {
-            on_progress(name, p)
-        })?;
-        if let Some(f) = format {
-            if f != info.format {
-                anyhow::bail!(
-                    "{name}: format {} differs from {} in the other files of the same delivery",
-                    info.format,
-                    f
-                );
-            }
-        }
-        format = Some(info.format);
-        bytes += info.bytes;
-        rows += info.rows;
-    }
-    let lines = rollup.lines();
-    let records = rollup.finish();
-    let totals = totals_by_currency(&records)
-        .iter()
-        .map(|(c, t)| (c.clone(), CurrencyTotals::from(t)))
-        .collect();
+    let read = read_unit(unit, display, opts, on_progress)?;
+    let totals = totals_by_currency(&read.records).iter().map(|(c, t)| (c.clone(), CurrencyTotals::from(t))).collect();
     let run = NewRun {
         stream: unit.stream.clone(),
-        source_uri: source.clone(),
-        files: names,
-        format: format.map(|f| f.name().to_string()).unwrap_or_default(),
+        source_uri: read.source.clone(),
+        files: read.names,
+        format: read.format.map(|f| f.name().to_string()).unwrap_or_default(),
         checksum,
         assembly_id: unit.assembly_id.clone(),
-        bytes,
-        rows_read: rows,
-        lines,
+        bytes: read.bytes,
+        rows_read: read.rows,
+        lines: read.lines,
         totals,
-        started_at,
-        read_ms: t0.elapsed().as_millis() as u64,
+        started_at: read.started_at,
+        read_ms: read.read_ms,
     };
-    let summary = store
-        .replace_stream(tenant, &run, &records)
-        .with_context(|| format!("writing {source} to the store"))?;
+    let summary = store.replace_stream(tenant, &run, &read.records).with_context(|| format!("writing {source} to the store"))?;
     Ok(UnitOutcome::Written(summary))
 }
