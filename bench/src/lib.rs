@@ -7,9 +7,7 @@
 //! rows, at least two), so large files also have many accounts. The same seed gives the same file.
 
 use anyhow::Result;
-use arrow::array::{
-    ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder,
-};
+use arrow::array::{ArrayRef, Float64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -38,108 +36,18 @@ impl Rng {
 }
 
 /// (product code, product name, usage type, operation, unit, rate per unit, typical hourly amount, weight)
-type Service = (
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    &'static str,
-    f64,
-    f64,
-    u32,
-);
+type Service = (&'static str, &'static str, &'static str, &'static str, &'static str, f64, f64, u32);
 
 const SERVICES: &[Service] = &[
-    (
-        "AmazonEC2",
-        "Amazon Elastic Compute Cloud",
-        "EBS:VolumeUsage.gp2",
-        "CreateVolume-Gp2",
-        "GB-Mo",
-        0.1,
-        0.011,
-        20,
-    ),
-    (
-        "AmazonEC2",
-        "Amazon Elastic Compute Cloud",
-        "BoxUsage:t2.micro",
-        "RunInstances",
-        "Hrs",
-        0.0116,
-        1.0,
-        7,
-    ),
-    (
-        "AmazonEC2",
-        "Amazon Elastic Compute Cloud",
-        "BoxUsage:c5.large",
-        "RunInstances",
-        "Hrs",
-        0.085,
-        1.0,
-        6,
-    ),
-    (
-        "AmazonEC2",
-        "Amazon Elastic Compute Cloud",
-        "BoxUsage:m5.xlarge",
-        "RunInstances",
-        "Hrs",
-        0.192,
-        1.0,
-        4,
-    ),
-    (
-        "AmazonEC2",
-        "Amazon Elastic Compute Cloud",
-        "DataTransfer-Out-Bytes",
-        "RunInstances",
-        "GB",
-        0.09,
-        0.05,
-        6,
-    ),
-    (
-        "AmazonS3",
-        "Amazon Simple Storage Service",
-        "Requests-Tier2",
-        "GetObject",
-        "Requests",
-        0.0000004,
-        120.0,
-        10,
-    ),
-    (
-        "AmazonS3",
-        "Amazon Simple Storage Service",
-        "TimedStorage-ByteHrs",
-        "StandardStorage",
-        "GB-Mo",
-        0.023,
-        0.3,
-        10,
-    ),
-    (
-        "AmazonS3",
-        "Amazon Simple Storage Service",
-        "Requests-Tier1",
-        "PutObject",
-        "Requests",
-        0.000005,
-        40.0,
-        10,
-    ),
-    (
-        "AmazonGuardDuty",
-        "Amazon GuardDuty",
-        "USE1-PaidEventsAnalyzed",
-        "none",
-        "Events",
-        0.000004,
-        800.0,
-        7,
-    ),
+    ("AmazonEC2", "Amazon Elastic Compute Cloud", "EBS:VolumeUsage.gp2", "CreateVolume-Gp2", "GB-Mo", 0.1, 0.011, 20),
+    ("AmazonEC2", "Amazon Elastic Compute Cloud", "BoxUsage:t2.micro", "RunInstances", "Hrs", 0.0116, 1.0, 7),
+    ("AmazonEC2", "Amazon Elastic Compute Cloud", "BoxUsage:c5.large", "RunInstances", "Hrs", 0.085, 1.0, 6),
+    ("AmazonEC2", "Amazon Elastic Compute Cloud", "BoxUsage:m5.xlarge", "RunInstances", "Hrs", 0.192, 1.0, 4),
+    ("AmazonEC2", "Amazon Elastic Compute Cloud", "DataTransfer-Out-Bytes", "RunInstances", "GB", 0.09, 0.05, 6),
+    ("AmazonS3", "Amazon Simple Storage Service", "Requests-Tier2", "GetObject", "Requests", 0.0000004, 120.0, 10),
+    ("AmazonS3", "Amazon Simple Storage Service", "TimedStorage-ByteHrs", "StandardStorage", "GB-Mo", 0.023, 0.3, 10),
+    ("AmazonS3", "Amazon Simple Storage Service", "Requests-Tier1", "PutObject", "Requests", 0.000005, 40.0, 10),
+    ("AmazonGuardDuty", "Amazon GuardDuty", "USE1-PaidEventsAnalyzed", "none", "Events", 0.000004, 800.0, 7),
     (
         "AmazonRDS",
         "Amazon Relational Database Service",
@@ -150,36 +58,9 @@ const SERVICES: &[Service] = &[
         1.0,
         6,
     ),
-    (
-        "AWSCloudTrail",
-        "AWS CloudTrail",
-        "USE1-PaidEventsRecorded",
-        "None",
-        "Events",
-        0.000002,
-        300.0,
-        4,
-    ),
-    (
-        "AmazonCloudWatch",
-        "AmazonCloudWatch",
-        "CW:Requests",
-        "GetMetricData",
-        "Requests",
-        0.00001,
-        50.0,
-        3,
-    ),
-    (
-        "AWSLambda",
-        "AWS Lambda",
-        "Lambda-GB-Second",
-        "Invoke",
-        "Lambda-GB-Second",
-        0.0000166667,
-        300.0,
-        2,
-    ),
+    ("AWSCloudTrail", "AWS CloudTrail", "USE1-PaidEventsRecorded", "None", "Events", 0.000002, 300.0, 4),
+    ("AmazonCloudWatch", "AmazonCloudWatch", "CW:Requests", "GetMetricData", "Requests", 0.00001, 50.0, 3),
+    ("AWSLambda", "AWS Lambda", "Lambda-GB-Second", "Invoke", "Lambda-GB-Second", 0.0000166667, 300.0, 2),
     (
         "AmazonDynamoDB",
         "Amazon DynamoDB",
@@ -200,23 +81,11 @@ const SERVICES: &[Service] = &[
         100.0,
         1,
     ),
-    (
-        "AmazonSNS",
-        "Amazon Simple Notification Service",
-        "Requests-Tier1",
-        "Publish",
-        "Requests",
-        0.0000005,
-        10.0,
-        1,
-    ),
+    ("AmazonSNS", "Amazon Simple Notification Service", "Requests-Tier1", "Publish", "Requests", 0.0000005, 10.0, 1),
 ];
 
-const REGIONS: &[(&str, &str)] = &[
-    ("us-east-1", "US East (N. Virginia)"),
-    ("eu-west-2", "EU (London)"),
-    ("us-west-2", "US West (Oregon)"),
-];
+const REGIONS: &[(&str, &str)] =
+    &[("us-east-1", "US East (N. Virginia)"), ("eu-west-2", "EU (London)"), ("us-west-2", "US West (Oregon)")];
 
 struct Resource {
     account: usize,
@@ -230,22 +99,12 @@ struct Resource {
 fn schema() -> Arc<Schema> {
     let s = |n: &str| Field::new(n, DataType::Utf8, true);
     let f = |n: &str| Field::new(n, DataType::Float64, true);
-    let t = |n: &str| {
-        Field::new(
-            n,
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            true,
-        )
-    };
+    let t = |n: &str| Field::new(n, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true);
     let map = |n: &str| {
         let entries = Field::new(
             "entries",
             DataType::Struct(
-                vec![
-                    Field::new("key", DataType::Utf8, false),
-                    Field::new("value", DataType::Utf8, true),
-                ]
-                .into(),
+                vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)].into(),
             ),
             false,
         );
@@ -310,13 +169,13 @@ fn round10(v: f64) -> f64 {
 /// Writes a CUR 2.0 Parquet file of `rows` line items for October 2018 (plus RIFee rows).
 pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
     let mut rng = Rng(seed ^ 0xC0FF_EE00);
-    let accounts: Vec<String> = (0..(rows / 60_000).max(2))
-        .map(|i| format!("{:012}", 836_060_457_634u64 + i * 104_729))
-        .collect();
+    let accounts: Vec<String> =
+        (0..(rows / 60_000).max(2)).map(|i| format!("{:012}", 836_060_457_634u64 + i * 104_729)).collect();
     let total_weight: u32 = SERVICES.iter().map(|s| s.7).sum();
     let n_resources = ((rows as f64 * 0.0053) as usize).max(20);
-    let reservations: Vec<String> =
-        (0..9).map(|i| format!("arn:aws:ec2:us-east-1:836060457634:reserved-instances/{:08x}-fbdc-4f9a-86f7-4b83dc6e058a", i)).collect();
+    let reservations: Vec<String> = (0..9)
+        .map(|i| format!("arn:aws:ec2:us-east-1:836060457634:reserved-instances/{:08x}-fbdc-4f9a-86f7-4b83dc6e058a", i))
+        .collect();
     let resources: Vec<Resource> = (0..n_resources)
         .map(|i| {
             let mut w = rng.below(total_weight as usize) as u32;
@@ -335,34 +194,17 @@ pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
                 }
                 "AmazonEC2" => format!("vol-{:017x}", rng.next() >> 4),
                 "AmazonS3" => format!("bucket-{i}-{:x}", rng.next() >> 40),
-                "AmazonRDS" => format!(
-                    "arn:aws:rds:us-east-1:{}:db:db-{i}",
-                    accounts[i % accounts.len()]
-                ),
+                "AmazonRDS" => format!("arn:aws:rds:us-east-1:{}:db:db-{i}", accounts[i % accounts.len()]),
                 _ if rng.unit() < 0.5 => String::new(),
-                _ => format!(
-                    "arn:aws:{}:us-east-1:{}:res/{i}",
-                    code.to_ascii_lowercase(),
-                    accounts[i % accounts.len()]
-                ),
+                _ => {
+                    format!("arn:aws:{}:us-east-1:{}:res/{i}", code.to_ascii_lowercase(), accounts[i % accounts.len()])
+                }
             };
-            let region = if rng.unit() < 0.85 {
-                0
-            } else {
-                1 + rng.below(2)
-            };
+            let region = if rng.unit() < 0.85 { 0 } else { 1 + rng.below(2) };
             let cost_center = (rng.unit() < 0.3).then(|| 1 + rng.below(6) as u8);
-            let reserved =
-                (SERVICES[service].4 == "Hrs" && code == "AmazonEC2" && rng.unit() < 0.4)
-                    .then(|| rng.below(reservations.len()));
-            Resource {
-                account: rng.below(accounts.len()),
-                service,
-                id,
-                region,
-                cost_center,
-                reserved,
-            }
+            let reserved = (SERVICES[service].4 == "Hrs" && code == "AmazonEC2" && rng.unit() < 0.4)
+                .then(|| rng.below(reservations.len()));
+            Resource { account: rng.below(accounts.len()), service, id, region, cost_center, reserved }
         })
         .collect();
     let schema = schema();
@@ -424,11 +266,7 @@ pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
                 end_ms: start + 3_600_000,
                 payer: &accounts[0],
                 account: &accounts[r.account],
-                item_type: if discounted {
-                    "DiscountedUsage"
-                } else {
-                    "Usage"
-                },
+                item_type: if discounted { "DiscountedUsage" } else { "Usage" },
                 product: svc,
                 region: REGIONS[r.region],
                 resource: &r.id,
@@ -436,11 +274,7 @@ pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
                 cost: if discounted { 0.0 } else { public },
                 public,
                 term: if discounted { "Reserved" } else { "OnDemand" },
-                ri_arn: if discounted {
-                    r.reserved.map(|i| reservations[i].as_str())
-                } else {
-                    None
-                },
+                ri_arn: if discounted { r.reserved.map(|i| reservations[i].as_str()) } else { None },
                 ri_effective: discounted.then(|| round10(public * 0.62)),
                 ri_unused: None,
                 cost_center: r.cost_center,
@@ -489,12 +323,8 @@ impl Builders {
         Builders {
             s: (0..count('s')).map(|_| StringBuilder::new()).collect(),
             f: (0..count('f')).map(|_| Float64Builder::new()).collect(),
-            t: (0..count('t'))
-                .map(|_| TimestampMillisecondBuilder::new().with_timezone("UTC"))
-                .collect(),
-            m: (0..count('m'))
-                .map(|_| MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()))
-                .collect(),
+            t: (0..count('t')).map(|_| TimestampMillisecondBuilder::new().with_timezone("UTC")).collect(),
+            m: (0..count('m')).map(|_| MapBuilder::new(None, StringBuilder::new(), StringBuilder::new())).collect(),
         }
     }
 
@@ -525,11 +355,7 @@ impl Builders {
             Some(r.term.into()),
             Some(unit.into()),
             usage_type.split(':').nth(1).map(str::to_string),
-            Some(if unit == "Hrs" {
-                "Compute Instance".into()
-            } else {
-                "Storage".into()
-            }),
+            Some(if unit == "Hrs" { "Compute Instance".into() } else { "Storage".into() }),
             Some(r.region.0.into()),
             Some(code.into()),
             Some(format!("SKU{:08X}", usage_type.len() * 7919 + code.len())),

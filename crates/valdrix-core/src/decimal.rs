@@ -12,9 +12,7 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecimalError {
     /// Not a number at all (currency symbols, thousands separators, words).
-    #[error(
-        "{0:?} is not a decimal number (no currency symbols or thousands separators are allowed)"
-    )]
+    #[error("{0:?} is not a decimal number (no currency symbols or thousands separators are allowed)")]
     NotANumber(String),
     /// `NaN` or an infinity.
     #[error("{0:?} is not a finite number")]
@@ -36,17 +34,11 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
     if unsigned.starts_with("nan") || unsigned.starts_with("inf") {
         return Err(DecimalError::NotFinite(text.to_string()));
     }
-    let valid_chars = t
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    let valid_chars = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
     if !valid_chars || !t.bytes().any(|b| b.is_ascii_digit()) {
         return Err(DecimalError::NotANumber(text.to_string()));
     }
-    let parsed = if t.contains(['e', 'E']) {
-        Decimal::from_scientific(t)
-    } else {
-        Decimal::from_str(t)
-    };
+    let parsed = if t.contains(['e', 'E']) { Decimal::from_scientific(t) } else { Decimal::from_str(t) };
     match parsed {
         Ok(d) => Ok(d.normalize()),
         Err(_) if t.contains(['e', 'E']) || t.len() > 29 => {
@@ -67,11 +59,7 @@ fn parse_long_decimal(t: &str) -> Option<Decimal> {
     if t.contains(['e', 'E']) {
         return None;
     }
-    let trimmed = if t.contains('.') {
-        t.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        t
-    };
+    let trimmed = if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.') } else { t };
     Decimal::from_str(trimmed).ok().map(|d| d.normalize())
 }
 
@@ -84,10 +72,11 @@ pub fn decimal_from_f64(v: f64) -> Result<Decimal, DecimalError> {
     if v == 0.0 {
         return Ok(Decimal::ZERO);
     }
-    let text = format!("{v:e}");
-    Decimal::from_scientific(&text)
-        .map(|d| d.normalize())
-        .map_err(|_| DecimalError::OutOfRange(v.to_string()))
+    // ryu writes the shortest round-trip digits into a stack buffer (no allocation).
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(v);
+    let parsed = if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str(text) };
+    parsed.map(|d| d.normalize()).map_err(|_| DecimalError::OutOfRange(v.to_string()))
 }
 
 #[cfg(test)]
@@ -99,47 +88,24 @@ mod tests {
         assert_eq!(parse_decimal("0.00004").unwrap().to_string(), "0.00004");
         assert_eq!(parse_decimal("-5e-06").unwrap().to_string(), "-0.000005");
         assert_eq!(parse_decimal(" 0.00 ").unwrap().to_string(), "0");
-        assert_eq!(
-            parse_decimal("0.0000000191107392311096200000")
-                .unwrap()
-                .to_string(),
-            "0.00000001911073923110962"
-        );
+        assert_eq!(parse_decimal("0.0000000191107392311096200000").unwrap().to_string(), "0.00000001911073923110962");
         assert_eq!(parse_decimal("1.5E-7").unwrap().to_string(), "0.00000015");
     }
 
     #[test]
     fn rejects_non_numbers() {
-        assert!(matches!(
-            parse_decimal("$10,000.00 "),
-            Err(DecimalError::NotANumber(_))
-        ));
-        assert!(matches!(
-            parse_decimal("NaN"),
-            Err(DecimalError::NotFinite(_))
-        ));
-        assert!(matches!(
-            parse_decimal("-inf"),
-            Err(DecimalError::NotFinite(_))
-        ));
-        assert!(matches!(
-            parse_decimal("abc"),
-            Err(DecimalError::NotANumber(_))
-        ));
-        assert!(matches!(
-            parse_decimal("1.2.3"),
-            Err(DecimalError::NotANumber(_))
-        ));
+        assert!(matches!(parse_decimal("$10,000.00 "), Err(DecimalError::NotANumber(_))));
+        assert!(matches!(parse_decimal("NaN"), Err(DecimalError::NotFinite(_))));
+        assert!(matches!(parse_decimal("-inf"), Err(DecimalError::NotFinite(_))));
+        assert!(matches!(parse_decimal("abc"), Err(DecimalError::NotANumber(_))));
+        assert!(matches!(parse_decimal("1.2.3"), Err(DecimalError::NotANumber(_))));
         assert!(parse_decimal("").is_err());
     }
 
     #[test]
     fn doubles_use_shortest_text() {
         assert_eq!(decimal_from_f64(0.1).unwrap().to_string(), "0.1");
-        assert_eq!(
-            decimal_from_f64(22.3369863).unwrap().to_string(),
-            "22.3369863"
-        );
+        assert_eq!(decimal_from_f64(22.3369863).unwrap().to_string(), "22.3369863");
         assert_eq!(decimal_from_f64(-5e-06).unwrap().to_string(), "-0.000005");
         assert!(decimal_from_f64(f64::NAN).is_err());
         assert!(decimal_from_f64(1e300).is_err());

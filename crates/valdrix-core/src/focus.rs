@@ -77,11 +77,7 @@ pub mod frequency {
 
     /// Normalises provider or sloppy spellings (`Usage-based`, `UsageBased`, `OneTime`).
     pub fn normalise(s: &str) -> Option<&'static str> {
-        let k: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let k: String = s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
         match k.as_str() {
             "onetime" => Some(ONE_TIME),
             "recurring" => Some(RECURRING),
@@ -104,11 +100,7 @@ pub mod pricing {
 
     /// Normalises FOCUS and pre-1.0 spellings (`On-Demand`, `Commitment-Based`).
     pub fn normalise(s: &str) -> Option<&'static str> {
-        let k: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let k: String = s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
         match k.as_str() {
             "standard" | "ondemand" => Some(STANDARD),
             "dynamic" | "spot" => Some(DYNAMIC),
@@ -145,8 +137,5 @@ pub const SERVICE_CATEGORIES: [&str; 19] = [
 /// Returns the canonical spelling of a FOCUS service category, matched case-insensitively.
 pub fn service_category(s: &str) -> Option<&'static str> {
     let s = s.trim();
-    SERVICE_CATEGORIES
-        .iter()
-        .copied()
-        .find(|c| c.eq_ignore_ascii_case(s))
+    SERVICE_CATEGORIES.iter().copied().find(|c| c.eq_ignore_ascii_case(s))
 }

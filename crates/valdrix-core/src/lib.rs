@@ -16,22 +16,17 @@ pub mod units;
 pub use decimal::{decimal_from_f64, parse_decimal, DecimalError};
 pub use error::CoreError;
 pub use focus::{ChargeCategory, Provider};
-pub use record::{CostLine, CostRecord, Grain, Totals};
+pub use record::{record_key, CostLine, CostRecord, Grain, RecordSource, Totals};
 pub use tags::Tags;
 
 /// A tenant identifier. Embedded mode uses `default`.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct TenantId(pub String);
 
 impl TenantId {
     /// Validates a tenant name: 1–64 characters of `[A-Za-z0-9_-]`.
     pub fn parse(s: &str) -> Result<Self, CoreError> {
-        let ok = !s.is_empty()
-            && s.len() <= 64
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if ok {
             Ok(TenantId(s.to_string()))
         } else {

@@ -208,31 +208,78 @@ impl Grain {
     /// the fields in a fixed order. The same inputs always give the same id, so a re-ingest
     /// finds the records it wrote before.
     pub fn record_id(&self, tenant: &str, stream: &str) -> String {
-        let mut h = Sha256::new();
-        let mut put = |s: &str| {
-            h.update((s.len() as u64).to_le_bytes());
-            h.update(s.as_bytes());
-        };
-        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-        put(tenant);
-        put(stream);
-        put(&self.provider);
-        put(&self.billing_account_id);
-        put(&opt(&self.sub_account_id));
-        put(&self.charge_date.to_string());
-        put(&self.billing_period_start.to_string());
-        put(&self.service_name);
-        put(&opt(&self.region_id));
-        put(&opt(&self.resource_id));
-        put(&opt(&self.usage_type));
-        put(self.charge_category.as_str());
-        put(if self.correction { "Correction" } else { "" });
-        put(&opt(&self.pricing_category));
-        put(&opt(&self.commitment_discount_id));
-        put(&opt(&self.commitment_discount_status));
-        put(&self.tags.to_json());
-        put(&self.currency);
-        hex::encode(&h.finalize()[..16])
+        hex::encode(self.record_key(tenant, stream))
+    }
+
+    /// The 16 bytes behind [`Grain::record_id`].
+    pub fn record_key(&self, tenant: &str, stream: &str) -> [u8; 16] {
+        fn opt(o: &Option<String>) -> &str {
+            o.as_deref().unwrap_or("")
+        }
+        let (date, period, tags) =
+            (self.charge_date.to_string(), self.billing_period_start.to_string(), self.tags.to_json());
+        record_key(
+            tenant,
+            stream,
+            [
+                &self.provider,
+                &self.billing_account_id,
+                opt(&self.sub_account_id),
+                &date,
+                &period,
+                &self.service_name,
+                opt(&self.region_id),
+                opt(&self.resource_id),
+                opt(&self.usage_type),
+                self.charge_category.as_str(),
+                if self.correction { "Correction" } else { "" },
+                opt(&self.pricing_category),
+                opt(&self.commitment_discount_id),
+                opt(&self.commitment_discount_status),
+                &tags,
+                &self.currency,
+            ],
+        )
+    }
+}
+
+/// The stable key of a grain: SHA-256 over the tenant, the stream and the 16 grain fields in
+/// their fixed order (charge date and period as `YYYY-MM-DD`, tags as canonical JSON), cut to
+/// 16 bytes. Anything that holds a grain in another shape computes the same key through this.
+pub fn record_key(tenant: &str, stream: &str, fields: [&str; 16]) -> [u8; 16] {
+    let mut h = Sha256::new();
+    for s in [tenant, stream].into_iter().chain(fields) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// Records that can be read one by one by position: a `Vec<CostRecord>`, or the compact
+/// in-memory rollup, which builds each record only when the store asks for it.
+pub trait RecordSource {
+    /// Number of records.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Record `i`.
+    fn record(&self, i: usize) -> CostRecord;
+    /// The key of record `i` (see [`record_key`]); sources may compute it without building the record.
+    fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
+        self.record(i).grain.record_key(tenant, stream)
+    }
+}
+
+impl RecordSource for Vec<CostRecord> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn record(&self, i: usize) -> CostRecord {
+        self[i].clone()
     }
 }
 

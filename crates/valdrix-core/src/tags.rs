@@ -4,26 +4,13 @@ use std::collections::BTreeMap;
 
 /// A canonical tag set: keys sorted, unique, values as text. Serialised as a flat JSON object
 /// (the FOCUS `Tags` format) with keys in sorted order, so equal tag sets have equal text.
-#[derive(
-    Debug,
-    Clone,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Tags(pub BTreeMap<String, String>);
 
 impl Tags {
     /// Builds tags from pairs; a later duplicate key wins, empty keys are dropped.
-    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         let mut m = BTreeMap::new();
         for (k, v) in pairs {
             let k = k.as_ref().trim();
@@ -46,9 +33,7 @@ impl Tags {
 
     /// Reads the canonical JSON text written by [`Tags::to_json`].
     pub fn from_json(text: &str) -> Option<Self> {
-        serde_json::from_str::<BTreeMap<String, String>>(text)
-            .ok()
-            .map(Tags)
+        serde_json::from_str::<BTreeMap<String, String>>(text).ok().map(Tags)
     }
 
     /// The value of one tag.

@@ -14,22 +14,13 @@ pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
         return Some(dt.with_timezone(&Utc).naive_utc());
     }
     // `2020-11-09 23:00:00+00:00`, `2020-11-10 05:49:32.199000+00:00`
-    for fmt in [
-        "%Y-%m-%d %H:%M:%S%.f%:z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f UTC",
-    ] {
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f UTC"] {
         if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
             return Some(dt.with_timezone(&Utc).naive_utc());
         }
     }
     let t = t.trim_end_matches('Z');
-    for fmt in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, fmt) {
             return Some(dt);
         }
@@ -70,11 +61,7 @@ pub fn month_start(d: NaiveDate) -> NaiveDate {
 
 /// The first day of the month after the one that contains `d`.
 pub fn next_month_start(d: NaiveDate) -> NaiveDate {
-    let (y, m) = if d.month() == 12 {
-        (d.year() + 1, 1)
-    } else {
-        (d.year(), d.month() + 1)
-    };
+    let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
     NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(d)
 }
 
@@ -90,26 +77,11 @@ mod tests {
     #[test]
     fn formats_seen_in_exports() {
         let d = |s| parse_timestamp(s).map(|x| x.to_string());
-        assert_eq!(
-            d("2023-11-01T00:00:00.000Z").as_deref(),
-            Some("2023-11-01 00:00:00")
-        );
-        assert_eq!(
-            d("2024-09-18 22:00:00").as_deref(),
-            Some("2024-09-18 22:00:00")
-        );
-        assert_eq!(
-            d("2020-11-09 23:00:00+00:00").as_deref(),
-            Some("2020-11-09 23:00:00")
-        );
-        assert_eq!(
-            d("2020-11-10 05:49:32.199000+00:00").as_deref(),
-            Some("2020-11-10 05:49:32.199")
-        );
-        assert_eq!(
-            d("2022-07-01 00:00:00.000").as_deref(),
-            Some("2022-07-01 00:00:00")
-        );
+        assert_eq!(d("2023-11-01T00:00:00.000Z").as_deref(), Some("2023-11-01 00:00:00"));
+        assert_eq!(d("2024-09-18 22:00:00").as_deref(), Some("2024-09-18 22:00:00"));
+        assert_eq!(d("2020-11-09 23:00:00+00:00").as_deref(), Some("2020-11-09 23:00:00"));
+        assert_eq!(d("2020-11-10 05:49:32.199000+00:00").as_deref(), Some("2020-11-10 05:49:32.199"));
+        assert_eq!(d("2022-07-01 00:00:00.000").as_deref(), Some("2022-07-01 00:00:00"));
         assert_eq!(d("09/21/2023").as_deref(), Some("2023-09-21 00:00:00"));
         assert_eq!(d("5/1/25").as_deref(), Some("2025-05-01 00:00:00"));
         assert_eq!(d("2023-02-30"), None);

@@ -6,8 +6,7 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-const SIZES: &str =
-    "b|Kb|Mb|Gb|Tb|Pb|Eb|B|KB|MB|GB|TB|PB|EB|Kib|Mib|Gib|Tib|Pib|Eib|KiB|MiB|GiB|TiB|PiB|EiB";
+const SIZES: &str = "b|Kb|Mb|Gb|Tb|Pb|Eb|B|KB|MB|GB|TB|PB|EB|Kib|Mib|Gib|Tib|Pib|Eib|KiB|MiB|GiB|TiB|PiB|EiB";
 const WORD: &str = r"[A-Za-z][A-Za-z0-9]*(?:\s+[A-Za-z][A-Za-z0-9]*)*";
 const PLURAL: &str = "Years|Months|Days|Hours|Minutes|Seconds";
 const SINGULAR: &str = "Year|Month|Day|Hour|Minute|Second";

@@ -21,12 +21,7 @@ use crate::Normaliser;
 /// Whether a header looks like Azure cost details in any of its layouts.
 pub fn detect(header: &Header) -> bool {
     header.has(&["MeterCategory", "meterCategory"])
-        && header.has(&[
-            "Cost",
-            "CostInBillingCurrency",
-            "PreTaxCost",
-            "costInBillingCurrency",
-        ])
+        && header.has(&["Cost", "CostInBillingCurrency", "PreTaxCost", "costInBillingCurrency"])
         || header.has(&["SubscriptionGuid"]) && header.has(&["PreTaxCost"])
 }
 
@@ -151,16 +146,8 @@ impl Normaliser for AzurePlan {
         let date = cell.ts_req(row, self.date, "Date")?.date();
         let currency = t(self.currency).unwrap_or("USD");
         let subscription = t(self.subscription);
-        let account = t(self.billing_account)
-            .or(t(self.billing_profile))
-            .or(subscription)
-            .unwrap_or("unknown");
-        let mut l = CostLine::new(
-            Cow::Borrowed("Microsoft"),
-            Cow::Borrowed(account),
-            date,
-            Cow::Borrowed(currency),
-        );
+        let account = t(self.billing_account).or(t(self.billing_profile)).or(subscription).unwrap_or("unknown");
+        let mut l = CostLine::new(Cow::Borrowed("Microsoft"), Cow::Borrowed(account), date, Cow::Borrowed(currency));
         if let Some(s) = cell.ts(row, self.period_start)? {
             l.billing_period_start = s.date();
             l.billing_period_end = valdrix_core::time::next_month_start(s.date());
@@ -175,15 +162,11 @@ impl Normaliser for AzurePlan {
         l.invoice_id = t(self.invoice_id).map(Cow::Borrowed);
         l.publisher = Some(Cow::Borrowed(t(self.publisher).unwrap_or("Microsoft")));
         l.invoice_issuer = Some(Cow::Borrowed("Microsoft"));
-        l.pricing_currency = t(self.pricing_currency)
-            .filter(|p| !p.eq_ignore_ascii_case(currency))
-            .map(Cow::Borrowed);
+        l.pricing_currency = t(self.pricing_currency).filter(|p| !p.eq_ignore_ascii_case(currency)).map(Cow::Borrowed);
 
         let resource_id = t(self.resource_id);
         let consumed = t(self.consumed_service).unwrap_or("");
-        let rtype = t(self.resource_type)
-            .map(str::to_string)
-            .or_else(|| resource_id.and_then(resource_type_of));
+        let rtype = t(self.resource_type).map(str::to_string).or_else(|| resource_id.and_then(resource_type_of));
         let svc = azure_service(consumed, rtype.as_deref().unwrap_or(""));
         let meter_category = t(self.meter_category);
         l.service_name = match (svc, meter_category) {
@@ -192,11 +175,8 @@ impl Normaliser for AzurePlan {
             (None, None) if !consumed.is_empty() => Cow::Borrowed(consumed),
             _ => Cow::Borrowed("Unknown"),
         };
-        l.service_category = Some(
-            svc.map(|s| s.category)
-                .or_else(|| azure_consumed_service_category(consumed))
-                .unwrap_or("Other"),
-        );
+        l.service_category =
+            Some(svc.map(|s| s.category).or_else(|| azure_consumed_service_category(consumed)).unwrap_or("Other"));
         l.service_code = Some(Cow::Borrowed(consumed));
         if let Some(raw) = t(self.location).or(t(self.meter_region)) {
             match azure_region(raw) {
@@ -214,11 +194,7 @@ impl Normaliser for AzurePlan {
         l.availability_zone = t(self.availability_zone).map(Cow::Borrowed);
         l.resource_id = resource_id.map(lower);
         l.resource_name = t(self.resource_name)
-            .or_else(|| {
-                resource_id
-                    .and_then(|id| id.rsplit('/').next())
-                    .filter(|s| !s.is_empty())
-            })
+            .or_else(|| resource_id.and_then(|id| id.rsplit('/').next()).filter(|s| !s.is_empty()))
             .map(Cow::Borrowed);
         l.resource_type = rtype.map(Cow::Owned);
         l.sku_id = t(self.part_number).or(t(self.meter_id)).map(Cow::Borrowed);
@@ -234,8 +210,7 @@ impl Normaliser for AzurePlan {
         let is_reservation = model.eq_ignore_ascii_case("Reservation")
             || benefit.is_some_and(|b| b.to_ascii_lowercase().contains("microsoft.capacity"));
         let is_savings_plan = model.eq_ignore_ascii_case("SavingsPlan")
-            || benefit
-                .is_some_and(|b| b.to_ascii_lowercase().contains("microsoft.billingbenefits"));
+            || benefit.is_some_and(|b| b.to_ascii_lowercase().contains("microsoft.billingbenefits"));
         let commitment = is_reservation || is_savings_plan;
         let ct = charge_type.to_ascii_lowercase();
         let unused = ct == "unusedreservation" || ct == "unusedsavingsplan";
@@ -252,11 +227,7 @@ impl Normaliser for AzurePlan {
         let covered_usage = (category == ChargeCategory::Usage && commitment) || unused;
         let commitment_purchase = category == ChargeCategory::Purchase && commitment;
         l.billed_cost = if covered_usage { Decimal::ZERO } else { cost };
-        l.effective_cost = if commitment_purchase {
-            Decimal::ZERO
-        } else {
-            cost
-        };
+        l.effective_cost = if commitment_purchase { Decimal::ZERO } else { cost };
         let payg_cost = cell.dec(row, self.payg_cost)?;
         let payg_price = cell.dec(row, self.payg_price)?;
         let unit_price = cell.dec(row, self.unit_price)?;

@@ -14,10 +14,7 @@ pub struct FieldError {
 impl FieldError {
     /// A field error for `column`.
     pub fn new(column: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            column: column.into(),
-            message: message.into(),
-        }
+        FieldError { column: column.into(), message: message.into() }
     }
 }
 
@@ -118,11 +115,7 @@ impl IngestError {
     pub fn data(file: &str, row: Option<u64>, row_group: Option<usize>, e: FieldError) -> Self {
         IngestError::Data {
             file: file.to_string(),
-            location: Location {
-                row,
-                row_group,
-                column: Some(e.column),
-            },
+            location: Location { row, row_group, column: Some(e.column) },
             message: e.message,
         }
     }

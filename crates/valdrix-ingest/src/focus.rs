@@ -144,12 +144,8 @@ impl Normaliser for FocusPlan {
         let currency = t(c.currency).unwrap_or("USD");
         let provider = t(c.provider).unwrap_or("Unknown");
         let account = t(c.account).unwrap_or("unknown");
-        let mut l = CostLine::new(
-            Cow::Borrowed(provider),
-            Cow::Borrowed(account),
-            start.date(),
-            Cow::Borrowed(currency),
-        );
+        let mut l =
+            CostLine::new(Cow::Borrowed(provider), Cow::Borrowed(account), start.date(), Cow::Borrowed(currency));
         if let Some(s) = cell.ts(row, c.period_start)? {
             l.billing_period_start = s.date();
             l.billing_period_end = valdrix_core::time::next_month_start(s.date());
@@ -161,11 +157,7 @@ impl Normaliser for FocusPlan {
         l.sub_account_id = t(c.sub_account).map(Cow::Borrowed);
         l.sub_account_name = t(c.sub_account_name).map(Cow::Borrowed);
         l.service_name = Cow::Borrowed(t(c.service).unwrap_or("Unknown"));
-        l.service_category = Some(
-            t(c.service_category)
-                .and_then(service_category)
-                .unwrap_or("Other"),
-        );
+        l.service_category = Some(t(c.service_category).and_then(service_category).unwrap_or("Other"));
         l.region_id = t(c.region).map(Cow::Borrowed);
         l.region_name = t(c.region_name).map(Cow::Borrowed);
         l.availability_zone = t(c.zone).map(Cow::Borrowed);
@@ -174,10 +166,7 @@ impl Normaliser for FocusPlan {
         l.resource_type = t(c.resource_type).map(Cow::Borrowed);
         l.sku_id = t(c.sku).map(Cow::Borrowed);
         l.sku_price_id = t(c.sku_price).map(Cow::Borrowed);
-        l.usage_type = t(c.usage_type)
-            .or(t(c.sku_price))
-            .or(t(c.sku))
-            .map(Cow::Borrowed);
+        l.usage_type = t(c.usage_type).or(t(c.sku_price)).or(t(c.sku)).map(Cow::Borrowed);
         l.charge_category = match t(c.category) {
             None => ChargeCategory::Usage,
             Some(v) => ChargeCategory::parse(v).ok_or_else(|| {
@@ -194,18 +183,16 @@ impl Normaliser for FocusPlan {
         l.commitment_discount_id = t(c.cd_id).map(Cow::Borrowed);
         l.commitment_discount_name = t(c.cd_name).map(Cow::Borrowed);
         l.commitment_discount_type = t(c.cd_type).map(Cow::Borrowed);
-        l.commitment_discount_category =
-            t(c.cd_category).and_then(|v| match v.to_ascii_lowercase().as_str() {
-                "spend" => Some("Spend"),
-                "usage" => Some("Usage"),
-                _ => None,
-            });
-        l.commitment_discount_status =
-            t(c.cd_status).and_then(|v| match v.to_ascii_lowercase().as_str() {
-                "used" => Some("Used"),
-                "unused" => Some("Unused"),
-                _ => None,
-            });
+        l.commitment_discount_category = t(c.cd_category).and_then(|v| match v.to_ascii_lowercase().as_str() {
+            "spend" => Some("Spend"),
+            "usage" => Some("Usage"),
+            _ => None,
+        });
+        l.commitment_discount_status = t(c.cd_status).and_then(|v| match v.to_ascii_lowercase().as_str() {
+            "used" => Some("Used"),
+            "unused" => Some("Unused"),
+            _ => None,
+        });
         l.tags = cell.pairs(row, c.tags)?;
         l.billed_cost = cell.dec0(row, c.billed)?;
         l.effective_cost = match cell.dec(row, c.effective)? {
@@ -215,17 +202,13 @@ impl Normaliser for FocusPlan {
         l.list_cost = cell.dec(row, c.list)?.unwrap_or(l.billed_cost);
         l.contracted_cost = cell.dec(row, c.contracted)?.unwrap_or(l.billed_cost);
         l.consumed_quantity = cell.dec(row, c.consumed_qty)?;
-        l.consumed_unit = l
-            .consumed_quantity
-            .and(t(c.consumed_unit).map(Cow::Borrowed));
+        l.consumed_unit = l.consumed_quantity.and(t(c.consumed_unit).map(Cow::Borrowed));
         l.pricing_quantity = cell.dec(row, c.pricing_qty)?;
         l.pricing_unit = l.pricing_quantity.and(t(c.pricing_unit).map(Cow::Borrowed));
         l.invoice_id = t(c.invoice).map(Cow::Borrowed);
         l.publisher = t(c.publisher).map(Cow::Borrowed);
         l.invoice_issuer = t(c.issuer).map(Cow::Borrowed);
-        l.pricing_currency = t(c.pricing_currency)
-            .filter(|p| !p.eq_ignore_ascii_case(currency))
-            .map(Cow::Borrowed);
+        l.pricing_currency = t(c.pricing_currency).filter(|p| !p.eq_ignore_ascii_case(currency)).map(Cow::Borrowed);
         out.add(l)
     }
 }

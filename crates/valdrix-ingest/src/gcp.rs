@@ -51,9 +51,7 @@ pub const COLUMNS: &[&str] = &[
 
 /// Whether a header looks like a GCP billing export.
 pub fn detect(header: &Header) -> bool {
-    header.has(&["billing_account_id"])
-        && header.has(&["cost"])
-        && header.has(&["service.description", "service"])
+    header.has(&["billing_account_id"]) && header.has(&["cost"]) && header.has(&["service.description", "service"])
 }
 
 /// The resolved columns of one GCP file.
@@ -70,10 +68,7 @@ impl GcpPlan {
     }
 
     fn c(&self, name: &str) -> Option<usize> {
-        COLUMNS
-            .iter()
-            .position(|c| *c == name)
-            .and_then(|i| self.cols[i])
+        COLUMNS.iter().position(|c| *c == name).and_then(|i| self.cols[i])
     }
 }
 
@@ -130,11 +125,7 @@ pub fn python_literal_to_json(text: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn credits_of(
-    row: &dyn Row,
-    col: Option<usize>,
-    name: &str,
-) -> Result<Vec<serde_json::Value>, FieldError> {
+fn credits_of(row: &dyn Row, col: Option<usize>, name: &str) -> Result<Vec<serde_json::Value>, FieldError> {
     let Some(c) = col else { return Ok(Vec::new()) };
     let v = match row.json(c) {
         Ok(v) => v,
@@ -143,19 +134,15 @@ fn credits_of(
             let json = python_literal_to_json(text)
                 .map_err(|e| FieldError::new(name, format!("unreadable credits {text:?}: {e}")))?;
             Some(
-                serde_json::from_str(&json).map_err(|e| {
-                    FieldError::new(name, format!("unreadable credits {text:?}: {e}"))
-                })?,
+                serde_json::from_str(&json)
+                    .map_err(|e| FieldError::new(name, format!("unreadable credits {text:?}: {e}")))?,
             )
         }
     };
     match v {
         None | Some(serde_json::Value::Null) => Ok(Vec::new()),
         Some(serde_json::Value::Array(items)) => Ok(items),
-        Some(other) => Err(FieldError::new(
-            name,
-            format!("credits is not a list: {other}"),
-        )),
+        Some(other) => Err(FieldError::new(name, format!("credits is not a list: {other}"))),
     }
 }
 
@@ -167,11 +154,7 @@ fn json_text(v: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-fn labels_of<'r>(
-    row: &'r dyn Row,
-    col: Option<usize>,
-    name: &str,
-) -> Result<crate::table::Pairs<'r>, FieldError> {
+fn labels_of<'r>(row: &'r dyn Row, col: Option<usize>, name: &str) -> Result<crate::table::Pairs<'r>, FieldError> {
     let Some(c) = col else { return Ok(Vec::new()) };
     match row.pairs(c) {
         Ok(p) => Ok(p),
@@ -181,9 +164,7 @@ fn labels_of<'r>(
                 .map_err(|e| FieldError::new(name, format!("unreadable labels {text:?}: {e}")))?;
             let v: serde_json::Value = serde_json::from_str(&json)
                 .map_err(|e| FieldError::new(name, format!("unreadable labels {text:?}: {e}")))?;
-            json_pairs(&v).ok_or_else(|| {
-                FieldError::new(name, format!("labels are not key/value pairs: {text:?}"))
-            })
+            json_pairs(&v).ok_or_else(|| FieldError::new(name, format!("labels are not key/value pairs: {text:?}")))
         }
     }
 }
@@ -199,21 +180,16 @@ impl Normaliser for GcpPlan {
         let start = cell.ts_req(row, self.c("usage_start_time"), "usage_start_time")?;
         let currency = t("currency").unwrap_or("USD");
         let account = t("billing_account_id").unwrap_or("unknown");
-        let mut l = CostLine::new(
-            Cow::Borrowed("Google Cloud"),
-            Cow::Borrowed(account),
-            start.date(),
-            Cow::Borrowed(currency),
-        );
+        let mut l =
+            CostLine::new(Cow::Borrowed("Google Cloud"), Cow::Borrowed(account), start.date(), Cow::Borrowed(currency));
         if let Some(m) = t("invoice.month") {
             // YYYYMM. The invoice month follows US Pacific time; the period is the calendar month.
-            let d =
-                chrono::NaiveDate::parse_from_str(&format!("{m}01"), "%Y%m%d").map_err(|_| {
-                    FieldError::new(
-                        self.header.name(self.c("invoice.month").unwrap_or(0)),
-                        format!("invalid invoice month {m:?}"),
-                    )
-                })?;
+            let d = chrono::NaiveDate::parse_from_str(&format!("{m}01"), "%Y%m%d").map_err(|_| {
+                FieldError::new(
+                    self.header.name(self.c("invoice.month").unwrap_or(0)),
+                    format!("invalid invoice month {m:?}"),
+                )
+            })?;
             l.billing_period_start = d;
             l.billing_period_end = valdrix_core::time::next_month_start(d);
         }
@@ -223,14 +199,10 @@ impl Normaliser for GcpPlan {
         l.service_name = Cow::Borrowed(service);
         l.service_category = Some(gcp_service_category(service));
         l.service_code = t("service.id").map(Cow::Borrowed);
-        l.region_id = t("location.region")
-            .or(t("location.location"))
-            .map(Cow::Borrowed);
+        l.region_id = t("location.region").or(t("location.location")).map(Cow::Borrowed);
         l.region_name = l.region_id.clone();
         l.availability_zone = t("location.zone").map(Cow::Borrowed);
-        l.resource_id = t("resource.global_name")
-            .or(t("resource.name"))
-            .map(Cow::Borrowed);
+        l.resource_id = t("resource.global_name").or(t("resource.name")).map(Cow::Borrowed);
         l.resource_name = t("resource.name").map(Cow::Borrowed);
         l.sku_id = t("sku.id").map(Cow::Borrowed);
         l.sku_price_id = l.sku_id.clone();
@@ -262,18 +234,12 @@ impl Normaliser for GcpPlan {
             usage.pricing_category = Some(pricing::STANDARD);
             usage.charge_frequency = Some(frequency::USAGE_BASED);
             usage.consumed_quantity = cell.dec(row, self.c("usage.amount"))?;
-            usage.consumed_unit = usage
-                .consumed_quantity
-                .and(t("usage.unit").or(Some("Units")).map(Cow::Borrowed));
-            usage.pricing_quantity = cell
-                .dec(row, self.c("usage.amount_in_pricing_units"))?
-                .or(usage.consumed_quantity);
-            usage.pricing_unit = usage.pricing_quantity.and(
-                t("usage.pricing_unit")
-                    .or(t("usage.unit"))
-                    .or(Some("Units"))
-                    .map(Cow::Borrowed),
-            );
+            usage.consumed_unit = usage.consumed_quantity.and(t("usage.unit").or(Some("Units")).map(Cow::Borrowed));
+            usage.pricing_quantity =
+                cell.dec(row, self.c("usage.amount_in_pricing_units"))?.or(usage.consumed_quantity);
+            usage.pricing_unit = usage
+                .pricing_quantity
+                .and(t("usage.pricing_unit").or(t("usage.unit")).or(Some("Units")).map(Cow::Borrowed));
         } else {
             usage.charge_frequency = Some(frequency::ONE_TIME);
         }
@@ -295,27 +261,16 @@ impl Normaliser for GcpPlan {
             c.contracted_cost = amount;
             c.list_cost = Decimal::ZERO;
             c.charge_description = Some(Cow::Owned(
-                json_text(&credit, "full_name")
-                    .or_else(|| json_text(&credit, "name"))
-                    .unwrap_or_else(|| kind.clone()),
+                json_text(&credit, "full_name").or_else(|| json_text(&credit, "name")).unwrap_or_else(|| kind.clone()),
             ));
             if kind.starts_with("COMMITTED_USAGE_DISCOUNT") {
-                c.commitment_discount_id = json_text(&credit, "id")
-                    .or_else(|| json_text(&credit, "name"))
-                    .map(Cow::Owned);
+                c.commitment_discount_id =
+                    json_text(&credit, "id").or_else(|| json_text(&credit, "name")).map(Cow::Owned);
                 c.commitment_discount_name = json_text(&credit, "full_name").map(Cow::Owned);
                 c.commitment_discount_type = Some(Cow::Borrowed("Committed Use Discount"));
-                c.commitment_discount_category = Some(if kind.ends_with("DOLLAR_BASE") {
-                    "Spend"
-                } else {
-                    "Usage"
-                });
+                c.commitment_discount_category = Some(if kind.ends_with("DOLLAR_BASE") { "Spend" } else { "Usage" });
             }
-            c.usage_type = Some(Cow::Owned(format!(
-                "{}/{}",
-                l.usage_type.as_deref().unwrap_or(""),
-                kind
-            )));
+            c.usage_type = Some(Cow::Owned(format!("{}/{}", l.usage_type.as_deref().unwrap_or(""), kind)));
             out.add(c)?;
         }
         Ok(())

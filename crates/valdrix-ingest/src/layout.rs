@@ -20,11 +20,7 @@ pub struct SourceUnit {
 }
 
 fn is_billing_file(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let name = p.file_name().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
     if name.starts_with('.') || name.ends_with("manifest.json") {
         return false;
     }
@@ -40,64 +36,38 @@ fn is_period_folder(name: &str) -> bool {
     // `20180801-20180901`
     name.len() == 17
         && name.as_bytes()[8] == b'-'
-        && name
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| i == 8 || b.is_ascii_digit())
+        && name.bytes().enumerate().all(|(i, b)| i == 8 || b.is_ascii_digit())
 }
 
 fn canonical(p: &Path) -> String {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .to_string_lossy()
-        .into_owned()
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
 }
 
 /// Reads a CUR manifest: assembly id and the data files it lists, resolved below `period_dir`.
 fn manifest_unit(manifest: &Path, period_dir: &Path) -> Result<SourceUnit> {
     let file = manifest.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(manifest).map_err(|e| IngestError::Io {
-        file: file.clone(),
-        source: e,
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| IngestError::Manifest {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(manifest).map_err(|e| IngestError::Io { file: file.clone(), source: e })?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| IngestError::Manifest { file: file.clone(), message: e.to_string() })?;
     let assembly = v
         .get("assemblyId")
         .and_then(|a| a.as_str())
-        .ok_or_else(|| IngestError::Manifest {
-            file: file.clone(),
-            message: "no assemblyId".to_string(),
-        })?
+        .ok_or_else(|| IngestError::Manifest { file: file.clone(), message: "no assemblyId".to_string() })?
         .to_string();
-    let period_name = period_dir
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("")
-        .to_string();
+    let period_name = period_dir.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string();
     let keys = v
         .get("reportKeys")
         .and_then(|k| k.as_array())
-        .ok_or_else(|| IngestError::Manifest {
-            file: file.clone(),
-            message: "no reportKeys".to_string(),
-        })?;
+        .ok_or_else(|| IngestError::Manifest { file: file.clone(), message: "no reportKeys".to_string() })?;
     let mut files = Vec::new();
     for k in keys {
         let key = k.as_str().unwrap_or("");
         // Keys are bucket paths: keep what follows the period folder.
         let marker = format!("{period_name}/");
-        let rel = key
-            .find(&marker)
-            .map(|i| &key[i + marker.len()..])
-            .ok_or_else(|| IngestError::Manifest {
-                file: file.clone(),
-                message: format!(
-                    "report key {key:?} is not inside the period folder {period_name}"
-                ),
-            })?;
+        let rel = key.find(&marker).map(|i| &key[i + marker.len()..]).ok_or_else(|| IngestError::Manifest {
+            file: file.clone(),
+            message: format!("report key {key:?} is not inside the period folder {period_name}"),
+        })?;
         let p = period_dir.join(rel);
         if !p.exists() {
             return Err(IngestError::Manifest {
@@ -120,19 +90,14 @@ fn manifest_unit(manifest: &Path, period_dir: &Path) -> Result<SourceUnit> {
 /// assembly; without one, the assembly folder whose manifest was written last.
 fn period_unit(period_dir: &Path) -> Result<Option<SourceUnit>> {
     let entries: Vec<PathBuf> = read_dir_sorted(period_dir)?;
-    if let Some(m) = entries
-        .iter()
-        .find(|p| p.is_file() && p.to_string_lossy().ends_with("-Manifest.json"))
-    {
+    if let Some(m) = entries.iter().find(|p| p.is_file() && p.to_string_lossy().ends_with("-Manifest.json")) {
         return manifest_unit(m, period_dir).map(Some);
     }
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for d in entries.iter().filter(|p| p.is_dir()) {
         for m in read_dir_sorted(d)? {
             if m.to_string_lossy().ends_with("-Manifest.json") {
-                let t = std::fs::metadata(&m)
-                    .and_then(|md| md.modified())
-                    .unwrap_or(std::time::UNIX_EPOCH);
+                let t = std::fs::metadata(&m).and_then(|md| md.modified()).unwrap_or(std::time::UNIX_EPOCH);
                 if newest.as_ref().is_none_or(|(nt, _)| t > *nt) {
                     newest = Some((t, m));
                 }
@@ -148,10 +113,7 @@ fn period_unit(period_dir: &Path) -> Result<Option<SourceUnit>> {
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     let file = dir.to_string_lossy().into_owned();
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| IngestError::Io {
-            file: file.clone(),
-            source: e,
-        })?
+        .map_err(|e| IngestError::Io { file: file.clone(), source: e })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     v.sort();
@@ -187,20 +149,12 @@ pub fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<SourceUnit>> {
     let mut out = Vec::new();
     for p in paths {
         let file = p.to_string_lossy().into_owned();
-        let md = std::fs::metadata(p).map_err(|e| IngestError::Io {
-            file: file.clone(),
-            source: e,
-        })?;
+        let md = std::fs::metadata(p).map_err(|e| IngestError::Io { file: file.clone(), source: e })?;
         if md.is_dir() {
             walk(p, &mut out)?;
         } else if p.to_string_lossy().ends_with("-Manifest.json") {
-            let period_dir = p.parent().and_then(|d| {
-                if is_period_folder(d.file_name()?.to_str()?) {
-                    Some(d)
-                } else {
-                    d.parent()
-                }
-            });
+            let period_dir =
+                p.parent().and_then(|d| if is_period_folder(d.file_name()?.to_str()?) { Some(d) } else { d.parent() });
             let period_dir = period_dir.unwrap_or(Path::new("."));
             out.push(manifest_unit(p, period_dir)?);
         } else {

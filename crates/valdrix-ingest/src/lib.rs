@@ -57,13 +57,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, for help texts.
-    pub const ALL: [Format; 5] = [
-        Format::AwsCur,
-        Format::AwsCur2,
-        Format::Azure,
-        Format::Gcp,
-        Format::Focus,
-    ];
+    pub const ALL: [Format; 5] = [Format::AwsCur, Format::AwsCur2, Format::Azure, Format::Gcp, Format::Focus];
 
     /// The name used on the command line and in run records.
     pub fn name(self) -> &'static str {
@@ -78,9 +72,7 @@ impl Format {
 
     /// Reads a name written by [`Format::name`].
     pub fn parse(s: &str) -> Option<Format> {
-        Format::ALL
-            .into_iter()
-            .find(|f| f.name().eq_ignore_ascii_case(s.trim()))
+        Format::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(s.trim()))
     }
 
     /// Detects the format from a header, or `None`.
@@ -88,11 +80,7 @@ impl Format {
         if focus::detect(header) {
             Some(Format::Focus)
         } else if aws::detect(header) {
-            Some(if aws::is_cur2(header) {
-                Format::AwsCur2
-            } else {
-                Format::AwsCur
-            })
+            Some(if aws::is_cur2(header) { Format::AwsCur2 } else { Format::AwsCur })
         } else if azure::detect(header) {
             Some(Format::Azure)
         } else if gcp::detect(header) {

@@ -15,12 +15,7 @@ const AZURE_REGIONS: &str = include_str!("../mappings/Regions.csv");
 const AZURE_UNITS: &str = include_str!("../mappings/PricingUnits.csv");
 
 fn rows(text: &'static str) -> Vec<csv::StringRecord> {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(text.as_bytes())
-        .records()
-        .filter_map(|r| r.ok())
-        .collect()
+    csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes()).records().filter_map(|r| r.ok()).collect()
 }
 
 fn leak(s: &str) -> &'static str {
@@ -74,9 +69,7 @@ pub fn aws_service_category(product_code: &str) -> &'static str {
         }
         t
     });
-    t.get(&product_code.to_ascii_lowercase())
-        .copied()
-        .unwrap_or("Other")
+    t.get(&product_code.to_ascii_lowercase()).copied().unwrap_or("Other")
 }
 
 /// FOCUS ServiceCategory of a GCP service description (`Compute Engine` → Compute).
@@ -103,9 +96,7 @@ pub fn gcp_service_category(service: &str) -> &'static str {
         }
         t
     });
-    t.get(&service.trim().to_ascii_lowercase())
-        .copied()
-        .unwrap_or("Other")
+    t.get(&service.trim().to_ascii_lowercase()).copied().unwrap_or("Other")
 }
 
 /// An Azure service as the FinOps toolkit names it.
@@ -144,15 +135,8 @@ fn azure_services() -> &'static AzureServices {
             let Some(cat) = service_category(cat) else {
                 continue;
             };
-            let svc = AzureService {
-                name: leak(name),
-                category: cat,
-                subcategory: leak(sub),
-            };
-            let (c, t) = (
-                consumed.trim().to_ascii_lowercase(),
-                rtype.trim().to_ascii_lowercase(),
-            );
+            let svc = AzureService { name: leak(name), category: cat, subcategory: leak(sub) };
+            let (c, t) = (consumed.trim().to_ascii_lowercase(), rtype.trim().to_ascii_lowercase());
             s.by_both.entry((c.clone(), t.clone())).or_insert(svc);
             if !t.is_empty() {
                 s.by_type.entry(t).or_insert(svc);
@@ -171,19 +155,12 @@ pub fn azure_service(consumed_service: &str, resource_type: &str) -> Option<Azur
     let s = azure_services();
     let c = consumed_service.trim().to_ascii_lowercase();
     let t = resource_type.trim().to_ascii_lowercase();
-    s.by_both
-        .get(&(c.clone(), t.clone()))
-        .or_else(|| s.by_type.get(&t))
-        .or_else(|| s.by_consumed.get(&c))
-        .copied()
+    s.by_both.get(&(c.clone(), t.clone())).or_else(|| s.by_type.get(&t)).or_else(|| s.by_consumed.get(&c)).copied()
 }
 
 /// The FOCUS category of an Azure consumed service when the Services table has no entry.
 pub fn azure_consumed_service_category(consumed_service: &str) -> Option<&'static str> {
-    azure_services()
-        .categories
-        .get(&consumed_service.trim().to_ascii_lowercase())
-        .copied()
+    azure_services().categories.get(&consumed_service.trim().to_ascii_lowercase()).copied()
 }
 
 /// A normalised Azure region: `(RegionId, RegionName)` for any spelling in the toolkit's table
@@ -216,16 +193,13 @@ pub fn azure_unit(unit_of_measure: &str) -> Option<(rust_decimal::Decimal, &'sta
                 if let Ok(size) = valdrix_core::parse_decimal(size) {
                     let units = leak(units.trim());
                     t.entry(u.to_string()).or_insert((size, units));
-                    t.entry(u.trim().to_ascii_lowercase())
-                        .or_insert((size, units));
+                    t.entry(u.trim().to_ascii_lowercase()).or_insert((size, units));
                 }
             }
         }
         t
     });
-    t.get(unit_of_measure)
-        .or_else(|| t.get(&unit_of_measure.trim().to_ascii_lowercase()))
-        .copied()
+    t.get(unit_of_measure).or_else(|| t.get(&unit_of_measure.trim().to_ascii_lowercase())).copied()
 }
 
 #[cfg(test)]
@@ -241,9 +215,6 @@ mod tests {
         let vm = azure_service("Microsoft.Compute", "microsoft.compute/virtualmachines").unwrap();
         assert_eq!(vm.category, "Compute");
         assert_eq!(gcp_service_category("Compute Engine"), "Compute");
-        assert_eq!(
-            azure_unit("10 Hours").map(|u| (u.0.to_string(), u.1)),
-            Some(("10".to_string(), "Hours"))
-        );
+        assert_eq!(azure_unit("10 Hours").map(|u| (u.0.to_string(), u.1)), Some(("10".to_string(), "Hours")));
     }
 }

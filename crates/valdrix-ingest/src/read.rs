@@ -85,10 +85,7 @@ pub fn checksum_files(paths: &[&Path]) -> std::io::Result<String> {
 }
 
 fn io_err(file: &str, e: std::io::Error) -> IngestError {
-    IngestError::Io {
-        file: file.to_string(),
-        source: e,
-    }
+    IngestError::Io { file: file.to_string(), source: e }
 }
 
 /// Sniffs the encoding from the first bytes (and the name, to tell JSON lines from CSV).
@@ -97,19 +94,13 @@ fn sniff(path: &Path, file: &str) -> Result<Encoding> {
     let mut head = [0u8; 4];
     let n = f.read(&mut head).map_err(|e| io_err(file, e))?;
     if n == 0 {
-        return Err(IngestError::Empty {
-            file: file.to_string(),
-        });
+        return Err(IngestError::Empty { file: file.to_string() });
     }
     let gzip = n >= 2 && head[0] == 0x1f && head[1] == 0x8b;
     if n == 4 && &head == b"PAR1" {
         return Ok(Encoding::Parquet);
     }
-    let name = path
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("").to_ascii_lowercase();
     let name = name.trim_end_matches(".gz");
     if name.ends_with(".parquet") && !gzip {
         return Err(IngestError::Parquet {
@@ -118,15 +109,9 @@ fn sniff(path: &Path, file: &str) -> Result<Encoding> {
             message: "the file does not start with the Parquet magic bytes".to_string(),
         });
     }
-    let json = name.ends_with(".jsonl")
-        || name.ends_with(".ndjson")
-        || name.ends_with(".json")
-        || (!gzip && head[0] == b'{');
-    Ok(if json {
-        Encoding::JsonLines { gzip }
-    } else {
-        Encoding::Csv { gzip }
-    })
+    let json =
+        name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") || (!gzip && head[0] == b'{');
+    Ok(if json { Encoding::JsonLines { gzip } } else { Encoding::Csv { gzip } })
 }
 
 /// Counts bytes as they are read, for progress.
@@ -138,28 +123,16 @@ struct Counting<R> {
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.count
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(n)
     }
 }
 
-fn open_text(
-    path: &Path,
-    file: &str,
-    gzip: bool,
-) -> Result<(Box<dyn Read>, Arc<std::sync::atomic::AtomicU64>)> {
+fn open_text(path: &Path, file: &str, gzip: bool) -> Result<(Box<dyn Read>, Arc<std::sync::atomic::AtomicU64>)> {
     let f = File::open(path).map_err(|e| io_err(file, e))?;
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = Counting {
-        inner: BufReader::with_capacity(1 << 20, f),
-        count: count.clone(),
-    };
-    let r: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(counted))
-    } else {
-        Box::new(counted)
-    };
+    let counted = Counting { inner: BufReader::with_capacity(1 << 20, f), count: count.clone() };
+    let r: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(counted)) } else { Box::new(counted) };
     Ok((r, count))
 }
 
@@ -179,12 +152,7 @@ pub fn read_file(
         Encoding::Parquet => read_parquet(path, file, bytes, forced, rollup, progress)?,
         Encoding::JsonLines { gzip } => read_jsonl(path, file, gzip, forced, rollup, progress)?,
     };
-    Ok(FileInfo {
-        format,
-        encoding,
-        rows,
-        bytes,
-    })
+    Ok(FileInfo { format, encoding, rows, bytes })
 }
 
 fn detect_or(forced: Option<Format>, header: &Header, file: &str) -> Result<Format> {
@@ -215,23 +183,13 @@ fn read_csv(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Format, u64)> {
     let (reader, count) = open_text(path, file, gzip)?;
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(reader);
+    let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
     let mut rec = csv::StringRecord::new();
-    let got = csv.read_record(&mut rec).map_err(|e| {
-        csv_error(
-            file,
-            0,
-            e,
-            &Header::new(Vec::new(), file).expect("empty header"),
-        )
-    })?;
+    let got = csv
+        .read_record(&mut rec)
+        .map_err(|e| csv_error(file, 0, e, &Header::new(Vec::new(), file).expect("empty header")))?;
     if !got || rec.iter().all(|f| f.trim().is_empty()) {
-        return Err(IngestError::Empty {
-            file: file.to_string(),
-        });
+        return Err(IngestError::Empty { file: file.to_string() });
     }
     let header = Header::new(rec.iter().map(str::to_string).collect(), file)?;
     let width = header.names().len();
@@ -267,10 +225,7 @@ fn read_csv(
             if rec.len() > width || spans_lines {
                 return Err(IngestError::Data {
                     file: file.to_string(),
-                    location: Location {
-                        row: Some(row_no),
-                        ..Default::default()
-                    },
+                    location: Location { row: Some(row_no), ..Default::default() },
                     message: format!(
                         "the row has {} fields but the header has {width}{}",
                         rec.len(),
@@ -286,23 +241,13 @@ fn read_csv(
                 rec.push_field("");
             }
         }
-        let row = CsvRow {
-            record: &rec,
-            null_literals,
-        };
-        plan.emit(&row, rollup)
-            .map_err(|e| IngestError::data(file, Some(row_no), None, e))?;
+        let row = CsvRow { record: &rec, null_literals };
+        plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no), None, e))?;
         if row_no.is_multiple_of(PROGRESS_EVERY) {
-            progress(Progress {
-                rows: row_no,
-                bytes: count.load(std::sync::atomic::Ordering::Relaxed),
-            });
+            progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
         }
     }
-    progress(Progress {
-        rows: row_no,
-        bytes: count.load(std::sync::atomic::Ordering::Relaxed),
-    });
+    progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
     Ok((format, row_no))
 }
 
@@ -323,16 +268,10 @@ fn csv_error(file: &str, row: u64, e: csv::Error, header: &Header) -> IngestErro
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { err, .. } => {
             column = header.names().get(err.field()).cloned();
-            format!(
-                "invalid UTF-8 in field {} (after byte {} of the field)",
-                err.field() + 1,
-                err.valid_up_to()
-            )
+            format!("invalid UTF-8 in field {} (after byte {} of the field)", err.field() + 1, err.valid_up_to())
         }
         csv::ErrorKind::Io(io) => {
-            if io.kind() == std::io::ErrorKind::InvalidInput
-                || io.kind() == std::io::ErrorKind::UnexpectedEof
-            {
+            if io.kind() == std::io::ErrorKind::InvalidInput || io.kind() == std::io::ErrorKind::UnexpectedEof {
                 format!("unreadable compressed data: {io}")
             } else {
                 io.to_string()
@@ -342,11 +281,7 @@ fn csv_error(file: &str, row: u64, e: csv::Error, header: &Header) -> IngestErro
     };
     IngestError::Data {
         file: file.to_string(),
-        location: Location {
-            row: (row > 0).then_some(row),
-            column,
-            ..Default::default()
-        },
+        location: Location { row: (row > 0).then_some(row), column, ..Default::default() },
         message,
     }
 }
@@ -354,10 +289,7 @@ fn csv_error(file: &str, row: u64, e: csv::Error, header: &Header) -> IngestErro
 fn parquet_error(file: &str, row_group: Option<usize>, e: impl std::fmt::Display) -> IngestError {
     IngestError::Parquet {
         file: file.to_string(),
-        location: Location {
-            row_group,
-            ..Default::default()
-        },
+        location: Location { row_group, ..Default::default() },
         message: e.to_string(),
     }
 }
@@ -371,8 +303,7 @@ fn read_parquet(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Format, u64)> {
     let f = File::open(path).map_err(|e| io_err(file, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_error(file, None, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| parquet_error(file, None, e))?;
     let schema = builder.schema().clone();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let header = Header::new(names, file)?;
@@ -408,8 +339,8 @@ fn read_parquet(
     );
     let f = File::open(path).map_err(|e| io_err(file, e))?;
     let options = ArrowReaderOptions::new().with_schema(Arc::new(hinted));
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, options)
-        .map_err(|e| parquet_error(file, None, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(f, options).map_err(|e| parquet_error(file, None, e))?;
     let width = plan.header().names().len();
     let selected: Vec<usize> = match plan.columns() {
         Some(mut cols) => {
@@ -420,11 +351,8 @@ fn read_parquet(
         None => (0..width).collect(),
     };
     let mask = ProjectionMask::roots(builder.parquet_schema(), selected.iter().copied());
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| parquet_error(file, None, e))?;
+    let reader =
+        builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| parquet_error(file, None, e))?;
     let row_group_of = |row: u64| group_ends.iter().position(|&end| row < end);
     let mut done: u64 = 0;
     for batch in reader {
@@ -437,15 +365,11 @@ fn read_parquet(
         for i in 0..batch.num_rows() {
             let row = view.row(i);
             let row_no = done + i as u64;
-            plan.emit(&row, rollup)
-                .map_err(|e| IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e))?;
+            plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e))?;
         }
         done += batch.num_rows() as u64;
         let est = bytes.saturating_mul(done) / total_rows.max(1);
-        progress(Progress {
-            rows: done,
-            bytes: est,
-        });
+        progress(Progress { rows: done, bytes: est });
     }
     Ok((format, done))
 }
@@ -487,10 +411,7 @@ fn read_jsonl(
         buf.clear();
         let n = lines.read_line(&mut buf).map_err(|e| IngestError::Data {
             file: file.to_string(),
-            location: Location {
-                row: Some(line_no + 1),
-                ..Default::default()
-            },
+            location: Location { row: Some(line_no + 1), ..Default::default() },
             message: format!("unreadable line: {e}"),
         })?;
         if n == 0 {
@@ -502,41 +423,26 @@ fn read_jsonl(
         }
         let v: serde_json::Value = serde_json::from_str(&buf).map_err(|e| IngestError::Data {
             file: file.to_string(),
-            location: Location {
-                row: Some(line_no),
-                ..Default::default()
-            },
+            location: Location { row: Some(line_no), ..Default::default() },
             message: format!("invalid JSON: {e}"),
         })?;
         if row_no == 0 && (v.get("billing_account_id").is_none() || v.get("cost").is_none()) {
             return Err(IngestError::UnknownFormat {
                 file: file.to_string(),
-                detail:
-                    "JSON lines without billing_account_id and cost are not a GCP billing export"
-                        .to_string(),
+                detail: "JSON lines without billing_account_id and cost are not a GCP billing export".to_string(),
             });
         }
         row_no += 1;
-        let values: Vec<Option<&serde_json::Value>> =
-            gcp::COLUMNS.iter().map(|c| json_path(&v, c)).collect();
+        let values: Vec<Option<&serde_json::Value>> = gcp::COLUMNS.iter().map(|c| json_path(&v, c)).collect();
         let row = JsonRow { values: &values };
-        plan.emit(&row, rollup)
-            .map_err(|e| IngestError::data(file, Some(line_no), None, e))?;
+        plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(line_no), None, e))?;
         if row_no.is_multiple_of(PROGRESS_EVERY) {
-            progress(Progress {
-                rows: row_no,
-                bytes: count.load(std::sync::atomic::Ordering::Relaxed),
-            });
+            progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
         }
     }
     if line_no == 0 {
-        return Err(IngestError::Empty {
-            file: file.to_string(),
-        });
+        return Err(IngestError::Empty { file: file.to_string() });
     }
-    progress(Progress {
-        rows: row_no,
-        bytes: count.load(std::sync::atomic::Ordering::Relaxed),
-    });
+    progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
     Ok((Format::Gcp, row_no))
 }

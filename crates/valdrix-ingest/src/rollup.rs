@@ -1,15 +1,19 @@
 //! The daily rollup: lines with the same grain are summed exactly into one record.
 //!
-//! The grain key of each line is encoded into a reusable byte buffer and looked up in a hash map,
-//! so a line that joins an existing record costs no allocation; only the first line of a record
-//! is turned into owned strings.
+//! Memory is what limits a rollup of tens of millions of lines, so records are kept compact: every
+//! text is interned once and a record holds 4-byte ids for its grain and its descriptive columns,
+//! plus its exact sums. A line that joins an existing record costs a few hash lookups and no
+//! allocation; full [`CostRecord`]s are built only when the store reads them, one at a time.
 
+use chrono::{Datelike, NaiveDate};
+use hashbrown::HashTable;
 use rust_decimal::Decimal;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 
-use valdrix_core::{CostLine, CostRecord, Grain, Tags, Totals};
+use valdrix_core::{record_key, ChargeCategory, CostLine, CostRecord, Grain, RecordSource, Tags, Totals};
 
 use crate::error::FieldError;
 
@@ -18,29 +22,76 @@ pub const MAX_TAG_KEY_BYTES: usize = 512;
 /// Largest tag value accepted, in bytes (AWS allows 256 characters, Azure 256, GCP 63).
 pub const MAX_TAG_VALUE_BYTES: usize = 4096;
 
-/// Accumulates cost lines into daily records.
+const NONE: u32 = u32::MAX;
+
+/// Descriptive columns kept from the first line of each record, in this order.
+const ATTRS: [&str; 21] = [
+    "BillingPeriodEnd",
+    "BillingAccountName",
+    "SubAccountName",
+    "ServiceCategory",
+    "RegionName",
+    "AvailabilityZone",
+    "ResourceName",
+    "ResourceType",
+    "SkuId",
+    "SkuPriceId",
+    "ChargeFrequency",
+    "ChargeDescription",
+    "CommitmentDiscountName",
+    "CommitmentDiscountType",
+    "CommitmentDiscountCategory",
+    "ConsumedUnit",
+    "PricingUnit",
+    "InvoiceId",
+    "PublisherName",
+    "InvoiceIssuerName",
+    "PricingCurrency",
+];
+
+/// Grain fields as interned ids: provider, account, sub-account, charge day, billing period,
+/// service, region, resource, usage type, charge category and class, pricing category,
+/// commitment id and status, tags, currency.
+type Key = [u32; 15];
+
+/// Interned text: each distinct string is stored once.
 #[derive(Default)]
-pub struct Rollup {
-    index: FxHashMap<Box<[u8]>, usize>,
-    records: Vec<CostRecord>,
-    key: Vec<u8>,
-    lines: u64,
+struct Interner {
+    ids: FxHashMap<Box<str>, u32>,
+    strings: Vec<Box<str>>,
 }
 
-fn put(buf: &mut Vec<u8>, s: &str) {
-    buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    buf.extend_from_slice(s.as_bytes());
-}
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(s.into());
+        self.ids.insert(s.into(), i);
+        i
+    }
 
-fn put_opt(buf: &mut Vec<u8>, s: &Option<Cow<'_, str>>) {
-    match s {
-        Some(s) => put(buf, s),
-        None => buf.extend_from_slice(&u32::MAX.to_le_bytes()),
+    fn opt(&mut self, s: Option<&str>) -> u32 {
+        s.map_or(NONE, |s| self.id(s))
+    }
+
+    fn get(&self, i: u32) -> Option<&str> {
+        (i != NONE).then(|| &*self.strings[i as usize])
     }
 }
 
-fn owned(s: &Option<Cow<'_, str>>) -> Option<String> {
-    s.as_ref().map(|c| c.to_string())
+/// Accumulates cost lines into daily records.
+#[derive(Default)]
+pub struct Rollup {
+    text: Interner,
+    table: HashTable<u32>,
+    hasher: FxBuildHasher,
+    keys: Vec<Key>,
+    attrs: Vec<[u32; ATTRS.len()]>,
+    totals: Vec<Totals>,
+    tag_buf: String,
+    lines: u64,
 }
 
 /// Sorts tags by key, keeps the last value of a repeated key, drops empty keys and rejects
@@ -50,20 +101,14 @@ fn canonical_tags(tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Result<(), Fi
         if k.len() > MAX_TAG_KEY_BYTES {
             return Err(FieldError::new(
                 "Tags",
-                format!(
-                    "tag key of {} bytes exceeds the {MAX_TAG_KEY_BYTES}-byte limit",
-                    k.len()
-                ),
+                format!("tag key of {} bytes exceeds the {MAX_TAG_KEY_BYTES}-byte limit", k.len()),
             ));
         }
         if v.len() > MAX_TAG_VALUE_BYTES {
             let shown: String = k.chars().take(60).collect();
             return Err(FieldError::new(
                 "Tags",
-                format!(
-                    "value of tag {shown:?} is {} bytes, over the {MAX_TAG_VALUE_BYTES}-byte limit",
-                    v.len()
-                ),
+                format!("value of tag {shown:?} is {} bytes, over the {MAX_TAG_VALUE_BYTES}-byte limit", v.len()),
             ));
         }
     }
@@ -76,6 +121,22 @@ fn canonical_tags(tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Result<(), Fi
         tags.reverse();
     }
     Ok(())
+}
+
+const CATEGORIES: [ChargeCategory; 5] = [
+    ChargeCategory::Usage,
+    ChargeCategory::Purchase,
+    ChargeCategory::Tax,
+    ChargeCategory::Credit,
+    ChargeCategory::Adjustment,
+];
+
+fn day_number(d: NaiveDate) -> u32 {
+    d.num_days_from_ce() as u32
+}
+
+fn from_day_number(n: u32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(n as i32).unwrap_or_default()
 }
 
 impl Rollup {
@@ -91,63 +152,200 @@ impl Rollup {
 
     /// Number of records so far.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.keys.len()
     }
 
     /// Whether no line was added.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.keys.is_empty()
     }
 
     /// Adds one line to its record.
     pub fn add(&mut self, mut line: CostLine<'_>) -> Result<(), FieldError> {
         canonical_tags(&mut line.tags)?;
-        let k = &mut self.key;
-        k.clear();
-        put(k, &line.provider);
-        put(k, &line.billing_account_id);
-        put_opt(k, &line.sub_account_id);
-        k.extend_from_slice(&chrono::Datelike::num_days_from_ce(&line.charge_date).to_le_bytes());
-        k.extend_from_slice(
-            &chrono::Datelike::num_days_from_ce(&line.billing_period_start).to_le_bytes(),
-        );
-        put(k, &line.service_name);
-        put_opt(k, &line.region_id);
-        put_opt(k, &line.resource_id);
-        put_opt(k, &line.usage_type);
-        k.push(line.charge_category as u8);
-        k.push(line.correction as u8);
-        put(k, line.pricing_category.unwrap_or("\u{0}"));
-        put_opt(k, &line.commitment_discount_id);
-        put(k, line.commitment_discount_status.unwrap_or("\u{0}"));
-        k.extend_from_slice(&(line.tags.len() as u32).to_le_bytes());
-        for (tk, tv) in &line.tags {
-            put(k, tk);
-            put(k, tv);
-        }
-        put(k, &line.currency);
+        let t = &mut self.text;
+        // Tags are interned as one canonical text: key, unit separator, value, record separator.
+        let tags = if line.tags.is_empty() {
+            NONE
+        } else {
+            self.tag_buf.clear();
+            for (k, v) in &line.tags {
+                self.tag_buf.push_str(k);
+                self.tag_buf.push('\u{1f}');
+                self.tag_buf.push_str(v);
+                self.tag_buf.push('\u{1e}');
+            }
+            t.id(&self.tag_buf)
+        };
+        let category = CATEGORIES.iter().position(|c| *c == line.charge_category).unwrap_or(0) as u32;
+        let key: Key = [
+            t.id(&line.provider),
+            t.id(&line.billing_account_id),
+            t.opt(line.sub_account_id.as_deref()),
+            day_number(line.charge_date),
+            day_number(line.billing_period_start),
+            t.id(&line.service_name),
+            t.opt(line.region_id.as_deref()),
+            t.opt(line.resource_id.as_deref()),
+            t.opt(line.usage_type.as_deref()),
+            category << 1 | line.correction as u32,
+            t.opt(line.pricing_category),
+            t.opt(line.commitment_discount_id.as_deref()),
+            t.opt(line.commitment_discount_status),
+            tags,
+            t.id(&line.currency),
+        ];
         self.lines += 1;
-        if let Some(&i) = self.index.get(k.as_slice()) {
-            self.records[i].totals.add_line(&line);
+        let hash = self.hasher.hash_one(key);
+        let keys = &self.keys;
+        if let Some(&i) = self.table.find(hash, |&i| keys[i as usize] == key) {
+            self.totals[i as usize].add_line(&line);
             return Ok(());
         }
-        let rec = new_record(&line);
-        self.index
-            .insert(k.clone().into_boxed_slice(), self.records.len());
-        self.records.push(rec);
-        let last = self.records.len() - 1;
-        self.records[last].totals.add_line(&line);
+        let i = self.keys.len() as u32;
+        let period_end = line.billing_period_end.to_string();
+        let values: [Option<&str>; ATTRS.len()] = [
+            Some(&period_end),
+            line.billing_account_name.as_deref(),
+            line.sub_account_name.as_deref(),
+            line.service_category,
+            line.region_name.as_deref(),
+            line.availability_zone.as_deref(),
+            line.resource_name.as_deref(),
+            line.resource_type.as_deref(),
+            line.sku_id.as_deref(),
+            line.sku_price_id.as_deref(),
+            line.charge_frequency,
+            line.charge_description.as_deref(),
+            line.commitment_discount_name.as_deref(),
+            line.commitment_discount_type.as_deref(),
+            line.commitment_discount_category,
+            line.consumed_unit.as_deref(),
+            line.pricing_unit.as_deref(),
+            line.invoice_id.as_deref(),
+            line.publisher.as_deref(),
+            line.invoice_issuer.as_deref(),
+            line.pricing_currency.as_deref(),
+        ];
+        let attrs = values.map(|v| self.text.opt(v.filter(|s| !s.is_empty())));
+        self.keys.push(key);
+        self.attrs.push(attrs);
+        let mut totals = Totals::default();
+        totals.add_line(&line);
+        self.totals.push(totals);
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.table.insert_unique(hash, i, |&j| hasher.hash_one(keys[j as usize]));
         Ok(())
     }
 
-    /// The records, in the order their first line was seen.
-    pub fn finish(self) -> Vec<CostRecord> {
-        self.records
+    /// Text fields of record `i`'s grain in [`record_key`] order, with owned date strings.
+    fn grain_fields(&self, i: usize) -> ([&str; 16], String, String, String) {
+        let k = &self.keys[i];
+        let s = |id: u32| self.text.get(id).unwrap_or("");
+        let date = from_day_number(k[3]).to_string();
+        let period = from_day_number(k[4]).to_string();
+        let tags = self.tags(k[13]).to_json();
+        let category = CATEGORIES[(k[9] >> 1) as usize].as_str();
+        let fields = [
+            s(k[0]),
+            s(k[1]),
+            s(k[2]),
+            "",
+            "",
+            s(k[5]),
+            s(k[6]),
+            s(k[7]),
+            s(k[8]),
+            category,
+            if k[9] & 1 == 1 { "Correction" } else { "" },
+            s(k[10]),
+            s(k[11]),
+            s(k[12]),
+            "",
+            s(k[14]),
+        ];
+        (fields, date, period, tags)
     }
 
-    /// Totals per currency over every record so far.
+    fn tags(&self, id: u32) -> Tags {
+        match self.text.get(id) {
+            None => Tags::default(),
+            Some(text) => {
+                Tags::from_pairs(text.split('\u{1e}').filter(|p| !p.is_empty()).filter_map(|p| p.split_once('\u{1f}')))
+            }
+        }
+    }
+
+    /// All records as owned values, in the order their first line was seen (tests, small inputs).
+    pub fn finish(self) -> Vec<CostRecord> {
+        (0..self.len()).map(|i| self.record(i)).collect()
+    }
+
+    /// Totals per currency over every record so far. Never adds amounts of different currencies.
     pub fn totals_by_currency(&self) -> BTreeMap<String, Totals> {
-        totals_by_currency(&self.records)
+        let mut out: BTreeMap<String, Totals> = BTreeMap::new();
+        for (k, t) in self.keys.iter().zip(&self.totals) {
+            let cur = self.text.get(k[14]).unwrap_or("").to_string();
+            merge_totals(out.entry(cur).or_default(), t);
+        }
+        out
+    }
+}
+
+impl RecordSource for Rollup {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn record(&self, i: usize) -> CostRecord {
+        let k = &self.keys[i];
+        let s = |id: u32| self.text.get(id).map(str::to_string);
+        let grain = Grain {
+            provider: s(k[0]).unwrap_or_default(),
+            billing_account_id: s(k[1]).unwrap_or_default(),
+            sub_account_id: s(k[2]),
+            charge_date: from_day_number(k[3]),
+            billing_period_start: from_day_number(k[4]),
+            service_name: s(k[5]).unwrap_or_default(),
+            region_id: s(k[6]),
+            resource_id: s(k[7]),
+            usage_type: s(k[8]),
+            charge_category: CATEGORIES[(k[9] >> 1) as usize],
+            correction: k[9] & 1 == 1,
+            pricing_category: s(k[10]),
+            commitment_discount_id: s(k[11]),
+            commitment_discount_status: s(k[12]),
+            tags: self.tags(k[13]),
+            currency: s(k[14]).unwrap_or_default(),
+        };
+        let attrs = ATTRS
+            .iter()
+            .zip(&self.attrs[i])
+            .filter_map(|(name, &id)| self.text.get(id).map(|v| (name.to_string(), v.to_string())))
+            .collect();
+        CostRecord { grain, attrs, totals: self.totals[i].clone() }
+    }
+
+    fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
+        let (mut fields, date, period, tags) = self.grain_fields(i);
+        fields[3] = &date;
+        fields[4] = &period;
+        fields[14] = &tags;
+        record_key(tenant, stream, fields)
+    }
+}
+
+fn merge_totals(t: &mut Totals, r: &Totals) {
+    t.billed_cost += r.billed_cost;
+    t.effective_cost += r.effective_cost;
+    t.list_cost += r.list_cost;
+    t.contracted_cost += r.contracted_cost;
+    t.line_count += r.line_count;
+    if let Some(q) = r.consumed_quantity {
+        t.consumed_quantity = Some(t.consumed_quantity.unwrap_or(Decimal::ZERO) + q);
+    }
+    if let Some(q) = r.pricing_quantity {
+        t.pricing_quantity = Some(t.pricing_quantity.unwrap_or(Decimal::ZERO) + q);
     }
 }
 
@@ -155,78 +353,9 @@ impl Rollup {
 pub fn totals_by_currency(records: &[CostRecord]) -> BTreeMap<String, Totals> {
     let mut out: BTreeMap<String, Totals> = BTreeMap::new();
     for r in records {
-        let t = out.entry(r.grain.currency.clone()).or_default();
-        t.billed_cost += r.totals.billed_cost;
-        t.effective_cost += r.totals.effective_cost;
-        t.list_cost += r.totals.list_cost;
-        t.contracted_cost += r.totals.contracted_cost;
-        t.line_count += r.totals.line_count;
-        if let Some(q) = r.totals.consumed_quantity {
-            t.consumed_quantity = Some(t.consumed_quantity.unwrap_or(Decimal::ZERO) + q);
-        }
+        merge_totals(out.entry(r.grain.currency.clone()).or_default(), &r.totals);
     }
     out
-}
-
-fn new_record(l: &CostLine<'_>) -> CostRecord {
-    let grain = Grain {
-        provider: l.provider.to_string(),
-        billing_account_id: l.billing_account_id.to_string(),
-        sub_account_id: owned(&l.sub_account_id),
-        charge_date: l.charge_date,
-        billing_period_start: l.billing_period_start,
-        service_name: l.service_name.to_string(),
-        region_id: owned(&l.region_id),
-        resource_id: owned(&l.resource_id),
-        usage_type: owned(&l.usage_type),
-        charge_category: l.charge_category,
-        correction: l.correction,
-        pricing_category: l.pricing_category.map(str::to_string),
-        commitment_discount_id: owned(&l.commitment_discount_id),
-        commitment_discount_status: l.commitment_discount_status.map(str::to_string),
-        tags: Tags::from_pairs(l.tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))),
-        currency: l.currency.to_string(),
-    };
-    let mut attrs = BTreeMap::new();
-    let mut set = |name: &str, v: Option<&str>| {
-        if let Some(v) = v {
-            if !v.is_empty() {
-                attrs.insert(name.to_string(), v.to_string());
-            }
-        }
-    };
-    set("BillingPeriodEnd", Some(&l.billing_period_end.to_string()));
-    set("BillingAccountName", l.billing_account_name.as_deref());
-    set("SubAccountName", l.sub_account_name.as_deref());
-    set("ServiceCategory", l.service_category);
-    set("RegionName", l.region_name.as_deref());
-    set("AvailabilityZone", l.availability_zone.as_deref());
-    set("ResourceName", l.resource_name.as_deref());
-    set("ResourceType", l.resource_type.as_deref());
-    set("SkuId", l.sku_id.as_deref());
-    set("SkuPriceId", l.sku_price_id.as_deref());
-    set("ChargeFrequency", l.charge_frequency);
-    set("ChargeDescription", l.charge_description.as_deref());
-    set(
-        "CommitmentDiscountName",
-        l.commitment_discount_name.as_deref(),
-    );
-    set(
-        "CommitmentDiscountType",
-        l.commitment_discount_type.as_deref(),
-    );
-    set("CommitmentDiscountCategory", l.commitment_discount_category);
-    set("ConsumedUnit", l.consumed_unit.as_deref());
-    set("PricingUnit", l.pricing_unit.as_deref());
-    set("InvoiceId", l.invoice_id.as_deref());
-    set("PublisherName", l.publisher.as_deref());
-    set("InvoiceIssuerName", l.invoice_issuer.as_deref());
-    set("PricingCurrency", l.pricing_currency.as_deref());
-    CostRecord {
-        grain,
-        attrs,
-        totals: Totals::default(),
-    }
 }
 
 #[cfg(test)]
@@ -244,10 +373,7 @@ mod tests {
         );
         l.service_name = Cow::Borrowed("EC2");
         l.billed_cost = Decimal::from_str(cost).unwrap();
-        l.tags = tags
-            .iter()
-            .map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v)))
-            .collect();
+        l.tags = tags.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect();
         l
     }
 
@@ -259,8 +385,22 @@ mod tests {
         r.add(line("0.3", &[("a", "other")])).unwrap();
         let recs = r.finish();
         assert_eq!(recs.len(), 2);
+        let again: Vec<CostRecord> = recs.clone();
+        assert_eq!(RecordSource::record_key(&again, 0, "t", "s"), recs[0].grain.record_key("t", "s"));
         assert_eq!(recs[0].totals.billed_cost.to_string(), "0.3");
         assert_eq!(recs[0].totals.line_count, 2);
+    }
+
+    #[test]
+    fn compact_keys_match_the_grain_keys() {
+        let mut r = Rollup::new();
+        r.add(line("1", &[("team", "web")])).unwrap();
+        r.add(line("2", &[])).unwrap();
+        for i in 0..r.len() {
+            assert_eq!(r.record_key(i, "t", "s"), r.record(i).grain.record_key("t", "s"));
+        }
+        assert_eq!(r.record(0).grain.tags.get("team"), Some("web"));
+        assert_eq!(r.totals_by_currency()["USD"].billed_cost.to_string(), "3");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! billing format serves both CSV and Parquet input.
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float32Array, Float64Array,
-    Int32Array, Int64Array, LargeStringArray, MapArray, StringArray, StringViewArray, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array,
+    LargeStringArray, MapArray, StringArray, StringViewArray, StructArray,
 };
 use arrow::datatypes::{DataType, Int32Type, TimeUnit};
 use chrono::{DateTime, NaiveDateTime};
@@ -54,24 +54,15 @@ fn header_key(name: &str) -> String {
 impl Header {
     /// Builds a header; two columns with the same name are an error naming that column.
     pub fn new(names: Vec<String>, file: &str) -> Result<Self, IngestError> {
-        let names: Vec<String> = names
-            .into_iter()
-            .map(|n| n.trim_start_matches('\u{feff}').trim().to_string())
-            .collect();
+        let names: Vec<String> =
+            names.into_iter().map(|n| n.trim_start_matches('\u{feff}').trim().to_string()).collect();
         let mut seen: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, n) in names.iter().enumerate() {
             if let Some(first) = seen.insert(n.as_str(), i) {
                 return Err(IngestError::Schema {
                     file: file.to_string(),
-                    location: Location {
-                        column: Some(n.clone()),
-                        ..Default::default()
-                    },
-                    message: format!(
-                        "duplicate column (columns {} and {} have the same name)",
-                        first + 1,
-                        i + 1
-                    ),
+                    location: Location { column: Some(n.clone()), ..Default::default() },
+                    message: format!("duplicate column (columns {} and {} have the same name)", first + 1, i + 1),
                 });
             }
         }
@@ -84,9 +75,7 @@ impl Header {
 
     /// The first of `candidates` present in the header, matched case-insensitively.
     pub fn find(&self, candidates: &[&str]) -> Option<usize> {
-        candidates
-            .iter()
-            .find_map(|c| self.index.get(&c.to_ascii_lowercase()).copied())
+        candidates.iter().find_map(|c| self.index.get(&c.to_ascii_lowercase()).copied())
     }
 
     /// Whether any of `candidates` is present.
@@ -125,9 +114,7 @@ impl<'h> Cell<'h> {
     pub fn dec(&self, row: &dyn Row, col: Option<usize>) -> Result<Option<Decimal>, FieldError> {
         match col {
             None => Ok(None),
-            Some(c) => row
-                .decimal(c)
-                .map_err(|m| FieldError::new(self.header.name(c), m)),
+            Some(c) => row.decimal(c).map_err(|m| FieldError::new(self.header.name(c), m)),
         }
     }
 
@@ -137,31 +124,19 @@ impl<'h> Cell<'h> {
     }
 
     /// Timestamp of an optional column.
-    pub fn ts(
-        &self,
-        row: &dyn Row,
-        col: Option<usize>,
-    ) -> Result<Option<NaiveDateTime>, FieldError> {
+    pub fn ts(&self, row: &dyn Row, col: Option<usize>) -> Result<Option<NaiveDateTime>, FieldError> {
         match col {
             None => Ok(None),
-            Some(c) => row
-                .timestamp(c)
-                .map_err(|m| FieldError::new(self.header.name(c), m)),
+            Some(c) => row.timestamp(c).map_err(|m| FieldError::new(self.header.name(c), m)),
         }
     }
 
     /// A required timestamp: missing is an error naming the column.
-    pub fn ts_req(
-        &self,
-        row: &dyn Row,
-        col: Option<usize>,
-        what: &str,
-    ) -> Result<NaiveDateTime, FieldError> {
+    pub fn ts_req(&self, row: &dyn Row, col: Option<usize>, what: &str) -> Result<NaiveDateTime, FieldError> {
         match self.ts(row, col)? {
             Some(t) => Ok(t),
             None => Err(FieldError::new(
-                col.map(|c| self.header.name(c).to_string())
-                    .unwrap_or_else(|| what.to_string()),
+                col.map(|c| self.header.name(c).to_string()).unwrap_or_else(|| what.to_string()),
                 format!("missing {what}"),
             )),
         }
@@ -171,9 +146,7 @@ impl<'h> Cell<'h> {
     pub fn pairs<'r>(&self, row: &'r dyn Row, col: Option<usize>) -> Result<Pairs<'r>, FieldError> {
         match col {
             None => Ok(Vec::new()),
-            Some(c) => row
-                .pairs(c)
-                .map_err(|m| FieldError::new(self.header.name(c), m)),
+            Some(c) => row.pairs(c).map_err(|m| FieldError::new(self.header.name(c), m)),
         }
     }
 
@@ -202,8 +175,8 @@ pub fn parse_json_pairs(text: &str) -> Result<Pairs<'static>, String> {
         wrapped = format!("{{{t}}}");
         wrapped.as_str()
     };
-    let v: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| text_error(t, format!("not a JSON object ({e})")))?;
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| text_error(t, format!("not a JSON object ({e})")))?;
     json_pairs(&v).ok_or_else(|| text_error(t, "not a JSON object or key/value list"))
 }
 
@@ -215,11 +188,9 @@ pub fn json_pairs(v: &serde_json::Value) -> Option<Pairs<'static>> {
         other => other.to_string(),
     };
     match v {
-        serde_json::Value::Object(m) => Some(
-            m.iter()
-                .map(|(k, x)| (Cow::Owned(k.clone()), Cow::Owned(scalar(x))))
-                .collect(),
-        ),
+        serde_json::Value::Object(m) => {
+            Some(m.iter().map(|(k, x)| (Cow::Owned(k.clone()), Cow::Owned(scalar(x)))).collect())
+        }
         serde_json::Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for it in items {
@@ -262,9 +233,7 @@ impl Row for CsvRow<'_> {
     fn timestamp(&self, col: usize) -> Result<Option<NaiveDateTime>, String> {
         match self.text(col) {
             None => Ok(None),
-            Some(t) => parse_timestamp(t)
-                .map(Some)
-                .ok_or_else(|| text_error(t, "not a valid date or timestamp")),
+            Some(t) => parse_timestamp(t).map(Some).ok_or_else(|| text_error(t, "not a valid date or timestamp")),
         }
     }
 
@@ -278,9 +247,7 @@ impl Row for CsvRow<'_> {
     fn json(&self, col: usize) -> Result<Option<serde_json::Value>, String> {
         match self.text(col) {
             None => Ok(None),
-            Some(t) => serde_json::from_str(t)
-                .map(Some)
-                .map_err(|e| text_error(t, e)),
+            Some(t) => serde_json::from_str(t).map(Some).map_err(|e| text_error(t, e)),
         }
     }
 }
@@ -394,9 +361,7 @@ impl Row for ArrowRow<'_> {
             View::Dict(keys, values) => {
                 if keys.is_valid(i) {
                     let k = keys.value(i) as usize;
-                    (k < values.len() && values.is_valid(k))
-                        .then(|| values.value(k))
-                        .and_then(non_empty)
+                    (k < values.len() && values.is_valid(k)).then(|| values.value(k)).and_then(non_empty)
                 } else {
                     None
                 }
@@ -412,9 +377,7 @@ impl Row for ArrowRow<'_> {
                 if a.is_null(i) {
                     Ok(None)
                 } else {
-                    decimal_from_f64(a.value(i))
-                        .map(Some)
-                        .map_err(|e| e.to_string())
+                    decimal_from_f64(a.value(i)).map(Some).map_err(|e| e.to_string())
                 }
             }
             View::F32(a) => {
@@ -445,12 +408,10 @@ impl Row for ArrowRow<'_> {
                     .map(|d| Some(d.normalize()))
                     .map_err(|e| e.to_string())
             }
-            View::Str(_) | View::LargeStr(_) | View::StrViews(_) | View::Dict(_, _) => {
-                match self.text(col) {
-                    None => Ok(None),
-                    Some(t) => parse_decimal(t).map(Some).map_err(|e| e.to_string()),
-                }
-            }
+            View::Str(_) | View::LargeStr(_) | View::StrViews(_) | View::Dict(_, _) => match self.text(col) {
+                None => Ok(None),
+                Some(t) => parse_decimal(t).map(Some).map_err(|e| e.to_string()),
+            },
             _ => {
                 if self.is_null(col) {
                     Ok(None)
@@ -469,22 +430,12 @@ impl Row for ArrowRow<'_> {
                     return Ok(None);
                 }
                 let v = match unit {
-                    TimeUnit::Second => a
-                        .as_primitive::<arrow::datatypes::TimestampSecondType>()
-                        .value(i),
-                    TimeUnit::Millisecond => a
-                        .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                        .value(i),
-                    TimeUnit::Microsecond => a
-                        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-                        .value(i),
-                    TimeUnit::Nanosecond => a
-                        .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
-                        .value(i),
+                    TimeUnit::Second => a.as_primitive::<arrow::datatypes::TimestampSecondType>().value(i),
+                    TimeUnit::Millisecond => a.as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(i),
+                    TimeUnit::Microsecond => a.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i),
+                    TimeUnit::Nanosecond => a.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(i),
                 };
-                ts_from_i64(v, *unit)
-                    .map(Some)
-                    .ok_or_else(|| format!("timestamp {v} is out of range"))
+                ts_from_i64(v, *unit).map(Some).ok_or_else(|| format!("timestamp {v} is out of range"))
             }
             View::Date32(a) => {
                 if a.is_null(i) {
@@ -504,9 +455,7 @@ impl Row for ArrowRow<'_> {
                         Err("column is not a timestamp".to_string())
                     }
                 }
-                Some(t) => parse_timestamp(t)
-                    .map(Some)
-                    .ok_or_else(|| text_error(t, "not a valid date or timestamp")),
+                Some(t) => parse_timestamp(t).map(Some).ok_or_else(|| text_error(t, "not a valid date or timestamp")),
             },
         }
     }
@@ -553,9 +502,7 @@ impl Row for ArrowRow<'_> {
             }
             _ => match self.text(col) {
                 None => Ok(None),
-                Some(t) => serde_json::from_str(t)
-                    .map(Some)
-                    .map_err(|e| text_error(t, e)),
+                Some(t) => serde_json::from_str(t).map(Some).map_err(|e| text_error(t, e)),
             },
         }
     }
@@ -593,10 +540,7 @@ impl<'a> BatchViewColumns<'a> {
             DataType::Utf8 => Some(BatchViewColumns::Str(a.as_string::<i32>())),
             DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
                 let d: &DictionaryArray<Int32Type> = a.as_dictionary();
-                Some(BatchViewColumns::Dict(
-                    d.keys(),
-                    d.values().as_string::<i32>(),
-                ))
+                Some(BatchViewColumns::Dict(d.keys(), d.values().as_string::<i32>()))
             }
             _ => None,
         }
@@ -628,20 +572,12 @@ fn arrow_value_json(a: &dyn Array, i: usize) -> serde_json::Value {
         DataType::List(_) => {
             let l = a.as_list::<i32>();
             let v = l.value(i);
-            Value::Array(
-                (0..v.len())
-                    .map(|j| arrow_value_json(v.as_ref(), j))
-                    .collect(),
-            )
+            Value::Array((0..v.len()).map(|j| arrow_value_json(v.as_ref(), j)).collect())
         }
         DataType::LargeList(_) => {
             let l = a.as_list::<i64>();
             let v = l.value(i);
-            Value::Array(
-                (0..v.len())
-                    .map(|j| arrow_value_json(v.as_ref(), j))
-                    .collect(),
-            )
+            Value::Array((0..v.len()).map(|j| arrow_value_json(v.as_ref(), j)).collect())
         }
         DataType::Utf8 => Value::String(a.as_string::<i32>().value(i).to_string()),
         DataType::LargeUtf8 => Value::String(a.as_string::<i64>().value(i).to_string()),
@@ -653,27 +589,17 @@ fn arrow_value_json(a: &dyn Array, i: usize) -> serde_json::Value {
         DataType::Float64 => {
             // Keep the shortest text so that decimals are read exactly downstream.
             let v = a.as_primitive::<arrow::datatypes::Float64Type>().value(i);
-            serde_json::Number::from_f64(v)
-                .map(Value::Number)
-                .unwrap_or(Value::Null)
+            serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
         }
         DataType::Int64 => Value::from(a.as_primitive::<arrow::datatypes::Int64Type>().value(i)),
         DataType::Int32 => Value::from(a.as_primitive::<arrow::datatypes::Int32Type>().value(i)),
         DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
         DataType::Timestamp(unit, _) => {
             let v = match unit {
-                TimeUnit::Second => a
-                    .as_primitive::<arrow::datatypes::TimestampSecondType>()
-                    .value(i),
-                TimeUnit::Millisecond => a
-                    .as_primitive::<arrow::datatypes::TimestampMillisecondType>()
-                    .value(i),
-                TimeUnit::Microsecond => a
-                    .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-                    .value(i),
-                TimeUnit::Nanosecond => a
-                    .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
-                    .value(i),
+                TimeUnit::Second => a.as_primitive::<arrow::datatypes::TimestampSecondType>().value(i),
+                TimeUnit::Millisecond => a.as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(i),
+                TimeUnit::Microsecond => a.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => a.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(i),
             };
             ts_from_i64(v, *unit)
                 .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string()))
@@ -701,13 +627,9 @@ impl Row for JsonRow<'_> {
     fn decimal(&self, col: usize) -> Result<Option<Decimal>, String> {
         match self.values.get(col).copied().flatten() {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => parse_decimal(&n.to_string())
-                .map(Some)
-                .map_err(|e| e.to_string()),
+            Some(serde_json::Value::Number(n)) => parse_decimal(&n.to_string()).map(Some).map_err(|e| e.to_string()),
             Some(serde_json::Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(serde_json::Value::String(s)) => {
-                parse_decimal(s).map(Some).map_err(|e| e.to_string())
-            }
+            Some(serde_json::Value::String(s)) => parse_decimal(s).map(Some).map_err(|e| e.to_string()),
             Some(other) => Err(text_error(&other.to_string(), "not a number")),
         }
     }
@@ -715,9 +637,7 @@ impl Row for JsonRow<'_> {
     fn timestamp(&self, col: usize) -> Result<Option<NaiveDateTime>, String> {
         match self.text(col) {
             None => Ok(None),
-            Some(t) => parse_timestamp(t)
-                .map(Some)
-                .ok_or_else(|| text_error(t, "not a valid date or timestamp")),
+            Some(t) => parse_timestamp(t).map(Some).ok_or_else(|| text_error(t, "not a valid date or timestamp")),
         }
     }
 
@@ -725,9 +645,7 @@ impl Row for JsonRow<'_> {
         match self.values.get(col).copied().flatten() {
             None => Ok(Vec::new()),
             Some(serde_json::Value::String(s)) => parse_json_pairs(s),
-            Some(v) => {
-                json_pairs(v).ok_or_else(|| text_error(&v.to_string(), "not a key/value list"))
-            }
+            Some(v) => json_pairs(v).ok_or_else(|| text_error(&v.to_string(), "not a key/value list")),
         }
     }
 

@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use valdrix_core::{CostRecord, TenantId, Totals};
+use valdrix_core::{CostRecord, RecordSource, TenantId, Totals};
 
 /// Money totals of one currency in a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,11 +137,7 @@ pub trait Store {
 
     /// A run whose input had the same checksum and is still the current delivery of its stream:
     /// ingesting that input again would change nothing.
-    fn current_run_with_checksum(
-        &self,
-        tenant: &TenantId,
-        checksum: &str,
-    ) -> Result<Option<RunSummary>>;
+    fn current_run_with_checksum(&self, tenant: &TenantId, checksum: &str) -> Result<Option<RunSummary>>;
 
     /// Starts a transaction spanning several writes (one ingest command); `commit` makes them
     /// visible together, `rollback` (or a crash) discards them all.
@@ -155,12 +151,7 @@ pub trait Store {
 
     /// Replaces the records of `run.stream` with `records` and records the run, atomically: on
     /// any error nothing is written. Inside `begin` … `commit` it joins that transaction.
-    fn replace_stream(
-        &mut self,
-        tenant: &TenantId,
-        run: &NewRun,
-        records: &[CostRecord],
-    ) -> Result<RunSummary>;
+    fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &dyn RecordSource) -> Result<RunSummary>;
 
     /// Ingestion history, newest first.
     fn runs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>>;

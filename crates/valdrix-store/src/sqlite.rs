@@ -8,7 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Instant;
 
-use valdrix_core::{ChargeCategory, CostRecord, Grain, Tags, TenantId, Totals};
+use valdrix_core::{ChargeCategory, CostRecord, Grain, RecordSource, Tags, TenantId, Totals};
 
 use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension};
@@ -54,6 +54,8 @@ impl SqliteStore {
         // WAL keeps readers working during an ingest; a killed writer leaves the last commit intact.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // 64 MiB of page cache: an ingest rewrites whole months of records.
+        conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         let mut s = SqliteStore { conn };
@@ -68,6 +70,39 @@ impl SqliteStore {
         )?;
         Ok(())
     }
+}
+
+/// Billing periods and charge days covered by a run's records.
+#[derive(Default)]
+struct DateSpan {
+    period_start: Option<NaiveDate>,
+    period_end: Option<NaiveDate>,
+    day_min: Option<NaiveDate>,
+    day_max: Option<NaiveDate>,
+}
+
+impl DateSpan {
+    fn add(&mut self, r: &CostRecord) {
+        let g = &r.grain;
+        let min = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.min(b)));
+        let max = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.max(b)));
+        self.period_start = min(self.period_start, g.billing_period_start);
+        if let Some(e) = r.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
+            self.period_end = max(self.period_end, e);
+        }
+        self.day_min = min(self.day_min, g.charge_date);
+        self.day_max = max(self.day_max, g.charge_date);
+    }
+}
+
+fn hex_id(key: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for b in key {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
 }
 
 fn dec_text(d: Decimal) -> String {
@@ -172,7 +207,8 @@ fn where_sql(q: &CostQuery, params: &mut Vec<String>) -> String {
     w
 }
 
-const RECORD_COLUMNS: &str = "record_id, provider, billing_account_id, sub_account_id, charge_date, billing_period_start, \
+const RECORD_COLUMNS: &str =
+    "record_id, provider, billing_account_id, sub_account_id, charge_date, billing_period_start, \
     service_name, region_id, resource_id, usage_type, charge_category, charge_class, pricing_category, \
     commitment_discount_id, commitment_discount_status, tags, currency, billed_cost, effective_cost, list_cost, \
     contracted_cost, consumed_quantity, pricing_quantity, line_count, attrs";
@@ -236,22 +272,14 @@ impl Store for SqliteStore {
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
         )?;
-        let current: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            [],
-            |r| r.get(0),
-        )?;
+        let current: i64 =
+            self.conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
         let newest = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
         if current > newest {
-            return Err(StoreError::TooNew {
-                found: current,
-                supported: newest,
-            });
+            return Err(StoreError::TooNew { found: current, supported: newest });
         }
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
@@ -262,20 +290,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn current_run_with_checksum(
-        &self,
-        tenant: &TenantId,
-        checksum: &str,
-    ) -> Result<Option<RunSummary>> {
+    fn current_run_with_checksum(&self, tenant: &TenantId, checksum: &str) -> Result<Option<RunSummary>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM ingest_runs r WHERE tenant_id = ?1 AND checksum = ?2 AND status = 'succeeded' \
              AND run_id = (SELECT MAX(run_id) FROM ingest_runs x WHERE x.tenant_id = r.tenant_id AND x.stream = r.stream) \
              ORDER BY run_id DESC LIMIT 1"
         );
-        Ok(self
-            .conn
-            .query_row(&sql, params![tenant.as_str(), checksum], run_from_row)
-            .optional()?)
+        Ok(self.conn.query_row(&sql, params![tenant.as_str(), checksum], run_from_row).optional()?)
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -295,13 +316,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn replace_stream(
-        &mut self,
-        tenant: &TenantId,
-        run: &NewRun,
-        records: &[CostRecord],
-    ) -> Result<RunSummary> {
+    fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &dyn RecordSource) -> Result<RunSummary> {
         let started = Instant::now();
+        // Insert in key order: the records table is clustered on its key, and appending in order
+        // touches each page once instead of thrashing the cache with random inserts.
+        let mut order: Vec<([u8; 16], u32)> =
+            (0..records.len()).map(|i| (records.record_key(i, tenant.as_str(), &run.stream), i as u32)).collect();
+        order.sort_unstable();
         // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
         let tx = self.conn.savepoint()?;
         Self::ensure_tenant(&tx, tenant)?;
@@ -309,22 +330,11 @@ impl Store for SqliteStore {
             "DELETE FROM cost_records WHERE tenant_id = ?1 AND stream = ?2",
             params![tenant.as_str(), run.stream],
         )?;
-        let bp_start = records.iter().map(|r| r.grain.billing_period_start).min();
-        let bp_end = records
-            .iter()
-            .filter_map(|r| {
-                r.attr("BillingPeriodEnd")
-                    .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-            })
-            .max();
-        let day_min = records.iter().map(|r| r.grain.charge_date).min();
-        let day_max = records.iter().map(|r| r.grain.charge_date).max();
         let now = Utc::now().to_rfc3339();
         tx.execute(
             "INSERT INTO ingest_runs (tenant_id, stream, source_uri, files, format, checksum, assembly_id, bytes, rows_read, \
-             lines, records, records_replaced, billing_period_start, billing_period_end, charge_date_min, charge_date_max, \
-             totals, status, started_at, finished_at, read_ms, write_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, 'succeeded', ?18, ?19, ?20, 0)",
+             lines, records, records_replaced, totals, status, started_at, finished_at, read_ms, write_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'succeeded', ?14, ?15, ?16, 0)",
             params![
                 tenant.as_str(),
                 run.stream,
@@ -338,10 +348,6 @@ impl Store for SqliteStore {
                 run.lines as i64,
                 records.len() as i64,
                 replaced as i64,
-                bp_start.map(|d| d.to_string()),
-                bp_end.map(|d| d.to_string()),
-                day_min.map(|d| d.to_string()),
-                day_max.map(|d| d.to_string()),
                 serde_json::to_string(&run.totals).unwrap_or_else(|_| "{}".into()),
                 run.started_at.to_rfc3339(),
                 now,
@@ -349,6 +355,7 @@ impl Store for SqliteStore {
             ],
         )?;
         let run_id = tx.last_insert_rowid();
+        let mut span = DateSpan::default();
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO cost_records (tenant_id, record_id, stream, run_id, provider, billing_account_id, sub_account_id, \
@@ -358,11 +365,13 @@ impl Store for SqliteStore {
                  line_count, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
                  ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
             )?;
-            for r in records {
+            for (key, i) in &order {
+                let r = records.record(*i as usize);
                 let g = &r.grain;
+                span.add(&r);
                 stmt.execute(params![
                     tenant.as_str(),
-                    g.record_id(tenant.as_str(), &run.stream),
+                    hex_id(key),
                     run.stream,
                     run_id,
                     g.provider,
@@ -394,9 +403,11 @@ impl Store for SqliteStore {
             }
         }
         let write_ms = started.elapsed().as_millis() as i64;
+        let text = |d: Option<NaiveDate>| d.map(|d| d.to_string());
         tx.execute(
-            "UPDATE ingest_runs SET write_ms = ?1 WHERE run_id = ?2",
-            params![write_ms, run_id],
+            "UPDATE ingest_runs SET write_ms = ?1, billing_period_start = ?2, billing_period_end = ?3, charge_date_min = ?4, \
+             charge_date_max = ?5 WHERE run_id = ?6",
+            params![write_ms, text(span.period_start), text(span.period_end), text(span.day_min), text(span.day_max), run_id],
         )?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE run_id = ?1");
         let summary = tx.query_row(&sql, params![run_id], run_from_row)?;
@@ -413,21 +424,10 @@ impl Store for SqliteStore {
 
     fn costs(&self, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>> {
         let mut params: Vec<String> = Vec::new();
-        let dims: Vec<String> = q
-            .group_by
-            .iter()
-            .map(|d| dimension_sql(d, &mut params))
-            .collect();
+        let dims: Vec<String> = q.group_by.iter().map(|d| dimension_sql(d, &mut params)).collect();
         let w = where_sql(q, &mut params);
-        let select_dims = if dims.is_empty() {
-            String::new()
-        } else {
-            format!("{}, ", dims.join(", "))
-        };
-        let sql = format!(
-            "SELECT {select_dims}currency, {} FROM cost_records WHERE {w}",
-            q.metric.column()
-        );
+        let select_dims = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
+        let sql = format!("SELECT {select_dims}currency, {} FROM cost_records WHERE {w}", q.metric.column());
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;
@@ -471,9 +471,7 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let mut params: Vec<String> = Vec::new();
         let w = where_sql(q, &mut params);
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM cost_records WHERE {w} ORDER BY charge_date, record_id"
-        );
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM cost_records WHERE {w} ORDER BY charge_date, record_id");
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;

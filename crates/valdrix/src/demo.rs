@@ -79,38 +79,21 @@ impl Rng {
     /// A UUID-shaped identifier.
     pub fn uuid(&mut self) -> String {
         let h = self.hex(32);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
     }
 }
 
 /// A decimal from a float used only to shape generated quantities: rounded to `dp` places, so the
 /// files hold exact decimal text.
 fn dec(v: f64, dp: u32) -> Decimal {
-    Decimal::from_f64_retain(v)
-        .unwrap_or_default()
-        .round_dp(dp)
-        .normalize()
+    Decimal::from_f64_retain(v).unwrap_or_default().round_dp(dp).normalize()
 }
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).expect("valid decimal constant")
 }
 
-const TEAMS: &[&str] = &[
-    "payments",
-    "search",
-    "data-platform",
-    "ml",
-    "web",
-    "identity",
-];
+const TEAMS: &[&str] = &["payments", "search", "data-platform", "ml", "web", "identity"];
 const ENVS: &[&str] = &["prod", "prod", "staging", "dev"];
 
 /// Team and environment tags, or none for the untagged quarter.
@@ -127,11 +110,7 @@ fn shape(day: NaiveDate, env: Option<&str>, rng: &mut Rng) -> f64 {
     let months = (day - ymd(START)).num_days() as f64 / 30.4;
     let growth = 1.0 + 0.02 * months;
     let weekend = matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
-    let weekly = if weekend && env != Some("prod") {
-        0.55
-    } else {
-        1.0
-    };
+    let weekly = if weekend && env != Some("prod") { 0.55 } else { 1.0 };
     let noise = 0.92 + 0.16 * rng.unit();
     growth * weekly * noise
 }
@@ -187,27 +166,15 @@ struct AwsFleet {
 }
 
 fn aws_fleet(rng: &mut Rng) -> AwsFleet {
-    let accounts: Vec<String> = (0..12)
-        .map(|i| format!("{}", 310_000_000_000u64 + 7_919 * i as u64 + 17))
-        .collect();
-    let regions = [
-        ("us-east-1", "US East (N. Virginia)"),
-        ("eu-west-1", "EU (Ireland)"),
-        ("us-west-2", "US West (Oregon)"),
-    ];
-    let instance_types = [
-        ("m5.large", "0.096"),
-        ("c5.xlarge", "0.17"),
-        ("r5.2xlarge", "0.504"),
-        ("m5.2xlarge", "0.384"),
-    ];
+    let accounts: Vec<String> = (0..12).map(|i| format!("{}", 310_000_000_000u64 + 7_919 * i as u64 + 17)).collect();
+    let regions =
+        [("us-east-1", "US East (N. Virginia)"), ("eu-west-1", "EU (Ireland)"), ("us-west-2", "US West (Oregon)")];
+    let instance_types =
+        [("m5.large", "0.096"), ("c5.xlarge", "0.17"), ("r5.2xlarge", "0.504"), ("m5.2xlarge", "0.384")];
     let mut reservations = Vec::new();
     for i in 0..3 {
         reservations.push((
-            format!(
-                "arn:aws:ec2:us-east-1:{AWS_PAYER}:reserved-instances/{}",
-                rng.uuid()
-            ),
+            format!("arn:aws:ec2:us-east-1:{AWS_PAYER}:reserved-instances/{}", rng.uuid()),
             d(["0.0605", "0.107", "0.3175"][i]),
         ));
     }
@@ -261,11 +228,7 @@ fn aws_fleet(rng: &mut Rng) -> AwsFleet {
             product_name: "Amazon Simple Storage Service",
             usage_type: "TimedStorage-ByteHrs".into(),
             operation: "StandardStorage",
-            resource_id: format!(
-                "acme-{}-{}",
-                ["logs", "assets", "backups", "lake"][ai % 4],
-                rng.hex(6)
-            ),
+            resource_id: format!("acme-{}-{}", ["logs", "assets", "backups", "lake"][ai % 4], rng.hex(6)),
             region,
             location,
             unit: "GB-Mo",
@@ -299,10 +262,7 @@ fn aws_fleet(rng: &mut Rng) -> AwsFleet {
             product_name: "Amazon Elastic Compute Cloud",
             usage_type: "NatGateway-Hours".into(),
             operation: "NatGateway",
-            resource_id: format!(
-                "arn:aws:ec2:{region}:{account}:natgateway/nat-{}",
-                rng.hex(17)
-            ),
+            resource_id: format!("arn:aws:ec2:{region}:{account}:natgateway/nat-{}", rng.hex(17)),
             region,
             location,
             unit: "Hrs",
@@ -317,10 +277,7 @@ fn aws_fleet(rng: &mut Rng) -> AwsFleet {
             product_name: "AWS Lambda",
             usage_type: "Lambda-GB-Second".into(),
             operation: "Invoke",
-            resource_id: format!(
-                "arn:aws:lambda:{region}:{account}:function:handler-{}",
-                rng.hex(5)
-            ),
+            resource_id: format!("arn:aws:lambda:{region}:{account}:function:handler-{}", rng.hex(5)),
             region,
             location,
             unit: "Lambda-GB-Second",
@@ -363,10 +320,7 @@ fn aws_fleet(rng: &mut Rng) -> AwsFleet {
     AwsFleet {
         resources,
         reservations,
-        savings_plan_arn: format!(
-            "arn:aws:savingsplans::{AWS_PAYER}:savingsplan/{}",
-            rng.uuid()
-        ),
+        savings_plan_arn: format!("arn:aws:savingsplans::{AWS_PAYER}:savingsplan/{}", rng.uuid()),
         savings_plan_hourly: d("1.85"),
     }
 }
@@ -454,15 +408,8 @@ fn opt(v: Option<Decimal>) -> String {
 
 /// One month of AWS line items up to and including `through`. `restated` raises November's
 /// late-arriving compute usage, as a newer delivery of the same month does.
-fn aws_month(
-    fleet: &AwsFleet,
-    month: NaiveDate,
-    through: NaiveDate,
-    restated: bool,
-    seed: u64,
-) -> Vec<AwsRow> {
-    let mut rng =
-        Rng::new(seed ^ (month.num_days_from_ce() as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+fn aws_month(fleet: &AwsFleet, month: NaiveDate, through: NaiveDate, restated: bool, seed: u64) -> Vec<AwsRow> {
+    let mut rng = Rng::new(seed ^ (month.num_days_from_ce() as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let next = valdrix_core::time::next_month_start(month);
     let last = through.min(next - Duration::days(1));
     let mut rows = Vec::new();
@@ -471,31 +418,19 @@ fn aws_month(
     for day in days(month, last) {
         for r in &fleet.resources {
             let env = r.tags.map(|t| t.1);
-            let mut qty = r.daily_qty
-                * if r.unit == "Hrs" {
-                    1.0
-                } else {
-                    shape(day, env, &mut rng)
-                };
+            let mut qty = r.daily_qty * if r.unit == "Hrs" { 1.0 } else { shape(day, env, &mut rng) };
             if r.unit == "Hrs"
                 && env == Some("dev")
                 && matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun)
             {
                 qty = 10.0; // dev instances are stopped over the weekend by a scheduler
             }
-            if restated
-                && day >= ymd((2026, 11, 18))
-                && r.product_code == "AmazonEC2"
-                && r.unit == "Hrs"
-            {
+            if restated && day >= ymd((2026, 11, 18)) && r.product_code == "AmazonEC2" && r.unit == "Hrs" {
                 qty *= 1.0; // hours do not change; late usage arrives as data transfer below
             }
             let amount = dec(qty, 8);
             let public = (amount * r.rate).round_dp(10);
-            let (team, env_s) = r
-                .tags
-                .map(|(t, e)| (t.to_string(), e.to_string()))
-                .unwrap_or_default();
+            let (team, env_s) = r.tags.map(|(t, e)| (t.to_string(), e.to_string())).unwrap_or_default();
             let mut row = AwsRow {
                 item_type: "Usage",
                 account: r.account.clone(),
@@ -578,11 +513,7 @@ fn aws_month(
         if (ymd((2026, 8, 14))..=ymd((2026, 8, 16))).contains(&day) {
             for k in 0..14 {
                 let rate = d("0.68");
-                let amount = if day == ymd((2026, 8, 14)) {
-                    d("17")
-                } else {
-                    d("24")
-                };
+                let amount = if day == ymd((2026, 8, 14)) { d("17") } else { d("24") };
                 rows.push(AwsRow {
                     item_type: "Usage",
                     account: fleet.resources[40].account.clone(),
@@ -623,8 +554,7 @@ fn aws_month(
                 amount,
                 rate: d("0.02"),
                 cost: amount * d("0.02"),
-                description: "$0.02 per GB - US East (N. Virginia) data transfer to EU (Ireland)"
-                    .into(),
+                description: "$0.02 per GB - US East (N. Virginia) data transfer to EU (Ireland)".into(),
                 region: "us-east-1".into(),
                 location: "US East (N. Virginia)".into(),
                 public_cost: amount * d("0.02"),
@@ -639,11 +569,8 @@ fn aws_month(
     for (i, (arn, eff_rate)) in fleet.reservations.iter().enumerate() {
         let fee = (hours_in_month * eff_rate).round_dp(10);
         let used_share = (ri_used_hours[i] * eff_rate).round_dp(10);
-        let unused = if last == next - Duration::days(1) {
-            (fee - used_share).max(Decimal::ZERO)
-        } else {
-            Decimal::ZERO
-        };
+        let unused =
+            if last == next - Duration::days(1) { (fee - used_share).max(Decimal::ZERO) } else { Decimal::ZERO };
         rows.push(AwsRow {
             item_type: "RIFee",
             account: AWS_PAYER.into(),
@@ -740,11 +667,7 @@ fn write_aws_assembly(
             r.usage_type.clone(),
             r.operation.clone(),
             r.resource_id.clone(),
-            if tax {
-                String::new()
-            } else {
-                r.amount.normalize().to_string()
-            },
+            if tax { String::new() } else { r.amount.normalize().to_string() },
             "USD".into(),
             r.rate.normalize().to_string(),
             r.cost.normalize().to_string(),
@@ -769,9 +692,7 @@ fn write_aws_assembly(
             r.env.clone(),
         ])?;
     }
-    w.into_inner()
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .finish()?;
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?.finish()?;
     let manifest = serde_json::json!({
         "assemblyId": assembly,
         "account": AWS_PAYER,
@@ -787,12 +708,7 @@ fn write_aws_assembly(
     let text = serde_json::to_string_pretty(&manifest)?;
     std::fs::write(dir.join(format!("{report}-Manifest.json")), &text)?;
     // The period-level manifest names the current assembly.
-    std::fs::write(
-        root.join(report)
-            .join(&period)
-            .join(format!("{report}-Manifest.json")),
-        &text,
-    )?;
+    std::fs::write(root.join(report).join(&period).join(format!("{report}-Manifest.json")), &text)?;
     Ok(())
 }
 
@@ -801,9 +717,7 @@ fn with_tax(mut rows: Vec<AwsRow>, month: NaiveDate) -> Vec<AwsRow> {
     let mut by_code: std::collections::BTreeMap<(String, String), Decimal> = Default::default();
     for r in &rows {
         if r.item_type != "Credit" {
-            *by_code
-                .entry((r.account.clone(), r.product_code.clone()))
-                .or_default() += r.cost;
+            *by_code.entry((r.account.clone(), r.product_code.clone())).or_default() += r.cost;
         }
     }
     for ((account, code), amount) in by_code {
@@ -888,17 +802,11 @@ struct AzureResource {
 }
 
 fn azure_fleet(rng: &mut Rng) -> Vec<AzureResource> {
-    let subs: Vec<(String, String)> = [
-        "prod-core",
-        "prod-data",
-        "staging",
-        "dev-sandbox",
-        "analytics",
-        "shared-services",
-    ]
-    .iter()
-    .map(|n| (rng.uuid(), n.to_string()))
-    .collect();
+    let subs: Vec<(String, String)> =
+        ["prod-core", "prod-data", "staging", "dev-sandbox", "analytics", "shared-services"]
+            .iter()
+            .map(|n| (rng.uuid(), n.to_string()))
+            .collect();
     let mut out = Vec::new();
     for (si, sub) in subs.iter().enumerate() {
         for k in 0..(3 + rng.below(4)) {
@@ -994,29 +902,17 @@ fn azure_month(
     for day in days(month, last) {
         for r in fleet {
             let env = r.tags.map(|t| t.1);
-            let mut qty = r.daily_qty
-                * if r.unit == "1 Hour" {
-                    1.0
-                } else {
-                    shape(day, env, &mut rng)
-                };
+            let mut qty = r.daily_qty * if r.unit == "1 Hour" { 1.0 } else { shape(day, env, &mut rng) };
             if r.rtype == "storageAccounts" && r.sub.1 == "analytics" && day >= ymd((2026, 10, 9)) {
                 qty *= 3.2; // someone switched the analytics lake to geo-redundant replication
             }
             let qty = dec(qty, 6);
-            let cost = if r.reserved {
-                Decimal::ZERO
-            } else {
-                (qty * r.price).round_dp(10)
-            };
+            let cost = if r.reserved { Decimal::ZERO } else { (qty * r.price).round_dp(10) };
             let rid = format!(
                 "/subscriptions/{}/resourceGroups/{}/providers/{}/{}/{}",
                 r.sub.0, r.group, r.consumed, r.rtype, r.name
             );
-            let tags = r
-                .tags
-                .map(|(t, e)| format!("\"team\": \"{t}\",\"env\": \"{e}\""))
-                .unwrap_or_default();
+            let tags = r.tags.map(|(t, e)| format!("\"team\": \"{t}\",\"env\": \"{e}\"")).unwrap_or_default();
             rows.push(vec![
                 account.into(),
                 "Acme Corp".into(),
@@ -1036,11 +932,7 @@ fn azure_month(
                 r.meter.into(),
                 "US East".into(),
                 qty.normalize().to_string(),
-                if r.reserved {
-                    "0".into()
-                } else {
-                    r.price.to_string()
-                },
+                if r.reserved { "0".into() } else { r.price.to_string() },
                 cost.normalize().to_string(),
                 r.price.to_string(),
                 "USD".into(),
@@ -1051,35 +943,15 @@ fn azure_month(
                 tags,
                 r.unit.into(),
                 r.group.clone(),
-                if r.reserved {
-                    reservation.rsplit('/').next().unwrap_or("").into()
-                } else {
-                    String::new()
-                },
-                if r.reserved {
-                    "VM_RI_D4v3".into()
-                } else {
-                    String::new()
-                },
+                if r.reserved { reservation.rsplit('/').next().unwrap_or("").into() } else { String::new() },
+                if r.reserved { "VM_RI_D4v3".into() } else { String::new() },
                 "Usage".into(),
                 "UsageBased".into(),
                 "Azure".into(),
                 r.price.to_string(),
-                if r.reserved {
-                    "Reservation".into()
-                } else {
-                    "OnDemand".into()
-                },
-                if r.reserved {
-                    reservation.into()
-                } else {
-                    String::new()
-                },
-                if r.reserved {
-                    "VM_RI_D4v3".into()
-                } else {
-                    String::new()
-                },
+                if r.reserved { "Reservation".into() } else { "OnDemand".into() },
+                if r.reserved { reservation.into() } else { String::new() },
+                if r.reserved { "VM_RI_D4v3".into() } else { String::new() },
             ]);
         }
     }
@@ -1131,8 +1003,7 @@ fn write_azure(path: &Path, rows: &[Vec<String>]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     f.write_all("\u{feff}".as_bytes())?;
     let mut w = csv::Writer::from_writer(f);
     w.write_record(AZURE_COLUMNS)?;
@@ -1160,16 +1031,8 @@ struct GcpResource {
 }
 
 fn gcp_fleet(rng: &mut Rng) -> Vec<GcpResource> {
-    let projects = [
-        "web-prod",
-        "search-prod",
-        "ml-training",
-        "data-lake",
-        "payments-prod",
-        "identity",
-        "sandbox",
-        "analytics-bi",
-    ];
+    let projects =
+        ["web-prod", "search-prod", "ml-training", "data-lake", "payments-prod", "identity", "sandbox", "analytics-bi"];
     let mut out = Vec::new();
     for (pi, p) in projects.iter().enumerate() {
         let project = format!("acme-{p}-{}", 100 + pi * 37);
@@ -1216,10 +1079,7 @@ fn gcp_fleet(rng: &mut Rng) -> Vec<GcpResource> {
         out.push(GcpResource {
             project,
             service: ("E505-1604-58F8", "Networking"),
-            sku: (
-                "9DE9-9092-B3BC",
-                "Network Internet Egress from Americas to Americas",
-            ),
+            sku: ("9DE9-9092-B3BC", "Network Internet Egress from Americas to Americas"),
             unit: "gibibyte",
             price: d("0.12"),
             daily_qty: 40.0 + 60.0 * rng.unit(),
@@ -1232,12 +1092,7 @@ fn gcp_fleet(rng: &mut Rng) -> Vec<GcpResource> {
     out
 }
 
-fn gcp_month(
-    fleet: &[GcpResource],
-    month: NaiveDate,
-    through: NaiveDate,
-    seed: u64,
-) -> Vec<String> {
+fn gcp_month(fleet: &[GcpResource], month: NaiveDate, through: NaiveDate, seed: u64) -> Vec<String> {
     let mut rng = Rng::new(seed ^ 0x6C ^ (month.num_days_from_ce() as u64) << 16);
     let next = valdrix_core::time::next_month_start(month);
     let last = through.min(next - Duration::days(1));
@@ -1252,10 +1107,7 @@ fn gcp_month(
     for day in days(month, last) {
         for r in fleet {
             let mut qty = r.daily_qty * shape(day, r.labels.map(|l| l.1), &mut rng);
-            if r.service.1 == "BigQuery"
-                && day == ymd((2026, 9, 22))
-                && r.project.contains("ml-training")
-            {
+            if r.service.1 == "BigQuery" && day == ymd((2026, 9, 22)) && r.project.contains("ml-training") {
                 qty += 760.0; // an unpartitioned query scanned the whole event table, many times
             }
             let qty = dec(qty, 6);
@@ -1271,10 +1123,7 @@ fn gcp_month(
                 credits.push(serde_json::json!({"name": "Free Tier", "amount": d("-0.13"), "full_name": null, "id": "", "type": "FREE_TIER"}));
             }
             let start = format!("{} 00:00:00 UTC", day.format("%Y-%m-%d"));
-            let end = format!(
-                "{} 00:00:00 UTC",
-                (day + Duration::days(1)).format("%Y-%m-%d")
-            );
+            let end = format!("{} 00:00:00 UTC", (day + Duration::days(1)).format("%Y-%m-%d"));
             let v = serde_json::json!({
                 "billing_account_id": "01A2B3-C4D5E6-F7A8B9",
                 "service": {"id": r.service.0, "description": r.service.1},
@@ -1318,9 +1167,8 @@ fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
     for l in lines {
         writeln!(f, "{l}")?;
     }
@@ -1342,16 +1190,9 @@ fn generate(exports: &Path, seed: u64, restated: bool) -> Result<()> {
     let aws = aws_fleet(&mut rng);
     let azure = azure_fleet(&mut rng);
     let gcp = gcp_fleet(&mut rng);
-    let reservation = format!(
-        "/providers/Microsoft.Capacity/reservationOrders/{}/reservations/{}",
-        rng.uuid(),
-        rng.uuid()
-    );
-    let through = if restated {
-        ymd(END)
-    } else {
-        ymd(FIRST_NOVEMBER_CUTOFF)
-    };
+    let reservation =
+        format!("/providers/Microsoft.Capacity/reservationOrders/{}/reservations/{}", rng.uuid(), rng.uuid());
+    let through = if restated { ymd(END) } else { ymd(FIRST_NOVEMBER_CUTOFF) };
     let november = ymd((2026, 11, 1));
     for month in month_starts() {
         let closed = month < november;
@@ -1360,27 +1201,12 @@ fn generate(exports: &Path, seed: u64, restated: bool) -> Result<()> {
         }
         let seed_m = seed.wrapping_add(month.num_days_from_ce() as u64);
         let rows = with_tax(aws_month(&aws, month, through, restated, seed_m), month);
-        let rows = if closed {
-            rows
-        } else {
-            rows.into_iter().filter(|r| r.item_type != "Tax").collect()
-        };
+        let rows = if closed { rows } else { rows.into_iter().filter(|r| r.item_type != "Tax").collect() };
         let mut arng = Rng::new(seed_m ^ if restated { 0xB } else { 0xA });
         let assembly = arng.uuid();
-        let invoice = closed.then(|| {
-            format!(
-                "{}{:04}",
-                900_000_000 + month.num_days_from_ce() % 100_000,
-                month.month()
-            )
-        });
-        write_aws_assembly(
-            &exports.join("aws/cur"),
-            month,
-            &rows,
-            &assembly,
-            invoice.as_deref(),
-        )?;
+        let invoice =
+            closed.then(|| format!("{}{:04}", 900_000_000 + month.num_days_from_ce() % 100_000, month.month()));
+        write_aws_assembly(&exports.join("aws/cur"), month, &rows, &assembly, invoice.as_deref())?;
         let label = month.format("%Y-%m").to_string();
         write_azure(
             &exports.join(format!("azure/acme-ea-actual-{label}.csv")),
@@ -1400,8 +1226,7 @@ fn generate(exports: &Path, seed: u64, restated: bool) -> Result<()> {
 pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId) -> Result<()> {
     let exports = dir.join("exports");
     if exports.exists() {
-        std::fs::remove_dir_all(&exports)
-            .with_context(|| format!("clearing {}", exports.display()))?;
+        std::fs::remove_dir_all(&exports).with_context(|| format!("clearing {}", exports.display()))?;
     }
     std::fs::create_dir_all(&exports)?;
     let db = match database_url {
@@ -1411,84 +1236,39 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
             for suffix in ["", "-wal", "-shm"] {
                 let f = PathBuf::from(format!("{}{suffix}", p.display()));
                 if f.exists() {
-                    std::fs::remove_file(&f)
-                        .with_context(|| format!("removing {}", f.display()))?;
+                    std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
                 }
             }
             p.to_string_lossy().into_owned()
         }
     };
     let t0 = std::time::Instant::now();
-    println!(
-        "Generating twelve months of AWS, Azure and GCP billing exports in {} ...",
-        exports.display()
-    );
+    println!("Generating twelve months of AWS, Azure and GCP billing exports in {} ...", exports.display());
     generate(&exports, seed, false)?;
     let mut store = SqliteStore::open(&db).with_context(|| format!("opening {db}"))?;
     let display = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     let opts = IngestOptions::default();
-    let first = ingest_paths(
-        &mut store,
-        tenant,
-        std::slice::from_ref(&exports),
-        &display,
-        &opts,
-        &mut |_, _| {},
-    )?;
-    let rows: u64 = first
-        .iter()
-        .map(|o| {
-            if let UnitOutcome::Written(r) = o {
-                r.rows_read
-            } else {
-                0
-            }
-        })
-        .sum();
-    println!(
-        "Ingested {} deliveries ({rows} line items) through the AWS CUR, Azure and GCP readers.",
-        first.len()
-    );
+    let first = ingest_paths(&mut store, tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
+    let rows: u64 = first.iter().map(|o| if let UnitOutcome::Written(r) = o { r.rows_read } else { 0 }).sum();
+    println!("Ingested {} deliveries ({rows} line items) through the AWS CUR, Azure and GCP readers.", first.len());
 
-    println!("November is still open: a newer delivery arrives with four more days and late data for 18-20 November ...");
+    println!(
+        "November is still open: a newer delivery arrives with four more days and late data for 18-20 November ..."
+    );
     generate(&exports, seed, true)?;
-    let second = ingest_paths(
-        &mut store,
-        tenant,
-        std::slice::from_ref(&exports),
-        &display,
-        &opts,
-        &mut |_, _| {},
-    )?;
+    let second = ingest_paths(&mut store, tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
     for o in &second {
         if let UnitOutcome::Written(r) = o {
-            println!(
-                "  run {}: {} replaced {} records with {}",
-                r.run_id, r.source_uri, r.records_replaced, r.records
-            );
+            println!("  run {}: {} replaced {} records with {}", r.run_id, r.source_uri, r.records_replaced, r.records);
         }
     }
-    let unchanged = second
-        .iter()
-        .filter(|o| matches!(o, UnitOutcome::Unchanged { .. }))
-        .count();
+    let unchanged = second.iter().filter(|o| matches!(o, UnitOutcome::Unchanged { .. })).count();
     println!("  {unchanged} closed-month deliveries were identical and changed nothing.");
 
     println!();
-    let totals = store.costs(
-        tenant,
-        &CostQuery {
-            group_by: vec![Dimension::Provider],
-            ..Default::default()
-        },
-    )?;
+    let totals = store.costs(tenant, &CostQuery { group_by: vec![Dimension::Provider], ..Default::default() })?;
     for r in &totals {
-        println!(
-            "  {:<13} {} {:>16}",
-            r.keys[0].as_deref().unwrap_or("-"),
-            r.currency,
-            money_for_people(r.amount)
-        );
+        println!("  {:<13} {} {:>16}", r.keys[0].as_deref().unwrap_or("-"), r.currency, money_for_people(r.amount));
     }
     let untagged = store.costs(
         tenant,
@@ -1501,22 +1281,12 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
         },
     )?;
     if let Some(u) = untagged.first() {
-        println!(
-            "  {:<13} {} {:>16}  (no team tag)",
-            "untagged",
-            u.currency,
-            money_for_people(u.amount)
-        );
+        println!("  {:<13} {} {:>16}  (no team tag)", "untagged", u.currency, money_for_people(u.amount));
     }
-    println!(
-        "\nDone in {:.1} s. The demo database is {db}",
-        t0.elapsed().as_secs_f64()
-    );
+    println!("\nDone in {:.1} s. The demo database is {db}", t0.elapsed().as_secs_f64());
     let flag = format!("--database-url {db}");
     println!("\nTry next:");
-    println!(
-        "  valdrix {flag} costs --group-by provider,service --from 2026-10-01 --to 2026-11-01"
-    );
+    println!("  valdrix {flag} costs --group-by provider,service --from 2026-10-01 --to 2026-11-01");
     println!("  valdrix {flag} costs --group-by tag:team --metric effective");
     println!("  valdrix {flag} costs --group-by day --filter service='Amazon Elastic Compute Cloud' --from 2026-08-10 --to 2026-08-20");
     println!("  valdrix {flag} costs --group-by sub-account --filter tag:team= --limit 10");

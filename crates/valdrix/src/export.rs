@@ -132,184 +132,88 @@ pub fn focus_row(r: &CostRecord) -> Vec<Option<String>> {
     let category = a("ServiceCategory")
         .and_then(|c| valdrix_core::focus::service_category(&c).map(str::to_string))
         .unwrap_or_else(|| "Other".to_string());
-    let region_name = g
-        .region_id
-        .as_ref()
-        .map(|id| a("RegionName").unwrap_or_else(|| id.clone()));
+    let region_name = g.region_id.as_ref().map(|id| a("RegionName").unwrap_or_else(|| id.clone()));
     let unit = |k: &str| a(k).map(|u| valdrix_core::units::focus_unit(&u).into_owned());
     let consumed_unit = unit("ConsumedUnit");
     let has_cd = g.commitment_discount_id.is_some();
     let tax = g.charge_category == valdrix_core::ChargeCategory::Tax;
     let invoice_final = a("InvoiceId").is_some();
-    let invoice_id = a("InvoiceId").unwrap_or_else(|| {
-        format!(
-            "PROVISIONAL-{}-{}",
-            g.billing_account_id,
-            g.billing_period_start.format("%Y%m")
-        )
-    });
+    let invoice_id = a("InvoiceId")
+        .unwrap_or_else(|| format!("PROVISIONAL-{}-{}", g.billing_account_id, g.billing_period_start.format("%Y%m")));
     let pricing_quantity = if tax { None } else { r.totals.pricing_quantity };
-    let values: Vec<(&str, Option<String>)> = vec![
-        ("AvailabilityZone", a("AvailabilityZone")),
-        ("BilledCost", dec(r.totals.billed_cost)),
-        ("BillingAccountId", Some(g.billing_account_id.clone())),
-        ("BillingAccountName", a("BillingAccountName")),
-        ("BillingAccountType", Some(account_type.to_string())),
-        ("BillingCurrency", Some(g.currency.clone())),
-        ("BillingPeriodEnd", Some(focus_datetime(period_end))),
-        (
-            "BillingPeriodStart",
-            Some(focus_datetime(g.billing_period_start)),
-        ),
-        ("CapacityReservationId", None),
-        ("CapacityReservationStatus", None),
-        (
-            "ChargeCategory",
-            Some(g.charge_category.as_str().to_string()),
-        ),
-        (
-            "ChargeClass",
-            g.correction.then(|| "Correction".to_string()),
-        ),
-        (
-            "ChargeDescription",
-            Some(a("ChargeDescription").unwrap_or_else(|| {
-                format!(
-                    "{} {}",
-                    g.service_name,
-                    g.charge_category.as_str().to_ascii_lowercase()
-                )
-            })),
-        ),
-        (
-            "ChargeFrequency",
-            Some(
-                a("ChargeFrequency")
-                    .unwrap_or_else(|| default_frequency(g.charge_category).to_string()),
+    let values: Vec<(&str, Option<String>)> =
+        vec![
+            ("AvailabilityZone", a("AvailabilityZone")),
+            ("BilledCost", dec(r.totals.billed_cost)),
+            ("BillingAccountId", Some(g.billing_account_id.clone())),
+            ("BillingAccountName", a("BillingAccountName")),
+            ("BillingAccountType", Some(account_type.to_string())),
+            ("BillingCurrency", Some(g.currency.clone())),
+            ("BillingPeriodEnd", Some(focus_datetime(period_end))),
+            ("BillingPeriodStart", Some(focus_datetime(g.billing_period_start))),
+            ("CapacityReservationId", None),
+            ("CapacityReservationStatus", None),
+            ("ChargeCategory", Some(g.charge_category.as_str().to_string())),
+            ("ChargeClass", g.correction.then(|| "Correction".to_string())),
+            (
+                "ChargeDescription",
+                Some(a("ChargeDescription").unwrap_or_else(|| {
+                    format!("{} {}", g.service_name, g.charge_category.as_str().to_ascii_lowercase())
+                })),
             ),
-        ),
-        ("ChargePeriodEnd", Some(focus_datetime(next_day))),
-        ("ChargePeriodStart", Some(focus_datetime(g.charge_date))),
-        (
-            "CommitmentDiscountCategory",
-            if has_cd {
-                a("CommitmentDiscountCategory")
-            } else {
-                None
-            },
-        ),
-        ("CommitmentDiscountId", g.commitment_discount_id.clone()),
-        (
-            "CommitmentDiscountName",
-            if has_cd {
-                a("CommitmentDiscountName")
-            } else {
-                None
-            },
-        ),
-        ("CommitmentDiscountQuantity", None),
-        (
-            "CommitmentDiscountStatus",
-            if has_cd {
-                g.commitment_discount_status.clone()
-            } else {
-                None
-            },
-        ),
-        (
-            "CommitmentDiscountType",
-            if has_cd {
-                a("CommitmentDiscountType")
-            } else {
-                None
-            },
-        ),
-        ("CommitmentDiscountUnit", None),
-        (
-            "ConsumedQuantity",
-            consumed_unit
-                .as_ref()
-                .and(r.totals.consumed_quantity)
-                .and_then(dec),
-        ),
-        (
-            "ConsumedUnit",
-            r.totals.consumed_quantity.and(consumed_unit),
-        ),
-        ("ContractedCost", dec(r.totals.contracted_cost)),
-        ("ContractedUnitPrice", None),
-        ("EffectiveCost", dec(r.totals.effective_cost)),
-        ("InvoiceId", Some(invoice_id.clone())),
-        (
-            "InvoiceIssuerName",
-            Some(a("InvoiceIssuerName").unwrap_or_else(|| provider.clone())),
-        ),
-        ("ListCost", dec(r.totals.list_cost)),
-        ("ListUnitPrice", None),
-        (
-            "PricingCategory",
-            if tax {
-                None
-            } else {
-                g.pricing_category.clone()
-            },
-        ),
-        ("PricingCurrency", a("PricingCurrency")),
-        ("PricingCurrencyContractedUnitPrice", None),
-        ("PricingCurrencyEffectiveCost", None),
-        ("PricingCurrencyListUnitPrice", None),
-        (
-            "PricingQuantity",
-            unit("PricingUnit").and(pricing_quantity).and_then(dec),
-        ),
-        ("PricingUnit", pricing_quantity.and(unit("PricingUnit"))),
-        ("ProviderName", Some(provider.clone())),
-        (
-            "PublisherName",
-            Some(a("PublisherName").unwrap_or_else(|| provider.clone())),
-        ),
-        ("RegionId", g.region_id.clone()),
-        ("RegionName", region_name),
-        ("ResourceId", g.resource_id.clone()),
-        (
-            "ResourceName",
-            g.resource_id.as_ref().and(a("ResourceName")),
-        ),
-        (
-            "ResourceType",
-            g.resource_id.as_ref().and(a("ResourceType")),
-        ),
-        ("ServiceCategory", Some(category.clone())),
-        ("ServiceName", Some(g.service_name.clone())),
-        ("ServiceSubcategory", Some(format!("Other ({category})"))),
-        ("SkuId", a("SkuId")),
-        ("SkuMeter", None),
-        ("SkuPriceDetails", None),
-        ("SkuPriceId", a("SkuId").and(a("SkuPriceId"))),
-        ("SubAccountId", g.sub_account_id.clone()),
-        (
-            "SubAccountName",
-            g.sub_account_id
-                .as_ref()
-                .map(|id| a("SubAccountName").unwrap_or_else(|| id.clone())),
-        ),
-        (
-            "SubAccountType",
-            g.sub_account_id.as_ref().map(|_| sub_type.to_string()),
-        ),
-        ("Tags", Some(ascii_json(&g.tags.to_json()))),
-        ("x_UsageType", g.usage_type.clone()),
-        ("x_InvoiceFinal", Some(invoice_final.to_string())),
-        ("x_LineCount", Some(r.totals.line_count.to_string())),
-    ];
-    debug_assert!(
-        values.iter().map(|v| v.0).eq(COLUMNS.iter().copied()),
-        "export columns out of order"
-    );
-    values
-        .into_iter()
-        .map(|(_, v)| v.map(|s| ascii_fold(&s)))
-        .collect()
+            (
+                "ChargeFrequency",
+                Some(a("ChargeFrequency").unwrap_or_else(|| default_frequency(g.charge_category).to_string())),
+            ),
+            ("ChargePeriodEnd", Some(focus_datetime(next_day))),
+            ("ChargePeriodStart", Some(focus_datetime(g.charge_date))),
+            ("CommitmentDiscountCategory", if has_cd { a("CommitmentDiscountCategory") } else { None }),
+            ("CommitmentDiscountId", g.commitment_discount_id.clone()),
+            ("CommitmentDiscountName", if has_cd { a("CommitmentDiscountName") } else { None }),
+            ("CommitmentDiscountQuantity", None),
+            ("CommitmentDiscountStatus", if has_cd { g.commitment_discount_status.clone() } else { None }),
+            ("CommitmentDiscountType", if has_cd { a("CommitmentDiscountType") } else { None }),
+            ("CommitmentDiscountUnit", None),
+            ("ConsumedQuantity", consumed_unit.as_ref().and(r.totals.consumed_quantity).and_then(dec)),
+            ("ConsumedUnit", r.totals.consumed_quantity.and(consumed_unit)),
+            ("ContractedCost", dec(r.totals.contracted_cost)),
+            ("ContractedUnitPrice", None),
+            ("EffectiveCost", dec(r.totals.effective_cost)),
+            ("InvoiceId", Some(invoice_id.clone())),
+            ("InvoiceIssuerName", Some(a("InvoiceIssuerName").unwrap_or_else(|| provider.clone()))),
+            ("ListCost", dec(r.totals.list_cost)),
+            ("ListUnitPrice", None),
+            ("PricingCategory", if tax { None } else { g.pricing_category.clone() }),
+            ("PricingCurrency", a("PricingCurrency")),
+            ("PricingCurrencyContractedUnitPrice", None),
+            ("PricingCurrencyEffectiveCost", None),
+            ("PricingCurrencyListUnitPrice", None),
+            ("PricingQuantity", unit("PricingUnit").and(pricing_quantity).and_then(dec)),
+            ("PricingUnit", pricing_quantity.and(unit("PricingUnit"))),
+            ("ProviderName", Some(provider.clone())),
+            ("PublisherName", Some(a("PublisherName").unwrap_or_else(|| provider.clone()))),
+            ("RegionId", g.region_id.clone()),
+            ("RegionName", region_name),
+            ("ResourceId", g.resource_id.clone()),
+            ("ResourceName", g.resource_id.as_ref().and(a("ResourceName"))),
+            ("ResourceType", g.resource_id.as_ref().and(a("ResourceType"))),
+            ("ServiceCategory", Some(category.clone())),
+            ("ServiceName", Some(g.service_name.clone())),
+            ("ServiceSubcategory", Some(format!("Other ({category})"))),
+            ("SkuId", a("SkuId")),
+            ("SkuMeter", None),
+            ("SkuPriceDetails", None),
+            ("SkuPriceId", a("SkuId").and(a("SkuPriceId"))),
+            ("SubAccountId", g.sub_account_id.clone()),
+            ("SubAccountName", g.sub_account_id.as_ref().map(|id| a("SubAccountName").unwrap_or_else(|| id.clone()))),
+            ("SubAccountType", g.sub_account_id.as_ref().map(|_| sub_type.to_string())),
+            ("Tags", Some(ascii_json(&g.tags.to_json()))),
+            ("x_UsageType", g.usage_type.clone()),
+            ("x_InvoiceFinal", Some(invoice_final.to_string())),
+            ("x_LineCount", Some(r.totals.line_count.to_string())),
+        ];
+    debug_assert!(values.iter().map(|v| v.0).eq(COLUMNS.iter().copied()), "export columns out of order");
+    values.into_iter().map(|(_, v)| v.map(|s| ascii_fold(&s))).collect()
 }
 
 /// FOCUS string columns are ASCII (focus-validator checks StringHandling so). Letters with
@@ -397,32 +301,18 @@ fn default_frequency(c: valdrix_core::ChargeCategory) -> &'static str {
 /// Writes the FOCUS export of the records matching `q` to `out` (`.csv` or `.parquet`), returning
 /// the number of rows written. The file is written to a temporary name and renamed at the end, so
 /// a failed export leaves no partial file.
-pub fn export_focus(
-    store: &dyn Store,
-    tenant: &TenantId,
-    q: &CostQuery,
-    out: &Path,
-) -> Result<u64> {
+pub fn export_focus(store: &dyn Store, tenant: &TenantId, q: &CostQuery, out: &Path) -> Result<u64> {
     let name = out.to_string_lossy().to_ascii_lowercase();
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
     let n = if name.ends_with(".parquet") {
         write_parquet(store, tenant, q, tmp.as_file())?
     } else if name.ends_with(".csv") {
         write_csv(store, tenant, q, tmp.as_file())?
     } else {
-        bail!(
-            "{}: the export file name must end in .csv or .parquet",
-            out.display()
-        );
+        bail!("{}: the export file name must end in .csv or .parquet", out.display());
     };
-    let file = tmp
-        .persist(out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    let file = tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
     // Temporary files are private; an export is an ordinary file.
     #[cfg(unix)]
     {
@@ -432,12 +322,7 @@ pub fn export_focus(
     Ok(n)
 }
 
-fn write_csv(
-    store: &dyn Store,
-    tenant: &TenantId,
-    q: &CostQuery,
-    file: &std::fs::File,
-) -> Result<u64> {
+fn write_csv(store: &dyn Store, tenant: &TenantId, q: &CostQuery, file: &std::fs::File) -> Result<u64> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     w.write_record(COLUMNS)?;
     let mut n = 0u64;
@@ -481,11 +366,7 @@ fn to_i128(text: &str, column: &str) -> Result<i128> {
     d.mantissa()
         .checked_mul(factor)
         .filter(|v| v.unsigned_abs() < 10u128.pow(38))
-        .with_context(|| {
-            format!(
-                "{column}: {text} is too large for a Decimal(38, {PARQUET_SCALE}) Parquet column"
-            )
-        })
+        .with_context(|| format!("{column}: {text} is too large for a Decimal(38, {PARQUET_SCALE}) Parquet column"))
 }
 
 struct Batch {
@@ -538,11 +419,9 @@ impl Batch {
             .map(|b| -> ArrayRef {
                 match b {
                     Builder::Str(s) => Arc::new(s.finish()),
-                    Builder::Dec(d) => Arc::new(
-                        d.finish()
-                            .with_precision_and_scale(38, PARQUET_SCALE)
-                            .expect("valid decimal type"),
-                    ),
+                    Builder::Dec(d) => {
+                        Arc::new(d.finish().with_precision_and_scale(38, PARQUET_SCALE).expect("valid decimal type"))
+                    }
                 }
             })
             .collect();
@@ -551,15 +430,8 @@ impl Batch {
     }
 }
 
-fn write_parquet(
-    store: &dyn Store,
-    tenant: &TenantId,
-    q: &CostQuery,
-    file: &std::fs::File,
-) -> Result<u64> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
+fn write_parquet(store: &dyn Store, tenant: &TenantId, q: &CostQuery, file: &std::fs::File) -> Result<u64> {
+    let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
     let mut writer = ArrowWriter::try_new(file.try_clone()?, schema(), Some(props))?;
     let mut batch = Batch::new();
     let mut n = 0u64;

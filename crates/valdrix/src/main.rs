@@ -14,11 +14,7 @@ use valdrix_ingest::Format;
 use valdrix_store::{CostQuery, Dimension, Filter, Metric, SqliteStore, Store};
 
 #[derive(Parser)]
-#[command(
-    name = "valdrix",
-    version,
-    about = "Bill-grade cloud cost ingestion, FOCUS normalisation and cost answers."
-)]
+#[command(name = "valdrix", version, about = "Bill-grade cloud cost ingestion, FOCUS normalisation and cost answers.")]
 struct Cli {
     /// Database: a file path or sqlite:// URL (default: valdrix.sqlite in your data directory).
     #[arg(long, global = true, env = "VALDRIX_DATABASE_URL")]
@@ -139,10 +135,7 @@ fn data_dir() -> PathBuf {
 }
 
 fn default_database() -> String {
-    data_dir()
-        .join("valdrix.sqlite")
-        .to_string_lossy()
-        .into_owned()
+    data_dir().join("valdrix.sqlite").to_string_lossy().into_owned()
 }
 
 fn open_store(cli: &Cli) -> Result<SqliteStore> {
@@ -161,28 +154,19 @@ fn parse_date(s: &Option<String>, what: &str) -> Result<Option<chrono::NaiveDate
 
 fn build_query(group_by: &[String], metric: &str, q: &QueryArgs) -> Result<CostQuery> {
     let mut query = CostQuery {
-        metric: Metric::parse(metric).with_context(|| {
-            format!("unknown metric {metric:?}: use billed, effective, list or contracted")
-        })?,
+        metric: Metric::parse(metric)
+            .with_context(|| format!("unknown metric {metric:?}: use billed, effective, list or contracted"))?,
         from: parse_date(&q.from, "from")?,
         to: parse_date(&q.to, "to")?,
         ..Default::default()
     };
     for g in group_by.iter().filter(|g| !g.trim().is_empty()) {
-        query
-            .group_by
-            .push(Dimension::parse(g).with_context(|| format!("unknown dimension {g:?}"))?);
+        query.group_by.push(Dimension::parse(g).with_context(|| format!("unknown dimension {g:?}"))?);
     }
     for f in &q.filters {
-        let (dim, vals) = f
-            .split_once('=')
-            .with_context(|| format!("--filter {f:?}: expected DIMENSION=VALUE"))?;
-        let dimension = Dimension::parse(dim)
-            .with_context(|| format!("unknown dimension {dim:?} in --filter"))?;
-        query.filters.push(Filter {
-            dimension,
-            values: vals.split(',').map(|v| v.trim().to_string()).collect(),
-        });
+        let (dim, vals) = f.split_once('=').with_context(|| format!("--filter {f:?}: expected DIMENSION=VALUE"))?;
+        let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --filter"))?;
+        query.filters.push(Filter { dimension, values: vals.split(',').map(|v| v.trim().to_string()).collect() });
     }
     Ok(query)
 }
@@ -190,10 +174,7 @@ fn build_query(group_by: &[String], metric: &str, q: &QueryArgs) -> Result<CostQ
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VALDRIX_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VALDRIX_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(cli) {
@@ -222,18 +203,12 @@ fn run(cli: Cli) -> Result<()> {
             let store = open_store(&cli)?;
             runs_cmd(&store, &tenant, a)
         }
-        Command::Export {
-            what: ExportCommand::Focus { out, query },
-        } => {
+        Command::Export { what: ExportCommand::Focus { out, query } } => {
             let store = open_store(&cli)?;
             let q = build_query(&[], "billed", query)?;
             let t0 = Instant::now();
             let n = valdrix::export::export_focus(&store, &tenant, &q, out)?;
-            eprintln!(
-                "wrote {n} FOCUS 1.2 rows to {} in {:.1} s",
-                out.display(),
-                t0.elapsed().as_secs_f64()
-            );
+            eprintln!("wrote {n} FOCUS 1.2 rows to {} in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Demo(a) => {
@@ -247,10 +222,7 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
     let format = match &a.format {
         None => None,
         Some(f) => Some(Format::parse(f).with_context(|| {
-            format!(
-                "unknown format {f:?}: use one of {}",
-                Format::ALL.map(|f| f.name()).join(", ")
-            )
+            format!("unknown format {f:?}: use one of {}", Format::ALL.map(|f| f.name()).join(", "))
         })?),
     };
     let mut paths = Vec::new();
@@ -265,10 +237,8 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
     } else {
         let b = ProgressBar::new_spinner();
         b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {msg} {human_pos} rows ({per_sec}) {binary_bytes_per_sec:.dim}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {msg} {human_pos} rows ({per_sec}) {binary_bytes_per_sec:.dim}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         b.enable_steady_tick(std::time::Duration::from_millis(120));
         b
@@ -279,20 +249,13 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
         return dry_run(&paths, format, a, &bar);
     }
     let mut last_file = String::new();
-    let outcomes = ingest_paths(
-        store,
-        tenant,
-        &paths,
-        &display,
-        &IngestOptions { format },
-        &mut |file, p| {
-            if file != last_file {
-                bar.set_message(file.to_string());
-                last_file = file.to_string();
-            }
-            bar.set_position(p.rows);
-        },
-    );
+    let outcomes = ingest_paths(store, tenant, &paths, &display, &IngestOptions { format }, &mut |file, p| {
+        if file != last_file {
+            bar.set_message(file.to_string());
+            last_file = file.to_string();
+        }
+        bar.set_position(p.rows);
+    });
     bar.finish_and_clear();
     let outcomes = outcomes?;
     let elapsed = t0.elapsed().as_secs_f64();
@@ -312,18 +275,15 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
         .map(String::from)
         .to_vec(),
         rows: Vec::new(),
-        numeric: vec![
-            true, false, false, true, true, true, false, true, true, false,
-        ],
+        numeric: vec![true, false, false, true, true, true, false, true, true, false],
     };
     let mut total_rows = 0u64;
     for o in &outcomes {
         let (run, status) = match o {
             UnitOutcome::Written(r) => (r, "ingested".to_string()),
-            UnitOutcome::Unchanged { existing, .. } => (
-                existing,
-                format!("unchanged (same content as run {})", existing.run_id),
-            ),
+            UnitOutcome::Unchanged { existing, .. } => {
+                (existing, format!("unchanged (same content as run {})", existing.run_id))
+            }
         };
         let source = match o {
             UnitOutcome::Unchanged { source, .. } => source.clone(),
@@ -381,15 +341,19 @@ fn dry_run(paths: &[PathBuf], format: Option<Format>, a: &IngestArgs, bar: &Prog
     let units = valdrix_ingest::resolve_inputs(paths)?;
     let display = |p: &Path| p.display().to_string();
     let mut grid = Grid {
-        columns: ["source", "format", "rows", "lines", "records", "currency", "billed", "effective", "read_ms"].map(String::from).to_vec(),
+        columns: ["source", "format", "rows", "lines", "records", "currency", "billed", "effective", "read_ms"]
+            .map(String::from)
+            .to_vec(),
         rows: Vec::new(),
         numeric: vec![false, false, true, true, true, false, true, true, true],
     };
     let mut total_rows = 0u64;
     for unit in &units {
-        let r = valdrix::pipeline::read_unit(unit, &display, &IngestOptions { format }, &mut |_, p| bar.set_position(p.rows))?;
+        let r = valdrix::pipeline::read_unit(unit, &display, &IngestOptions { format }, &mut |_, p| {
+            bar.set_position(p.rows)
+        })?;
         total_rows += r.rows;
-        for (cur, t) in valdrix_ingest::totals_by_currency(&r.records) {
+        for (cur, t) in r.records.totals_by_currency() {
             grid.rows.push(vec![
                 Some(r.source.clone()),
                 r.format.map(|f| f.name().to_string()),
@@ -408,7 +372,11 @@ fn dry_run(paths: &[PathBuf], format: Option<Format>, a: &IngestArgs, bar: &Prog
     grid.write(a.output, &mut out)?;
     if a.output == OutputFormat::Table {
         let s = t0.elapsed().as_secs_f64();
-        writeln!(out, "dry run: nothing written; {total_rows} rows in {s:.2} s ({:.0} rows/s)", total_rows as f64 / s.max(1e-9))?;
+        writeln!(
+            out,
+            "dry run: nothing written; {total_rows} rows in {s:.2} s ({:.0} rows/s)",
+            total_rows as f64 / s.max(1e-9)
+        )?;
     }
     Ok(())
 }
@@ -416,10 +384,7 @@ fn dry_run(paths: &[PathBuf], format: Option<Format>, a: &IngestArgs, bar: &Prog
 fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()> {
     let q = build_query(&a.group_by, &a.metric, &a.query)?;
     let mut rows = store.costs(tenant, &q)?;
-    let by_date = q
-        .group_by
-        .iter()
-        .any(|d| matches!(d, Dimension::Day | Dimension::Month));
+    let by_date = q.group_by.iter().any(|d| matches!(d, Dimension::Day | Dimension::Month));
     if !by_date {
         rows.sort_by(|x, y| y.amount.cmp(&x.amount).then_with(|| x.keys.cmp(&y.keys)));
     }
@@ -443,11 +408,7 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()
             .map(|r| {
                 let mut v: Vec<Option<String>> = r.keys.clone();
                 v.push(Some(r.currency.clone()));
-                v.push(Some(if machine {
-                    r.amount.to_string()
-                } else {
-                    money_for_people(r.amount)
-                }));
+                v.push(Some(if machine { r.amount.to_string() } else { money_for_people(r.amount) }));
                 v.push(Some(r.records.to_string()));
                 v
             })
@@ -458,22 +419,10 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()
     grid.write(a.format, &mut out)?;
     if !machine {
         if total_rows > rows.len() {
-            writeln!(
-                out,
-                "showing {} of {total_rows} groups (--limit)",
-                rows.len()
-            )?;
+            writeln!(out, "showing {} of {total_rows} groups (--limit)", rows.len())?;
         }
-        for (cur, t) in store
-            .costs(
-                tenant,
-                &CostQuery {
-                    group_by: vec![],
-                    ..q.clone()
-                },
-            )?
-            .iter()
-            .map(|r| (&r.currency, r.amount))
+        for (cur, t) in
+            store.costs(tenant, &CostQuery { group_by: vec![], ..q.clone() })?.iter().map(|r| (&r.currency, r.amount))
         {
             writeln!(out, "total {cur} {}", money_for_people(t))?;
         }
@@ -486,8 +435,8 @@ fn runs_cmd(store: &SqliteStore, tenant: &TenantId, a: &RunsArgs) -> Result<()> 
     let machine = a.format != OutputFormat::Table;
     let grid = Grid {
         columns: [
-            "run", "finished", "source", "format", "period", "rows", "records", "replaced",
-            "totals", "read_ms", "write_ms", "checksum",
+            "run", "finished", "source", "format", "period", "rows", "records", "replaced", "totals", "read_ms",
+            "write_ms", "checksum",
         ]
         .map(String::from)
         .to_vec(),
@@ -498,14 +447,7 @@ fn runs_cmd(store: &SqliteStore, tenant: &TenantId, a: &RunsArgs) -> Result<()> 
                     .totals
                     .iter()
                     .map(|(c, t)| {
-                        format!(
-                            "{c} {}",
-                            if machine {
-                                t.billed.to_string()
-                            } else {
-                                money_for_people(t.billed)
-                            }
-                        )
+                        format!("{c} {}", if machine { t.billed.to_string() } else { money_for_people(t.billed) })
                     })
                     .collect::<Vec<_>>()
                     .join("; ");
@@ -526,17 +468,11 @@ fn runs_cmd(store: &SqliteStore, tenant: &TenantId, a: &RunsArgs) -> Result<()> 
                     Some(totals),
                     Some(r.read_ms.to_string()),
                     Some(r.write_ms.to_string()),
-                    Some(if machine {
-                        r.checksum.clone()
-                    } else {
-                        r.checksum.chars().take(12).collect()
-                    }),
+                    Some(if machine { r.checksum.clone() } else { r.checksum.chars().take(12).collect() }),
                 ]
             })
             .collect(),
-        numeric: vec![
-            true, false, false, false, false, true, true, true, true, true, true, false,
-        ],
+        numeric: vec![true, false, false, false, false, true, true, true, true, true, true, false],
     };
     grid.write(a.format, &mut std::io::stdout().lock())
 }

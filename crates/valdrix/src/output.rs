@@ -31,8 +31,7 @@ impl Grid {
         match format {
             OutputFormat::Table => {
                 let mut t = Table::new();
-                t.load_style(UTF8_FULL_CONDENSED)
-                    .set_content_arrangement(ContentArrangement::Dynamic);
+                t.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
                 t.set_header(self.columns.iter().map(Cell::new));
                 for r in &self.rows {
                     t.add_row(r.iter().enumerate().map(|(i, v)| {
@@ -84,11 +83,7 @@ impl Grid {
 pub fn money_for_people(d: rust_decimal::Decimal) -> String {
     let r = d.round_dp(2);
     let s = format!("{r:.2}");
-    let (sign, s) = if let Some(rest) = s.strip_prefix('-') {
-        ("-", rest)
-    } else {
-        ("", s.as_str())
-    };
+    let (sign, s) = if let Some(rest) = s.strip_prefix('-') { ("-", rest) } else { ("", s.as_str()) };
     let (int, frac) = s.split_once('.').unwrap_or((s, "00"));
     let mut grouped = String::new();
     for (i, ch) in int.chars().enumerate() {

@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use valdrix_core::TenantId;
-use valdrix_ingest::{
-    checksum_files, read_file, resolve_inputs, totals_by_currency, Format, Progress, Rollup,
-    SourceUnit,
-};
+use valdrix_ingest::{checksum_files, read_file, resolve_inputs, Format, Progress, Rollup, SourceUnit};
 use valdrix_store::{CurrencyTotals, NewRun, RunSummary, Store};
 
 /// What happened to one unit.
@@ -47,11 +44,7 @@ pub fn ingest_paths(
     if units.is_empty() {
         anyhow::bail!(
             "no billing files found under {}",
-            inputs
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
     let mut out = Vec::with_capacity(units.len());
@@ -76,7 +69,7 @@ pub struct ReadUnit {
     /// File names, in order.
     pub names: Vec<String>,
     /// Daily records.
-    pub records: Vec<valdrix_core::CostRecord>,
+    pub records: Rollup,
     /// Detected format.
     pub format: Option<Format>,
     /// Bytes read.
@@ -117,7 +110,11 @@ pub fn read_unit(
         let info = read_file(path, name, opts.format, &mut rollup, &mut |p| on_progress(name, p))?;
         if let Some(f) = format {
             if f != info.format {
-                anyhow::bail!("{name}: format {} differs from {} in the other files of the same delivery", info.format, f);
+                anyhow::bail!(
+                    "{name}: format {} differs from {} in the other files of the same delivery",
+                    info.format,
+                    f
+                );
             }
         }
         format = Some(info.format);
@@ -128,7 +125,7 @@ pub fn read_unit(
     Ok(ReadUnit {
         source: unit_source(unit, display),
         names,
-        records: rollup.finish(),
+        records: rollup,
         format,
         bytes,
         rows,
@@ -154,7 +151,7 @@ pub fn ingest_unit(
         return Ok(UnitOutcome::Unchanged { source, existing });
     }
     let read = read_unit(unit, display, opts, on_progress)?;
-    let totals = totals_by_currency(&read.records).iter().map(|(c, t)| (c.clone(), CurrencyTotals::from(t))).collect();
+    let totals = read.records.totals_by_currency().iter().map(|(c, t)| (c.clone(), CurrencyTotals::from(t))).collect();
     let run = NewRun {
         stream: unit.stream.clone(),
         source_uri: read.source.clone(),
@@ -169,6 +166,7 @@ pub fn ingest_unit(
         started_at: read.started_at,
         read_ms: read.read_ms,
     };
-    let summary = store.replace_stream(tenant, &run, &read.records).with_context(|| format!("writing {source} to the store"))?;
+    let summary =
+        store.replace_stream(tenant, &run, &read.records).with_context(|| format!("writing {source} to the store"))?;
     Ok(UnitOutcome::Written(summary))
 }

@@ -11,11 +11,7 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
         .args(files)
         .output()
         .expect("run focus-validate.sh");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -29,8 +25,7 @@ fn ingest_and_export(dir: &Path, name: &str, inputs: &[PathBuf], formats: &[&str
         .iter()
         .map(|ext| {
             let out = dir.join(format!("{name}.{ext}"));
-            let (ok, _, err) =
-                common::valdrix(&db, &["export", "focus", "--out", out.to_str().unwrap()]);
+            let (ok, _, err) = common::valdrix(&db, &["export", "focus", "--out", out.to_str().unwrap()]);
             assert!(ok, "{err}");
             out
         })
@@ -40,23 +35,14 @@ fn ingest_and_export(dir: &Path, name: &str, inputs: &[PathBuf], formats: &[&str
 #[test]
 fn demo_export_passes_the_focus_validator() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(common::valdrix_bin())
-        .args(["demo", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(common::valdrix_bin()).args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let db = dir.path().join("valdrix-demo.sqlite");
     let files: Vec<PathBuf> = ["csv", "parquet"]
         .iter()
         .map(|ext| {
             let f = dir.path().join(format!("demo.{ext}"));
-            let (ok, _, err) =
-                common::valdrix(&db, &["export", "focus", "--out", f.to_str().unwrap()]);
+            let (ok, _, err) = common::valdrix(&db, &["export", "focus", "--out", f.to_str().unwrap()]);
             assert!(ok, "{err}");
             f
         })
@@ -76,29 +62,13 @@ fn sample_exports_pass_the_focus_validator() {
     files.extend(ingest_and_export(
         dir.path(),
         "aws",
-        &[
-            s.join("aws-cur-legacy-csv"),
-            s.join("aws-cur-legacy-parquet"),
-            s.join("aws-cur2-derived"),
-        ],
+        &[s.join("aws-cur-legacy-csv"), s.join("aws-cur-legacy-parquet"), s.join("aws-cur2-derived")],
         &["parquet"],
     ));
-    let azure: Vec<PathBuf> = walk(&s.join("azure-cost-details"))
-        .into_iter()
-        .filter(|p| !p.ends_with("azure_version_2.csv"))
-        .collect();
-    files.extend(ingest_and_export(
-        dir.path(),
-        "azure",
-        &azure,
-        &["csv", "parquet"],
-    ));
-    files.extend(ingest_and_export(
-        dir.path(),
-        "gcp",
-        &[s.join("gcp-bigquery-export")],
-        &["csv", "parquet"],
-    ));
+    let azure: Vec<PathBuf> =
+        walk(&s.join("azure-cost-details")).into_iter().filter(|p| !p.ends_with("azure_version_2.csv")).collect();
+    files.extend(ingest_and_export(dir.path(), "azure", &azure, &["csv", "parquet"]));
+    files.extend(ingest_and_export(dir.path(), "gcp", &[s.join("gcp-bigquery-export")], &["csv", "parquet"]));
     let (ok, report) = validate(&files);
     assert!(ok, "{report}");
     assert_eq!(report.matches(" 0 failed").count(), files.len(), "{report}");
@@ -110,22 +80,12 @@ fn sample_exports_pass_the_focus_validator() {
 fn a_sample_with_a_made_up_currency_fails_only_the_currency_rules() {
     let dir = tempfile::tempdir().unwrap();
     let s = common::samples();
-    let files = ingest_and_export(
-        dir.path(),
-        "mc",
-        &[s.join("azure-cost-details/koku/azure_version_2.csv")],
-        &["parquet"],
-    );
+    let files =
+        ingest_and_export(dir.path(), "mc", &[s.join("azure-cost-details/koku/azure_version_2.csv")], &["parquet"]);
     let (ok, report) = validate(&files);
     assert!(!ok);
-    let failed: Vec<&str> = report
-        .lines()
-        .filter(|l| l.trim_start().starts_with("FAILED"))
-        .collect();
-    assert!(
-        !failed.is_empty() && failed.iter().all(|l| l.contains("BillingCurrency")),
-        "{report}"
-    );
+    let failed: Vec<&str> = report.lines().filter(|l| l.trim_start().starts_with("FAILED")).collect();
+    assert!(!failed.is_empty() && failed.iter().all(|l| l.contains("BillingCurrency")), "{report}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -12,8 +12,7 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
     let db = dir.path().join("store.sqlite");
     let wal = dir.path().join("store.sqlite-wal");
     // Data already in the store before the killed ingest.
-    let before_file =
-        common::samples().join("azure-cost-details/finops-toolkit/EA_AmortizedCost_Small.csv");
+    let before_file = common::samples().join("azure-cost-details/finops-toolkit/EA_AmortizedCost_Small.csv");
     assert!(common::valdrix(&db, &["ingest", "--quiet", before_file.to_str().unwrap()]).0);
     let before = common::dump(&db);
 
@@ -39,30 +38,19 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
     let t0 = Instant::now();
     // Wait until the first delivery's records are being written (the WAL grows by megabytes).
     loop {
-        let grown =
-            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > size_before + 4 * 1024 * 1024;
+        let grown = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > size_before + 4 * 1024 * 1024;
         if grown {
             break;
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the ingest finished before it could be killed"
-        );
-        assert!(
-            t0.elapsed() < Duration::from_secs(300),
-            "the ingest never started writing"
-        );
+        assert!(child.try_wait().unwrap().is_none(), "the ingest finished before it could be killed");
+        assert!(t0.elapsed() < Duration::from_secs(300), "the ingest never started writing");
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
     assert!(!status.success());
 
-    assert_eq!(
-        common::dump(&db),
-        before,
-        "the killed ingest left a trace in the store"
-    );
+    assert_eq!(common::dump(&db), before, "the killed ingest left a trace in the store");
 
     // The rerun writes both deliveries; their totals match the independent oracle.
     let args: Vec<String> = ["ingest", "--quiet"]
@@ -80,19 +68,11 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
         .arg(&before_file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let oracle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut want = rust_decimal::Decimal::ZERO;
     for (_, per_file) in oracle.as_object().unwrap() {
-        want += per_file["USD"]["billed"]
-            .as_str()
-            .unwrap()
-            .parse::<rust_decimal::Decimal>()
-            .unwrap();
+        want += per_file["USD"]["billed"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
     }
     let got: rust_decimal::Decimal = records.iter().map(|r| r.totals.billed_cost).sum();
     assert_eq!(got.normalize(), want.normalize());

@@ -15,10 +15,7 @@ fn reingesting_the_same_files_makes_zero_changes() {
         s.join("azure-cost-details/finops-toolkit"),
         s.join("gcp-bigquery-export"),
     ];
-    let args: Vec<&str> = ["ingest", "--quiet"]
-        .into_iter()
-        .chain(inputs.iter().map(|p| p.to_str().unwrap()))
-        .collect();
+    let args: Vec<&str> = ["ingest", "--quiet"].into_iter().chain(inputs.iter().map(|p| p.to_str().unwrap())).collect();
     let (ok, _, err) = common::valdrix(&db, &args);
     assert!(ok, "{err}");
     let first = common::dump(&db);
@@ -30,11 +27,7 @@ fn reingesting_the_same_files_makes_zero_changes() {
 
     // The same bytes under another name are recognised too: no double counting.
     let copy = dir.path().join("copy-of-amortized.csv");
-    std::fs::copy(
-        s.join("azure-cost-details/finops-toolkit/EA_AmortizedCost_Small.csv"),
-        &copy,
-    )
-    .unwrap();
+    std::fs::copy(s.join("azure-cost-details/finops-toolkit/EA_AmortizedCost_Small.csv"), &copy).unwrap();
     let (ok, out, err) = common::valdrix(&db, &["ingest", "--quiet", copy.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("unchanged"), "{out}");
@@ -53,10 +46,7 @@ fn a_newer_delivery_of_a_stream_replaces_the_older_one() {
     let header = "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargeCategory,ServiceName,BilledCost,EffectiveCost\n";
     write(&f, &format!("{header}1,USD,2024-09-01,2024-09-02,Usage,Compute,10.5,10.5\n1,USD,2024-09-01,2024-09-03,Usage,Compute,4,4\n"));
     assert!(common::valdrix(&db, &["ingest", "--quiet", f.to_str().unwrap()]).0);
-    write(
-        &f,
-        &format!("{header}1,USD,2024-09-01,2024-09-02,Usage,Compute,11.25,11.25\n"),
-    );
+    write(&f, &format!("{header}1,USD,2024-09-01,2024-09-02,Usage,Compute,11.25,11.25\n"));
     let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", f.to_str().unwrap()]);
     assert!(ok, "{err}");
     let (runs, records) = common::dump(&db);

@@ -18,16 +18,8 @@ type Oracle = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
 
 fn oracle(files: &[PathBuf]) -> Oracle {
     let script = common::repo_root().join("tests/oracle/billing_totals.py");
-    let out = Command::new(common::python())
-        .arg(&script)
-        .args(files)
-        .output()
-        .expect("run the oracle");
-    assert!(
-        out.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(common::python()).arg(&script).args(files).output().expect("run the oracle");
+    assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("oracle JSON")
 }
 
@@ -47,16 +39,10 @@ fn all_units(samples: &Path) -> Vec<SourceUnit> {
 #[test]
 fn every_sample_matches_the_oracle_to_the_last_digit() {
     let samples = common::samples();
-    let units: Vec<SourceUnit> = all_units(&samples)
-        .into_iter()
-        .filter(|u| !u.files.iter().any(|f| rejected(f)))
-        .collect();
+    let units: Vec<SourceUnit> =
+        all_units(&samples).into_iter().filter(|u| !u.files.iter().any(|f| rejected(f))).collect();
     let files: Vec<PathBuf> = units.iter().flat_map(|u| u.files.clone()).collect();
-    assert!(
-        units.len() >= 45,
-        "expected every sample, found {} units",
-        units.len()
-    );
+    assert!(units.len() >= 45, "expected every sample, found {} units", units.len());
     let expected = oracle(&files);
     let tenant = TenantId::parse("default").unwrap();
     let mut checked_effective = 0;
@@ -86,26 +72,12 @@ fn every_sample_matches_the_oracle_to_the_last_digit() {
         let want_currencies: Vec<&String> = want.keys().collect();
         let got_currencies: Vec<&String> = got.keys().collect();
         if !(want.values().all(|(b, e)| b.is_zero() && e.is_zero()) && got.is_empty()) {
-            assert_eq!(
-                got_currencies, want_currencies,
-                "{}: currencies",
-                unit.stream
-            );
+            assert_eq!(got_currencies, want_currencies, "{}: currencies", unit.stream);
         }
         for (cur, (billed, effective)) in &want {
             let Some(g) = got.get(cur) else { continue };
-            assert_eq!(
-                g.billed.normalize(),
-                billed.normalize(),
-                "{}: BilledCost {cur}",
-                unit.stream
-            );
-            assert_eq!(
-                g.effective.normalize(),
-                effective.normalize(),
-                "{}: EffectiveCost {cur}",
-                unit.stream
-            );
+            assert_eq!(g.billed.normalize(), billed.normalize(), "{}: BilledCost {cur}", unit.stream);
+            assert_eq!(g.effective.normalize(), effective.normalize(), "{}: EffectiveCost {cur}", unit.stream);
             if g.effective != g.billed {
                 checked_effective += 1;
             }
@@ -113,19 +85,14 @@ fn every_sample_matches_the_oracle_to_the_last_digit() {
     }
     // The amortised samples (RI, savings plans, Azure amortized, FOCUS commitments) must really
     // have differed from the billed view, or the EffectiveCost comparison proved nothing.
-    assert!(
-        checked_effective >= 8,
-        "only {checked_effective} units had EffectiveCost different from BilledCost"
-    );
+    assert!(checked_effective >= 8, "only {checked_effective} units had EffectiveCost different from BilledCost");
 }
 
 #[test]
 fn the_specs_dollar_formatted_saas_examples_are_rejected_naming_the_value() {
     let samples = common::samples();
-    let units: Vec<SourceUnit> = all_units(&samples)
-        .into_iter()
-        .filter(|u| u.files.iter().any(|f| rejected(f)))
-        .collect();
+    let units: Vec<SourceUnit> =
+        all_units(&samples).into_iter().filter(|u| u.files.iter().any(|f| rejected(f))).collect();
     assert_eq!(units.len(), 5);
     let tenant = TenantId::parse("default").unwrap();
     for unit in &units {
@@ -141,10 +108,7 @@ fn the_specs_dollar_formatted_saas_examples_are_rejected_naming_the_value() {
         .expect_err("a $-formatted amount must be rejected");
         let msg = format!("{err:#}");
         assert!(
-            msg.contains("row 1")
-                && msg.contains("BilledCost")
-                && msg.contains("$")
-                && msg.contains(".csv"),
+            msg.contains("row 1") && msg.contains("BilledCost") && msg.contains("$") && msg.contains(".csv"),
             "{msg}"
         );
         assert!(store.runs(&tenant, 10).unwrap().is_empty());
@@ -157,9 +121,6 @@ fn the_cur_delivery_layout_takes_the_newest_assembly_only() {
     let samples = common::samples();
     let units = resolve_inputs(&[samples.join("aws-cur-legacy-csv/koku-local-bucket")]).unwrap();
     assert_eq!(units.len(), 1);
-    assert_eq!(
-        units[0].assembly_id.as_deref(),
-        Some("16e57707-f9e3-49be-8be6-b84e684b5194")
-    );
+    assert_eq!(units[0].assembly_id.as_deref(), Some("16e57707-f9e3-49be-8be6-b84e684b5194"));
     assert_eq!(units[0].files.len(), 1);
 }

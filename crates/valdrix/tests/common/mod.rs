@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
 
 /// `shared/data/billing`, beside the checkout (or `VALDRIX_SAMPLES`). Missing data fails the test:
@@ -28,11 +25,7 @@ pub fn samples() -> PathBuf {
 /// A tool installed by `scripts/setup-test-tools.sh`. Missing tools fail the test loudly.
 pub fn tool(rel: &str) -> PathBuf {
     let p = repo_root().join(".tools").join(rel);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/setup-test-tools.sh (scripts/test.sh does)",
-        p.display()
-    );
+    assert!(p.exists(), "{} is missing: run scripts/setup-test-tools.sh (scripts/test.sh does)", p.display());
     p
 }
 
@@ -47,12 +40,7 @@ pub fn valdrix_bin() -> PathBuf {
 }
 
 /// Everything a store holds for a tenant, in a comparable form: runs and records.
-pub fn dump(
-    db: &Path,
-) -> (
-    Vec<valdrix_store::RunSummary>,
-    Vec<valdrix_core::CostRecord>,
-) {
+pub fn dump(db: &Path) -> (Vec<valdrix_store::RunSummary>, Vec<valdrix_core::CostRecord>) {
     use valdrix_store::Store;
     let store = valdrix_store::SqliteStore::open(&db.to_string_lossy()).expect("open store");
     let tenant = valdrix_core::TenantId::parse("default").unwrap();
