@@ -268,6 +268,10 @@ pub trait RecordSource {
     }
     /// Record `i`.
     fn record(&self, i: usize) -> CostRecord;
+    /// The charge day of record `i`; sources may answer without building the record.
+    fn charge_date(&self, i: usize) -> NaiveDate {
+        self.record(i).grain.charge_date
+    }
     /// The key of record `i` (see [`record_key`]); sources may compute it without building the record.
     fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
         self.record(i).grain.record_key(tenant, stream)

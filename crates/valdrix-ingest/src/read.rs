@@ -362,11 +362,17 @@ fn read_parquet(
             full[col] = batch.columns().get(k);
         }
         let view = BatchView::new(&full);
+        // Every borrowed text of these rows lives in `batch`, which outlives the loop.
+        rollup.begin_batch();
         for i in 0..batch.num_rows() {
             let row = view.row(i);
             let row_no = done + i as u64;
-            plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e))?;
+            if let Err(e) = plan.emit(&row, rollup) {
+                rollup.end_batch();
+                return Err(IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e));
+            }
         }
+        rollup.end_batch();
         done += batch.num_rows() as u64;
         let est = bytes.saturating_mul(done) / total_rows.max(1);
         progress(Progress { rows: done, bytes: est });

@@ -59,9 +59,35 @@ type Key = [u32; 15];
 struct Interner {
     ids: FxHashMap<Box<str>, u32>,
     strings: Vec<Box<str>>,
+    /// While a batch is open: text borrowed from the batch's buffers, by address and length. The
+    /// same dictionary value is the same bytes at the same address for the whole batch, so this
+    /// skips hashing and comparing the text; cleared when the batch ends, before buffers go.
+    by_address: FxHashMap<(usize, usize), u32>,
+    batch_open: bool,
 }
 
 impl Interner {
+    // The Cow itself matters here: only borrowed text has a stable address for the batch.
+    #[allow(clippy::ptr_arg)]
+    fn cow(&mut self, s: &Cow<'_, str>) -> u32 {
+        match s {
+            Cow::Borrowed(b) if self.batch_open => {
+                let addr = (b.as_ptr() as usize, b.len());
+                if let Some(&i) = self.by_address.get(&addr) {
+                    return i;
+                }
+                let i = self.id(b);
+                self.by_address.insert(addr, i);
+                i
+            }
+            _ => self.id(s),
+        }
+    }
+
+    fn cow_opt(&mut self, s: &Option<Cow<'_, str>>) -> u32 {
+        s.as_ref().map_or(NONE, |s| self.cow(s))
+    }
+
     fn id(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
@@ -160,6 +186,20 @@ impl Rollup {
         self.keys.is_empty()
     }
 
+    /// Declares that every borrowed text of the lines added until [`Rollup::end_batch`] points into
+    /// buffers that stay alive and unchanged until then (an Arrow record batch), so texts can be
+    /// recognised by address. Readers whose buffers are reused row by row (CSV) must not call it.
+    pub fn begin_batch(&mut self) {
+        self.text.by_address.clear();
+        self.text.batch_open = true;
+    }
+
+    /// Ends the batch opened by [`Rollup::begin_batch`]: its buffers may now be freed.
+    pub fn end_batch(&mut self) {
+        self.text.by_address.clear();
+        self.text.batch_open = false;
+    }
+
     /// Adds one line to its record.
     pub fn add(&mut self, mut line: CostLine<'_>) -> Result<(), FieldError> {
         canonical_tags(&mut line.tags)?;
@@ -179,21 +219,21 @@ impl Rollup {
         };
         let category = CATEGORIES.iter().position(|c| *c == line.charge_category).unwrap_or(0) as u32;
         let key: Key = [
-            t.id(&line.provider),
-            t.id(&line.billing_account_id),
-            t.opt(line.sub_account_id.as_deref()),
+            t.cow(&line.provider),
+            t.cow(&line.billing_account_id),
+            t.cow_opt(&line.sub_account_id),
             day_number(line.charge_date),
             day_number(line.billing_period_start),
-            t.id(&line.service_name),
-            t.opt(line.region_id.as_deref()),
-            t.opt(line.resource_id.as_deref()),
-            t.opt(line.usage_type.as_deref()),
+            t.cow(&line.service_name),
+            t.cow_opt(&line.region_id),
+            t.cow_opt(&line.resource_id),
+            t.cow_opt(&line.usage_type),
             category << 1 | line.correction as u32,
             t.opt(line.pricing_category),
-            t.opt(line.commitment_discount_id.as_deref()),
+            t.cow_opt(&line.commitment_discount_id),
             t.opt(line.commitment_discount_status),
             tags,
-            t.id(&line.currency),
+            t.cow(&line.currency),
         ];
         self.lines += 1;
         let hash = self.hasher.hash_one(key);
@@ -324,6 +364,10 @@ impl RecordSource for Rollup {
             .filter_map(|(name, &id)| self.text.get(id).map(|v| (name.to_string(), v.to_string())))
             .collect();
         CostRecord { grain, attrs, totals: self.totals[i].clone() }
+    }
+
+    fn charge_date(&self, i: usize) -> NaiveDate {
+        from_day_number(self.keys[i][3])
     }
 
     fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {

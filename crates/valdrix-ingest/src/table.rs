@@ -327,7 +327,13 @@ pub struct ArrowRow<'a> {
 }
 
 fn non_empty(s: &str) -> Option<&str> {
-    let t = s.trim();
+    // Most values carry no surrounding space: check the ends before trimming.
+    let b = s.as_bytes();
+    let t = match (b.first(), b.last()) {
+        (None, _) => return None,
+        (Some(f), Some(l)) if !f.is_ascii_whitespace() && !l.is_ascii_whitespace() && *f < 0x80 && *l < 0x80 => s,
+        _ => s.trim(),
+    };
     if t.is_empty() {
         None
     } else {

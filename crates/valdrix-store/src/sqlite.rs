@@ -51,6 +51,9 @@ impl SqliteStore {
     }
 
     fn from_connection(conn: Connection) -> Result<Self> {
+        // Records are wide (about 50 columns): larger pages hold more of them per page. Only takes
+        // effect when the database is created.
+        conn.pragma_update(None, "page_size", 16384)?;
         // WAL keeps readers working during an ingest; a killed writer leaves the last commit intact.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -207,11 +210,72 @@ fn where_sql(q: &CostQuery, params: &mut Vec<String>) -> String {
     w
 }
 
-const RECORD_COLUMNS: &str =
-    "record_id, provider, billing_account_id, sub_account_id, charge_date, billing_period_start, \
-    service_name, region_id, resource_id, usage_type, charge_category, charge_class, pricing_category, \
-    commitment_discount_id, commitment_discount_status, tags, currency, billed_cost, effective_cost, list_cost, \
-    contracted_cost, consumed_quantity, pricing_quantity, line_count, attrs";
+/// Descriptive FOCUS columns stored beside each record: FOCUS name, then column name.
+const ATTR_COLUMNS: [(&str, &str); 21] = [
+    ("BillingPeriodEnd", "billing_period_end"),
+    ("BillingAccountName", "billing_account_name"),
+    ("SubAccountName", "sub_account_name"),
+    ("ServiceCategory", "service_category"),
+    ("RegionName", "region_name"),
+    ("AvailabilityZone", "availability_zone"),
+    ("ResourceName", "resource_name"),
+    ("ResourceType", "resource_type"),
+    ("SkuId", "sku_id"),
+    ("SkuPriceId", "sku_price_id"),
+    ("ChargeFrequency", "charge_frequency"),
+    ("ChargeDescription", "charge_description"),
+    ("CommitmentDiscountName", "commitment_discount_name"),
+    ("CommitmentDiscountType", "commitment_discount_type"),
+    ("CommitmentDiscountCategory", "commitment_discount_category"),
+    ("ConsumedUnit", "consumed_unit"),
+    ("PricingUnit", "pricing_unit"),
+    ("InvoiceId", "invoice_id"),
+    ("PublisherName", "publisher_name"),
+    ("InvoiceIssuerName", "invoice_issuer_name"),
+    ("PricingCurrency", "pricing_currency"),
+];
+
+/// Grain and sum columns, in the order `record_from_row` reads them; the attribute columns follow.
+const RECORD_COLUMNS: [&str; 24] = [
+    "record_id",
+    "provider",
+    "billing_account_id",
+    "sub_account_id",
+    "charge_date",
+    "billing_period_start",
+    "service_name",
+    "region_id",
+    "resource_id",
+    "usage_type",
+    "charge_category",
+    "charge_class",
+    "pricing_category",
+    "commitment_discount_id",
+    "commitment_discount_status",
+    "tags",
+    "currency",
+    "billed_cost",
+    "effective_cost",
+    "list_cost",
+    "contracted_cost",
+    "consumed_quantity",
+    "pricing_quantity",
+    "line_count",
+];
+
+fn select_record_columns() -> String {
+    RECORD_COLUMNS.iter().copied().chain(ATTR_COLUMNS.iter().map(|a| a.1)).collect::<Vec<_>>().join(", ")
+}
+
+fn insert_record_sql() -> String {
+    let cols: Vec<&str> = ["tenant_id", "stream", "run_id"]
+        .into_iter()
+        .chain(RECORD_COLUMNS.iter().copied())
+        .chain(ATTR_COLUMNS.iter().map(|a| a.1))
+        .collect();
+    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO cost_records ({}) VALUES ({})", cols.join(", "), params.join(", "))
+}
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> Result<CostRecord> {
     let date = |i: usize, col: &'static str| -> Result<NaiveDate> {
@@ -224,13 +288,18 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> Result<CostRecord> {
     };
     let cat: String = r.get(10)?;
     let tags: String = r.get(15)?;
-    let attrs: String = r.get(24)?;
     let opt_dec = |i: usize, col: &'static str| -> Result<Option<Decimal>> {
         match r.get::<_, Option<String>>(i)? {
             None => Ok(None),
             Some(s) => parse_dec(&s, col).map(Some),
         }
     };
+    let mut attrs = BTreeMap::new();
+    for (k, (name, _)) in ATTR_COLUMNS.iter().enumerate() {
+        if let Some(v) = r.get::<_, Option<String>>(RECORD_COLUMNS.len() + k)? {
+            attrs.insert(name.to_string(), v);
+        }
+    }
     Ok(CostRecord {
         grain: Grain {
             provider: r.get(1)?,
@@ -254,7 +323,7 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> Result<CostRecord> {
             tags: Tags::from_json(&tags).unwrap_or_default(),
             currency: r.get(16)?,
         },
-        attrs: serde_json::from_str(&attrs).unwrap_or_default(),
+        attrs,
         totals: Totals {
             billed_cost: parse_dec(&r.get::<_, String>(17)?, "billed_cost")?,
             effective_cost: parse_dec(&r.get::<_, String>(18)?, "effective_cost")?,
@@ -320,9 +389,12 @@ impl Store for SqliteStore {
         let started = Instant::now();
         // Insert in key order: the records table is clustered on its key, and appending in order
         // touches each page once instead of thrashing the cache with random inserts.
-        let mut order: Vec<([u8; 16], u32)> =
-            (0..records.len()).map(|i| (records.record_key(i, tenant.as_str(), &run.stream), i as u32)).collect();
+        let mut order: Vec<(NaiveDate, [u8; 16], u32)> = (0..records.len())
+            .map(|i| (records.charge_date(i), records.record_key(i, tenant.as_str(), &run.stream), i as u32))
+            .collect();
         order.sort_unstable();
+        let keyed_ms = started.elapsed().as_millis();
+        let mut build_ns = 0u128;
         // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
         let tx = self.conn.savepoint()?;
         Self::ensure_tenant(&tx, tenant)?;
@@ -357,52 +429,71 @@ impl Store for SqliteStore {
         let run_id = tx.last_insert_rowid();
         let mut span = DateSpan::default();
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO cost_records (tenant_id, record_id, stream, run_id, provider, billing_account_id, sub_account_id, \
-                 charge_date, billing_period_start, service_name, service_category, region_id, resource_id, usage_type, \
-                 charge_category, charge_class, pricing_category, commitment_discount_id, commitment_discount_status, tags, \
-                 currency, billed_cost, effective_cost, list_cost, contracted_cost, consumed_quantity, pricing_quantity, \
-                 line_count, attrs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
-                 ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
-            )?;
-            for (key, i) in &order {
+            let mut stmt = tx.prepare_cached(&insert_record_sql())?;
+            for (_, key, i) in &order {
+                let b0 = Instant::now();
                 let r = records.record(*i as usize);
+                build_ns += b0.elapsed().as_nanos();
                 let g = &r.grain;
                 span.add(&r);
-                stmt.execute(params![
-                    tenant.as_str(),
-                    hex_id(key),
-                    run.stream,
-                    run_id,
-                    g.provider,
-                    g.billing_account_id,
-                    g.sub_account_id,
-                    g.charge_date.to_string(),
-                    g.billing_period_start.to_string(),
-                    g.service_name,
-                    r.attr("ServiceCategory"),
-                    g.region_id,
-                    g.resource_id,
-                    g.usage_type,
-                    g.charge_category.as_str(),
-                    g.correction.then_some("Correction"),
-                    g.pricing_category,
-                    g.commitment_discount_id,
-                    g.commitment_discount_status,
-                    g.tags.to_json(),
-                    g.currency,
+                let date = g.charge_date.to_string();
+                let period = g.billing_period_start.to_string();
+                let id = hex_id(key);
+                let tags = g.tags.to_json();
+                let (billed, effective, list, contracted) = (
                     dec_text(r.totals.billed_cost),
                     dec_text(r.totals.effective_cost),
                     dec_text(r.totals.list_cost),
                     dec_text(r.totals.contracted_cost),
-                    r.totals.consumed_quantity.map(dec_text),
-                    r.totals.pricing_quantity.map(dec_text),
-                    r.totals.line_count as i64,
-                    serde_json::to_string(&r.attrs).unwrap_or_else(|_| "{}".into()),
-                ])?;
+                );
+                let consumed = r.totals.consumed_quantity.map(dec_text);
+                let priced = r.totals.pricing_quantity.map(dec_text);
+                let line_count = r.totals.line_count as i64;
+                let category = g.charge_category.as_str();
+                let class = g.correction.then_some("Correction");
+                let stream = run.stream.as_str();
+                let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+                    &tenant.0,
+                    &stream,
+                    &run_id,
+                    &id,
+                    &g.provider,
+                    &g.billing_account_id,
+                    &g.sub_account_id,
+                    &date,
+                    &period,
+                    &g.service_name,
+                    &g.region_id,
+                    &g.resource_id,
+                    &g.usage_type,
+                    &category,
+                    &class,
+                    &g.pricing_category,
+                    &g.commitment_discount_id,
+                    &g.commitment_discount_status,
+                    &tags,
+                    &g.currency,
+                    &billed,
+                    &effective,
+                    &list,
+                    &contracted,
+                    &consumed,
+                    &priced,
+                    &line_count,
+                ];
+                let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| r.attr(name)).collect();
+                values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
+                stmt.execute(values.as_slice())?;
             }
         }
         let write_ms = started.elapsed().as_millis() as i64;
+        tracing::debug!(
+            records = records.len(),
+            keyed_ms,
+            build_ms = build_ns / 1_000_000,
+            write_ms,
+            "records written"
+        );
         let text = |d: Option<NaiveDate>| d.map(|d| d.to_string());
         tx.execute(
             "UPDATE ingest_runs SET write_ms = ?1, billing_period_start = ?2, billing_period_end = ?3, charge_date_min = ?4, \
@@ -471,7 +562,8 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let mut params: Vec<String> = Vec::new();
         let w = where_sql(q, &mut params);
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM cost_records WHERE {w} ORDER BY charge_date, record_id");
+        let sql =
+            format!("SELECT {} FROM cost_records WHERE {w} ORDER BY charge_date, record_id", select_record_columns());
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;
