@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools the test suite uses, idempotently, under .tools/ in the repository:
-#   .tools/py         Python 3 venv: pyarrow (test oracle), duckdb (benchmark peer), moto[server] (S3 emulator)
+#   .tools/py         Python 3 venv: pyarrow (test oracle), duckdb (benchmark peer), moto[server] (S3 emulator),
+#                     azure-storage-blob (uploads test data to Azurite)
 #   .tools/validator  Python 3.12 venv: focus-validator 2.2.1 (FOCUS 1.2 rules)
 #   .tools/node       azurite (Azure Blob emulator)
 # Nothing is downloaded at test time; this script is the only place that installs.
@@ -10,7 +11,7 @@ root=$(pwd)
 tools="$root/.tools"
 mkdir -p "$tools"
 
-want_py="pyarrow==26.0.1 duckdb==2.0.1 moto[server]==5.2.5"
+want_py="pyarrow==26.0.1 duckdb==2.0.1 moto[server]==5.2.5 azure-storage-blob==12.31.1"
 if [ ! -f "$tools/py/.installed" ] || [ "$(cat "$tools/py/.installed")" != "$want_py" ]; then
   echo "setup: Python test tools ($want_py)"
   python3 -m venv "$tools/py"

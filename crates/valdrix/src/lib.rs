@@ -5,3 +5,4 @@ pub mod demo;
 pub mod export;
 pub mod output;
 pub mod pipeline;
+pub mod remote;

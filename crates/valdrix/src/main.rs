@@ -226,12 +226,22 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
         })?),
     };
     let mut paths = Vec::new();
+    let mut downloads = Vec::new();
     for p in &a.paths {
-        if p.contains("://") {
-            bail!("{p}: object storage URLs are not supported by this build yet; download the export and ingest the files");
+        if valdrix::remote::is_url(p) {
+            let d = valdrix::remote::fetch(p)?;
+            if !a.quiet {
+                eprintln!("fetched {} object(s), {} bytes, from {}", d.objects, d.bytes, d.url);
+            }
+            paths.push(d.root.clone());
+            downloads.push(d);
+        } else if p.contains("://") {
+            bail!("{p}: unsupported URL scheme (use s3://, az://, gs:// or a local path)");
+        } else {
+            paths.push(PathBuf::from(p));
         }
-        paths.push(PathBuf::from(p));
     }
+    let url_roots: Vec<(PathBuf, String)> = downloads.iter().map(|d| (d.root.clone(), d.url.clone())).collect();
     let bar = if a.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         ProgressBar::hidden()
     } else {
@@ -244,18 +254,19 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
         b
     };
     let t0 = Instant::now();
-    let display = |p: &Path| p.display().to_string();
+    let display = |p: &Path| valdrix::remote::display_path(&downloads, p);
     if a.dry_run {
-        return dry_run(&paths, format, a, &bar);
+        return dry_run(&paths, format, a, &bar, &display);
     }
     let mut last_file = String::new();
-    let outcomes = ingest_paths(store, tenant, &paths, &display, &IngestOptions { format }, &mut |file, p| {
-        if file != last_file {
-            bar.set_message(file.to_string());
-            last_file = file.to_string();
-        }
-        bar.set_position(p.rows);
-    });
+    let outcomes =
+        ingest_paths(store, tenant, &paths, &display, &IngestOptions { format, url_roots }, &mut |file, p| {
+            if file != last_file {
+                bar.set_message(file.to_string());
+                last_file = file.to_string();
+            }
+            bar.set_position(p.rows);
+        });
     bar.finish_and_clear();
     let outcomes = outcomes?;
     let elapsed = t0.elapsed().as_secs_f64();
@@ -336,10 +347,15 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
     Ok(())
 }
 
-fn dry_run(paths: &[PathBuf], format: Option<Format>, a: &IngestArgs, bar: &ProgressBar) -> Result<()> {
+fn dry_run(
+    paths: &[PathBuf],
+    format: Option<Format>,
+    a: &IngestArgs,
+    bar: &ProgressBar,
+    display: &dyn Fn(&Path) -> String,
+) -> Result<()> {
     let t0 = Instant::now();
     let units = valdrix_ingest::resolve_inputs(paths)?;
-    let display = |p: &Path| p.display().to_string();
     let mut grid = Grid {
         columns: ["source", "format", "rows", "lines", "records", "currency", "billed", "effective", "read_ms"]
             .map(String::from)
@@ -349,9 +365,8 @@ fn dry_run(paths: &[PathBuf], format: Option<Format>, a: &IngestArgs, bar: &Prog
     };
     let mut total_rows = 0u64;
     for unit in &units {
-        let r = valdrix::pipeline::read_unit(unit, &display, &IngestOptions { format }, &mut |_, p| {
-            bar.set_position(p.rows)
-        })?;
+        let opts = IngestOptions { format, ..Default::default() };
+        let r = valdrix::pipeline::read_unit(unit, display, &opts, &mut |_, p| bar.set_position(p.rows))?;
         total_rows += r.rows;
         for (cur, t) in r.records.totals_by_currency() {
             grid.rows.push(vec![

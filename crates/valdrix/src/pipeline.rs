@@ -28,6 +28,9 @@ pub enum UnitOutcome {
 pub struct IngestOptions {
     /// Force a format instead of detecting it.
     pub format: Option<Format>,
+    /// Local folders that mirror object-storage prefixes, with their URLs: stream identities use
+    /// the URL, so a delivery fetched again replaces the one before wherever it was downloaded.
+    pub url_roots: Vec<(PathBuf, String)>,
 }
 
 /// Ingests every unit found under `inputs` into `store` in one transaction: either every unit is
@@ -40,7 +43,13 @@ pub fn ingest_paths(
     opts: &IngestOptions,
     on_progress: &mut dyn FnMut(&str, Progress),
 ) -> Result<Vec<UnitOutcome>> {
-    let units = resolve_inputs(inputs)?;
+    let mut units = resolve_inputs(inputs)?;
+    for (root, url) in &opts.url_roots {
+        let local = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()).to_string_lossy().into_owned();
+        for u in units.iter_mut().filter(|u| u.stream.contains(&local)) {
+            u.stream = u.stream.replacen(&local, url, 1);
+        }
+    }
     if units.is_empty() {
         anyhow::bail!(
             "no billing files found under {}",

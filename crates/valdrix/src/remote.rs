@@ -1,0 +1,144 @@
+//! Object-storage inputs: `s3://bucket/prefix`, `az://container/prefix` (also `azure://`) and
+//! `gs://bucket/prefix`.
+//!
+//! Objects under the prefix that look like billing exports (and CUR manifests) are downloaded
+//! into a private temporary folder that mirrors their keys, then ingested exactly like local files;
+//! stream identities and messages name the URL, not the temporary path. Credentials and endpoints
+//! come from the environment through `object_store`'s usual chains: for AWS `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, web identity and instance metadata,
+//! with `AWS_ENDPOINT_URL` for S3-compatible endpoints; for Azure `AZURE_STORAGE_ACCOUNT_NAME`,
+//! `AZURE_STORAGE_ACCOUNT_KEY`, SAS or service principal variables, `AZURE_STORAGE_USE_EMULATOR`
+//! and `AZURITE_BLOB_STORAGE_URL` for Azurite; for Google `GOOGLE_APPLICATION_CREDENTIALS` or
+//! `GOOGLE_SERVICE_ACCOUNT` and the metadata server.
+
+use anyhow::{bail, Context, Result};
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Whether an argument is an object-storage URL rather than a local path.
+pub fn is_url(s: &str) -> bool {
+    ["s3://", "az://", "azure://", "gs://"].iter().any(|p| s.starts_with(p))
+}
+
+/// A prefix downloaded into a temporary folder.
+pub struct Downloaded {
+    /// Keeps the folder alive; removed when dropped.
+    _dir: tempfile::TempDir,
+    /// The local folder that mirrors the prefix.
+    pub root: PathBuf,
+    /// The URL of the prefix, without a trailing slash.
+    pub url: String,
+    /// Objects downloaded.
+    pub objects: usize,
+    /// Bytes downloaded.
+    pub bytes: u64,
+}
+
+fn wanted(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+    let base = name.trim_end_matches(".gz");
+    name.ends_with("-manifest.json")
+        || base.ends_with(".csv")
+        || base.ends_with(".parquet")
+        || base.ends_with(".jsonl")
+        || base.ends_with(".ndjson")
+}
+
+fn store_for(scheme: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    let plain_http = |var: &str| std::env::var(var).map(|v| v.starts_with("http://")).unwrap_or(false);
+    Ok(match scheme {
+        "s3" => {
+            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+                b = b.with_region("us-east-1");
+            }
+            if let Ok(r) = std::env::var("AWS_DEFAULT_REGION") {
+                b = b.with_region(r);
+            }
+            if plain_http("AWS_ENDPOINT_URL") || plain_http("AWS_ENDPOINT") {
+                b = b.with_allow_http(true);
+            }
+            Arc::new(b.build().context("configuring S3 access")?)
+        }
+        "az" | "azure" => {
+            let b = MicrosoftAzureBuilder::from_env().with_container_name(bucket);
+            Arc::new(b.build().context("configuring Azure Blob access")?)
+        }
+        "gs" => {
+            let b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            Arc::new(b.build().context("configuring Google Cloud Storage access")?)
+        }
+        other => bail!("unsupported URL scheme {other}://"),
+    })
+}
+
+/// Downloads the billing files under `url` into a temporary folder.
+pub fn fetch(url: &str) -> Result<Downloaded> {
+    let (scheme, rest) = url.split_once("://").with_context(|| format!("{url}: not a URL"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        bail!("{url}: the URL names no bucket or container");
+    }
+    let prefix = prefix.trim_end_matches('/');
+    let store = store_for(scheme, bucket).with_context(|| url.to_string())?;
+    let dir = tempfile::Builder::new().prefix("valdrix-fetch-").tempdir()?;
+    let root = dir.path().join("objects");
+    std::fs::create_dir_all(&root)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (objects, bytes) = rt.block_on(async {
+        let list_prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+        let metas: Vec<_> =
+            store.list(list_prefix.as_ref()).try_collect().await.with_context(|| format!("listing {url}"))?;
+        let mut objects = 0usize;
+        let mut bytes = 0u64;
+        for meta in metas {
+            let key = meta.location.to_string();
+            if !wanted(&key) {
+                continue;
+            }
+            // Keys relative to the prefix; a URL naming one object keeps its file name.
+            let rel = key.strip_prefix(prefix).map(|r| r.trim_start_matches('/')).filter(|r| !r.is_empty());
+            let rel = rel.unwrap_or_else(|| key.rsplit('/').next().unwrap_or(&key));
+            if rel.split('/').any(|part| part == ".." || part.is_empty()) {
+                bail!("{url}: refusing the object key {key:?}");
+            }
+            let dest = root.join(rel);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let data = store
+                .get(&meta.location)
+                .await
+                .with_context(|| format!("downloading {scheme}://{bucket}/{key}"))?
+                .bytes()
+                .await
+                .with_context(|| format!("downloading {scheme}://{bucket}/{key}"))?;
+            std::fs::write(&dest, &data).with_context(|| format!("writing {}", dest.display()))?;
+            objects += 1;
+            bytes += data.len() as u64;
+        }
+        anyhow::Ok((objects, bytes))
+    })?;
+    if objects == 0 {
+        bail!("{url}: no billing files (CSV, Parquet, JSON lines or CUR manifests) under this prefix");
+    }
+    let url = format!("{scheme}://{bucket}{}", if prefix.is_empty() { String::new() } else { format!("/{prefix}") });
+    Ok(Downloaded { _dir: dir, root, url, objects, bytes })
+}
+
+/// Maps a local path inside a downloaded folder back to its URL.
+pub fn display_path(downloads: &[Downloaded], p: &Path) -> String {
+    for d in downloads {
+        if let Ok(rel) = p.strip_prefix(&d.root) {
+            let rel = rel.to_string_lossy();
+            return if rel.is_empty() { d.url.clone() } else { format!("{}/{}", d.url, rel) };
+        }
+    }
+    p.display().to_string()
+}
