@@ -166,8 +166,14 @@ fn round10(v: f64) -> f64 {
     (v * 1e10).round() / 1e10
 }
 
-/// Writes a CUR 2.0 Parquet file of `rows` line items for October 2018 (plus RIFee rows).
+/// Writes a CUR 2.0 Parquet file of `rows` line items for October 2018 (plus RIFee rows), in row
+/// groups of 1,048,576 rows.
 pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
+    generate_cur2_with_row_groups(path, rows, seed, 1 << 20)
+}
+
+/// [`generate_cur2`] with row groups of `row_group_rows` rows.
+pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_group_rows: usize) -> Result<u64> {
     let mut rng = Rng(seed ^ 0xC0FF_EE00);
     let accounts: Vec<String> =
         (0..(rows / 60_000).max(2)).map(|i| format!("{:012}", 836_060_457_634u64 + i * 104_729)).collect();
@@ -210,7 +216,7 @@ pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
     let schema = schema();
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
+        .set_max_row_group_row_count(Some(row_group_rows))
         .build();
     let file = std::fs::File::create(path)?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;

@@ -25,7 +25,7 @@ pub use rollup::{totals_by_currency, Rollup};
 use table::{Header, Row};
 
 /// Turns rows of one billing format into cost lines and adds them to a rollup.
-pub trait Normaliser {
+pub trait Normaliser: Send + Sync {
     /// The header the plan was resolved against.
     fn header(&self) -> &Header;
     /// Whether the literal text `NULL` means null in CSV input (FOCUS samples write it).

@@ -337,10 +337,7 @@ fn read_parquet(
             })
             .collect::<Vec<_>>(),
     );
-    let f = File::open(path).map_err(|e| io_err(file, e))?;
     let options = ArrowReaderOptions::new().with_schema(Arc::new(hinted));
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new_with_options(f, options).map_err(|e| parquet_error(file, None, e))?;
     let width = plan.header().names().len();
     let selected: Vec<usize> = match plan.columns() {
         Some(mut cols) => {
@@ -350,34 +347,129 @@ fn read_parquet(
         }
         None => (0..width).collect(),
     };
-    let mask = ProjectionMask::roots(builder.parquet_schema(), selected.iter().copied());
-    let reader =
-        builder.with_projection(mask).with_batch_size(8192).build().map_err(|e| parquet_error(file, None, e))?;
-    let row_group_of = |row: u64| group_ends.iter().position(|&end| row < end);
-    let mut done: u64 = 0;
-    for batch in reader {
-        let batch = batch.map_err(|e| parquet_error(file, row_group_of(done), e))?;
-        let mut full: Vec<Option<&arrow::array::ArrayRef>> = vec![None; width];
-        for (k, &col) in selected.iter().enumerate() {
-            full[col] = batch.columns().get(k);
-        }
-        let view = BatchView::new(&full);
-        // Every borrowed text of these rows lives in `batch`, which outlives the loop.
-        rollup.begin_batch();
-        for i in 0..batch.num_rows() {
-            let row = view.row(i);
-            let row_no = done + i as u64;
-            if let Err(e) = plan.emit(&row, rollup) {
-                rollup.end_batch();
-                return Err(IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e));
-            }
-        }
-        rollup.end_batch();
-        done += batch.num_rows() as u64;
-        let est = bytes.saturating_mul(done) / total_rows.max(1);
-        progress(Progress { rows: done, bytes: est });
+    let job = RowGroupJob {
+        path,
+        file,
+        plan: plan.as_ref(),
+        options: &options,
+        selected: &selected,
+        group_ends: &group_ends,
+    };
+    // Row groups are independent: split them over the cores, each range rolled up on its own
+    // thread, then merged in row order.
+    let threads = read_threads().min(group_ends.len()).max(1);
+    let per = group_ends.len().div_ceil(threads).max(1);
+    let chunks: Vec<Vec<usize>> = (0..group_ends.len()).collect::<Vec<_>>().chunks(per).map(|c| c.to_vec()).collect();
+    if chunks.len() <= 1 {
+        let groups = chunks.into_iter().next().unwrap_or_default();
+        let rows = job.read(&groups, rollup, &|_| {}, &mut |p| {
+            progress(Progress { rows: p, bytes: bytes.saturating_mul(p) / total_rows.max(1) })
+        })?;
+        return Ok((format, rows));
     }
-    Ok((format, done))
+    let others_done = std::sync::atomic::AtomicU64::new(0);
+    let (main, others) = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks[1..]
+            .iter()
+            .map(|groups| {
+                let (job, others_done) = (&job, &others_done);
+                s.spawn(move || {
+                    let mut r = Rollup::new();
+                    let add = |n: u64| {
+                        others_done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                    };
+                    job.read(groups, &mut r, &add, &mut |_| {}).map(|rows| (r, rows))
+                })
+            })
+            .collect();
+        let main = job.read(&chunks[0], rollup, &|_| {}, &mut |p| {
+            let done = p + others_done.load(std::sync::atomic::Ordering::Relaxed);
+            progress(Progress { rows: done, bytes: bytes.saturating_mul(done) / total_rows.max(1) })
+        });
+        let others: Vec<Result<(Rollup, u64)>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(parquet_error(file, None, "a reader thread panicked"))))
+            .collect();
+        (main, others)
+    });
+    let mut rows = main?;
+    for o in others {
+        let (r, n) = o?;
+        rollup.merge(r);
+        rows += n;
+    }
+    progress(Progress { rows, bytes });
+    Ok((format, rows))
+}
+
+/// Threads for reading Parquet row groups: `VALDRIX_READ_THREADS`, else the available cores.
+fn read_threads() -> usize {
+    std::env::var("VALDRIX_READ_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .max(1)
+}
+
+/// What every thread reading a range of row groups of one Parquet file shares.
+struct RowGroupJob<'a> {
+    path: &'a Path,
+    file: &'a str,
+    plan: &'a dyn crate::Normaliser,
+    options: &'a ArrowReaderOptions,
+    selected: &'a [usize],
+    group_ends: &'a [u64],
+}
+
+impl RowGroupJob<'_> {
+    /// Reads the row groups `groups` (contiguous, ascending) into `rollup`; returns the rows read.
+    /// `batch_done` hears each batch's row count; `progress` the rows done so far in this range.
+    fn read(
+        &self,
+        groups: &[usize],
+        rollup: &mut Rollup,
+        batch_done: &dyn Fn(u64),
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
+        let file = self.file;
+        let f = File::open(self.path).map_err(|e| io_err(file, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, self.options.clone())
+            .map_err(|e| parquet_error(file, None, e))?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), self.selected.iter().copied());
+        let reader = builder
+            .with_row_groups(groups.to_vec())
+            .with_projection(mask)
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| parquet_error(file, None, e))?;
+        let first_row = groups.first().and_then(|&g| g.checked_sub(1)).map_or(0, |g| self.group_ends[g]);
+        let row_group_of = |row: u64| self.group_ends.iter().position(|&end| row < end);
+        let width = self.plan.header().names().len();
+        let mut done: u64 = 0;
+        for batch in reader {
+            let batch = batch.map_err(|e| parquet_error(file, row_group_of(first_row + done), e))?;
+            let mut full: Vec<Option<&arrow::array::ArrayRef>> = vec![None; width];
+            for (k, &col) in self.selected.iter().enumerate() {
+                full[col] = batch.columns().get(k);
+            }
+            let view = BatchView::new(&full);
+            // Every borrowed text of these rows lives in `batch`, which outlives the loop.
+            rollup.begin_batch();
+            for i in 0..batch.num_rows() {
+                let row = view.row(i);
+                let row_no = first_row + done + i as u64;
+                if let Err(e) = self.plan.emit(&row, rollup) {
+                    rollup.end_batch();
+                    return Err(IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e));
+                }
+            }
+            rollup.end_batch();
+            done += batch.num_rows() as u64;
+            batch_done(batch.num_rows() as u64);
+            progress(done);
+        }
+        Ok(done)
+    }
 }
 
 /// Looks a dotted path (`service.description`) up in a JSON object.

@@ -316,6 +316,45 @@ impl Rollup {
         }
     }
 
+    /// Adds every record of `other`, which rolled up later rows of the same input (another Parquet
+    /// row group range read on another thread). Records already here keep their descriptive
+    /// columns, as if the rows had been read in order.
+    pub fn merge(&mut self, other: Rollup) {
+        // Positions of the key that hold text ids (the others are days and the category).
+        const TEXT_SLOTS: [usize; 12] = [0, 1, 2, 5, 6, 7, 8, 10, 11, 12, 13, 14];
+        let mut map = vec![NONE; other.text.strings.len()];
+        let mut translate = |id: u32, text: &mut Interner| -> u32 {
+            if id == NONE {
+                return NONE;
+            }
+            let m = &mut map[id as usize];
+            if *m == NONE {
+                *m = text.id(&other.text.strings[id as usize]);
+            }
+            *m
+        };
+        for (i, k) in other.keys.iter().enumerate() {
+            let mut key = *k;
+            for slot in TEXT_SLOTS {
+                key[slot] = translate(k[slot], &mut self.text);
+            }
+            let hash = self.hasher.hash_one(key);
+            let keys = &self.keys;
+            if let Some(&j) = self.table.find(hash, |&j| keys[j as usize] == key) {
+                merge_totals(&mut self.totals[j as usize], &other.totals[i]);
+                continue;
+            }
+            let attrs = other.attrs[i].map(|a| translate(a, &mut self.text));
+            let j = self.keys.len() as u32;
+            self.keys.push(key);
+            self.attrs.push(attrs);
+            self.totals.push(other.totals[i].clone());
+            let (keys, hasher) = (&self.keys, &self.hasher);
+            self.table.insert_unique(hash, j, |&x| hasher.hash_one(keys[x as usize]));
+        }
+        self.lines += other.lines;
+    }
+
     /// All records as owned values, in the order their first line was seen (tests, small inputs).
     pub fn finish(self) -> Vec<CostRecord> {
         (0..self.len()).map(|i| self.record(i)).collect()
@@ -445,6 +484,25 @@ mod tests {
         }
         assert_eq!(r.record(0).grain.tags.get("team"), Some("web"));
         assert_eq!(r.totals_by_currency()["USD"].billed_cost.to_string(), "3");
+    }
+
+    #[test]
+    fn merged_rollups_equal_one_rollup_over_all_lines() {
+        let lines = [("0.1", "a"), ("0.2", "b"), ("0.3", "a"), ("0.4", "c")];
+        let mut one = Rollup::new();
+        for (c, t) in lines {
+            one.add(line(c, &[("team", t)])).unwrap();
+        }
+        let (mut first, mut second) = (Rollup::new(), Rollup::new());
+        for (c, t) in &lines[..2] {
+            first.add(line(c, &[("team", t)])).unwrap();
+        }
+        for (c, t) in &lines[2..] {
+            second.add(line(c, &[("team", t)])).unwrap();
+        }
+        first.merge(second);
+        assert_eq!(first.lines(), 4);
+        assert_eq!(first.finish(), one.finish());
     }
 
     #[test]

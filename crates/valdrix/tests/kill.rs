@@ -17,11 +17,12 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
     let before = common::dump(&db);
 
     // Two large deliveries: the first is written inside the open transaction while the second is
-    // still being read, so a kill then lands with uncommitted rows in the write-ahead log.
+    // still being read, so a kill then lands with uncommitted rows in the write-ahead log. Row
+    // groups of 100,000 rows make the reader split each file over threads and merge the parts.
     let big: Vec<_> = (0..2)
         .map(|i| {
             let p = dir.path().join(format!("cur2-{i}.parquet"));
-            valdrix_bench::generate_cur2(&p, 400_000, 7 + i).unwrap();
+            valdrix_bench::generate_cur2_with_row_groups(&p, 400_000, 7 + i, 100_000).unwrap();
             p
         })
         .collect();

@@ -141,8 +141,15 @@ fn demo_exports_match_the_oracle() {
     let tenant = TenantId::parse("default").unwrap();
     for unit in &units {
         let mut store = SqliteStore::in_memory().unwrap();
-        ingest_unit(&mut store, &tenant, unit, &|p: &Path| p.display().to_string(), &IngestOptions::default(), &mut |_, _| {})
-            .unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
+        ingest_unit(
+            &mut store,
+            &tenant,
+            unit,
+            &|p: &Path| p.display().to_string(),
+            &IngestOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
         let got = &store.totals(&tenant).unwrap()["USD"];
         let want = &expected[&unit.files[0].display().to_string()]["USD"];
         assert_eq!(got.billed, Decimal::from_str(&want["billed"]).unwrap(), "{}", unit.stream);
