@@ -78,13 +78,16 @@ def main():
     py = sys.executable
     results = {}
 
-    def valdrix_dry():
-        return run([a.valdrix, "ingest", "--dry-run", "--quiet", "--output", "json", a.file])
+    def valdrix_dry(threads):
+        env = dict(os.environ, VALDRIX_READ_THREADS=str(threads))
+        return lambda: run([a.valdrix, "ingest", "--dry-run", "--quiet", "--output", "json", a.file], env)
 
-    def valdrix_ingest():
-        db = os.path.join(work, f"v-{time.time_ns()}.sqlite")
-        r = run([a.valdrix, "--database-url", db, "ingest", "--quiet", "--output", "json", a.file])
-        return r
+    def valdrix_ingest(threads):
+        def go():
+            db = os.path.join(work, f"v-{time.time_ns()}.sqlite")
+            env = dict(os.environ, VALDRIX_READ_THREADS=str(threads))
+            return run([a.valdrix, "--database-url", db, "ingest", "--quiet", "--output", "json", a.file], env)
+        return go
 
     def duck(mode, threads):
         def go():
@@ -92,14 +95,15 @@ def main():
             return run([py, child, mode, a.file, str(threads), db, sql_file])
         return go
 
-    r = best(a.repeat, valdrix_dry)
-    records = json.loads(r[2])[0]["records"]
-    results["valdrix parse+rollup (1 thread)"] = r
+    plural = lambda t: f"{t} thread{'s' if t > 1 else ''}"
     for t in (1, 2):
-        results[f"DuckDB parse+rollup ({t} thread{'s' if t > 1 else ''})"] = best(a.repeat, duck("rollup", t))
-    results["valdrix ingest end-to-end (SQLite)"] = best(a.repeat, valdrix_ingest)
+        r = best(a.repeat, valdrix_dry(t))
+        records = json.loads(r[2])[0]["records"]
+        results[f"valdrix parse+rollup ({plural(t)})"] = r
+        results[f"DuckDB parse+rollup ({plural(t)})"] = best(a.repeat, duck("rollup", t))
     for t in (1, 2):
-        results[f"DuckDB ingest end-to-end ({t} thread{'s' if t > 1 else ''}, DuckDB file)"] = best(a.repeat, duck("ingest", t))
+        results[f"valdrix ingest end-to-end ({plural(t)}, SQLite)"] = best(a.repeat, valdrix_ingest(t))
+        results[f"DuckDB ingest end-to-end ({plural(t)}, DuckDB file)"] = best(a.repeat, duck("ingest", t))
     duck_groups = int(results["DuckDB parse+rollup (1 thread)"][2].strip())
 
     size = os.path.getsize(a.file)
@@ -109,13 +113,13 @@ def main():
     print("|---|---|---:|---:|---:|")
     for name, (wall, rss, _) in results.items():
         print(f"| {name.split(' (')[0].split(' ', 1)[1]} | {name} | {wall:.2f} | {a.rows / wall:,.0f} | {rss:,.0f} |")
-    v_roll = results["valdrix parse+rollup (1 thread)"][0]
-    v_e2e = results["valdrix ingest end-to-end (SQLite)"][0]
     ratios = {}
     for t in (1, 2):
-        suffix = f"{t} thread{'s' if t > 1 else ''}"
-        ratios[f"parse+rollup: DuckDB {suffix} time / valdrix time"] = results[f"DuckDB parse+rollup ({suffix})"][0] / v_roll
-        ratios[f"end-to-end: valdrix time / DuckDB {suffix} time"] = v_e2e / results[f"DuckDB ingest end-to-end ({suffix}, DuckDB file)"][0]
+        n = plural(t)
+        ratios[f"parse+rollup at {n}: DuckDB time / valdrix time"] = (
+            results[f"DuckDB parse+rollup ({n})"][0] / results[f"valdrix parse+rollup ({n})"][0])
+        ratios[f"end-to-end at {n}: valdrix time / DuckDB time"] = (
+            results[f"valdrix ingest end-to-end ({n}, SQLite)"][0] / results[f"DuckDB ingest end-to-end ({n}, DuckDB file)"][0])
     print()
     for k, v in ratios.items():
         print(f"- {k}: {v:.2f}")
