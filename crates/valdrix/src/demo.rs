@@ -1220,6 +1220,23 @@ fn generate(exports: &Path, seed: u64, restated: bool) -> Result<()> {
     Ok(())
 }
 
+/// How to call this binary again: `valdrix` when it is on the PATH, else its path (relative to the
+/// working directory when inside it, as after `cargo run`).
+fn command_name() -> String {
+    let Ok(exe) = std::env::current_exe() else { return "valdrix".to_string() };
+    let on_path = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .any(|d| exe.parent().is_some_and(|e| std::fs::canonicalize(&d).ok().as_deref() == Some(e)))
+        })
+        .unwrap_or(false);
+    if on_path {
+        return "valdrix".to_string();
+    }
+    let cwd = std::env::current_dir().unwrap_or_default();
+    exe.strip_prefix(&cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| exe.display().to_string())
+}
+
 /// Generates the dataset under `dir/exports`, ingests it into a fresh store at
 /// `dir/valdrix-demo.sqlite` (or `database_url`), delivers a restated November, and prints what
 /// to try next.
@@ -1284,14 +1301,14 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
         println!("  {:<13} {} {:>16}  (no team tag)", "untagged", u.currency, money_for_people(u.amount));
     }
     println!("\nDone in {:.1} s. The demo database is {db}", t0.elapsed().as_secs_f64());
-    let flag = format!("--database-url {db}");
+    let flag = format!("{} --database-url {db}", command_name());
     println!("\nTry next:");
-    println!("  valdrix {flag} costs --group-by provider,service --from 2026-10-01 --to 2026-11-01");
-    println!("  valdrix {flag} costs --group-by tag:team --metric effective");
-    println!("  valdrix {flag} costs --group-by day --filter service='Amazon Elastic Compute Cloud' --from 2026-08-10 --to 2026-08-20");
-    println!("  valdrix {flag} costs --group-by sub-account --filter tag:team= --limit 10");
-    println!("  valdrix {flag} costs --group-by month --filter provider=Microsoft --format csv");
-    println!("  valdrix {flag} runs");
-    println!("  valdrix {flag} export focus --out demo-focus.parquet");
+    println!("  {flag} costs --group-by provider,service --from 2026-10-01 --to 2026-11-01");
+    println!("  {flag} costs --group-by tag:team --metric effective");
+    println!("  {flag} costs --group-by day --filter service='Amazon Elastic Compute Cloud' --from 2026-08-10 --to 2026-08-20");
+    println!("  {flag} costs --group-by sub-account --filter tag:team= --limit 10");
+    println!("  {flag} costs --group-by month --filter provider=Microsoft --format csv");
+    println!("  {flag} runs");
+    println!("  {flag} export focus --out demo-focus.parquet");
     Ok(())
 }
