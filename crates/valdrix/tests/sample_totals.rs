@@ -23,6 +23,15 @@ fn oracle(files: &[PathBuf]) -> Oracle {
     serde_json::from_slice(&out.stdout).expect("oracle JSON")
 }
 
+/// Ingests one unit alone into a fresh in-memory store.
+fn ingest_alone(unit: &SourceUnit) -> (SqliteStore, anyhow::Result<UnitOutcome>) {
+    let mut store = SqliteStore::in_memory().unwrap();
+    let tenant = TenantId::parse("default").unwrap();
+    let display = |p: &Path| p.display().to_string();
+    let outcome = ingest_unit(&mut store, &tenant, unit, &display, &IngestOptions::default(), &mut |_, _| {});
+    (store, outcome)
+}
+
 fn rejected(p: &Path) -> bool {
     p.to_string_lossy().contains("simple_agreements")
 }
@@ -47,16 +56,8 @@ fn every_sample_matches_the_oracle_to_the_last_digit() {
     let tenant = TenantId::parse("default").unwrap();
     let mut checked_effective = 0;
     for unit in &units {
-        let mut store = SqliteStore::in_memory().unwrap();
-        let outcome = ingest_unit(
-            &mut store,
-            &tenant,
-            unit,
-            &|p: &Path| p.display().to_string(),
-            &IngestOptions::default(),
-            &mut |_, _| {},
-        )
-        .unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
+        let (store, outcome) = ingest_alone(unit);
+        let outcome = outcome.unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
         assert!(matches!(outcome, UnitOutcome::Written(_)));
         let got = store.totals(&tenant).unwrap();
         // The oracle's totals for the unit: the sum over its files.
@@ -96,16 +97,8 @@ fn the_specs_dollar_formatted_saas_examples_are_rejected_naming_the_value() {
     assert_eq!(units.len(), 5);
     let tenant = TenantId::parse("default").unwrap();
     for unit in &units {
-        let mut store = SqliteStore::in_memory().unwrap();
-        let err = ingest_unit(
-            &mut store,
-            &tenant,
-            unit,
-            &|p: &Path| p.display().to_string(),
-            &IngestOptions::default(),
-            &mut |_, _| {},
-        )
-        .expect_err("a $-formatted amount must be rejected");
+        let (store, err) = ingest_alone(unit);
+        let err = err.expect_err("a $-formatted amount must be rejected");
         let msg = format!("{err:#}");
         assert!(
             msg.contains("row 1") && msg.contains("BilledCost") && msg.contains("$") && msg.contains(".csv"),
@@ -140,16 +133,8 @@ fn demo_exports_match_the_oracle() {
     let expected = oracle(&files);
     let tenant = TenantId::parse("default").unwrap();
     for unit in &units {
-        let mut store = SqliteStore::in_memory().unwrap();
-        ingest_unit(
-            &mut store,
-            &tenant,
-            unit,
-            &|p: &Path| p.display().to_string(),
-            &IngestOptions::default(),
-            &mut |_, _| {},
-        )
-        .unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
+        let (store, outcome) = ingest_alone(unit);
+        outcome.unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
         let got = &store.totals(&tenant).unwrap()["USD"];
         let want = &expected[&unit.files[0].display().to_string()]["USD"];
         assert_eq!(got.billed, Decimal::from_str(&want["billed"]).unwrap(), "{}", unit.stream);
