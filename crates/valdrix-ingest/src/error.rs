@@ -47,14 +47,14 @@ impl fmt::Display for Location {
 /// Why a file could not be ingested.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The file could not be opened or read.
-    #[error("{file}: {source}")]
+    /// The file could not be opened or read. The I/O error is part of the message (not a
+    /// `source`), so that error chains do not repeat it.
+    #[error("{file}: {error}")]
     Io {
         /// File path or URL.
         file: String,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file has no header or no content at all.
     #[error("{file}: empty file (no header row)")]

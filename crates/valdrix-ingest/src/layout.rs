@@ -46,7 +46,7 @@ fn canonical(p: &Path) -> String {
 /// Reads a CUR manifest: assembly id and the data files it lists, resolved below `period_dir`.
 fn manifest_unit(manifest: &Path, period_dir: &Path) -> Result<SourceUnit> {
     let file = manifest.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string(manifest).map_err(|e| IngestError::Io { file: file.clone(), source: e })?;
+    let text = std::fs::read_to_string(manifest).map_err(|e| IngestError::Io { file: file.clone(), error: e })?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| IngestError::Manifest { file: file.clone(), message: e.to_string() })?;
     let assembly = v
@@ -113,7 +113,7 @@ fn period_unit(period_dir: &Path) -> Result<Option<SourceUnit>> {
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     let file = dir.to_string_lossy().into_owned();
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| IngestError::Io { file: file.clone(), source: e })?
+        .map_err(|e| IngestError::Io { file: file.clone(), error: e })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     v.sort();
@@ -149,7 +149,7 @@ pub fn resolve_inputs(paths: &[PathBuf]) -> Result<Vec<SourceUnit>> {
     let mut out = Vec::new();
     for p in paths {
         let file = p.to_string_lossy().into_owned();
-        let md = std::fs::metadata(p).map_err(|e| IngestError::Io { file: file.clone(), source: e })?;
+        let md = std::fs::metadata(p).map_err(|e| IngestError::Io { file: file.clone(), error: e })?;
         if md.is_dir() {
             walk(p, &mut out)?;
         } else if p.to_string_lossy().ends_with("-Manifest.json") {

@@ -85,7 +85,7 @@ pub fn checksum_files(paths: &[&Path]) -> std::io::Result<String> {
 }
 
 fn io_err(file: &str, e: std::io::Error) -> IngestError {
-    IngestError::Io { file: file.to_string(), source: e }
+    IngestError::Io { file: file.to_string(), error: e }
 }
 
 /// Sniffs the encoding from the first bytes (and the name, to tell JSON lines from CSV).
