@@ -317,6 +317,17 @@ impl Totals {
         add_opt(&mut self.pricing_quantity, l.pricing_quantity);
         self.line_count += 1;
     }
+
+    /// Adds another record's sums (partial rollups, totals per currency).
+    pub fn add_totals(&mut self, r: &Totals) {
+        self.billed_cost += r.billed_cost;
+        self.effective_cost += r.effective_cost;
+        self.list_cost += r.list_cost;
+        self.contracted_cost += r.contracted_cost;
+        add_opt(&mut self.consumed_quantity, r.consumed_quantity);
+        add_opt(&mut self.pricing_quantity, r.pricing_quantity);
+        self.line_count += r.line_count;
+    }
 }
 
 fn add_opt(acc: &mut Option<Decimal>, v: Option<Decimal>) {

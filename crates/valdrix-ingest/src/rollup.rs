@@ -7,7 +7,6 @@
 
 use chrono::{Datelike, NaiveDate};
 use hashbrown::HashTable;
-use rust_decimal::Decimal;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -341,7 +340,7 @@ impl Rollup {
             let hash = self.hasher.hash_one(key);
             let keys = &self.keys;
             if let Some(&j) = self.table.find(hash, |&j| keys[j as usize] == key) {
-                merge_totals(&mut self.totals[j as usize], &other.totals[i]);
+                self.totals[j as usize].add_totals(&other.totals[i]);
                 continue;
             }
             let attrs = other.attrs[i].map(|a| translate(a, &mut self.text));
@@ -365,7 +364,7 @@ impl Rollup {
         let mut out: BTreeMap<String, Totals> = BTreeMap::new();
         for (k, t) in self.keys.iter().zip(&self.totals) {
             let cur = self.text.get(k[14]).unwrap_or("").to_string();
-            merge_totals(out.entry(cur).or_default(), t);
+            out.entry(cur).or_default().add_totals(t);
         }
         out
     }
@@ -418,25 +417,11 @@ impl RecordSource for Rollup {
     }
 }
 
-fn merge_totals(t: &mut Totals, r: &Totals) {
-    t.billed_cost += r.billed_cost;
-    t.effective_cost += r.effective_cost;
-    t.list_cost += r.list_cost;
-    t.contracted_cost += r.contracted_cost;
-    t.line_count += r.line_count;
-    if let Some(q) = r.consumed_quantity {
-        t.consumed_quantity = Some(t.consumed_quantity.unwrap_or(Decimal::ZERO) + q);
-    }
-    if let Some(q) = r.pricing_quantity {
-        t.pricing_quantity = Some(t.pricing_quantity.unwrap_or(Decimal::ZERO) + q);
-    }
-}
-
 /// Totals per currency over records. Never adds amounts of different currencies.
 pub fn totals_by_currency(records: &[CostRecord]) -> BTreeMap<String, Totals> {
     let mut out: BTreeMap<String, Totals> = BTreeMap::new();
     for r in records {
-        merge_totals(out.entry(r.grain.currency.clone()).or_default(), &r.totals);
+        out.entry(r.grain.currency.clone()).or_default().add_totals(&r.totals);
     }
     out
 }
