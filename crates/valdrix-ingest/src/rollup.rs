@@ -430,6 +430,7 @@ pub fn totals_by_currency(records: &[CostRecord]) -> BTreeMap<String, Totals> {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+    use rust_decimal::Decimal;
     use std::str::FromStr;
 
     fn line(cost: &str, tags: &[(&'static str, &'static str)]) -> CostLine<'static> {
