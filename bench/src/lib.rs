@@ -3,7 +3,8 @@
 //! The shape follows the real AWS workshop CUR (October 2018, 119,307 rows): hourly line items
 //! over one month; about 5 distinct resources per 1,000 rows; 16 services led by EC2 and S3;
 //! 7 % reservation-covered usage with a handful of monthly RIFee rows; 70 % of rows without a
-//! cost-center tag; most costs tiny with a long tail. Accounts scale with size (one per 60,000
+//! cost-center tag; most costs tiny with a long tail; rows in usage-time order, as in the real file
+//! (each day's line items together, resources in random order within an hour). Accounts scale with size (one per 60,000
 //! rows, at least two), so large files also have many accounts. The same seed gives the same file.
 
 use anyhow::Result;
@@ -257,7 +258,9 @@ pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_grou
             }
             let r = &resources[rng.below(resources.len())];
             let svc = SERVICES[r.service];
-            let hour = rng.below(744) as i64;
+            // Like the real export, line items progress through the month: a record's hourly
+            // lines lie close together in the file (rows of one day, not of the whole month).
+            let hour = ((written + k) * 744 / rows) as i64;
             let start = month_start_ms + hour * 3_600_000;
             let amount = if svc.4 == "Hrs" {
                 1.0

@@ -318,6 +318,33 @@ impl Totals {
         self.line_count += 1;
     }
 
+    /// Adds one line given by its amounts (columnar readers).
+    pub fn add_amounts(
+        &mut self,
+        billed: Decimal,
+        effective: Decimal,
+        list: Decimal,
+        contracted: Decimal,
+        consumed_quantity: Option<Decimal>,
+        pricing_quantity: Option<Decimal>,
+    ) {
+        // Adding zero (most list, effective or contracted amounts of some line types) is skipped:
+        // decimal addition aligns scales first and is the costly part of a rollup.
+        for (sum, v) in [
+            (&mut self.billed_cost, billed),
+            (&mut self.effective_cost, effective),
+            (&mut self.list_cost, list),
+            (&mut self.contracted_cost, contracted),
+        ] {
+            if !v.is_zero() {
+                *sum += v;
+            }
+        }
+        add_opt(&mut self.consumed_quantity, consumed_quantity);
+        add_opt(&mut self.pricing_quantity, pricing_quantity);
+        self.line_count += 1;
+    }
+
     /// Adds another record's sums (partial rollups, totals per currency).
     pub fn add_totals(&mut self, r: &Totals) {
         self.billed_cost += r.billed_cost;

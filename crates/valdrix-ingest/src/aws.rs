@@ -15,7 +15,7 @@ use valdrix_core::{ChargeCategory, CostLine};
 use crate::error::FieldError;
 use crate::mapping::aws_service_category;
 use crate::rollup::Rollup;
-use crate::table::{Cell, Header, Row};
+use crate::table::{BatchView, Cell, Header, Row};
 use crate::Normaliser;
 
 /// Converts a legacy CSV header (`lineItem/UnblendedCost`, `reservation/ReservationARN`) to the
@@ -42,7 +42,7 @@ pub fn athena_name(header: &str) -> String {
 }
 
 /// Where a tag column's key comes from.
-enum TagColumn {
+pub(crate) enum TagColumn {
     /// A single tag per column with a fixed key.
     Single(usize, String),
     /// A map column (CUR 2.0 `resource_tags`).
@@ -51,13 +51,13 @@ enum TagColumn {
 
 /// The resolved columns of one AWS file.
 pub struct AwsPlan {
-    header: Header,
-    cols: Vec<Option<usize>>,
-    tags: Vec<TagColumn>,
-    product_map: Option<usize>,
+    pub(crate) header: Header,
+    pub(crate) cols: Vec<Option<usize>>,
+    pub(crate) tags: Vec<TagColumn>,
+    pub(crate) product_map: Option<usize>,
 }
 
-const COLUMNS: &[&str] = &[
+pub(crate) const COLUMNS: &[&str] = &[
     "bill_payer_account_id",
     "bill_payer_account_name",
     "bill_billing_period_start_date",
@@ -75,7 +75,6 @@ const COLUMNS: &[&str] = &[
     "line_item_usage_amount",
     "line_item_currency_code",
     "line_item_unblended_cost",
-    "line_item_net_unblended_cost",
     "line_item_line_item_description",
     "line_item_legal_entity",
     "product_product_name",
@@ -105,50 +104,49 @@ const COLUMNS: &[&str] = &[
 ];
 
 // Positions in COLUMNS: the hot path indexes an array instead of hashing names.
-const BILL_PAYER_ACCOUNT_ID: usize = 0;
-const BILL_PAYER_ACCOUNT_NAME: usize = 1;
-const BILL_BILLING_PERIOD_START_DATE: usize = 2;
-const BILL_BILLING_PERIOD_END_DATE: usize = 3;
-const BILL_INVOICE_ID: usize = 4;
-const BILL_BILLING_ENTITY: usize = 5;
-const LINE_ITEM_USAGE_ACCOUNT_ID: usize = 6;
-const LINE_ITEM_USAGE_ACCOUNT_NAME: usize = 7;
-const LINE_ITEM_LINE_ITEM_TYPE: usize = 8;
-const LINE_ITEM_USAGE_START_DATE: usize = 9;
-const LINE_ITEM_PRODUCT_CODE: usize = 10;
-const LINE_ITEM_USAGE_TYPE: usize = 11;
-const LINE_ITEM_AVAILABILITY_ZONE: usize = 12;
-const LINE_ITEM_RESOURCE_ID: usize = 13;
-const LINE_ITEM_USAGE_AMOUNT: usize = 14;
-const LINE_ITEM_CURRENCY_CODE: usize = 15;
-const LINE_ITEM_UNBLENDED_COST: usize = 16;
-const LINE_ITEM_NET_UNBLENDED_COST: usize = 17;
-const LINE_ITEM_LINE_ITEM_DESCRIPTION: usize = 18;
-const LINE_ITEM_LEGAL_ENTITY: usize = 19;
-const PRODUCT_PRODUCT_NAME: usize = 20;
-const PRODUCT_SERVICENAME: usize = 21;
-const PRODUCT_REGION_CODE: usize = 22;
-const PRODUCT_REGION: usize = 23;
-const PRODUCT_LOCATION: usize = 24;
-const PRODUCT_SKU: usize = 25;
-const PRODUCT_PRODUCT_FAMILY: usize = 26;
-const PRICING_PUBLIC_ON_DEMAND_COST: usize = 27;
-const PRICING_TERM: usize = 28;
-const PRICING_UNIT: usize = 29;
-const PRICING_RATE_ID: usize = 30;
-const PRICING_RATE_CODE: usize = 31;
-const RESERVATION_RESERVATION_A_R_N: usize = 32;
-const RESERVATION_EFFECTIVE_COST: usize = 33;
-const RESERVATION_NET_EFFECTIVE_COST: usize = 34;
-const RESERVATION_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD: usize = 35;
-const RESERVATION_NET_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD: usize = 36;
-const RESERVATION_UNUSED_RECURRING_FEE: usize = 37;
-const RESERVATION_NET_UNUSED_RECURRING_FEE: usize = 38;
-const SAVINGS_PLAN_SAVINGS_PLAN_A_R_N: usize = 39;
-const SAVINGS_PLAN_SAVINGS_PLAN_EFFECTIVE_COST: usize = 40;
-const SAVINGS_PLAN_NET_SAVINGS_PLAN_EFFECTIVE_COST: usize = 41;
-const SAVINGS_PLAN_TOTAL_COMMITMENT_TO_DATE: usize = 42;
-const SAVINGS_PLAN_USED_COMMITMENT: usize = 43;
+pub(crate) const BILL_PAYER_ACCOUNT_ID: usize = 0;
+pub(crate) const BILL_PAYER_ACCOUNT_NAME: usize = 1;
+pub(crate) const BILL_BILLING_PERIOD_START_DATE: usize = 2;
+pub(crate) const BILL_BILLING_PERIOD_END_DATE: usize = 3;
+pub(crate) const BILL_INVOICE_ID: usize = 4;
+pub(crate) const BILL_BILLING_ENTITY: usize = 5;
+pub(crate) const LINE_ITEM_USAGE_ACCOUNT_ID: usize = 6;
+pub(crate) const LINE_ITEM_USAGE_ACCOUNT_NAME: usize = 7;
+pub(crate) const LINE_ITEM_LINE_ITEM_TYPE: usize = 8;
+pub(crate) const LINE_ITEM_USAGE_START_DATE: usize = 9;
+pub(crate) const LINE_ITEM_PRODUCT_CODE: usize = 10;
+pub(crate) const LINE_ITEM_USAGE_TYPE: usize = 11;
+pub(crate) const LINE_ITEM_AVAILABILITY_ZONE: usize = 12;
+pub(crate) const LINE_ITEM_RESOURCE_ID: usize = 13;
+pub(crate) const LINE_ITEM_USAGE_AMOUNT: usize = 14;
+pub(crate) const LINE_ITEM_CURRENCY_CODE: usize = 15;
+pub(crate) const LINE_ITEM_UNBLENDED_COST: usize = 16;
+pub(crate) const LINE_ITEM_LINE_ITEM_DESCRIPTION: usize = 17;
+pub(crate) const LINE_ITEM_LEGAL_ENTITY: usize = 18;
+pub(crate) const PRODUCT_PRODUCT_NAME: usize = 19;
+pub(crate) const PRODUCT_SERVICENAME: usize = 20;
+pub(crate) const PRODUCT_REGION_CODE: usize = 21;
+pub(crate) const PRODUCT_REGION: usize = 22;
+pub(crate) const PRODUCT_LOCATION: usize = 23;
+pub(crate) const PRODUCT_SKU: usize = 24;
+pub(crate) const PRODUCT_PRODUCT_FAMILY: usize = 25;
+pub(crate) const PRICING_PUBLIC_ON_DEMAND_COST: usize = 26;
+pub(crate) const PRICING_TERM: usize = 27;
+pub(crate) const PRICING_UNIT: usize = 28;
+pub(crate) const PRICING_RATE_ID: usize = 29;
+pub(crate) const PRICING_RATE_CODE: usize = 30;
+pub(crate) const RESERVATION_RESERVATION_A_R_N: usize = 31;
+pub(crate) const RESERVATION_EFFECTIVE_COST: usize = 32;
+pub(crate) const RESERVATION_NET_EFFECTIVE_COST: usize = 33;
+pub(crate) const RESERVATION_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD: usize = 34;
+pub(crate) const RESERVATION_NET_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD: usize = 35;
+pub(crate) const RESERVATION_UNUSED_RECURRING_FEE: usize = 36;
+pub(crate) const RESERVATION_NET_UNUSED_RECURRING_FEE: usize = 37;
+pub(crate) const SAVINGS_PLAN_SAVINGS_PLAN_A_R_N: usize = 38;
+pub(crate) const SAVINGS_PLAN_SAVINGS_PLAN_EFFECTIVE_COST: usize = 39;
+pub(crate) const SAVINGS_PLAN_NET_SAVINGS_PLAN_EFFECTIVE_COST: usize = 40;
+pub(crate) const SAVINGS_PLAN_TOTAL_COMMITMENT_TO_DATE: usize = 41;
+pub(crate) const SAVINGS_PLAN_USED_COMMITMENT: usize = 42;
 
 /// Whether a header looks like an AWS CUR in any layout.
 pub fn detect(header: &Header) -> bool {
@@ -175,7 +173,7 @@ impl AwsPlan {
                 continue;
             }
             if let Some(key) = n.strip_prefix("resource_tags_") {
-                tags.push(TagColumn::Single(i, snake_tag_key(key)));
+                tags.push(TagColumn::Single(i, snake_tag_key(key).into_owned()));
                 continue;
             }
             if n == "resource_tags" {
@@ -189,19 +187,210 @@ impl AwsPlan {
         AwsPlan { header, cols, tags, product_map }
     }
 
-    fn c(&self, col: usize) -> Option<usize> {
+    pub(crate) fn c(&self, col: usize) -> Option<usize> {
         self.cols[col]
     }
 }
 
 /// `user_cost_center` → `cost_center`; `aws_created_by` → `aws:created_by`.
-fn snake_tag_key(key: &str) -> String {
+pub(crate) fn snake_tag_key(key: &str) -> Cow<'_, str> {
     if let Some(k) = key.strip_prefix("user_") {
-        k.to_string()
+        Cow::Borrowed(k)
     } else if let Some(k) = key.strip_prefix("aws_") {
-        format!("aws:{k}")
+        Cow::Owned(format!("aws:{k}"))
     } else {
-        key.to_string()
+        Cow::Borrowed(key)
+    }
+}
+
+/// `pricing_term` values that mean spot pricing.
+pub(crate) fn is_spot(term: &str) -> bool {
+    term.eq_ignore_ascii_case("spot")
+}
+
+/// The CUR `line_item_line_item_type` values Valdrix distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemType {
+    Usage,
+    DiscountedUsage,
+    SavingsPlanCoveredUsage,
+    SavingsPlanNegation,
+    RiFee,
+    SavingsPlanRecurringFee,
+    SavingsPlanUpfrontFee,
+    Fee,
+    Tax,
+    Refund,
+    Credit,
+    Other,
+}
+
+impl ItemType {
+    pub(crate) fn parse(s: &str) -> Self {
+        match s {
+            "Usage" => ItemType::Usage,
+            "DiscountedUsage" => ItemType::DiscountedUsage,
+            "SavingsPlanCoveredUsage" => ItemType::SavingsPlanCoveredUsage,
+            "SavingsPlanNegation" => ItemType::SavingsPlanNegation,
+            "RIFee" => ItemType::RiFee,
+            "SavingsPlanRecurringFee" => ItemType::SavingsPlanRecurringFee,
+            "SavingsPlanUpfrontFee" => ItemType::SavingsPlanUpfrontFee,
+            "Fee" => ItemType::Fee,
+            "Tax" => ItemType::Tax,
+            "Refund" => ItemType::Refund,
+            "Credit" | "BundledDiscount" | "EdpDiscount" | "PrivateRateDiscount" | "Discount"
+            | "DistributorDiscount" | "SppDiscount" => ItemType::Credit,
+            _ => ItemType::Other,
+        }
+    }
+}
+
+/// Which commitment a line refers to (its ARN column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commitment {
+    None,
+    Reservation,
+    SavingsPlan,
+}
+
+impl Commitment {
+    /// FOCUS `CommitmentDiscountType`.
+    pub(crate) fn kind(self) -> Option<&'static str> {
+        match self {
+            Commitment::None => None,
+            Commitment::Reservation => Some("Reservation"),
+            Commitment::SavingsPlan => Some("Savings Plan"),
+        }
+    }
+
+    /// FOCUS `CommitmentDiscountCategory`.
+    pub(crate) fn category(self) -> Option<&'static str> {
+        match self {
+            Commitment::None => None,
+            Commitment::Reservation => Some("Usage"),
+            Commitment::SavingsPlan => Some("Spend"),
+        }
+    }
+}
+
+/// How a line's EffectiveCost is computed (BILLING_FORMATS.md §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EffectiveRule {
+    /// The invoice amount itself.
+    Unblended,
+    /// `reservation_effective_cost` (net variant first): the amortised RI cost of covered usage.
+    Reservation,
+    /// `savings_plan_savings_plan_effective_cost` (net first).
+    SavingsPlan,
+    /// Nothing: negations, and fees that are amortised through covered usage instead.
+    Zero,
+    /// The RI's unused amortised upfront fee plus its unused recurring fee (net first).
+    ReservationUnused,
+    /// The savings plan's commitment not used: total commitment to date minus used commitment.
+    SavingsPlanUnused,
+}
+
+impl EffectiveRule {
+    /// The EffectiveCost of a line whose invoice amount is `unblended`; `dec` reads a column of
+    /// [`COLUMNS`] by position (`Ok(None)` when absent or null).
+    pub(crate) fn amount(
+        self,
+        unblended: Decimal,
+        dec: &mut dyn FnMut(usize) -> Result<Option<Decimal>, FieldError>,
+    ) -> Result<Decimal, FieldError> {
+        // Net variants apply EDP and private-rate discounts when the export carries them.
+        let mut net_or = |net: usize, gross: usize| -> Result<Decimal, FieldError> {
+            match dec(net)? {
+                Some(v) => Ok(v),
+                None => Ok(dec(gross)?.unwrap_or(Decimal::ZERO)),
+            }
+        };
+        Ok(match self {
+            EffectiveRule::Unblended => unblended,
+            EffectiveRule::Zero => Decimal::ZERO,
+            EffectiveRule::Reservation => net_or(RESERVATION_NET_EFFECTIVE_COST, RESERVATION_EFFECTIVE_COST)?,
+            EffectiveRule::SavingsPlan => {
+                net_or(SAVINGS_PLAN_NET_SAVINGS_PLAN_EFFECTIVE_COST, SAVINGS_PLAN_SAVINGS_PLAN_EFFECTIVE_COST)?
+            }
+            EffectiveRule::ReservationUnused => {
+                net_or(
+                    RESERVATION_NET_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD,
+                    RESERVATION_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD,
+                )? + net_or(RESERVATION_NET_UNUSED_RECURRING_FEE, RESERVATION_UNUSED_RECURRING_FEE)?
+            }
+            EffectiveRule::SavingsPlanUnused => {
+                let total = dec(SAVINGS_PLAN_TOTAL_COMMITMENT_TO_DATE)?.unwrap_or(Decimal::ZERO);
+                let used = dec(SAVINGS_PLAN_USED_COMMITMENT)?.unwrap_or(Decimal::ZERO);
+                total - used
+            }
+        })
+    }
+}
+
+/// Everything a line item type decides about a FOCUS line, before amounts: one function shared
+/// by the row-at-a-time and the columnar readers so that both mean the same thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub category: ChargeCategory,
+    pub correction: bool,
+    pub pricing: Option<&'static str>,
+    pub frequency: &'static str,
+    pub status: Option<&'static str>,
+    pub commitment: Commitment,
+    pub effective: EffectiveRule,
+}
+
+impl Shape {
+    /// The shape of a line of type `item`; `has_ri` tells whether it names a reservation, `spot`
+    /// whether it is priced on the spot market.
+    pub(crate) fn of(item: ItemType, has_ri: bool, spot: bool) -> Shape {
+        let base = Shape {
+            category: ChargeCategory::Usage,
+            correction: false,
+            pricing: None,
+            frequency: frequency::ONE_TIME,
+            status: None,
+            commitment: Commitment::None,
+            effective: EffectiveRule::Unblended,
+        };
+        let covered = |commitment, effective| Shape {
+            pricing: Some(pricing::COMMITTED),
+            frequency: frequency::USAGE_BASED,
+            status: Some("Used"),
+            commitment,
+            effective,
+            ..base
+        };
+        let purchase = |frequency, commitment, effective| Shape {
+            category: ChargeCategory::Purchase,
+            pricing: Some(pricing::STANDARD),
+            frequency,
+            commitment,
+            effective,
+            ..base
+        };
+        match item {
+            ItemType::Usage => Shape {
+                pricing: Some(if spot { pricing::DYNAMIC } else { pricing::STANDARD }),
+                frequency: frequency::USAGE_BASED,
+                ..base
+            },
+            ItemType::DiscountedUsage => covered(Commitment::Reservation, EffectiveRule::Reservation),
+            ItemType::SavingsPlanCoveredUsage => covered(Commitment::SavingsPlan, EffectiveRule::SavingsPlan),
+            ItemType::SavingsPlanNegation => covered(Commitment::SavingsPlan, EffectiveRule::Zero),
+            ItemType::RiFee => purchase(frequency::RECURRING, Commitment::Reservation, EffectiveRule::ReservationUnused),
+            ItemType::SavingsPlanRecurringFee => {
+                purchase(frequency::RECURRING, Commitment::SavingsPlan, EffectiveRule::SavingsPlanUnused)
+            }
+            ItemType::SavingsPlanUpfrontFee => purchase(frequency::ONE_TIME, Commitment::SavingsPlan, EffectiveRule::Zero),
+            // An upfront reservation fee is amortised through DiscountedUsage instead.
+            ItemType::Fee if has_ri => purchase(frequency::ONE_TIME, Commitment::Reservation, EffectiveRule::Zero),
+            ItemType::Fee => purchase(frequency::ONE_TIME, Commitment::None, EffectiveRule::Unblended),
+            ItemType::Tax => Shape { category: ChargeCategory::Tax, frequency: frequency::RECURRING, ..base },
+            ItemType::Refund => Shape { category: ChargeCategory::Credit, correction: true, ..base },
+            ItemType::Credit => Shape { category: ChargeCategory::Credit, ..base },
+            ItemType::Other => Shape { category: ChargeCategory::Adjustment, ..base },
+        }
     }
 }
 
@@ -219,6 +408,10 @@ impl Normaliser for AwsPlan {
             });
         }
         Some(cols)
+    }
+
+    fn emit_batch(&self, batch: &BatchView<'_>, out: &mut Rollup) -> Option<Result<(), (usize, FieldError)>> {
+        crate::aws_columnar::emit_batch(self, batch, out)
     }
 
     fn emit(&self, row: &dyn Row, out: &mut Rollup) -> Result<(), FieldError> {
@@ -276,114 +469,30 @@ impl Normaliser for AwsPlan {
         l.charge_description = t(LINE_ITEM_LINE_ITEM_DESCRIPTION).map(Cow::Borrowed);
 
         let unblended = cell.dec0(row, self.c(LINE_ITEM_UNBLENDED_COST))?;
-        let net_unblended = cell.dec(row, self.c(LINE_ITEM_NET_UNBLENDED_COST))?;
         let list = cell.dec(row, self.c(PRICING_PUBLIC_ON_DEMAND_COST))?;
         let amount = cell.dec(row, self.c(LINE_ITEM_USAGE_AMOUNT))?;
-        let item_type = t(LINE_ITEM_LINE_ITEM_TYPE).unwrap_or("Usage");
         let ri_arn = t(RESERVATION_RESERVATION_A_R_N);
         let sp_arn = t(SAVINGS_PLAN_SAVINGS_PLAN_A_R_N);
-        // Net variants apply EDP and private-rate discounts when the export carries them.
-        let net_or = |net: usize, gross: usize| -> Result<Decimal, FieldError> {
-            match cell.dec(row, self.c(net))? {
-                Some(v) => Ok(v),
-                None => cell.dec0(row, self.c(gross)),
-            }
-        };
-        let _ = net_unblended; // BilledCost is the invoice (unblended) amount; net is kept for EffectiveCost.
+        let spot = t(PRICING_TERM).is_some_and(is_spot);
+        let shape = Shape::of(ItemType::parse(t(LINE_ITEM_LINE_ITEM_TYPE).unwrap_or("Usage")), ri_arn.is_some(), spot);
         l.billed_cost = unblended;
         l.list_cost = list.unwrap_or(Decimal::ZERO);
-        let spot = t(PRICING_TERM).is_some_and(|s| s.eq_ignore_ascii_case("spot"));
-        let standard = if spot { pricing::DYNAMIC } else { pricing::STANDARD };
-
-        let (category, effective) = match item_type {
-            "Usage" => {
-                l.pricing_category = Some(standard);
-                l.charge_frequency = Some(frequency::USAGE_BASED);
-                (ChargeCategory::Usage, unblended)
-            }
-            "DiscountedUsage" => {
-                self.reservation(&mut l, ri_arn);
-                l.commitment_discount_status = Some("Used");
-                l.pricing_category = Some(pricing::COMMITTED);
-                l.charge_frequency = Some(frequency::USAGE_BASED);
-                (ChargeCategory::Usage, net_or(RESERVATION_NET_EFFECTIVE_COST, RESERVATION_EFFECTIVE_COST)?)
-            }
-            "SavingsPlanCoveredUsage" => {
-                self.savings_plan(&mut l, sp_arn);
-                l.commitment_discount_status = Some("Used");
-                l.pricing_category = Some(pricing::COMMITTED);
-                l.charge_frequency = Some(frequency::USAGE_BASED);
-                (
-                    ChargeCategory::Usage,
-                    net_or(SAVINGS_PLAN_NET_SAVINGS_PLAN_EFFECTIVE_COST, SAVINGS_PLAN_SAVINGS_PLAN_EFFECTIVE_COST)?,
-                )
-            }
-            "SavingsPlanNegation" => {
-                self.savings_plan(&mut l, sp_arn);
-                l.commitment_discount_status = Some("Used");
-                l.pricing_category = Some(pricing::COMMITTED);
-                l.charge_frequency = Some(frequency::USAGE_BASED);
-                (ChargeCategory::Usage, Decimal::ZERO)
-            }
-            "RIFee" => {
-                self.reservation(&mut l, ri_arn);
-                l.pricing_category = Some(pricing::STANDARD);
-                l.charge_frequency = Some(frequency::RECURRING);
-                let unused = net_or(
-                    RESERVATION_NET_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD,
-                    RESERVATION_UNUSED_AMORTIZED_UPFRONT_FEE_FOR_BILLING_PERIOD,
-                )? + net_or(RESERVATION_NET_UNUSED_RECURRING_FEE, RESERVATION_UNUSED_RECURRING_FEE)?;
-                (ChargeCategory::Purchase, unused)
-            }
-            "SavingsPlanRecurringFee" => {
-                self.savings_plan(&mut l, sp_arn);
-                l.pricing_category = Some(pricing::STANDARD);
-                l.charge_frequency = Some(frequency::RECURRING);
-                let total = cell.dec0(row, self.c(SAVINGS_PLAN_TOTAL_COMMITMENT_TO_DATE))?;
-                let used = cell.dec0(row, self.c(SAVINGS_PLAN_USED_COMMITMENT))?;
-                (ChargeCategory::Purchase, total - used)
-            }
-            "SavingsPlanUpfrontFee" => {
-                self.savings_plan(&mut l, sp_arn);
-                l.pricing_category = Some(pricing::STANDARD);
-                l.charge_frequency = Some(frequency::ONE_TIME);
-                (ChargeCategory::Purchase, Decimal::ZERO)
-            }
-            "Fee" => {
-                l.pricing_category = Some(pricing::STANDARD);
-                l.charge_frequency = Some(frequency::ONE_TIME);
-                if ri_arn.is_some() {
-                    // An upfront reservation fee: amortised through DiscountedUsage instead.
-                    self.reservation(&mut l, ri_arn);
-                    (ChargeCategory::Purchase, Decimal::ZERO)
-                } else {
-                    (ChargeCategory::Purchase, unblended)
-                }
-            }
-            "Tax" => {
-                l.charge_frequency = Some(frequency::RECURRING);
-                (ChargeCategory::Tax, unblended)
-            }
-            "Refund" => {
-                l.correction = true;
-                l.charge_frequency = Some(frequency::ONE_TIME);
-                (ChargeCategory::Credit, unblended)
-            }
-            "Credit"
-            | "BundledDiscount"
-            | "EdpDiscount"
-            | "PrivateRateDiscount"
-            | "Discount"
-            | "DistributorDiscount"
-            | "SppDiscount" => {
-                l.charge_frequency = Some(frequency::ONE_TIME);
-                (ChargeCategory::Credit, unblended)
-            }
-            _ => {
-                l.charge_frequency = Some(frequency::ONE_TIME);
-                (ChargeCategory::Adjustment, unblended)
-            }
+        l.pricing_category = shape.pricing;
+        l.charge_frequency = Some(shape.frequency);
+        l.commitment_discount_status = shape.status;
+        l.correction = shape.correction;
+        let arn = match shape.commitment {
+            Commitment::None => None,
+            Commitment::Reservation => ri_arn,
+            Commitment::SavingsPlan => sp_arn,
         };
+        if let Some(arn) = arn {
+            l.commitment_discount_id = Some(Cow::Borrowed(arn));
+            l.commitment_discount_type = shape.commitment.kind().map(Cow::Borrowed);
+            l.commitment_discount_category = shape.commitment.category();
+        }
+        let category = shape.category;
+        let effective = shape.effective.amount(unblended, &mut |c| cell.dec(row, self.c(c)))?;
         l.charge_category = category;
         l.effective_cost = effective;
         l.contracted_cost = match category {
@@ -428,9 +537,9 @@ impl Normaliser for AwsPlan {
                         if v.trim().is_empty() {
                             continue;
                         }
-                        let key = match &k {
-                            Cow::Borrowed(s) => Cow::Owned(snake_tag_key(s)),
-                            Cow::Owned(s) => Cow::Owned(snake_tag_key(s)),
+                        let key = match k {
+                            Cow::Borrowed(s) => snake_tag_key(s),
+                            Cow::Owned(s) => Cow::Owned(snake_tag_key(&s).into_owned()),
                         };
                         l.tags.push((key, v));
                     }
@@ -442,24 +551,6 @@ impl Normaliser for AwsPlan {
             out.add(u)?;
         }
         out.add(l)
-    }
-}
-
-impl AwsPlan {
-    fn reservation<'r>(&self, l: &mut CostLine<'r>, arn: Option<&'r str>) {
-        if let Some(arn) = arn {
-            l.commitment_discount_id = Some(Cow::Borrowed(arn));
-            l.commitment_discount_type = Some(Cow::Borrowed("Reservation"));
-            l.commitment_discount_category = Some("Usage");
-        }
-    }
-
-    fn savings_plan<'r>(&self, l: &mut CostLine<'r>, arn: Option<&'r str>) {
-        if let Some(arn) = arn {
-            l.commitment_discount_id = Some(Cow::Borrowed(arn));
-            l.commitment_discount_type = Some(Cow::Borrowed("Savings Plan"));
-            l.commitment_discount_category = Some("Spend");
-        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! the store.
 
 pub mod aws;
+mod aws_columnar;
 pub mod azure;
+mod columnar;
 pub mod error;
 pub mod focus;
 pub mod gcp;
@@ -19,10 +21,10 @@ pub mod table;
 
 pub use error::{FieldError, IngestError, Location, Result};
 pub use layout::{resolve_inputs, SourceUnit};
-pub use read::{checksum_files, read_file, FileInfo, Progress};
+pub use read::{checksum_files, read_file, read_file_with, FileInfo, Progress, ReadOptions};
 pub use rollup::{totals_by_currency, Rollup};
 
-use table::{Header, Row};
+use table::{BatchView, Header, Row};
 
 /// Turns rows of one billing format into cost lines and adds them to a rollup.
 pub trait Normaliser: Send + Sync {
@@ -38,6 +40,17 @@ pub trait Normaliser: Send + Sync {
     }
     /// Normalises one row into one or more lines.
     fn emit(&self, row: &dyn Row, out: &mut Rollup) -> std::result::Result<(), FieldError>;
+    /// Normalises a whole Arrow batch column by column, for formats with a columnar reader.
+    /// `None` (the default, or a batch with column types the columnar reader does not handle,
+    /// decided before any line is added) means: read the batch row by row with [`emit`](Self::emit).
+    /// An error carries the index of the batch row it is about.
+    fn emit_batch(
+        &self,
+        _batch: &BatchView<'_>,
+        _out: &mut Rollup,
+    ) -> Option<std::result::Result<(), (usize, FieldError)>> {
+        None
+    }
 }
 
 /// The billing formats Valdrix reads.

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{IngestError, Location, Result};
@@ -56,6 +57,8 @@ pub struct FileInfo {
     pub rows: u64,
     /// Size of the file in bytes.
     pub bytes: u64,
+    /// Rows read by a columnar reader rather than row by row.
+    pub columnar_rows: u64,
 }
 
 /// Progress of a read, reported every few thousand rows.
@@ -136,6 +139,22 @@ fn open_text(path: &Path, file: &str, gzip: bool) -> Result<(Box<dyn Read>, Arc<
     Ok((r, count))
 }
 
+/// How a file is read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// The format, instead of detecting it from the header or schema.
+    pub format: Option<Format>,
+    /// Read Parquet batches column by column where the format has a columnar reader (the
+    /// default); `false` reads every row through the row reader (tests compare the two).
+    pub columnar: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { format: None, columnar: true }
+    }
+}
+
 /// Reads one billing file into `rollup`. `file` is the name used in messages (path or URL).
 /// On error the rollup may hold part of the file: callers discard it.
 pub fn read_file(
@@ -145,14 +164,32 @@ pub fn read_file(
     rollup: &mut Rollup,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<FileInfo> {
+    let options = ReadOptions { format: forced, ..ReadOptions::default() };
+    read_file_with(path, file, &options, rollup, progress)
+}
+
+/// [`read_file`] with every option.
+pub fn read_file_with(
+    path: &Path,
+    file: &str,
+    options: &ReadOptions,
+    rollup: &mut Rollup,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<FileInfo> {
+    let forced = options.format;
+    let columnar_rows = AtomicU64::new(0);
     let bytes = std::fs::metadata(path).map_err(|e| io_err(file, e))?.len();
     let encoding = sniff(path, file)?;
     let (format, rows) = match encoding {
         Encoding::Csv { gzip } => read_csv(path, file, gzip, forced, rollup, progress)?,
-        Encoding::Parquet => read_parquet(path, file, bytes, forced, rollup, progress)?,
+        Encoding::Parquet => {
+            let columnar = options.columnar.then_some(&columnar_rows);
+            read_parquet(path, file, bytes, forced, columnar, rollup, progress)?
+        },
         Encoding::JsonLines { gzip } => read_jsonl(path, file, gzip, forced, rollup, progress)?,
     };
-    Ok(FileInfo { format, encoding, rows, bytes })
+    let columnar_rows = columnar_rows.into_inner();
+    Ok(FileInfo { format, encoding, rows, bytes, columnar_rows })
 }
 
 fn detect_or(forced: Option<Format>, header: &Header, file: &str) -> Result<Format> {
@@ -299,6 +336,7 @@ fn read_parquet(
     file: &str,
     bytes: u64,
     forced: Option<Format>,
+    columnar: Option<&AtomicU64>,
     rollup: &mut Rollup,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Format, u64)> {
@@ -354,6 +392,7 @@ fn read_parquet(
         options: &options,
         selected: &selected,
         group_ends: &group_ends,
+        columnar,
     };
     // Row groups are independent: split them over the cores, each range rolled up on its own
     // thread, then merged in row order.
@@ -419,6 +458,8 @@ struct RowGroupJob<'a> {
     options: &'a ArrowReaderOptions,
     selected: &'a [usize],
     group_ends: &'a [u64],
+    /// Counts the rows read by the columnar reader; `None` reads row by row.
+    columnar: Option<&'a AtomicU64>,
 }
 
 impl RowGroupJob<'_> {
@@ -452,7 +493,23 @@ impl RowGroupJob<'_> {
             for (k, &col) in self.selected.iter().enumerate() {
                 full[col] = batch.columns().get(k);
             }
-            let view = BatchView::new(&full);
+            let view = BatchView::new(&full, batch.num_rows());
+            if let Some(columnar_rows) = self.columnar {
+                match self.plan.emit_batch(&view, rollup) {
+                    Some(Ok(())) => {
+                        columnar_rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                        done += batch.num_rows() as u64;
+                        batch_done(batch.num_rows() as u64);
+                        progress(done);
+                        continue;
+                    }
+                    Some(Err((i, e))) => {
+                        let row_no = first_row + done + i as u64;
+                        return Err(IngestError::data(file, Some(row_no + 1), row_group_of(row_no), e));
+                    }
+                    None => {}
+                }
+            }
             // Every borrowed text of these rows lives in `batch`, which outlives the loop.
             rollup.begin_batch();
             for i in 0..batch.num_rows() {

@@ -21,10 +21,11 @@ pub const MAX_TAG_KEY_BYTES: usize = 512;
 /// Largest tag value accepted, in bytes (AWS allows 256 characters, Azure 256, GCP 63).
 pub const MAX_TAG_VALUE_BYTES: usize = 4096;
 
-const NONE: u32 = u32::MAX;
+/// The id of an absent text.
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Descriptive columns kept from the first line of each record, in this order.
-const ATTRS: [&str; 21] = [
+pub(crate) const ATTRS: [&str; 21] = [
     "BillingPeriodEnd",
     "BillingAccountName",
     "SubAccountName",
@@ -51,11 +52,14 @@ const ATTRS: [&str; 21] = [
 /// Grain fields as interned ids: provider, account, sub-account, charge day, billing period,
 /// service, region, resource, usage type, charge category and class, pricing category,
 /// commitment id and status, tags, currency.
-type Key = [u32; 15];
+pub(crate) type Key = [u32; 15];
+
+/// Descriptive columns of a record as interned ids, in [`ATTRS`] order.
+pub(crate) type Attrs = [u32; ATTRS.len()];
 
 /// Interned text: each distinct string is stored once.
 #[derive(Default)]
-struct Interner {
+pub(crate) struct Interner {
     ids: FxHashMap<Box<str>, u32>,
     strings: Vec<Box<str>>,
     /// While a batch is open: text borrowed from the batch's buffers, by address and length. The
@@ -87,7 +91,8 @@ impl Interner {
         s.as_ref().map_or(NONE, |s| self.cow(s))
     }
 
-    fn id(&mut self, s: &str) -> u32 {
+    /// The id of `s`, interning it when new.
+    pub(crate) fn id(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
         }
@@ -97,11 +102,13 @@ impl Interner {
         i
     }
 
-    fn opt(&mut self, s: Option<&str>) -> u32 {
+    /// The id of `s`, or [`NONE`].
+    pub(crate) fn opt(&mut self, s: Option<&str>) -> u32 {
         s.map_or(NONE, |s| self.id(s))
     }
 
-    fn get(&self, i: u32) -> Option<&str> {
+    /// The text of id `i`; `None` for [`NONE`].
+    pub(crate) fn get(&self, i: u32) -> Option<&str> {
         (i != NONE).then(|| &*self.strings[i as usize])
     }
 }
@@ -113,10 +120,13 @@ pub struct Rollup {
     table: HashTable<u32>,
     hasher: FxBuildHasher,
     keys: Vec<Key>,
-    attrs: Vec<[u32; ATTRS.len()]>,
+    attrs: Vec<Attrs>,
     totals: Vec<Totals>,
     tag_buf: String,
     lines: u64,
+    decimals: crate::columnar::DecimalCache,
+    /// Dictionary ids of a columnar reader, kept between its batches.
+    dict_ids: Vec<crate::columnar::DictIds>,
 }
 
 /// Sorts tags by key, keeps the last value of a repeated key, drops empty keys and rejects
@@ -156,12 +166,20 @@ const CATEGORIES: [ChargeCategory; 5] = [
     ChargeCategory::Adjustment,
 ];
 
-fn day_number(d: NaiveDate) -> u32 {
+/// The day number a key stores for a date.
+pub(crate) fn day_number(d: NaiveDate) -> u32 {
     d.num_days_from_ce() as u32
 }
 
-fn from_day_number(n: u32) -> NaiveDate {
+/// The date of a key's day number.
+pub(crate) fn from_day_number(n: u32) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(n as i32).unwrap_or_default()
+}
+
+/// The key slot of a charge category and its correction flag.
+pub(crate) fn category_slot(category: ChargeCategory, correction: bool) -> u32 {
+    let c = CATEGORIES.iter().position(|c| *c == category).unwrap_or(0) as u32;
+    c << 1 | correction as u32
 }
 
 impl Rollup {
@@ -201,22 +219,9 @@ impl Rollup {
 
     /// Adds one line to its record.
     pub fn add(&mut self, mut line: CostLine<'_>) -> Result<(), FieldError> {
-        canonical_tags(&mut line.tags)?;
+        let tags = self.tags_id(&mut line.tags)?;
         let t = &mut self.text;
-        // Tags are interned as one canonical text: key, unit separator, value, record separator.
-        let tags = if line.tags.is_empty() {
-            NONE
-        } else {
-            self.tag_buf.clear();
-            for (k, v) in &line.tags {
-                self.tag_buf.push_str(k);
-                self.tag_buf.push('\u{1f}');
-                self.tag_buf.push_str(v);
-                self.tag_buf.push('\u{1e}');
-            }
-            t.id(&self.tag_buf)
-        };
-        let category = CATEGORIES.iter().position(|c| *c == line.charge_category).unwrap_or(0) as u32;
+        let category = category_slot(line.charge_category, line.correction);
         let key: Key = [
             t.cow(&line.provider),
             t.cow(&line.billing_account_id),
@@ -227,54 +232,104 @@ impl Rollup {
             t.cow_opt(&line.region_id),
             t.cow_opt(&line.resource_id),
             t.cow_opt(&line.usage_type),
-            category << 1 | line.correction as u32,
+            category,
             t.opt(line.pricing_category),
             t.cow_opt(&line.commitment_discount_id),
             t.opt(line.commitment_discount_status),
             tags,
             t.cow(&line.currency),
         ];
+        self.add_keyed(
+            key,
+            |totals| totals.add_line(&line),
+            |text| {
+                let period_end = line.billing_period_end.to_string();
+                let values: [Option<&str>; ATTRS.len()] = [
+                    Some(&period_end),
+                    line.billing_account_name.as_deref(),
+                    line.sub_account_name.as_deref(),
+                    line.service_category,
+                    line.region_name.as_deref(),
+                    line.availability_zone.as_deref(),
+                    line.resource_name.as_deref(),
+                    line.resource_type.as_deref(),
+                    line.sku_id.as_deref(),
+                    line.sku_price_id.as_deref(),
+                    line.charge_frequency,
+                    line.charge_description.as_deref(),
+                    line.commitment_discount_name.as_deref(),
+                    line.commitment_discount_type.as_deref(),
+                    line.commitment_discount_category,
+                    line.consumed_unit.as_deref(),
+                    line.pricing_unit.as_deref(),
+                    line.invoice_id.as_deref(),
+                    line.publisher.as_deref(),
+                    line.invoice_issuer.as_deref(),
+                    line.pricing_currency.as_deref(),
+                ];
+                values.map(|v| text.opt(v.filter(|s| !s.is_empty())))
+            },
+        );
+        Ok(())
+    }
+
+    /// The id of a line's tags, interned as one canonical text (key, unit separator, value,
+    /// record separator, sorted by key); [`NONE`] when there are none. Sorts and checks `tags`.
+    pub(crate) fn tags_id(&mut self, tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Result<u32, FieldError> {
+        canonical_tags(tags)?;
+        if tags.is_empty() {
+            return Ok(NONE);
+        }
+        self.tag_buf.clear();
+        for (k, v) in tags.iter() {
+            self.tag_buf.push_str(k);
+            self.tag_buf.push('\u{1f}');
+            self.tag_buf.push_str(v);
+            self.tag_buf.push('\u{1e}');
+        }
+        Ok(self.text.id(&self.tag_buf))
+    }
+
+    /// Takes the dictionary ids a columnar reader kept from its previous batch (give them back
+    /// with [`Rollup::keep_dict_ids`]).
+    pub(crate) fn take_dict_ids(&mut self) -> Vec<crate::columnar::DictIds> {
+        std::mem::take(&mut self.dict_ids)
+    }
+
+    /// Keeps a columnar reader's dictionary ids for its next batch.
+    pub(crate) fn keep_dict_ids(&mut self, ids: Vec<crate::columnar::DictIds>) {
+        self.dict_ids = ids;
+    }
+
+    /// The interned texts and the decimal cache, for readers that build keys themselves.
+    pub(crate) fn parts(&mut self) -> (&mut Interner, &mut crate::columnar::DecimalCache) {
+        (&mut self.text, &mut self.decimals)
+    }
+
+    /// Adds a line already reduced to its key: `add` puts its amounts into the record's totals,
+    /// `attrs` gives the descriptive columns when the line starts a new record.
+    pub(crate) fn add_keyed(
+        &mut self,
+        key: Key,
+        add: impl FnOnce(&mut Totals),
+        attrs: impl FnOnce(&mut Interner) -> Attrs,
+    ) {
         self.lines += 1;
         let hash = self.hasher.hash_one(key);
         let keys = &self.keys;
         if let Some(&i) = self.table.find(hash, |&i| keys[i as usize] == key) {
-            self.totals[i as usize].add_line(&line);
-            return Ok(());
+            add(&mut self.totals[i as usize]);
+            return;
         }
         let i = self.keys.len() as u32;
-        let period_end = line.billing_period_end.to_string();
-        let values: [Option<&str>; ATTRS.len()] = [
-            Some(&period_end),
-            line.billing_account_name.as_deref(),
-            line.sub_account_name.as_deref(),
-            line.service_category,
-            line.region_name.as_deref(),
-            line.availability_zone.as_deref(),
-            line.resource_name.as_deref(),
-            line.resource_type.as_deref(),
-            line.sku_id.as_deref(),
-            line.sku_price_id.as_deref(),
-            line.charge_frequency,
-            line.charge_description.as_deref(),
-            line.commitment_discount_name.as_deref(),
-            line.commitment_discount_type.as_deref(),
-            line.commitment_discount_category,
-            line.consumed_unit.as_deref(),
-            line.pricing_unit.as_deref(),
-            line.invoice_id.as_deref(),
-            line.publisher.as_deref(),
-            line.invoice_issuer.as_deref(),
-            line.pricing_currency.as_deref(),
-        ];
-        let attrs = values.map(|v| self.text.opt(v.filter(|s| !s.is_empty())));
+        let attrs = attrs(&mut self.text);
         self.keys.push(key);
         self.attrs.push(attrs);
         let mut totals = Totals::default();
-        totals.add_line(&line);
+        add(&mut totals);
         self.totals.push(totals);
         let (keys, hasher) = (&self.keys, &self.hasher);
         self.table.insert_unique(hash, i, |&j| hasher.hash_one(keys[j as usize]));
-        Ok(())
     }
 
     /// Text fields of record `i`'s grain in [`record_key`] order, with owned date strings.

@@ -253,7 +253,7 @@ impl Row for CsvRow<'_> {
 }
 
 /// One Arrow column downcast once per batch.
-enum View<'a> {
+pub(crate) enum View<'a> {
     Str(&'a StringArray),
     LargeStr(&'a LargeStringArray),
     StrViews(&'a StringViewArray),
@@ -274,11 +274,13 @@ enum View<'a> {
 /// An Arrow record batch with its columns downcast, ready to be read row by row.
 pub struct BatchView<'a> {
     views: Vec<View<'a>>,
+    rows: usize,
 }
 
 impl<'a> BatchView<'a> {
     /// Downcasts every column once; `None` marks a column that was not read (it reads as null).
-    pub fn new(columns: &'a [Option<&'a ArrayRef>]) -> Self {
+    /// `rows` is the batch's row count.
+    pub fn new(columns: &'a [Option<&'a ArrayRef>], rows: usize) -> Self {
         let views = columns
             .iter()
             .map(|a| match a {
@@ -286,7 +288,22 @@ impl<'a> BatchView<'a> {
                 Some(a) => Self::view(a),
             })
             .collect();
-        BatchView { views }
+        BatchView { views, rows }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The downcast column `col` (columnar readers).
+    pub(crate) fn column(&self, col: usize) -> &View<'a> {
+        &self.views[col]
     }
 
     fn view(a: &'a ArrayRef) -> View<'a> {
@@ -326,7 +343,8 @@ pub struct ArrowRow<'a> {
     i: usize,
 }
 
-fn non_empty(s: &str) -> Option<&str> {
+/// `s` trimmed, or `None` when blank (the text rule of every reader).
+pub(crate) fn non_empty(s: &str) -> Option<&str> {
     // Most values carry no surrounding space: check the ends before trimming.
     let b = s.as_bytes();
     let t = match (b.first(), b.last()) {
@@ -341,7 +359,7 @@ fn non_empty(s: &str) -> Option<&str> {
     }
 }
 
-fn ts_from_i64(v: i64, unit: TimeUnit) -> Option<NaiveDateTime> {
+pub(crate) fn ts_from_i64(v: i64, unit: TimeUnit) -> Option<NaiveDateTime> {
     let dt = match unit {
         TimeUnit::Second => DateTime::from_timestamp(v, 0),
         TimeUnit::Millisecond => DateTime::from_timestamp_millis(v),
