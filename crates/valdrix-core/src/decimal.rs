@@ -173,7 +173,9 @@ mod tests {
             let bits = next();
             let v = match i % 3 {
                 0 => f64::from_bits(bits),
-                1 => (bits % 10_000_000) as f64 / 10f64.powi((bits % 19) as i32) * if bits & 1 == 1 { -1.0 } else { 1.0 },
+                1 => {
+                    (bits % 10_000_000) as f64 / 10f64.powi((bits % 19) as i32) * if bits & 1 == 1 { -1.0 } else { 1.0 }
+                }
                 _ => (bits >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((bits % 40) as i32 - 30),
             };
             if !v.is_finite() || v == 0.0 {

@@ -238,8 +238,13 @@ impl ItemType {
             "Fee" => ItemType::Fee,
             "Tax" => ItemType::Tax,
             "Refund" => ItemType::Refund,
-            "Credit" | "BundledDiscount" | "EdpDiscount" | "PrivateRateDiscount" | "Discount"
-            | "DistributorDiscount" | "SppDiscount" => ItemType::Credit,
+            "Credit"
+            | "BundledDiscount"
+            | "EdpDiscount"
+            | "PrivateRateDiscount"
+            | "Discount"
+            | "DistributorDiscount"
+            | "SppDiscount" => ItemType::Credit,
             _ => ItemType::Other,
         }
     }
@@ -378,11 +383,15 @@ impl Shape {
             ItemType::DiscountedUsage => covered(Commitment::Reservation, EffectiveRule::Reservation),
             ItemType::SavingsPlanCoveredUsage => covered(Commitment::SavingsPlan, EffectiveRule::SavingsPlan),
             ItemType::SavingsPlanNegation => covered(Commitment::SavingsPlan, EffectiveRule::Zero),
-            ItemType::RiFee => purchase(frequency::RECURRING, Commitment::Reservation, EffectiveRule::ReservationUnused),
+            ItemType::RiFee => {
+                purchase(frequency::RECURRING, Commitment::Reservation, EffectiveRule::ReservationUnused)
+            }
             ItemType::SavingsPlanRecurringFee => {
                 purchase(frequency::RECURRING, Commitment::SavingsPlan, EffectiveRule::SavingsPlanUnused)
             }
-            ItemType::SavingsPlanUpfrontFee => purchase(frequency::ONE_TIME, Commitment::SavingsPlan, EffectiveRule::Zero),
+            ItemType::SavingsPlanUpfrontFee => {
+                purchase(frequency::ONE_TIME, Commitment::SavingsPlan, EffectiveRule::Zero)
+            }
             // An upfront reservation fee is amortised through DiscountedUsage instead.
             ItemType::Fee if has_ri => purchase(frequency::ONE_TIME, Commitment::Reservation, EffectiveRule::Zero),
             ItemType::Fee => purchase(frequency::ONE_TIME, Commitment::None, EffectiveRule::Unblended),

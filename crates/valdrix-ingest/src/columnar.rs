@@ -259,7 +259,12 @@ impl<'a> NumCol<'a> {
     }
 
     /// The decimal of row `i`; `Ok(None)` when null.
-    pub(crate) fn get(&self, i: usize, batch: &BatchView<'_>, cache: &mut DecimalCache) -> Result<Option<Decimal>, String> {
+    pub(crate) fn get(
+        &self,
+        i: usize,
+        batch: &BatchView<'_>,
+        cache: &mut DecimalCache,
+    ) -> Result<Option<Decimal>, String> {
         match self {
             NumCol::Absent => Ok(None),
             NumCol::F64(a) => {
@@ -280,49 +285,61 @@ const UNIX_EPOCH_DAY: i64 = 719_163;
 /// A timestamp column read as (day number, whether the time is midnight).
 pub(crate) enum DayCol<'a> {
     Absent,
-    Typed(&'a dyn Array, TimeUnit),
+    /// The raw values, ticks per day, and the last value converted (timestamps come in runs).
+    Typed(&'a dyn Array, &'a [i64], i64, std::cell::Cell<(i64, u32, bool)>),
     Row(usize),
 }
 
 impl<'a> DayCol<'a> {
     /// Column `col` of `batch`.
     pub(crate) fn new(batch: &BatchView<'a>, col: Option<usize>) -> Self {
+        use arrow::array::AsArray;
+        use arrow::datatypes::{
+            TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+        };
         match col.map(|c| (c, batch.column(c))) {
             None | Some((_, View::Null)) => DayCol::Absent,
-            Some((_, View::Ts(a, unit))) => DayCol::Typed(*a, *unit),
+            Some((_, View::Ts(a, unit))) => {
+                let (values, per_day): (&[i64], i64) = match unit {
+                    TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().values(), 86_400),
+                    TimeUnit::Millisecond => (a.as_primitive::<TimestampMillisecondType>().values(), 86_400_000),
+                    TimeUnit::Microsecond => (a.as_primitive::<TimestampMicrosecondType>().values(), 86_400_000_000),
+                    TimeUnit::Nanosecond => (a.as_primitive::<TimestampNanosecondType>().values(), 86_400_000_000_000),
+                };
+                // i64::MIN never occurs as a valid timestamp here: it marks "nothing converted".
+                DayCol::Typed(*a, values, per_day, std::cell::Cell::new((i64::MIN, 0, false)))
+            }
             Some((c, _)) => DayCol::Row(c),
         }
     }
 
     /// Row `i` as a day number and a midnight flag; `Ok(None)` when null.
     pub(crate) fn get(&self, i: usize, batch: &BatchView<'_>) -> Result<Option<(u32, bool)>, String> {
-        use arrow::array::AsArray;
-        use arrow::datatypes::{
-            TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-        };
         match self {
             DayCol::Absent => Ok(None),
-            DayCol::Typed(a, unit) => {
+            DayCol::Typed(a, values, per_day, last) => {
                 if a.is_null(i) {
                     return Ok(None);
                 }
-                let (v, per_day) = match unit {
-                    TimeUnit::Second => (a.as_primitive::<TimestampSecondType>().value(i), 86_400),
-                    TimeUnit::Millisecond => (a.as_primitive::<TimestampMillisecondType>().value(i), 86_400_000),
-                    TimeUnit::Microsecond => (a.as_primitive::<TimestampMicrosecondType>().value(i), 86_400_000_000),
-                    TimeUnit::Nanosecond => (a.as_primitive::<TimestampNanosecondType>().value(i), 86_400_000_000_000),
-                };
+                let (v, per_day) = (values[i], *per_day);
+                let (last_v, last_day, last_midnight) = last.get();
+                if v == last_v {
+                    return Ok(Some((last_day, last_midnight)));
+                }
                 let day = v.div_euclid(per_day) + UNIX_EPOCH_DAY;
                 // The row reader's range: the dates chrono can represent.
                 let range = i64::from(NaiveDate::MIN.num_days_from_ce())..=i64::from(NaiveDate::MAX.num_days_from_ce());
                 if !range.contains(&day) || day < 0 {
                     return Err(format!("timestamp {v} is out of range"));
                 }
-                Ok(Some((day as u32, v.rem_euclid(per_day) == 0)))
+                let midnight = v.rem_euclid(per_day) == 0;
+                last.set((v, day as u32, midnight));
+                Ok(Some((day as u32, midnight)))
             }
-            DayCol::Row(c) => Ok(batch.row(i).timestamp(*c)?.map(|t| {
-                (crate::rollup::day_number(t.date()), t.time() == chrono::NaiveTime::MIN)
-            })),
+            DayCol::Row(c) => Ok(batch
+                .row(i)
+                .timestamp(*c)?
+                .map(|t| (crate::rollup::day_number(t.date()), t.time() == chrono::NaiveTime::MIN))),
         }
     }
 }

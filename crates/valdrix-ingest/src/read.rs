@@ -185,7 +185,7 @@ pub fn read_file_with(
         Encoding::Parquet => {
             let columnar = options.columnar.then_some(&columnar_rows);
             read_parquet(path, file, bytes, forced, columnar, rollup, progress)?
-        },
+        }
         Encoding::JsonLines { gzip } => read_jsonl(path, file, gzip, forced, rollup, progress)?,
     };
     let columnar_rows = columnar_rows.into_inner();
@@ -357,6 +357,21 @@ fn read_parquet(
             Some(*acc)
         })
         .collect();
+    // Columns whose every value is null (statistics say so in every row group): read as plain
+    // text, since a dictionary of nothing costs a rebuild per batch in the Arrow reader.
+    let metadata = builder.metadata();
+    let mut all_null = vec![metadata.num_row_groups() > 0; schema.fields().len()];
+    for g in metadata.row_groups() {
+        for (leaf, chunk) in g.columns().iter().enumerate() {
+            let root = metadata.file_metadata().schema_descr().get_column_root_idx(leaf);
+            let nulls = chunk.statistics().and_then(|s| s.null_count_opt());
+            if nulls != Some(g.num_rows().max(0) as u64) {
+                if let Some(a) = all_null.get_mut(root) {
+                    *a = false;
+                }
+            }
+        }
+    }
     drop(builder);
 
     // Strings are read as dictionaries: billing columns repeat a few values millions of times,
@@ -365,12 +380,24 @@ fn read_parquet(
         schema
             .fields()
             .iter()
-            .map(|f| match f.data_type() {
-                DataType::Utf8 => Arc::new(Field::new(
-                    f.name(),
-                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                    f.is_nullable(),
-                )),
+            .zip(&all_null)
+            .map(|(f, &all_null)| match f.data_type() {
+                DataType::Utf8 if !all_null => Arc::new(Field::new(f.name(), utf8_dictionary(), f.is_nullable())),
+                DataType::Map(entries, sorted) => match entries.data_type() {
+                    // Map keys and values too (CUR 2.0 `product`, `resource_tags`).
+                    DataType::Struct(kv) => {
+                        let kv: Vec<Field> = kv
+                            .iter()
+                            .map(|c| match c.data_type() {
+                                DataType::Utf8 => Field::new(c.name(), utf8_dictionary(), c.is_nullable()),
+                                _ => c.as_ref().clone(),
+                            })
+                            .collect();
+                        let entries = Field::new(entries.name(), DataType::Struct(kv.into()), entries.is_nullable());
+                        Arc::new(Field::new(f.name(), DataType::Map(Arc::new(entries), *sorted), f.is_nullable()))
+                    }
+                    _ => f.clone(),
+                },
                 _ => f.clone(),
             })
             .collect::<Vec<_>>(),
@@ -439,6 +466,10 @@ fn read_parquet(
     }
     progress(Progress { rows, bytes });
     Ok((format, rows))
+}
+
+fn utf8_dictionary() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
 /// Threads for reading Parquet row groups: `VALDRIX_READ_THREADS`, else the available cores.
