@@ -16,7 +16,7 @@ use crate::aws::*;
 use crate::columnar::{date_of, DayCol, DecimalCache, DictIds, MapCol, NumCol, TextCol};
 use crate::error::FieldError;
 use crate::mapping::aws_service_category;
-use crate::rollup::{category_slot, day_number, Attrs, Interner, Rollup, NONE};
+use crate::rollup::{category_slot, day_number, Amounts, Attrs, Interner, Pending, Rollup, NONE};
 use crate::table::BatchView;
 
 /// Where the tags of a row come from.
@@ -50,7 +50,15 @@ struct Columns<'a> {
     item_types: Vec<(u32, ItemType)>,
     /// Ids of the constant texts, by value.
     constants: Vec<(&'static str, u32)>,
+    /// The tag signature of the current row (see [`Rollup::tag_set`]).
+    signature: Vec<u32>,
+    /// The last billing period end interned.
+    last_end: Option<(chrono::NaiveDate, u32)>,
 }
+
+/// Starts a single-tag column's entry in a tag signature: marker, key id, value id (a map entry is
+/// its raw key id and value id; no text id reaches the marker).
+const SINGLE_TAG: u32 = u32::MAX - 2;
 
 /// Reads `batch` column by column into `out`; `None` when a column has a type this reader does
 /// not handle (the row reader then reads the batch, with its own messages).
@@ -87,13 +95,17 @@ pub(crate) fn emit_batch<'a>(
         period_end: DayCol::new(batch, plan.c(BILL_BILLING_PERIOD_END_DATE)),
         item_types: Vec::new(),
         constants: Vec::new(),
+        signature: Vec::new(),
+        last_end: None,
     };
     let mut tag_buf = Vec::new();
+    let mut pending = Vec::with_capacity(batch.len() + 16);
     for i in 0..batch.len() {
-        if let Err(e) = cols.row(i, out, &mut tag_buf) {
+        if let Err(e) = cols.row(i, out, &mut tag_buf, &mut pending) {
             return Some(Err((i, e)));
         }
     }
+    out.add_pending(&pending, |note, text| cols.attrs(&note.line, note.frequency, note.units, text));
     out.keep_dict_ids(cols.into_caches());
     Some(Ok(()))
 }
@@ -210,6 +222,7 @@ impl<'a> Columns<'a> {
         i: usize,
         out: &mut Rollup,
         tag_buf: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        pending: &mut Vec<Pending<LineNote>>,
     ) -> Result<(), FieldError> {
         let (text, decimals) = out.parts();
         let start = match self.day(&self.start, LINE_ITEM_USAGE_START_DATE, i)? {
@@ -282,26 +295,57 @@ impl<'a> Columns<'a> {
             _ => unblended,
         };
 
-        tag_buf.clear();
-        for source in &self.tags {
+        // The tags of a row are decided by the interned ids of its tag texts: look that signature
+        // up before building, sorting and interning the canonical tag text.
+        let (text, _) = out.parts();
+        self.signature.clear();
+        for source in self.tags.iter_mut() {
             match source {
                 TagSource::Single(col, key) => {
-                    if let Some(v) = col.text(i) {
-                        tag_buf.push((Cow::Borrowed(*key), Cow::Borrowed(v)));
+                    let v = col.id(i, text);
+                    if v != NONE {
+                        let key = text.id(key);
+                        self.signature.extend([SINGLE_TAG, key, v]);
                     }
                 }
                 TagSource::Map(m) => {
                     for j in m.entries(i) {
-                        let Some(k) = m.keys.text(j) else { continue };
-                        let v = m.values.text(j).unwrap_or("");
-                        if !v.trim().is_empty() {
-                            tag_buf.push((snake_tag_key(k), Cow::Borrowed(v)));
+                        let key = m.keys.id(j, text);
+                        if key != NONE {
+                            self.signature.extend([key, m.values.id(j, text)]);
                         }
                     }
                 }
             }
         }
-        let tags = out.tags_id(tag_buf)?;
+        let tags = if self.signature.is_empty() {
+            NONE
+        } else if let Some(id) = out.tag_set(&self.signature) {
+            id
+        } else {
+            tag_buf.clear();
+            for source in &self.tags {
+                match source {
+                    TagSource::Single(col, key) => {
+                        if let Some(v) = col.text(i) {
+                            tag_buf.push((Cow::Borrowed(*key), Cow::Borrowed(v)));
+                        }
+                    }
+                    TagSource::Map(m) => {
+                        for j in m.entries(i) {
+                            let Some(k) = m.keys.text(j) else { continue };
+                            let v = m.values.text(j).unwrap_or("");
+                            if !v.trim().is_empty() {
+                                tag_buf.push((snake_tag_key(k), Cow::Borrowed(v)));
+                            }
+                        }
+                    }
+                }
+            }
+            let id = out.tags_id(tag_buf)?;
+            out.remember_tag_set(&self.signature, id);
+            id
+        };
         let (text, _) = out.parts();
 
         let key = [
@@ -330,20 +374,32 @@ impl<'a> Columns<'a> {
             unused[9] = category_slot(ChargeCategory::Usage, shape.correction);
             unused[10] = self.constant(Some(pricing::COMMITTED), text);
             unused[12] = self.constant(Some("Unused"), text);
-            out.add_keyed(
-                unused,
-                |t| t.add_amounts(Decimal::ZERO, effective, Decimal::ZERO, Decimal::ZERO, None, None),
-                |text| self.attrs(&line, frequency::USAGE_BASED, false, text),
-            );
+            pending.push(Pending {
+                key: unused,
+                amounts: Amounts {
+                    billed: Decimal::ZERO,
+                    effective,
+                    list: Decimal::ZERO,
+                    contracted: Decimal::ZERO,
+                    quantity: None,
+                },
+                extra: LineNote { line, frequency: frequency::USAGE_BASED, units: false },
+            });
         }
         let quantity = matches!(shape.category, ChargeCategory::Usage | ChargeCategory::Purchase);
         let quantity = if quantity { amount } else { None };
         let effective = if split { Decimal::ZERO } else { effective };
-        out.add_keyed(
+        pending.push(Pending {
             key,
-            |t| t.add_amounts(unblended, effective, list.unwrap_or(Decimal::ZERO), contracted, quantity, quantity),
-            |text| self.attrs(&line, shape.frequency, quantity.is_some(), text),
-        );
+            amounts: Amounts {
+                billed: unblended,
+                effective,
+                list: list.unwrap_or(Decimal::ZERO),
+                contracted,
+                quantity,
+            },
+            extra: LineNote { line, frequency: shape.frequency, units: quantity.is_some() },
+        });
         Ok(())
     }
 
@@ -392,8 +448,16 @@ impl<'a> Columns<'a> {
             NONE
         };
         let service_category = aws_service_category(self.t[LINE_ITEM_PRODUCT_CODE].text(i).unwrap_or(""));
+        let end = match self.last_end {
+            Some((d, id)) if d == end => id,
+            _ => {
+                let id = text.id(&end.to_string());
+                self.last_end = Some((end, id));
+                id
+            }
+        };
         [
-            text.id(&end.to_string()),
+            end,
             self.t[BILL_PAYER_ACCOUNT_NAME].id(i, text),
             self.t[LINE_ITEM_USAGE_ACCOUNT_NAME].id(i, text),
             self.constant(Some(service_category), text),
@@ -418,7 +482,16 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// A pending line's description: its row, and the frequency and units that differ between a
+/// commitment fee and its unused share.
+struct LineNote {
+    line: Line,
+    frequency: &'static str,
+    units: bool,
+}
+
 /// What the attributes of a line need from its row.
+#[derive(Clone, Copy)]
 struct Line {
     i: usize,
     shape: Shape,

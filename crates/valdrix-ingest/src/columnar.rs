@@ -117,20 +117,22 @@ pub(crate) struct TextCol<'a> {
     by_key: Vec<u32>,
     /// The dictionary `by_key` belongs to.
     dict: Option<StringArray>,
+    /// Whether `by_key` is still empty for a dictionary first seen in this batch.
+    fresh: bool,
     /// Plain columns: id per distinct text of this batch.
     by_text: FxHashMap<&'a str, u32>,
 }
 
 impl<'a> TextCol<'a> {
     fn with(strings: Strings<'a>, trim: bool, cache: DictIds) -> Self {
-        let (by_key, dict) = match &strings {
+        let (by_key, dict, fresh) = match &strings {
             Strings::Dict(_, v) => match cache.dict {
-                Some(d) if same_dictionary(&d, v) => (cache.ids, Some(d)),
-                _ => (vec![UNSET; v.len()], Some((*v).clone())),
+                Some(d) if same_dictionary(&d, v) => (cache.ids, Some(d), false),
+                _ => (vec![UNSET; v.len()], Some((*v).clone()), true),
             },
-            _ => (Vec::new(), None),
+            _ => (Vec::new(), None, false),
         };
-        TextCol { strings, trim, by_key, dict, by_text: FxHashMap::default() }
+        TextCol { strings, trim, by_key, dict, fresh, by_text: FxHashMap::default() }
     }
 
     /// An absent column.
@@ -174,7 +176,16 @@ impl<'a> TextCol<'a> {
 
     /// The interned id of row `i`'s text, [`NONE`] when absent.
     pub(crate) fn id(&mut self, i: usize, text: &mut Interner) -> u32 {
-        if let Strings::Dict(k, _) = &self.strings {
+        if let Strings::Dict(k, values) = &self.strings {
+            if self.fresh {
+                // Intern the whole new dictionary in one tight loop: its lookups are independent,
+                // so their cache misses overlap (a per-batch dictionary holds only values in use).
+                self.fresh = false;
+                for (key, id) in self.by_key.iter_mut().enumerate() {
+                    let raw = values.is_valid(key).then(|| values.value(key));
+                    *id = text.opt(if self.trim { raw.and_then(non_empty) } else { raw });
+                }
+            }
             if k.is_null(i) {
                 return NONE;
             }

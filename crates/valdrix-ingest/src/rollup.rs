@@ -117,16 +117,47 @@ impl Interner {
 #[derive(Default)]
 pub struct Rollup {
     text: Interner,
-    table: HashTable<u32>,
+    /// Record positions with their key's hash (growing the table then reads no key).
+    table: HashTable<(u64, u32)>,
     hasher: FxBuildHasher,
-    keys: Vec<Key>,
+    /// Key and sums of each record, side by side: a line that joins a record touches one place.
+    entries: Vec<Entry>,
     attrs: Vec<Attrs>,
-    totals: Vec<Totals>,
     tag_buf: String,
     lines: u64,
     decimals: crate::columnar::DecimalCache,
+    /// Tag ids by signature: the interned ids of a row's raw tag texts (see [`Rollup::tag_set`]).
+    tag_sets: FxHashMap<Box<[u32]>, u32>,
+    /// Reused buffers of [`Rollup::add_pending`].
+    scratch_hashes: Vec<u64>,
+    scratch_found: Vec<u32>,
     /// Dictionary ids of a columnar reader, kept between its batches.
     dict_ids: Vec<crate::columnar::DictIds>,
+}
+
+/// The amounts of one line (quantity: consumed and pricing quantity alike).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Amounts {
+    pub billed: rust_decimal::Decimal,
+    pub effective: rust_decimal::Decimal,
+    pub list: rust_decimal::Decimal,
+    pub contracted: rust_decimal::Decimal,
+    pub quantity: Option<rust_decimal::Decimal>,
+}
+
+/// A line waiting in a batch for [`Rollup::add_pending`]: its key, its amounts, and what the
+/// reader needs to describe it should it start a record.
+pub(crate) struct Pending<L> {
+    pub key: Key,
+    pub amounts: Amounts,
+    pub extra: L,
+}
+
+/// A record's key and sums.
+#[derive(Clone)]
+struct Entry {
+    key: Key,
+    totals: Totals,
 }
 
 /// Sorts tags by key, keeps the last value of a repeated key, drops empty keys and rejects
@@ -201,12 +232,12 @@ impl Rollup {
 
     /// Number of records so far.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
 
     /// Whether no line was added.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.entries.is_empty()
     }
 
     /// Declares that every borrowed text of the lines added until [`Rollup::end_batch`] points into
@@ -296,6 +327,49 @@ impl Rollup {
         Ok(self.text.id(&self.tag_buf))
     }
 
+    /// Adds a batch of lines already reduced to keys, in order, as [`Rollup::add_keyed`] would one
+    /// by one. Looking every key up first, in a loop that does nothing else, lets the processor
+    /// overlap the cache misses of many lines instead of waiting for each in turn: the records of
+    /// a large file do not fit in cache, and these waits are most of a rollup's time.
+    pub(crate) fn add_pending<L>(&mut self, lines: &[Pending<L>], mut attrs: impl FnMut(&L, &mut Interner) -> Attrs) {
+        let mut hashes = std::mem::take(&mut self.scratch_hashes);
+        let mut found = std::mem::take(&mut self.scratch_found);
+        hashes.clear();
+        hashes.extend(lines.iter().map(|l| self.hasher.hash_one(l.key)));
+        found.clear();
+        let entries = &self.entries;
+        found.extend(lines.iter().zip(&hashes).map(|(l, &hash)| {
+            self.table
+                .find(hash, |&(h, i)| h == hash && same_key(&entries[i as usize].key, &l.key))
+                .map_or(NONE, |&(_, i)| i)
+        }));
+        for ((l, &hash), &at) in lines.iter().zip(&hashes).zip(&found) {
+            let a = &l.amounts;
+            let add =
+                |t: &mut Totals| t.add_amounts(a.billed, a.effective, a.list, a.contracted, a.quantity, a.quantity);
+            if at != NONE {
+                self.lines += 1;
+                add(&mut self.entries[at as usize].totals);
+            } else {
+                // New before this batch; an earlier line of the batch may have created it since.
+                self.add_hashed(l.key, hash, add, |text| attrs(&l.extra, text));
+            }
+        }
+        self.scratch_hashes = hashes;
+        self.scratch_found = found;
+    }
+
+    /// The tags id of a row whose raw tag texts have the interned ids `signature` (as the reader
+    /// that computes it defines them), if a row with the same signature was seen.
+    pub(crate) fn tag_set(&self, signature: &[u32]) -> Option<u32> {
+        self.tag_sets.get(signature).copied()
+    }
+
+    /// Remembers the tags id [`Rollup::tags_id`] gave for a signature.
+    pub(crate) fn remember_tag_set(&mut self, signature: &[u32], id: u32) {
+        self.tag_sets.insert(signature.into(), id);
+    }
+
     /// Takes the dictionary ids a columnar reader kept from its previous batch (give them back
     /// with [`Rollup::keep_dict_ids`]).
     pub(crate) fn take_dict_ids(&mut self) -> Vec<crate::columnar::DictIds> {
@@ -320,27 +394,35 @@ impl Rollup {
         add: impl FnOnce(&mut Totals),
         attrs: impl FnOnce(&mut Interner) -> Attrs,
     ) {
-        self.lines += 1;
         let hash = self.hasher.hash_one(key);
-        let keys = &self.keys;
-        if let Some(&i) = self.table.find(hash, |&i| same_key(&keys[i as usize], &key)) {
-            add(&mut self.totals[i as usize]);
+        self.add_hashed(key, hash, add, attrs);
+    }
+
+    fn add_hashed(
+        &mut self,
+        key: Key,
+        hash: u64,
+        add: impl FnOnce(&mut Totals),
+        attrs: impl FnOnce(&mut Interner) -> Attrs,
+    ) {
+        self.lines += 1;
+        let entries = &self.entries;
+        if let Some(&(_, i)) = self.table.find(hash, |&(h, i)| h == hash && same_key(&entries[i as usize].key, &key)) {
+            add(&mut self.entries[i as usize].totals);
             return;
         }
-        let i = self.keys.len() as u32;
+        let i = self.entries.len() as u32;
         let attrs = attrs(&mut self.text);
-        self.keys.push(key);
-        self.attrs.push(attrs);
         let mut totals = Totals::default();
         add(&mut totals);
-        self.totals.push(totals);
-        let (keys, hasher) = (&self.keys, &self.hasher);
-        self.table.insert_unique(hash, i, |&j| hasher.hash_one(keys[j as usize]));
+        self.entries.push(Entry { key, totals });
+        self.attrs.push(attrs);
+        self.table.insert_unique(hash, (hash, i), |&(h, _)| h);
     }
 
     /// Text fields of record `i`'s grain in [`record_key`] order, with owned date strings.
     fn grain_fields(&self, i: usize) -> ([&str; 16], String, String, String) {
-        let k = &self.keys[i];
+        let k = &self.entries[i].key;
         let s = |id: u32| self.text.get(id).unwrap_or("");
         let date = from_day_number(k[3]).to_string();
         let period = from_day_number(k[4]).to_string();
@@ -393,24 +475,24 @@ impl Rollup {
             }
             *m
         };
-        for (i, k) in other.keys.iter().enumerate() {
-            let mut key = *k;
+        for (i, e) in other.entries.iter().enumerate() {
+            let mut key = e.key;
             for slot in TEXT_SLOTS {
-                key[slot] = translate(k[slot], &mut self.text);
+                key[slot] = translate(e.key[slot], &mut self.text);
             }
             let hash = self.hasher.hash_one(key);
-            let keys = &self.keys;
-            if let Some(&j) = self.table.find(hash, |&j| same_key(&keys[j as usize], &key)) {
-                self.totals[j as usize].add_totals(&other.totals[i]);
+            let entries = &self.entries;
+            if let Some(&(_, j)) =
+                self.table.find(hash, |&(h, j)| h == hash && same_key(&entries[j as usize].key, &key))
+            {
+                self.entries[j as usize].totals.add_totals(&e.totals);
                 continue;
             }
             let attrs = other.attrs[i].map(|a| translate(a, &mut self.text));
-            let j = self.keys.len() as u32;
-            self.keys.push(key);
+            let j = self.entries.len() as u32;
+            self.entries.push(Entry { key, totals: e.totals.clone() });
             self.attrs.push(attrs);
-            self.totals.push(other.totals[i].clone());
-            let (keys, hasher) = (&self.keys, &self.hasher);
-            self.table.insert_unique(hash, j, |&x| hasher.hash_one(keys[x as usize]));
+            self.table.insert_unique(hash, (hash, j), |&(h, _)| h);
         }
         self.lines += other.lines;
     }
@@ -423,7 +505,7 @@ impl Rollup {
     /// Totals per currency over every record so far. Never adds amounts of different currencies.
     pub fn totals_by_currency(&self) -> BTreeMap<String, Totals> {
         let mut out: BTreeMap<String, Totals> = BTreeMap::new();
-        for (k, t) in self.keys.iter().zip(&self.totals) {
+        for Entry { key: k, totals: t } in &self.entries {
             let cur = self.text.get(k[14]).unwrap_or("").to_string();
             out.entry(cur).or_default().add_totals(t);
         }
@@ -433,11 +515,11 @@ impl Rollup {
 
 impl RecordSource for Rollup {
     fn len(&self) -> usize {
-        self.keys.len()
+        self.entries.len()
     }
 
     fn record(&self, i: usize) -> CostRecord {
-        let k = &self.keys[i];
+        let k = &self.entries[i].key;
         let s = |id: u32| self.text.get(id).map(str::to_string);
         let grain = Grain {
             provider: s(k[0]).unwrap_or_default(),
@@ -462,11 +544,11 @@ impl RecordSource for Rollup {
             .zip(&self.attrs[i])
             .filter_map(|(name, &id)| self.text.get(id).map(|v| (name.to_string(), v.to_string())))
             .collect();
-        CostRecord { grain, attrs, totals: self.totals[i].clone() }
+        CostRecord { grain, attrs, totals: self.entries[i].totals.clone() }
     }
 
     fn charge_date(&self, i: usize) -> NaiveDate {
-        from_day_number(self.keys[i][3])
+        from_day_number(self.entries[i].key[3])
     }
 
     fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
