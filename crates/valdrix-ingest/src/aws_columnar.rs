@@ -176,7 +176,8 @@ impl<'a> Columns<'a> {
     /// The id of a constant text.
     fn constant(&mut self, s: Option<&'static str>, text: &mut Interner) -> u32 {
         let Some(s) = s else { return NONE };
-        if let Some(&(_, id)) = self.constants.iter().find(|(c, _)| *c == s) {
+        // Constants are the same &'static str each time: compare addresses first.
+        if let Some(&(_, id)) = self.constants.iter().find(|(c, _)| std::ptr::eq(*c, s) || *c == s) {
             return id;
         }
         let id = text.id(s);

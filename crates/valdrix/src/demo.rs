@@ -1250,7 +1250,7 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
         Some(u) => u.to_string(),
         None => {
             let p = dir.join("valdrix-demo.sqlite");
-            for suffix in ["", "-wal", "-shm"] {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
                 let f = PathBuf::from(format!("{}{suffix}", p.display()));
                 if f.exists() {
                     std::fs::remove_file(&f).with_context(|| format!("removing {}", f.display()))?;
