@@ -272,6 +272,18 @@ pub trait RecordSource {
     fn charge_date(&self, i: usize) -> NaiveDate {
         self.record(i).grain.charge_date
     }
+    /// Record `i` with its grain and sums but no descriptive attributes (for a store that already
+    /// wrote the attributes of its [`attrs_group`](Self::attrs_group)).
+    fn record_without_attrs(&self, i: usize) -> CostRecord {
+        let mut r = self.record(i);
+        r.attrs.clear();
+        r
+    }
+    /// A number shared by records whose descriptive attributes are the same (so a store can keep
+    /// them once); `None` when the source does not know.
+    fn attrs_group(&self, _i: usize) -> Option<u32> {
+        None
+    }
     /// The key of record `i` (see [`record_key`]); sources may compute it without building the record.
     fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
         self.record(i).grain.record_key(tenant, stream)

@@ -122,7 +122,11 @@ pub struct Rollup {
     hasher: FxBuildHasher,
     /// Key and sums of each record, side by side: a line that joins a record touches one place.
     entries: Vec<Entry>,
-    attrs: Vec<Attrs>,
+    /// Each record's descriptive columns, as a number in `attr_sets`: records of one resource
+    /// on different days share them.
+    attrs: Vec<u32>,
+    attr_sets: Vec<Attrs>,
+    attr_set_ids: FxHashMap<Attrs, u32>,
     tag_buf: String,
     lines: u64,
     decimals: crate::columnar::DecimalCache,
@@ -368,6 +372,17 @@ impl Rollup {
         self.scratch_found = found;
     }
 
+    /// The number of a set of descriptive columns, adding it when new.
+    fn attr_set(&mut self, attrs: Attrs) -> u32 {
+        if let Some(&n) = self.attr_set_ids.get(&attrs) {
+            return n;
+        }
+        let n = self.attr_sets.len() as u32;
+        self.attr_sets.push(attrs);
+        self.attr_set_ids.insert(attrs, n);
+        n
+    }
+
     /// The tags id of a row whose raw tag texts have the interned ids `signature` (as the reader
     /// that computes it defines them), if a row with the same signature was seen.
     pub(crate) fn tag_set(&self, signature: &[u32]) -> Option<u32> {
@@ -422,6 +437,7 @@ impl Rollup {
         }
         let i = self.entries.len() as u32;
         let attrs = attrs(&mut self.text);
+        let attrs = self.attr_set(attrs);
         let mut totals = Totals::default();
         add(&mut totals);
         self.entries.push(Entry { key, totals });
@@ -497,7 +513,8 @@ impl Rollup {
                 self.entries[j as usize].totals.add_totals(&e.totals);
                 continue;
             }
-            let attrs = other.attrs[i].map(|a| translate(a, &mut self.text));
+            let attrs = other.attr_sets[other.attrs[i] as usize].map(|a| translate(a, &mut self.text));
+            let attrs = self.attr_set(attrs);
             let j = self.entries.len() as u32;
             self.entries.push(Entry { key, totals: e.totals.clone() });
             self.attrs.push(attrs);
@@ -528,6 +545,16 @@ impl RecordSource for Rollup {
     }
 
     fn record(&self, i: usize) -> CostRecord {
+        let mut r = self.record_without_attrs(i);
+        r.attrs = ATTRS
+            .iter()
+            .zip(&self.attr_sets[self.attrs[i] as usize])
+            .filter_map(|(name, &id)| self.text.get(id).map(|v| (name.to_string(), v.to_string())))
+            .collect();
+        r
+    }
+
+    fn record_without_attrs(&self, i: usize) -> CostRecord {
         let k = &self.entries[i].key;
         let s = |id: u32| self.text.get(id).map(str::to_string);
         let grain = Grain {
@@ -548,16 +575,15 @@ impl RecordSource for Rollup {
             tags: self.tags(k[13]),
             currency: s(k[14]).unwrap_or_default(),
         };
-        let attrs = ATTRS
-            .iter()
-            .zip(&self.attrs[i])
-            .filter_map(|(name, &id)| self.text.get(id).map(|v| (name.to_string(), v.to_string())))
-            .collect();
-        CostRecord { grain, attrs, totals: self.entries[i].totals.clone() }
+        CostRecord { grain, attrs: BTreeMap::new(), totals: self.entries[i].totals.clone() }
     }
 
     fn charge_date(&self, i: usize) -> NaiveDate {
         from_day_number(self.entries[i].key[3])
+    }
+
+    fn attrs_group(&self, i: usize) -> Option<u32> {
+        Some(self.attrs[i])
     }
 
     fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {

@@ -37,6 +37,11 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// Whether the dimension is a descriptive column (kept apart from the record's grain).
+    pub fn is_attribute(&self) -> bool {
+        matches!(self, Dimension::ServiceCategory)
+    }
+
     /// Parses `service`, `account`, `sub-account`, `region`, `resource`, `charge-category`,
     /// `pricing-category`, `usage-type`, `provider`, `service-category`, `day`, `month`, `tag:KEY`.
     pub fn parse(s: &str) -> Option<Dimension> {

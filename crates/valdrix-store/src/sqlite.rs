@@ -3,7 +3,7 @@
 use chrono::{NaiveDate, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Instant;
@@ -17,7 +17,10 @@ use crate::{CurrencyTotals, NewRun, RunSummary, Store};
 /// Group-by values and currency of one answer row.
 type GroupKey = (Vec<Option<String>>, String);
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_narrow_records.sql")),
+];
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -101,16 +104,6 @@ impl DateSpan {
     }
 }
 
-fn hex_id(key: &[u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
-    for b in key {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
-
 fn dec_text(d: Decimal) -> String {
     d.normalize().to_string()
 }
@@ -164,36 +157,36 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
 /// SQL expression for a dimension. Tag keys are bound as parameters, never spliced.
 fn dimension_sql(d: &Dimension, params: &mut Vec<String>) -> String {
     match d {
-        Dimension::Provider => "provider".into(),
-        Dimension::Service => "service_name".into(),
-        Dimension::ServiceCategory => "service_category".into(),
-        Dimension::Account => "billing_account_id".into(),
-        Dimension::SubAccount => "sub_account_id".into(),
-        Dimension::Region => "region_id".into(),
-        Dimension::Resource => "resource_id".into(),
-        Dimension::ChargeCategory => "charge_category".into(),
-        Dimension::PricingCategory => "pricing_category".into(),
-        Dimension::UsageType => "usage_type".into(),
-        Dimension::Day => "charge_date".into(),
-        Dimension::Month => "substr(charge_date, 1, 7)".into(),
-        Dimension::Currency => "currency".into(),
+        Dimension::Provider => "c.provider".into(),
+        Dimension::Service => "c.service_name".into(),
+        Dimension::ServiceCategory => "a.service_category".into(),
+        Dimension::Account => "c.billing_account_id".into(),
+        Dimension::SubAccount => "c.sub_account_id".into(),
+        Dimension::Region => "c.region_id".into(),
+        Dimension::Resource => "c.resource_id".into(),
+        Dimension::ChargeCategory => "c.charge_category".into(),
+        Dimension::PricingCategory => "c.pricing_category".into(),
+        Dimension::UsageType => "c.usage_type".into(),
+        Dimension::Day => "c.charge_date".into(),
+        Dimension::Month => "substr(c.charge_date, 1, 7)".into(),
+        Dimension::Currency => "c.currency".into(),
         Dimension::Tag(k) => {
             params.push(format!("$.\"{}\"", k.replace('"', "\\\"")));
-            format!("json_extract(tags, ?{})", params.len() + 1)
+            format!("json_extract(c.tags, ?{})", params.len() + 1)
         }
     }
 }
 
 /// WHERE clause (after `tenant_id = ?1`) and its parameters for the query's range and filters.
 fn where_sql(q: &CostQuery, params: &mut Vec<String>) -> String {
-    let mut w = String::from("tenant_id = ?1");
+    let mut w = String::from("c.tenant_id = ?1");
     if let Some(from) = q.from {
         params.push(from.to_string());
-        w.push_str(&format!(" AND charge_date >= ?{}", params.len() + 1));
+        w.push_str(&format!(" AND c.charge_date >= ?{}", params.len() + 1));
     }
     if let Some(to) = q.to {
         params.push(to.to_string());
-        w.push_str(&format!(" AND charge_date < ?{}", params.len() + 1));
+        w.push_str(&format!(" AND c.charge_date < ?{}", params.len() + 1));
     }
     for f in &q.filters {
         let expr = dimension_sql(&f.dimension, params);
@@ -267,17 +260,29 @@ const RECORD_COLUMNS: [&str; 24] = [
 ];
 
 fn select_record_columns() -> String {
-    RECORD_COLUMNS.iter().copied().chain(ATTR_COLUMNS.iter().map(|a| a.1)).collect::<Vec<_>>().join(", ")
+    let record = RECORD_COLUMNS.iter().map(|c| format!("c.{c}"));
+    record.chain(ATTR_COLUMNS.iter().map(|a| format!("a.{}", a.1))).collect::<Vec<_>>().join(", ")
+}
+
+/// Joins each record (`c`) to its descriptive columns (`a`).
+const JOIN_ATTRS: &str =
+    "JOIN record_attrs a ON a.tenant_id = c.tenant_id AND a.run_id = c.run_id AND a.attrs_no = c.attrs_no";
+
+fn insert_sql(table: &str, cols: &[&str]) -> String {
+    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO {table} ({}) VALUES ({})", cols.join(", "), params.join(", "))
 }
 
 fn insert_record_sql() -> String {
-    let cols: Vec<&str> = ["tenant_id", "stream", "run_id"]
-        .into_iter()
-        .chain(RECORD_COLUMNS.iter().copied())
-        .chain(ATTR_COLUMNS.iter().map(|a| a.1))
-        .collect();
-    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    format!("INSERT INTO cost_records ({}) VALUES ({})", cols.join(", "), params.join(", "))
+    let cols: Vec<&str> =
+        ["tenant_id", "stream_id", "run_id", "attrs_no"].into_iter().chain(RECORD_COLUMNS.iter().copied()).collect();
+    insert_sql("cost_records", &cols)
+}
+
+fn insert_attrs_sql() -> String {
+    let cols: Vec<&str> =
+        ["tenant_id", "run_id", "attrs_no"].into_iter().chain(ATTR_COLUMNS.iter().map(|a| a.1)).collect();
+    insert_sql("record_attrs", &cols)
 }
 
 fn record_from_row(r: &rusqlite::Row<'_>) -> Result<CostRecord> {
@@ -401,8 +406,23 @@ impl Store for SqliteStore {
         // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
         let tx = self.conn.savepoint()?;
         Self::ensure_tenant(&tx, tenant)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO streams (tenant_id, stream_id, stream) VALUES (?1, \
+             (SELECT COALESCE(MAX(stream_id), 0) + 1 FROM streams WHERE tenant_id = ?1), ?2)",
+            params![tenant.as_str(), run.stream],
+        )?;
+        let stream_id: i64 = tx.query_row(
+            "SELECT stream_id FROM streams WHERE tenant_id = ?1 AND stream = ?2",
+            params![tenant.as_str(), run.stream],
+            |r| r.get(0),
+        )?;
         let replaced = tx.execute(
-            "DELETE FROM cost_records WHERE tenant_id = ?1 AND stream = ?2",
+            "DELETE FROM cost_records WHERE tenant_id = ?1 AND stream_id = ?2",
+            params![tenant.as_str(), stream_id],
+        )?;
+        tx.execute(
+            "DELETE FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
+             (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
             params![tenant.as_str(), run.stream],
         )?;
         let now = Utc::now().to_rfc3339();
@@ -433,15 +453,38 @@ impl Store for SqliteStore {
         let mut span = DateSpan::default();
         {
             let mut stmt = tx.prepare_cached(&insert_record_sql())?;
+            let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
+            // Attribute rows by the source's group number: written once per distinct set.
+            let mut attrs_no_of: HashMap<u32, i64> = HashMap::new();
+            let mut next_attrs_no: i64 = 0;
             for (_, key, i) in &order {
                 let b0 = Instant::now();
-                let r = records.record(*i as usize);
+                let group = records.attrs_group(*i as usize);
+                let known = group.and_then(|g| attrs_no_of.get(&g)).copied();
+                let r = match known {
+                    Some(_) => records.record_without_attrs(*i as usize),
+                    None => records.record(*i as usize),
+                };
                 build_ns += b0.elapsed().as_nanos();
+                let attrs_no = match known {
+                    Some(n) => n,
+                    None => {
+                        next_attrs_no += 1;
+                        if let Some(g) = group {
+                            attrs_no_of.insert(g, next_attrs_no);
+                        }
+                        let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| r.attr(name)).collect();
+                        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &run_id, &next_attrs_no];
+                        values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
+                        attrs_stmt.execute(values.as_slice())?;
+                        next_attrs_no
+                    }
+                };
                 let g = &r.grain;
                 span.add(&r);
                 let date = g.charge_date.to_string();
                 let period = g.billing_period_start.to_string();
-                let id = hex_id(key);
+                let id: &[u8] = key;
                 let tags = g.tags.to_json();
                 let (billed, effective, list, contracted) = (
                     dec_text(r.totals.billed_cost),
@@ -454,11 +497,11 @@ impl Store for SqliteStore {
                 let line_count = r.totals.line_count as i64;
                 let category = g.charge_category.as_str();
                 let class = g.correction.then_some("Correction");
-                let stream = run.stream.as_str();
-                let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+                stmt.execute(params![
                     &tenant.0,
-                    &stream,
+                    &stream_id,
                     &run_id,
+                    &attrs_no,
                     &id,
                     &g.provider,
                     &g.billing_account_id,
@@ -483,10 +526,7 @@ impl Store for SqliteStore {
                     &consumed,
                     &priced,
                     &line_count,
-                ];
-                let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| r.attr(name)).collect();
-                values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
-                stmt.execute(values.as_slice())?;
+                ])?;
             }
         }
         let write_ms = started.elapsed().as_millis() as i64;
@@ -521,7 +561,11 @@ impl Store for SqliteStore {
         let dims: Vec<String> = q.group_by.iter().map(|d| dimension_sql(d, &mut params)).collect();
         let w = where_sql(q, &mut params);
         let select_dims = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
-        let sql = format!("SELECT {select_dims}currency, {} FROM cost_records WHERE {w}", q.metric.column());
+        // Descriptive columns live in record_attrs: join them only when asked for.
+        let uses_attrs = q.group_by.iter().chain(q.filters.iter().map(|f| &f.dimension)).any(|d| d.is_attribute());
+        let join = if uses_attrs { JOIN_ATTRS } else { "" };
+        let sql =
+            format!("SELECT {select_dims}c.currency, c.{} FROM cost_records c {join} WHERE {w}", q.metric.column());
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;
@@ -565,8 +609,10 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let mut params: Vec<String> = Vec::new();
         let w = where_sql(q, &mut params);
-        let sql =
-            format!("SELECT {} FROM cost_records WHERE {w} ORDER BY charge_date, record_id", select_record_columns());
+        let sql = format!(
+            "SELECT {} FROM cost_records c {JOIN_ATTRS} WHERE {w} ORDER BY c.charge_date, c.record_id",
+            select_record_columns()
+        );
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;
