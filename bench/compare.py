@@ -79,13 +79,13 @@ def main():
     results = {}
 
     def valdrix_dry(threads):
-        env = dict(os.environ, VALDRIX_READ_THREADS=str(threads))
+        env = dict(os.environ, VALDRIX_THREADS=str(threads))
         return lambda: run([a.valdrix, "ingest", "--dry-run", "--quiet", "--output", "json", a.file], env)
 
     def valdrix_ingest(threads):
         def go():
             db = os.path.join(work, f"v-{time.time_ns()}.sqlite")
-            env = dict(os.environ, VALDRIX_READ_THREADS=str(threads))
+            env = dict(os.environ, VALDRIX_THREADS=str(threads))
             return run([a.valdrix, "--database-url", db, "ingest", "--quiet", "--output", "json", a.file], env)
         return go
 

@@ -45,3 +45,13 @@ impl std::fmt::Display for TenantId {
         f.write_str(&self.0)
     }
 }
+
+/// Threads Valdrix works on (reading Parquet row groups, preparing records for the store):
+/// `VALDRIX_THREADS`, else the available cores.
+pub fn worker_threads() -> usize {
+    std::env::var("VALDRIX_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .max(1)
+}

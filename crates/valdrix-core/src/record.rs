@@ -259,7 +259,7 @@ pub fn record_key(tenant: &str, stream: &str, fields: [&str; 16]) -> [u8; 16] {
 
 /// Records that can be read one by one by position: a `Vec<CostRecord>`, or the compact
 /// in-memory rollup, which builds each record only when the store asks for it.
-pub trait RecordSource {
+pub trait RecordSource: Sync {
     /// Number of records.
     fn len(&self) -> usize;
     /// Whether there are none.

@@ -423,7 +423,7 @@ fn read_parquet(
     };
     // Row groups are independent: split them over the cores, each range rolled up on its own
     // thread, then merged in row order.
-    let threads = read_threads().min(group_ends.len()).max(1);
+    let threads = valdrix_core::worker_threads().min(group_ends.len()).max(1);
     let per = group_ends.len().div_ceil(threads).max(1);
     let chunks: Vec<Vec<usize>> = (0..group_ends.len()).collect::<Vec<_>>().chunks(per).map(|c| c.to_vec()).collect();
     if chunks.len() <= 1 {
@@ -470,15 +470,6 @@ fn read_parquet(
 
 fn utf8_dictionary() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
-
-/// Threads for reading Parquet row groups: `VALDRIX_READ_THREADS`, else the available cores.
-fn read_threads() -> usize {
-    std::env::var("VALDRIX_READ_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-        .max(1)
 }
 
 /// What every thread reading a range of row groups of one Parquet file shares.

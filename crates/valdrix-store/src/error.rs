@@ -30,6 +30,9 @@ pub enum StoreError {
     /// A query asked for something invalid.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// Something failed inside the store that is not the caller's doing.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A callback failed while records were streamed.
     #[error("{0}")]
     Callback(String),

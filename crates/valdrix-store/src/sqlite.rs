@@ -104,6 +104,63 @@ impl DateSpan {
     }
 }
 
+/// A record ready to bind, built and formatted.
+struct Prepared {
+    key: [u8; 16],
+    record: CostRecord,
+    /// Its row in `record_attrs`, and whether this record is the first to use it (so writes it).
+    attrs_no: i64,
+    new_attrs: bool,
+    date: String,
+    period: String,
+    tags: String,
+    billed: String,
+    effective: String,
+    list: String,
+    contracted: String,
+    consumed: Option<String>,
+    priced: Option<String>,
+}
+
+/// Numbers the sets of descriptive attributes of a run in write order.
+#[derive(Default)]
+struct AttrNumbers {
+    of_group: HashMap<u32, i64>,
+    next: i64,
+}
+
+/// Builds record `i` for writing; its attributes only when its set is new.
+fn prepare(records: &dyn RecordSource, i: u32, key: [u8; 16], numbers: &mut AttrNumbers) -> Prepared {
+    let i = i as usize;
+    let group = records.attrs_group(i);
+    let (record, attrs_no, new_attrs) = match group.and_then(|g| numbers.of_group.get(&g)) {
+        Some(&n) => (records.record_without_attrs(i), n, false),
+        None => {
+            numbers.next += 1;
+            if let Some(g) = group {
+                numbers.of_group.insert(g, numbers.next);
+            }
+            (records.record(i), numbers.next, true)
+        }
+    };
+    let (g, t) = (&record.grain, &record.totals);
+    Prepared {
+        key,
+        attrs_no,
+        new_attrs,
+        date: g.charge_date.to_string(),
+        period: g.billing_period_start.to_string(),
+        tags: g.tags.to_json(),
+        billed: dec_text(t.billed_cost),
+        effective: dec_text(t.effective_cost),
+        list: dec_text(t.list_cost),
+        contracted: dec_text(t.contracted_cost),
+        consumed: t.consumed_quantity.map(dec_text),
+        priced: t.pricing_quantity.map(dec_text),
+        record,
+    }
+}
+
 fn dec_text(d: Decimal) -> String {
     d.normalize().to_string()
 }
@@ -397,12 +454,28 @@ impl Store for SqliteStore {
         let started = Instant::now();
         // Insert in key order: the records table is clustered on its key, and appending in order
         // touches each page once instead of thrashing the cache with random inserts.
-        let mut order: Vec<(NaiveDate, [u8; 16], u32)> = (0..records.len())
-            .map(|i| (records.charge_date(i), records.record_key(i, tenant.as_str(), &run.stream), i as u32))
-            .collect();
+        let threads = valdrix_core::worker_threads();
+        let key_of = |i: usize| (records.charge_date(i), records.record_key(i, tenant.as_str(), &run.stream), i as u32);
+        let mut order: Vec<(NaiveDate, [u8; 16], u32)> = if threads > 1 && records.len() > 10_000 {
+            // Record keys are SHA-256 hashes of the grain: compute them on every core.
+            let per = records.len().div_ceil(threads);
+            std::thread::scope(|s| {
+                let parts: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let key_of = &key_of;
+                        s.spawn(move || (t * per..((t + 1) * per).min(records.len())).map(key_of).collect::<Vec<_>>())
+                    })
+                    .collect();
+                parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            })
+        } else {
+            (0..records.len()).map(key_of).collect()
+        };
+        if order.len() != records.len() {
+            return Err(StoreError::Internal("a record key thread failed".into()));
+        }
         order.sort_unstable();
         let keyed_ms = started.elapsed().as_millis();
-        let mut build_ns = 0u128;
         // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
         let tx = self.conn.savepoint()?;
         Self::ensure_tenant(&tx, tenant)?;
@@ -454,89 +527,58 @@ impl Store for SqliteStore {
         {
             let mut stmt = tx.prepare_cached(&insert_record_sql())?;
             let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
-            // Attribute rows by the source's group number: written once per distinct set.
-            let mut attrs_no_of: HashMap<u32, i64> = HashMap::new();
-            let mut next_attrs_no: i64 = 0;
-            for (_, key, i) in &order {
-                let b0 = Instant::now();
-                let group = records.attrs_group(*i as usize);
-                let known = group.and_then(|g| attrs_no_of.get(&g)).copied();
-                let r = match known {
-                    Some(_) => records.record_without_attrs(*i as usize),
-                    None => records.record(*i as usize),
-                };
-                build_ns += b0.elapsed().as_nanos();
-                let attrs_no = match known {
-                    Some(n) => n,
-                    None => {
-                        next_attrs_no += 1;
-                        if let Some(g) = group {
-                            attrs_no_of.insert(g, next_attrs_no);
-                        }
-                        let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| r.attr(name)).collect();
-                        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &run_id, &next_attrs_no];
-                        values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
-                        attrs_stmt.execute(values.as_slice())?;
-                        next_attrs_no
-                    }
-                };
-                let g = &r.grain;
-                span.add(&r);
-                let date = g.charge_date.to_string();
-                let period = g.billing_period_start.to_string();
-                let id: &[u8] = key;
-                let tags = g.tags.to_json();
-                let (billed, effective, list, contracted) = (
-                    dec_text(r.totals.billed_cost),
-                    dec_text(r.totals.effective_cost),
-                    dec_text(r.totals.list_cost),
-                    dec_text(r.totals.contracted_cost),
-                );
-                let consumed = r.totals.consumed_quantity.map(dec_text);
-                let priced = r.totals.pricing_quantity.map(dec_text);
-                let line_count = r.totals.line_count as i64;
-                let category = g.charge_category.as_str();
-                let class = g.correction.then_some("Correction");
+            let mut write = |p: Prepared| -> Result<()> {
+                let g = &p.record.grain;
+                if p.new_attrs {
+                    let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| p.record.attr(name)).collect();
+                    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &run_id, &p.attrs_no];
+                    values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
+                    attrs_stmt.execute(values.as_slice())?;
+                }
+                span.add(&p.record);
+                let id: &[u8] = &p.key;
                 stmt.execute(params![
                     &tenant.0,
                     &stream_id,
                     &run_id,
-                    &attrs_no,
+                    &p.attrs_no,
                     &id,
                     &g.provider,
                     &g.billing_account_id,
                     &g.sub_account_id,
-                    &date,
-                    &period,
+                    &p.date,
+                    &p.period,
                     &g.service_name,
                     &g.region_id,
                     &g.resource_id,
                     &g.usage_type,
-                    &category,
-                    &class,
+                    &g.charge_category.as_str(),
+                    &g.correction.then_some("Correction"),
                     &g.pricing_category,
                     &g.commitment_discount_id,
                     &g.commitment_discount_status,
-                    &tags,
+                    &p.tags,
                     &g.currency,
-                    &billed,
-                    &effective,
-                    &list,
-                    &contracted,
-                    &consumed,
-                    &priced,
-                    &line_count,
+                    &p.billed,
+                    &p.effective,
+                    &p.list,
+                    &p.contracted,
+                    &p.consumed,
+                    &p.priced,
+                    &(p.record.totals.line_count as i64),
                 ])?;
+                Ok(())
+            };
+            // Preparing records on another thread while this one inserts was tried: the inserts
+            // then ran slower by as much as was saved (strings freed on another thread than the
+            // one that allocated them, caches shared), so records are prepared here.
+            let mut numbers = AttrNumbers::default();
+            for &(_, key, i) in &order {
+                write(prepare(records, i, key, &mut numbers))?;
             }
         }
         let write_ms = started.elapsed().as_millis() as i64;
-        tracing::debug!(
-            records = records.len(),
-            keyed_ms,
-            build_ms = build_ns / 1_000_000,
-            write_ms,
-            "records written"
-        );
+        tracing::debug!(records = records.len(), keyed_ms, write_ms, "records written");
         let text = |d: Option<NaiveDate>| d.map(|d| d.to_string());
         tx.execute(
             "UPDATE ingest_runs SET write_ms = ?1, billing_period_start = ?2, billing_period_end = ?3, charge_date_min = ?4, \
