@@ -321,13 +321,14 @@ pub struct Totals {
 impl Totals {
     /// Adds one line's amounts.
     pub fn add_line(&mut self, l: &CostLine<'_>) {
-        self.billed_cost += l.billed_cost;
-        self.effective_cost += l.effective_cost;
-        self.list_cost += l.list_cost;
-        self.contracted_cost += l.contracted_cost;
-        add_opt(&mut self.consumed_quantity, l.consumed_quantity);
-        add_opt(&mut self.pricing_quantity, l.pricing_quantity);
-        self.line_count += 1;
+        self.add_amounts(
+            l.billed_cost,
+            l.effective_cost,
+            l.list_cost,
+            l.contracted_cost,
+            l.consumed_quantity,
+            l.pricing_quantity,
+        );
     }
 
     /// Adds one line given by its amounts (columnar readers).

@@ -13,10 +13,10 @@ use valdrix_core::time::{month_start, next_month_start};
 use valdrix_core::ChargeCategory;
 
 use crate::aws::*;
-use crate::columnar::{date_of, DayCol, DecimalCache, DictIds, MapCol, NumCol, TextCol};
+use crate::columnar::{DayCol, DecimalCache, DictIds, MapCol, NumCol, TextCol};
 use crate::error::FieldError;
 use crate::mapping::aws_service_category;
-use crate::rollup::{category_slot, day_number, Amounts, Attrs, Interner, Pending, Rollup, NONE};
+use crate::rollup::{category_slot, day_number, from_day_number, Amounts, Attrs, Interner, Pending, Rollup, NONE};
 use crate::table::BatchView;
 
 /// Where the tags of a row come from.
@@ -238,7 +238,7 @@ impl<'a> Columns<'a> {
         let period_end = self.day(&self.period_end, BILL_BILLING_PERIOD_END_DATE, i)?;
         let period_start_day = match period_start {
             Some((day, _)) => day,
-            None => day_number(month_start(date_of(start))),
+            None => day_number(month_start(from_day_number(start))),
         };
         let currency = match self.t[LINE_ITEM_CURRENCY_CODE].id(i, text) {
             NONE => self.constant(Some("USD"), text),
@@ -408,14 +408,14 @@ impl<'a> Columns<'a> {
     /// order. `units`: whether the line carries a quantity and so a unit.
     fn attrs(&mut self, l: &Line, frequency: &'static str, units: bool, text: &mut Interner) -> Attrs {
         let i = l.i;
-        let start = date_of(l.start);
+        let start = from_day_number(l.start);
         let mut end = match l.period_start {
-            Some((day, _)) => next_month_start(date_of(day)),
+            Some((day, _)) => next_month_start(from_day_number(day)),
             None => next_month_start(start),
         };
         if let Some((day, midnight)) = l.period_end {
             // Some exports write the end as the last second of the month.
-            let d = date_of(day);
+            let d = from_day_number(day);
             end = if midnight { d } else { d.succ_opt().unwrap_or(d) };
         }
         let region_name = if l.region == NONE {

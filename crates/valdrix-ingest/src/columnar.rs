@@ -354,8 +354,3 @@ impl<'a> DayCol<'a> {
         }
     }
 }
-
-/// The date of a day number.
-pub(crate) fn date_of(day: u32) -> NaiveDate {
-    crate::rollup::from_day_number(day)
-}

@@ -359,7 +359,7 @@ pub(crate) fn non_empty(s: &str) -> Option<&str> {
     }
 }
 
-pub(crate) fn ts_from_i64(v: i64, unit: TimeUnit) -> Option<NaiveDateTime> {
+fn ts_from_i64(v: i64, unit: TimeUnit) -> Option<NaiveDateTime> {
     let dt = match unit {
         TimeUnit::Second => DateTime::from_timestamp(v, 0),
         TimeUnit::Millisecond => DateTime::from_timestamp_millis(v),
