@@ -16,7 +16,7 @@ pub mod units;
 pub use decimal::{decimal_from_f64, parse_decimal, DecimalError};
 pub use error::CoreError;
 pub use focus::{ChargeCategory, Provider};
-pub use record::{record_key, CostLine, CostRecord, Grain, RecordSource, Totals};
+pub use record::{series_key, CostLine, CostRecord, Grain, RecordSource, Totals};
 pub use tags::Tags;
 
 /// A tenant identifier. Embedded mode uses `default`.

@@ -204,28 +204,22 @@ pub struct Grain {
 }
 
 impl Grain {
-    /// A stable identifier of this grain within a tenant and source stream: the hex SHA-256 of
-    /// the fields in a fixed order. The same inputs always give the same id, so a re-ingest
-    /// finds the records it wrote before.
-    pub fn record_id(&self, tenant: &str, stream: &str) -> String {
-        hex::encode(self.record_key(tenant, stream))
-    }
-
-    /// The 16 bytes behind [`Grain::record_id`].
-    pub fn record_key(&self, tenant: &str, stream: &str) -> [u8; 16] {
+    /// The key of this grain's series: the records of one stream that differ only by charge day
+    /// (one resource's usage of one SKU, day after day). A record is identified by its series key
+    /// and its charge day. The same inputs always give the same key, so a re-ingest finds the
+    /// series it wrote before.
+    pub fn series_key(&self, tenant: &str, stream: &str) -> [u8; 16] {
         fn opt(o: &Option<String>) -> &str {
             o.as_deref().unwrap_or("")
         }
-        let (date, period, tags) =
-            (self.charge_date.to_string(), self.billing_period_start.to_string(), self.tags.to_json());
-        record_key(
+        let (period, tags) = (self.billing_period_start.to_string(), self.tags.to_json());
+        series_key(
             tenant,
             stream,
             [
                 &self.provider,
                 &self.billing_account_id,
                 opt(&self.sub_account_id),
-                &date,
                 &period,
                 &self.service_name,
                 opt(&self.region_id),
@@ -241,12 +235,18 @@ impl Grain {
             ],
         )
     }
+
+    /// This grain with the charge day cleared: equal for every record of one series.
+    pub fn without_day(&self) -> Grain {
+        Grain { charge_date: NaiveDate::MIN, ..self.clone() }
+    }
 }
 
-/// The stable key of a grain: SHA-256 over the tenant, the stream and the 16 grain fields in
-/// their fixed order (charge date and period as `YYYY-MM-DD`, tags as canonical JSON), cut to
-/// 16 bytes. Anything that holds a grain in another shape computes the same key through this.
-pub fn record_key(tenant: &str, stream: &str, fields: [&str; 16]) -> [u8; 16] {
+/// The stable key of a series: SHA-256 over the tenant, the stream and the 15 grain fields other
+/// than the charge day, in their fixed order (billing period as `YYYY-MM-DD`, tags as canonical
+/// JSON, absent values as empty text), cut to 16 bytes. Anything that holds a grain in another
+/// shape (the SQLite migration that introduced series, say) computes the same key through this.
+pub fn series_key(tenant: &str, stream: &str, fields: [&str; 15]) -> [u8; 16] {
     let mut h = Sha256::new();
     for s in [tenant, stream].into_iter().chain(fields) {
         h.update((s.len() as u64).to_le_bytes());
@@ -284,9 +284,20 @@ pub trait RecordSource: Sync {
     fn attrs_group(&self, _i: usize) -> Option<u32> {
         None
     }
-    /// The key of record `i` (see [`record_key`]); sources may compute it without building the record.
-    fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
-        self.record(i).grain.record_key(tenant, stream)
+    /// The sums of record `i`; sources may answer without building the record.
+    fn totals(&self, i: usize) -> Totals {
+        self.record(i).totals
+    }
+    /// For each record, the number of its series (records whose grain differs only by charge
+    /// day), numbered from 0 in order of first appearance; a store keeps each series' grain once.
+    fn series_numbers(&self) -> Vec<u32> {
+        let mut seen: std::collections::HashMap<Grain, u32> = std::collections::HashMap::new();
+        (0..self.len())
+            .map(|i| {
+                let next = seen.len() as u32;
+                *seen.entry(self.record_without_attrs(i).grain.without_day()).or_insert(next)
+            })
+            .collect()
     }
 }
 

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
-use valdrix_core::{record_key, ChargeCategory, CostLine, CostRecord, Grain, RecordSource, Tags, Totals};
+use valdrix_core::{ChargeCategory, CostLine, CostRecord, Grain, RecordSource, Tags, Totals};
 
 use crate::error::FieldError;
 
@@ -445,35 +445,6 @@ impl Rollup {
         self.table.insert_unique(hash, (hash, i), |&(h, _)| h);
     }
 
-    /// Text fields of record `i`'s grain in [`record_key`] order, with owned date strings.
-    fn grain_fields(&self, i: usize) -> ([&str; 16], String, String, String) {
-        let k = &self.entries[i].key;
-        let s = |id: u32| self.text.get(id).unwrap_or("");
-        let date = from_day_number(k[3]).to_string();
-        let period = from_day_number(k[4]).to_string();
-        let tags = self.tags(k[13]).to_json();
-        let category = CATEGORIES[(k[9] >> 1) as usize].as_str();
-        let fields = [
-            s(k[0]),
-            s(k[1]),
-            s(k[2]),
-            "",
-            "",
-            s(k[5]),
-            s(k[6]),
-            s(k[7]),
-            s(k[8]),
-            category,
-            if k[9] & 1 == 1 { "Correction" } else { "" },
-            s(k[10]),
-            s(k[11]),
-            s(k[12]),
-            "",
-            s(k[14]),
-        ];
-        (fields, date, period, tags)
-    }
-
     fn tags(&self, id: u32) -> Tags {
         match self.text.get(id) {
             None => Tags::default(),
@@ -586,12 +557,22 @@ impl RecordSource for Rollup {
         Some(self.attrs[i])
     }
 
-    fn record_key(&self, i: usize, tenant: &str, stream: &str) -> [u8; 16] {
-        let (mut fields, date, period, tags) = self.grain_fields(i);
-        fields[3] = &date;
-        fields[4] = &period;
-        fields[14] = &tags;
-        record_key(tenant, stream, fields)
+    fn totals(&self, i: usize) -> Totals {
+        self.entries[i].totals.clone()
+    }
+
+    fn series_numbers(&self) -> Vec<u32> {
+        // A series is a key with its day (slot 3) cleared; the ids compare as the texts do.
+        let mut seen: FxHashMap<Key, u32> = FxHashMap::default();
+        self.entries
+            .iter()
+            .map(|e| {
+                let mut key = e.key;
+                key[3] = 0;
+                let next = seen.len() as u32;
+                *seen.entry(key).or_insert(next)
+            })
+            .collect()
     }
 }
 
@@ -632,22 +613,32 @@ mod tests {
         r.add(line("0.3", &[("a", "other")])).unwrap();
         let recs = r.finish();
         assert_eq!(recs.len(), 2);
-        let again: Vec<CostRecord> = recs.clone();
-        assert_eq!(RecordSource::record_key(&again, 0, "t", "s"), recs[0].grain.record_key("t", "s"));
         assert_eq!(recs[0].totals.billed_cost.to_string(), "0.3");
         assert_eq!(recs[0].totals.line_count, 2);
     }
 
     #[test]
-    fn compact_keys_match_the_grain_keys() {
+    fn series_are_grains_without_their_day() {
         let mut r = Rollup::new();
-        r.add(line("1", &[("team", "web")])).unwrap();
-        r.add(line("2", &[])).unwrap();
-        for i in 0..r.len() {
-            assert_eq!(r.record_key(i, "t", "s"), r.record(i).grain.record_key("t", "s"));
-        }
+        let day =
+            |l: CostLine<'static>, d: u32| CostLine { charge_date: NaiveDate::from_ymd_opt(2024, 1, d).unwrap(), ..l };
+        r.add(day(line("1", &[("team", "web")]), 2)).unwrap();
+        r.add(day(line("2", &[]), 2)).unwrap();
+        r.add(day(line("4", &[("team", "web")]), 3)).unwrap();
+        r.add(day(line("8", &[]), 4)).unwrap();
+        assert_eq!(r.series_numbers(), [0, 1, 0, 1]);
+        let plain: Vec<CostRecord> = (0..r.len()).map(|i| r.record(i)).collect();
+        assert_eq!(plain.series_numbers(), r.series_numbers());
+        assert_eq!(r.totals(2).billed_cost.to_string(), "4");
+        assert_eq!(
+            plain[0].grain.series_key("t", "s"),
+            plain[2].grain.series_key("t", "s"),
+            "the day is not part of a series key"
+        );
+        assert_ne!(plain[0].grain.series_key("t", "s"), plain[1].grain.series_key("t", "s"));
+        assert_ne!(plain[0].grain.series_key("t", "s"), plain[0].grain.series_key("t", "other stream"));
         assert_eq!(r.record(0).grain.tags.get("team"), Some("web"));
-        assert_eq!(r.totals_by_currency()["USD"].billed_cost.to_string(), "3");
+        assert_eq!(r.totals_by_currency()["USD"].billed_cost.to_string(), "15");
     }
 
     #[test]

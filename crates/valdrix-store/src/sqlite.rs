@@ -20,6 +20,7 @@ type GroupKey = (Vec<Option<String>>, String);
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_narrow_records.sql")),
+    (3, include_str!("../migrations/sqlite/0003_series.sql")),
 ];
 
 /// A store in one SQLite file.
@@ -67,6 +68,7 @@ impl SqliteStore {
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        register_series_key(&conn)?;
         let mut s = SqliteStore { conn };
         s.migrate()?;
         Ok(s)
@@ -81,6 +83,26 @@ impl SqliteStore {
     }
 }
 
+/// `valdrix_series_key(tenant, stream, 15 grain columns)`: [`valdrix_core::series_key`] for SQL,
+/// so a migration keys existing series exactly as ingestion keys new ones. NULL reads as empty.
+fn register_series_key(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "valdrix_series_key",
+        17,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let mut args: Vec<String> = Vec::with_capacity(17);
+            for i in 0..17 {
+                args.push(ctx.get::<Option<String>>(i)?.unwrap_or_default());
+            }
+            let fields: [&str; 15] = std::array::from_fn(|i| args[i + 2].as_str());
+            Ok(valdrix_core::series_key(&args[0], &args[1], fields).to_vec())
+        },
+    )?;
+    Ok(())
+}
+
 /// Billing periods and charge days covered by a run's records.
 #[derive(Default)]
 struct DateSpan {
@@ -91,35 +113,111 @@ struct DateSpan {
 }
 
 impl DateSpan {
-    fn add(&mut self, r: &CostRecord) {
-        let g = &r.grain;
-        let min = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.min(b)));
-        let max = |a: Option<NaiveDate>, b: NaiveDate| Some(a.map_or(b, |a| a.max(b)));
-        self.period_start = min(self.period_start, g.billing_period_start);
-        if let Some(e) = r.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
-            self.period_end = max(self.period_end, e);
+    fn widen(&mut self, period_start: Option<NaiveDate>, period_end: Option<NaiveDate>, day: Option<NaiveDate>) {
+        fn min(a: Option<NaiveDate>, b: Option<NaiveDate>) -> Option<NaiveDate> {
+            a.into_iter().chain(b).min()
         }
-        self.day_min = min(self.day_min, g.charge_date);
-        self.day_max = max(self.day_max, g.charge_date);
+        fn max(a: Option<NaiveDate>, b: Option<NaiveDate>) -> Option<NaiveDate> {
+            a.into_iter().chain(b).max()
+        }
+        self.period_start = min(self.period_start, period_start);
+        self.period_end = max(self.period_end, period_end);
+        self.day_min = min(self.day_min, day);
+        self.day_max = max(self.day_max, day);
     }
 }
 
-/// A record ready to bind, built and formatted.
-struct Prepared {
-    key: [u8; 16],
-    record: CostRecord,
-    /// Its row in `record_attrs`, and whether this record is the first to use it (so writes it).
-    attrs_no: i64,
-    new_attrs: bool,
-    date: String,
-    period: String,
-    tags: String,
-    billed: String,
-    effective: String,
-    list: String,
-    contracted: String,
-    consumed: Option<String>,
-    priced: Option<String>,
+/// The series of a run's records: for each, its first record (which gives the grain) and its
+/// number in `cost_series`.
+struct RunSeries {
+    /// Series of each record, numbered from 0 (see [`RecordSource::series_numbers`]).
+    of_record: Vec<u32>,
+    /// `series_no` in `cost_series` of each series.
+    series_no: Vec<i64>,
+}
+
+/// Writes the series of a run into `cost_series`: a series the stream had before keeps its
+/// number (so a record keeps its identity across restatements), a new one gets the next number,
+/// and series the stream no longer has are dropped. Returns the number of each series and the
+/// billing periods they cover.
+fn write_series(
+    tx: &Connection,
+    tenant: &TenantId,
+    stream: &str,
+    stream_id: i64,
+    records: &dyn RecordSource,
+    span: &mut DateSpan,
+) -> Result<RunSeries> {
+    let of_record = records.series_numbers();
+    let count = of_record.iter().map(|&s| s as usize + 1).max().unwrap_or(0);
+    let mut first = vec![u32::MAX; count];
+    for (i, &s) in of_record.iter().enumerate().rev() {
+        first[s as usize] = i as u32;
+    }
+    let mut before: HashMap<[u8; 16], i64> = HashMap::new();
+    {
+        let mut stmt =
+            tx.prepare("SELECT series_key, series_no FROM cost_series WHERE tenant_id = ?1 AND stream_id = ?2")?;
+        let mut rows = stmt.query(params![tenant.as_str(), stream_id])?;
+        while let Some(r) = rows.next()? {
+            let key: Vec<u8> = r.get(0)?;
+            if let Ok(key) = <[u8; 16]>::try_from(key.as_slice()) {
+                before.insert(key, r.get(1)?);
+            }
+        }
+    }
+    let mut next: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(series_no), 0) FROM cost_series WHERE tenant_id = ?1",
+        [tenant.as_str()],
+        |r| r.get(0),
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO cost_series (tenant_id, series_no, series_key, stream_id, provider, billing_account_id, \
+         sub_account_id, billing_period_start, service_name, region_id, resource_id, usage_type, charge_category, \
+         charge_class, pricing_category, commitment_discount_id, commitment_discount_status, tags, currency) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    )?;
+    let mut series_no = Vec::with_capacity(count);
+    for &i in &first {
+        let g = records.record_without_attrs(i as usize).grain;
+        span.widen(Some(g.billing_period_start), None, None);
+        let key = g.series_key(tenant.as_str(), stream);
+        if let Some(no) = before.remove(&key) {
+            series_no.push(no);
+            continue;
+        }
+        next += 1;
+        let id: &[u8] = &key;
+        insert.execute(params![
+            tenant.as_str(),
+            next,
+            id,
+            stream_id,
+            g.provider,
+            g.billing_account_id,
+            g.sub_account_id,
+            g.billing_period_start.to_string(),
+            g.service_name,
+            g.region_id,
+            g.resource_id,
+            g.usage_type,
+            g.charge_category.as_str(),
+            g.correction.then_some("Correction"),
+            g.pricing_category,
+            g.commitment_discount_id,
+            g.commitment_discount_status,
+            g.tags.to_json(),
+            g.currency,
+        ])?;
+        series_no.push(next);
+    }
+    // What is left are series of the stream's previous delivery that this one no longer has;
+    // their records were deleted with the previous runs' records.
+    let mut drop = tx.prepare_cached("DELETE FROM cost_series WHERE tenant_id = ?1 AND series_no = ?2")?;
+    for no in before.into_values() {
+        drop.execute(params![tenant.as_str(), no])?;
+    }
+    Ok(RunSeries { of_record, series_no })
 }
 
 /// Numbers the sets of descriptive attributes of a run in write order.
@@ -129,40 +227,49 @@ struct AttrNumbers {
     next: i64,
 }
 
-/// Builds record `i` for writing; its attributes only when its set is new.
-fn prepare(records: &dyn RecordSource, i: u32, key: [u8; 16], numbers: &mut AttrNumbers) -> Prepared {
-    let i = i as usize;
-    let group = records.attrs_group(i);
-    let (record, attrs_no, new_attrs) = match group.and_then(|g| numbers.of_group.get(&g)) {
-        Some(&n) => (records.record_without_attrs(i), n, false),
-        None => {
-            numbers.next += 1;
-            if let Some(g) = group {
-                numbers.of_group.insert(g, numbers.next);
-            }
-            (records.record(i), numbers.next, true)
+impl AttrNumbers {
+    /// The number of record `i`'s attribute set, and whether it is new (to be written).
+    fn number(&mut self, records: &dyn RecordSource, i: usize) -> (i64, bool) {
+        let group = records.attrs_group(i);
+        if let Some(&n) = group.and_then(|g| self.of_group.get(&g)) {
+            return (n, false);
         }
-    };
-    let (g, t) = (&record.grain, &record.totals);
-    Prepared {
-        key,
-        attrs_no,
-        new_attrs,
-        date: g.charge_date.to_string(),
-        period: g.billing_period_start.to_string(),
-        tags: g.tags.to_json(),
-        billed: dec_text(t.billed_cost),
-        effective: dec_text(t.effective_cost),
-        list: dec_text(t.list_cost),
-        contracted: dec_text(t.contracted_cost),
-        consumed: t.consumed_quantity.map(dec_text),
-        priced: t.pricing_quantity.map(dec_text),
-        record,
+        self.next += 1;
+        if let Some(g) = group {
+            self.of_group.insert(g, self.next);
+        }
+        (self.next, true)
     }
 }
 
-fn dec_text(d: Decimal) -> String {
-    d.normalize().to_string()
+/// Canonical text of a record's six sums, written into buffers reused from record to record.
+#[derive(Default)]
+struct DecimalTexts {
+    texts: [String; 6],
+}
+
+impl DecimalTexts {
+    fn set(&mut self, t: &Totals) {
+        use std::fmt::Write;
+        let values = [
+            Some(t.billed_cost),
+            Some(t.effective_cost),
+            Some(t.list_cost),
+            Some(t.contracted_cost),
+            t.consumed_quantity,
+            t.pricing_quantity,
+        ];
+        for (text, value) in self.texts.iter_mut().zip(values) {
+            text.clear();
+            if let Some(d) = value {
+                let _ = write!(text, "{}", d.normalize());
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> &str {
+        &self.texts[i]
+    }
 }
 
 fn parse_dec(s: &str, column: &'static str) -> Result<Decimal> {
@@ -214,22 +321,22 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
 /// SQL expression for a dimension. Tag keys are bound as parameters, never spliced.
 fn dimension_sql(d: &Dimension, params: &mut Vec<String>) -> String {
     match d {
-        Dimension::Provider => "c.provider".into(),
-        Dimension::Service => "c.service_name".into(),
+        Dimension::Provider => "s.provider".into(),
+        Dimension::Service => "s.service_name".into(),
         Dimension::ServiceCategory => "a.service_category".into(),
-        Dimension::Account => "c.billing_account_id".into(),
-        Dimension::SubAccount => "c.sub_account_id".into(),
-        Dimension::Region => "c.region_id".into(),
-        Dimension::Resource => "c.resource_id".into(),
-        Dimension::ChargeCategory => "c.charge_category".into(),
-        Dimension::PricingCategory => "c.pricing_category".into(),
-        Dimension::UsageType => "c.usage_type".into(),
+        Dimension::Account => "s.billing_account_id".into(),
+        Dimension::SubAccount => "s.sub_account_id".into(),
+        Dimension::Region => "s.region_id".into(),
+        Dimension::Resource => "s.resource_id".into(),
+        Dimension::ChargeCategory => "s.charge_category".into(),
+        Dimension::PricingCategory => "s.pricing_category".into(),
+        Dimension::UsageType => "s.usage_type".into(),
         Dimension::Day => "c.charge_date".into(),
         Dimension::Month => "substr(c.charge_date, 1, 7)".into(),
-        Dimension::Currency => "c.currency".into(),
+        Dimension::Currency => "s.currency".into(),
         Dimension::Tag(k) => {
             params.push(format!("$.\"{}\"", k.replace('"', "\\\"")));
-            format!("json_extract(c.tags, ?{})", params.len() + 1)
+            format!("json_extract(s.tags, ?{})", params.len() + 1)
         }
     }
 }
@@ -288,38 +395,42 @@ const ATTR_COLUMNS: [(&str, &str); 21] = [
     ("PricingCurrency", "pricing_currency"),
 ];
 
-/// Grain and sum columns, in the order `record_from_row` reads them; the attribute columns follow.
+/// Grain and sum columns, with their table's alias, in the order `record_from_row` reads them;
+/// the attribute columns follow.
 const RECORD_COLUMNS: [&str; 24] = [
-    "record_id",
-    "provider",
-    "billing_account_id",
-    "sub_account_id",
-    "charge_date",
-    "billing_period_start",
-    "service_name",
-    "region_id",
-    "resource_id",
-    "usage_type",
-    "charge_category",
-    "charge_class",
-    "pricing_category",
-    "commitment_discount_id",
-    "commitment_discount_status",
-    "tags",
-    "currency",
-    "billed_cost",
-    "effective_cost",
-    "list_cost",
-    "contracted_cost",
-    "consumed_quantity",
-    "pricing_quantity",
-    "line_count",
+    "s.series_key",
+    "s.provider",
+    "s.billing_account_id",
+    "s.sub_account_id",
+    "c.charge_date",
+    "s.billing_period_start",
+    "s.service_name",
+    "s.region_id",
+    "s.resource_id",
+    "s.usage_type",
+    "s.charge_category",
+    "s.charge_class",
+    "s.pricing_category",
+    "s.commitment_discount_id",
+    "s.commitment_discount_status",
+    "s.tags",
+    "s.currency",
+    "c.billed_cost",
+    "c.effective_cost",
+    "c.list_cost",
+    "c.contracted_cost",
+    "c.consumed_quantity",
+    "c.pricing_quantity",
+    "c.line_count",
 ];
 
 fn select_record_columns() -> String {
-    let record = RECORD_COLUMNS.iter().map(|c| format!("c.{c}"));
+    let record = RECORD_COLUMNS.iter().map(|c| c.to_string());
     record.chain(ATTR_COLUMNS.iter().map(|a| format!("a.{}", a.1))).collect::<Vec<_>>().join(", ")
 }
+
+/// Joins each record (`c`) to its series (`s`), which holds its grain but the day.
+const JOIN_SERIES: &str = "JOIN cost_series s ON s.tenant_id = c.tenant_id AND s.series_no = c.series_no";
 
 /// Joins each record (`c`) to its descriptive columns (`a`).
 const JOIN_ATTRS: &str =
@@ -328,12 +439,6 @@ const JOIN_ATTRS: &str =
 fn insert_sql(table: &str, cols: &[&str]) -> String {
     let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
     format!("INSERT INTO {table} ({}) VALUES ({})", cols.join(", "), params.join(", "))
-}
-
-fn insert_record_sql() -> String {
-    let cols: Vec<&str> =
-        ["tenant_id", "stream_id", "run_id", "attrs_no"].into_iter().chain(RECORD_COLUMNS.iter().copied()).collect();
-    insert_sql("cost_records", &cols)
 }
 
 fn insert_attrs_sql() -> String {
@@ -452,30 +557,6 @@ impl Store for SqliteStore {
 
     fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &dyn RecordSource) -> Result<RunSummary> {
         let started = Instant::now();
-        // Insert in key order: the records table is clustered on its key, and appending in order
-        // touches each page once instead of thrashing the cache with random inserts.
-        let threads = valdrix_core::worker_threads();
-        let key_of = |i: usize| (records.charge_date(i), records.record_key(i, tenant.as_str(), &run.stream), i as u32);
-        let mut order: Vec<(NaiveDate, [u8; 16], u32)> = if threads > 1 && records.len() > 10_000 {
-            // Record keys are SHA-256 hashes of the grain: compute them on every core.
-            let per = records.len().div_ceil(threads);
-            std::thread::scope(|s| {
-                let parts: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let key_of = &key_of;
-                        s.spawn(move || (t * per..((t + 1) * per).min(records.len())).map(key_of).collect::<Vec<_>>())
-                    })
-                    .collect();
-                parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-            })
-        } else {
-            (0..records.len()).map(key_of).collect()
-        };
-        if order.len() != records.len() {
-            return Err(StoreError::Internal("a record key thread failed".into()));
-        }
-        order.sort_unstable();
-        let keyed_ms = started.elapsed().as_millis();
         // A savepoint is a transaction of its own, or nests inside one opened by `begin`.
         let tx = self.conn.savepoint()?;
         Self::ensure_tenant(&tx, tenant)?;
@@ -489,15 +570,21 @@ impl Store for SqliteStore {
             params![tenant.as_str(), run.stream],
             |r| r.get(0),
         )?;
+        // The stream's earlier deliveries are replaced whole: their records, found by the runs
+        // that wrote them, and their descriptive columns.
         let replaced = tx.execute(
-            "DELETE FROM cost_records WHERE tenant_id = ?1 AND stream_id = ?2",
-            params![tenant.as_str(), stream_id],
+            "DELETE FROM cost_records WHERE tenant_id = ?1 AND run_id IN \
+             (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
+            params![tenant.as_str(), run.stream],
         )?;
         tx.execute(
             "DELETE FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
              (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
             params![tenant.as_str(), run.stream],
         )?;
+        let mut span = DateSpan::default();
+        let series = write_series(&tx, tenant, &run.stream, stream_id, records, &mut span)?;
+        let series_ms = started.elapsed().as_millis();
         let now = Utc::now().to_rfc3339();
         tx.execute(
             "INSERT INTO ingest_runs (tenant_id, stream, source_uri, files, format, checksum, assembly_id, bytes, rows_read, \
@@ -523,62 +610,65 @@ impl Store for SqliteStore {
             ],
         )?;
         let run_id = tx.last_insert_rowid();
-        let mut span = DateSpan::default();
+        // Insert in key order: the records table is clustered on (day, series), and appending in
+        // order touches each page once instead of thrashing the cache with random inserts.
+        let mut order: Vec<(NaiveDate, i64, u32)> = (0..records.len())
+            .map(|i| (records.charge_date(i), series.series_no[series.of_record[i] as usize], i as u32))
+            .collect();
+        order.sort_unstable();
         {
-            let mut stmt = tx.prepare_cached(&insert_record_sql())?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO cost_records (tenant_id, charge_date, series_no, run_id, attrs_no, billed_cost, \
+                 effective_cost, list_cost, contracted_cost, consumed_quantity, pricing_quantity, line_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
             let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
-            let mut write = |p: Prepared| -> Result<()> {
-                let g = &p.record.grain;
-                if p.new_attrs {
-                    let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| p.record.attr(name)).collect();
-                    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &run_id, &p.attrs_no];
+            let mut numbers = AttrNumbers::default();
+            let mut texts = DecimalTexts::default();
+            let mut day_text = (NaiveDate::MIN, String::new());
+            for &(day, series_no, i) in &order {
+                let i = i as usize;
+                let (attrs_no, new_attrs) = numbers.number(records, i);
+                if new_attrs {
+                    let record = records.record(i);
+                    let end =
+                        record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+                    span.widen(None, end, None);
+                    let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
+                    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &run_id, &attrs_no];
                     values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
                     attrs_stmt.execute(values.as_slice())?;
                 }
-                span.add(&p.record);
-                let id: &[u8] = &p.key;
+                if day_text.0 != day {
+                    day_text = (day, day.to_string());
+                    span.widen(None, None, Some(day));
+                }
+                let t = records.totals(i);
+                texts.set(&t);
                 stmt.execute(params![
                     &tenant.0,
-                    &stream_id,
+                    &day_text.1,
+                    &series_no,
                     &run_id,
-                    &p.attrs_no,
-                    &id,
-                    &g.provider,
-                    &g.billing_account_id,
-                    &g.sub_account_id,
-                    &p.date,
-                    &p.period,
-                    &g.service_name,
-                    &g.region_id,
-                    &g.resource_id,
-                    &g.usage_type,
-                    &g.charge_category.as_str(),
-                    &g.correction.then_some("Correction"),
-                    &g.pricing_category,
-                    &g.commitment_discount_id,
-                    &g.commitment_discount_status,
-                    &p.tags,
-                    &g.currency,
-                    &p.billed,
-                    &p.effective,
-                    &p.list,
-                    &p.contracted,
-                    &p.consumed,
-                    &p.priced,
-                    &(p.record.totals.line_count as i64),
+                    &attrs_no,
+                    texts.get(0),
+                    texts.get(1),
+                    texts.get(2),
+                    texts.get(3),
+                    t.consumed_quantity.map(|_| texts.get(4)),
+                    t.pricing_quantity.map(|_| texts.get(5)),
+                    &(t.line_count as i64),
                 ])?;
-                Ok(())
-            };
-            // Preparing records on another thread while this one inserts was tried: the inserts
-            // then ran slower by as much as was saved (strings freed on another thread than the
-            // one that allocated them, caches shared), so records are prepared here.
-            let mut numbers = AttrNumbers::default();
-            for &(_, key, i) in &order {
-                write(prepare(records, i, key, &mut numbers))?;
             }
         }
         let write_ms = started.elapsed().as_millis() as i64;
-        tracing::debug!(records = records.len(), keyed_ms, write_ms, "records written");
+        tracing::debug!(
+            records = records.len(),
+            series = series.series_no.len(),
+            series_ms,
+            write_ms,
+            "records written"
+        );
         let text = |d: Option<NaiveDate>| d.map(|d| d.to_string());
         tx.execute(
             "UPDATE ingest_runs SET write_ms = ?1, billing_period_start = ?2, billing_period_end = ?3, charge_date_min = ?4, \
@@ -606,8 +696,10 @@ impl Store for SqliteStore {
         // Descriptive columns live in record_attrs: join them only when asked for.
         let uses_attrs = q.group_by.iter().chain(q.filters.iter().map(|f| &f.dimension)).any(|d| d.is_attribute());
         let join = if uses_attrs { JOIN_ATTRS } else { "" };
-        let sql =
-            format!("SELECT {select_dims}c.currency, c.{} FROM cost_records c {join} WHERE {w}", q.metric.column());
+        let sql = format!(
+            "SELECT {select_dims}s.currency, c.{} FROM cost_records c {JOIN_SERIES} {join} WHERE {w}",
+            q.metric.column()
+        );
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
         all.extend(params);
         let mut stmt = self.conn.prepare(&sql)?;
@@ -652,7 +744,7 @@ impl Store for SqliteStore {
         let mut params: Vec<String> = Vec::new();
         let w = where_sql(q, &mut params);
         let sql = format!(
-            "SELECT {} FROM cost_records c {JOIN_ATTRS} WHERE {w} ORDER BY c.charge_date, c.record_id",
+            "SELECT {} FROM cost_records c {JOIN_SERIES} {JOIN_ATTRS} WHERE {w} ORDER BY c.charge_date, c.series_no",
             select_record_columns()
         );
         let mut all: Vec<String> = vec![tenant.as_str().to_string()];
@@ -667,7 +759,8 @@ impl Store for SqliteStore {
 
     fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>> {
         let mut stmt = self.conn.prepare(
-            "SELECT currency, billed_cost, effective_cost, list_cost, contracted_cost FROM cost_records WHERE tenant_id = ?1",
+            "SELECT s.currency, c.billed_cost, c.effective_cost, c.list_cost, c.contracted_cost FROM cost_records c \
+             JOIN cost_series s ON s.tenant_id = c.tenant_id AND s.series_no = c.series_no WHERE c.tenant_id = ?1",
         )?;
         let mut rows = stmt.query(params![tenant.as_str()])?;
         let mut out: BTreeMap<String, CurrencyTotals> = BTreeMap::new();

@@ -1,5 +1,6 @@
 //! A store written by schema version 1 (wide records) keeps every record, attribute and run
-//! when opened by this version, which moves streams and descriptive columns into their tables.
+//! when opened by this version, which moves streams and descriptive columns into their tables
+//! (version 2) and grains into series (version 3).
 
 use valdrix_core::TenantId;
 use valdrix_store::{CostQuery, SqliteStore, Store};
@@ -66,4 +67,21 @@ fn version_1_stores_keep_their_records() {
     assert_eq!(records[0].totals.billed_cost.to_string(), "1.25");
     assert_eq!(records[0].totals.line_count, 3);
     assert_eq!(store.runs(&tenant, 10).unwrap().len(), 2);
+    // Series keyed by the migration are the keys a new ingest computes, so restating a migrated
+    // stream finds its series again; SKU-1 and SKU-2 share a grain but the day, so one series.
+    drop(store);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let keys: Vec<(Vec<u8>, String)> = c
+        .prepare("SELECT x.series_key, s.stream FROM cost_series x JOIN streams s USING (tenant_id, stream_id) ORDER BY x.series_no")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].0, records[0].grain.series_key("default", "file:/a.csv"));
+    assert_eq!(keys[1].0, records[2].grain.series_key("default", "file:/b.csv"));
+    let per_series: i64 =
+        c.query_row("SELECT COUNT(*) FROM cost_records WHERE series_no = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(per_series, 2);
 }
