@@ -299,6 +299,11 @@ pub trait RecordSource: Sync {
             })
             .collect()
     }
+    /// Whether records are already in charge-day order (a store then writes them as they come
+    /// instead of sorting positions).
+    fn sorted_by_day(&self) -> bool {
+        false
+    }
 }
 
 impl RecordSource for Vec<CostRecord> {

@@ -17,6 +17,7 @@ pub mod layout;
 pub mod mapping;
 pub mod read;
 pub mod rollup;
+mod spill;
 pub mod table;
 
 pub use error::{FieldError, IngestError, Location, Result};

@@ -433,6 +433,8 @@ fn read_parquet(
         })?;
         return Ok((format, rows));
     }
+    // Each thread's rollup gets its share of the memory budget.
+    let budget = rollup.budget() / threads;
     let others_done = std::sync::atomic::AtomicU64::new(0);
     let (main, others) = std::thread::scope(|s| {
         let handles: Vec<_> = chunks[1..]
@@ -440,7 +442,7 @@ fn read_parquet(
             .map(|groups| {
                 let (job, others_done) = (&job, &others_done);
                 s.spawn(move || {
-                    let mut r = Rollup::new();
+                    let mut r = Rollup::with_budget(budget);
                     let add = |n: u64| {
                         others_done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     };

@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 use valdrix_core::{ChargeCategory, CostLine, CostRecord, Grain, RecordSource, Tags, Totals};
 
 use crate::error::FieldError;
+use crate::spill::{Merged, Run, SpilledEntry};
 
 /// Largest tag key accepted, in bytes (AWS allows 128 characters, Azure 512).
 pub const MAX_TAG_KEY_BYTES: usize = 512;
@@ -114,7 +115,6 @@ impl Interner {
 }
 
 /// Accumulates cost lines into daily records.
-#[derive(Default)]
 pub struct Rollup {
     text: Interner,
     /// Record positions with their key's hash (growing the table then reads no key).
@@ -137,6 +137,29 @@ pub struct Rollup {
     scratch_found: Vec<u32>,
     /// Dictionary ids of a columnar reader, kept between its batches.
     dict_ids: Vec<crate::columnar::DictIds>,
+    /// Records held in memory before they are spilled to a run (see [`crate::spill`]).
+    budget: usize,
+    /// Spilled records, in input order.
+    runs: Vec<Run>,
+    /// The first spill failure (disk full, say): records then stay in memory, and
+    /// [`Rollup::seal`] reports it.
+    spill_error: Option<std::io::Error>,
+    /// After [`Rollup::seal`] of a rollup that spilled: its merged records.
+    sealed: Option<Merged>,
+}
+
+/// Records a rollup holds in memory before spilling, unless `VALDRIX_ROLLUP_RECORDS` says
+/// otherwise: about 200 bytes each with their share of the hash table and texts, so 2 million
+/// keep a rollup near 400 MiB.
+pub const DEFAULT_BUDGET: usize = 2_000_000;
+
+/// The budget of a new rollup: `VALDRIX_ROLLUP_RECORDS`, else [`DEFAULT_BUDGET`].
+fn default_budget() -> usize {
+    std::env::var("VALDRIX_ROLLUP_RECORDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_BUDGET)
 }
 
 /// The amounts of one line (quantity: consumed and pricing quantity alike).
@@ -223,10 +246,45 @@ pub(crate) fn category_slot(category: ChargeCategory, correction: bool) -> u32 {
     c << 1 | correction as u32
 }
 
+impl Default for Rollup {
+    fn default() -> Self {
+        Rollup {
+            text: Interner::default(),
+            table: HashTable::new(),
+            hasher: FxBuildHasher,
+            entries: Vec::new(),
+            attrs: Vec::new(),
+            attr_sets: Vec::new(),
+            attr_set_ids: FxHashMap::default(),
+            tag_buf: String::new(),
+            lines: 0,
+            decimals: Default::default(),
+            tag_sets: FxHashMap::default(),
+            scratch_hashes: Vec::new(),
+            scratch_found: Vec::new(),
+            dict_ids: Vec::new(),
+            budget: default_budget(),
+            runs: Vec::new(),
+            spill_error: None,
+            sealed: None,
+        }
+    }
+}
+
 impl Rollup {
     /// An empty rollup.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty rollup that spills to disk whenever it holds `records` records in memory.
+    pub fn with_budget(records: usize) -> Self {
+        Rollup { budget: records.max(1), ..Self::default() }
+    }
+
+    /// Records held in memory before spilling.
+    pub fn budget(&self) -> usize {
+        self.budget
     }
 
     /// Number of lines added.
@@ -234,14 +292,89 @@ impl Rollup {
         self.lines
     }
 
-    /// Number of records so far.
+    /// Number of records: after [`Rollup::seal`], all of them; before, those in memory.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.sealed.as_ref().map_or(self.entries.len(), |m| m.records.len())
     }
 
-    /// Whether no line was added.
+    /// Whether there are no records.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether records were spilled to disk so far (or were, before sealing).
+    pub fn spilled(&self) -> bool {
+        !self.runs.is_empty() || self.sealed.is_some()
+    }
+
+    /// Spills the records in memory when they reach the budget. Called between lines, never
+    /// while a batch holds record positions.
+    fn check_budget(&mut self) {
+        if self.entries.len() >= self.budget && self.spill_error.is_none() {
+            self.spill_memory();
+        }
+    }
+
+    /// Writes the records in memory to a new run, sorted, and empties the memory (texts and
+    /// attribute sets stay: runs refer to them).
+    fn spill_memory(&mut self) {
+        if self.entries.is_empty() || self.spill_error.is_some() {
+            return;
+        }
+        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+        let entries = &self.entries;
+        order.sort_unstable_by(|&a, &b| {
+            crate::spill::order(&entries[a as usize].key).cmp(&crate::spill::order(&entries[b as usize].key))
+        });
+        let spilled: Vec<SpilledEntry> = order
+            .iter()
+            .map(|&i| {
+                let e = &self.entries[i as usize];
+                SpilledEntry { key: e.key, attrs: self.attrs[i as usize], series: 0, totals: e.totals.clone() }
+            })
+            .collect();
+        match Run::write(spilled.iter()) {
+            Ok(run) => {
+                tracing::debug!(records = run.len(), runs = self.runs.len() + 1, "rollup spilled to disk");
+                self.runs.push(run);
+                self.entries.clear();
+                self.attrs.clear();
+                self.table.clear();
+            }
+            Err(e) => self.spill_error = Some(e),
+        }
+    }
+
+    /// Ends adding: a rollup that spilled merges its runs into one sorted file that the store
+    /// reads record by record. Call it before reading records; a rollup that never spilled is
+    /// left as it is.
+    pub fn seal(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.spill_error.take() {
+            return Err(std::io::Error::new(e.kind(), format!("spilling the rollup to a temporary file: {e}")));
+        }
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        self.spill_memory();
+        if let Some(e) = self.spill_error.take() {
+            return Err(std::io::Error::new(e.kind(), format!("spilling the rollup to a temporary file: {e}")));
+        }
+        let merged = crate::spill::merge_runs(&self.runs)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("merging the rollup's temporary files: {e}")))?;
+        self.runs.clear();
+        self.sealed = Some(merged);
+        Ok(())
+    }
+
+    /// Key, attribute set and sums of record `i`.
+    fn at(&self, i: usize) -> (Key, u32, Totals) {
+        match &self.sealed {
+            Some(m) => {
+                let e = m.records.get(i);
+                (e.key, e.attrs, e.totals)
+            }
+            None => (self.entries[i].key, self.attrs[i], self.entries[i].totals.clone()),
+        }
     }
 
     /// Declares that every borrowed text of the lines added until [`Rollup::end_batch`] points into
@@ -311,6 +444,7 @@ impl Rollup {
                 values.map(|v| text.opt(v.filter(|s| !s.is_empty())))
             },
         );
+        self.check_budget();
         Ok(())
     }
 
@@ -370,6 +504,7 @@ impl Rollup {
         }
         self.scratch_hashes = hashes;
         self.scratch_found = found;
+        self.check_budget();
     }
 
     /// The number of a set of descriptive columns, adding it when new.
@@ -457,7 +592,7 @@ impl Rollup {
     /// Adds every record of `other`, which rolled up later rows of the same input (another Parquet
     /// row group range read on another thread). Records already here keep their descriptive
     /// columns, as if the rows had been read in order.
-    pub fn merge(&mut self, other: Rollup) {
+    pub fn merge(&mut self, mut other: Rollup) {
         // Positions of the key that hold text ids (the others are days and the category).
         const TEXT_SLOTS: [usize; 12] = [0, 1, 2, 5, 6, 7, 8, 10, 11, 12, 13, 14];
         let mut map = vec![NONE; other.text.strings.len()];
@@ -471,6 +606,41 @@ impl Rollup {
             }
             *m
         };
+        if let Some(e) = other.spill_error.take() {
+            self.spill_error.get_or_insert(e);
+        }
+        if !other.runs.is_empty() {
+            // Runs stay in input order: what this rollup holds came before the other's runs.
+            self.spill_memory();
+            for run in std::mem::take(&mut other.runs) {
+                let mut entries = Vec::with_capacity(run.len());
+                let read = run.reader().and_then(|mut r| {
+                    while let Some(e) = r.next_entry()? {
+                        entries.push(e);
+                    }
+                    Ok(())
+                });
+                if let Err(e) = read {
+                    self.spill_error.get_or_insert(e);
+                    continue;
+                }
+                for e in &mut entries {
+                    for slot in TEXT_SLOTS {
+                        e.key[slot] = translate(e.key[slot], &mut self.text);
+                    }
+                    let attrs = other.attr_sets[e.attrs as usize].map(|a| translate(a, &mut self.text));
+                    e.attrs = self.attr_set(attrs);
+                }
+                // Ids differ here, so the order does too.
+                entries.sort_unstable_by(|a, b| crate::spill::order(&a.key).cmp(&crate::spill::order(&b.key)));
+                match Run::write(entries.iter()) {
+                    Ok(r) => self.runs.push(r),
+                    Err(e) => {
+                        self.spill_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
         for (i, e) in other.entries.iter().enumerate() {
             let mut key = e.key;
             for slot in TEXT_SLOTS {
@@ -490,21 +660,38 @@ impl Rollup {
             self.entries.push(Entry { key, totals: e.totals.clone() });
             self.attrs.push(attrs);
             self.table.insert_unique(hash, (hash, j), |&(h, _)| h);
+            self.check_budget();
         }
         self.lines += other.lines;
     }
 
-    /// All records as owned values, in the order their first line was seen (tests, small inputs).
-    pub fn finish(self) -> Vec<CostRecord> {
-        (0..self.len()).map(|i| self.record(i)).collect()
+    /// All records as owned values (tests, small inputs): in the order their first line was seen,
+    /// or by day and key when the rollup spilled.
+    pub fn finish(mut self) -> std::io::Result<Vec<CostRecord>> {
+        self.seal()?;
+        Ok((0..self.len()).map(|i| self.record(i)).collect())
     }
 
     /// Totals per currency over every record so far. Never adds amounts of different currencies.
+    /// Records still in runs are not counted: call [`Rollup::seal`] first.
     pub fn totals_by_currency(&self) -> BTreeMap<String, Totals> {
+        let mut by_id: FxHashMap<u32, Totals> = FxHashMap::default();
+        match &self.sealed {
+            Some(m) => {
+                for i in 0..m.records.len() {
+                    let e = m.records.get(i);
+                    by_id.entry(e.key[14]).or_default().add_totals(&e.totals);
+                }
+            }
+            None => {
+                for Entry { key: k, totals: t } in &self.entries {
+                    by_id.entry(k[14]).or_default().add_totals(t);
+                }
+            }
+        }
         let mut out: BTreeMap<String, Totals> = BTreeMap::new();
-        for Entry { key: k, totals: t } in &self.entries {
-            let cur = self.text.get(k[14]).unwrap_or("").to_string();
-            out.entry(cur).or_default().add_totals(t);
+        for (id, t) in by_id {
+            out.entry(self.text.get(id).unwrap_or("").to_string()).or_default().add_totals(&t);
         }
         out
     }
@@ -512,21 +699,68 @@ impl Rollup {
 
 impl RecordSource for Rollup {
     fn len(&self) -> usize {
-        self.entries.len()
+        Rollup::len(self)
     }
 
     fn record(&self, i: usize) -> CostRecord {
-        let mut r = self.record_without_attrs(i);
+        let (key, attrs, totals) = self.at(i);
+        let mut r = self.build(&key, totals);
         r.attrs = ATTRS
             .iter()
-            .zip(&self.attr_sets[self.attrs[i] as usize])
+            .zip(&self.attr_sets[attrs as usize])
             .filter_map(|(name, &id)| self.text.get(id).map(|v| (name.to_string(), v.to_string())))
             .collect();
         r
     }
 
     fn record_without_attrs(&self, i: usize) -> CostRecord {
-        let k = &self.entries[i].key;
+        let (key, _, totals) = self.at(i);
+        self.build(&key, totals)
+    }
+
+    fn charge_date(&self, i: usize) -> NaiveDate {
+        match &self.sealed {
+            Some(m) => from_day_number(m.records.get(i).key[3]),
+            None => from_day_number(self.entries[i].key[3]),
+        }
+    }
+
+    fn attrs_group(&self, i: usize) -> Option<u32> {
+        match &self.sealed {
+            Some(m) => Some(m.records.get(i).attrs),
+            None => Some(self.attrs[i]),
+        }
+    }
+
+    fn totals(&self, i: usize) -> Totals {
+        self.at(i).2
+    }
+
+    fn series_numbers(&self) -> Vec<u32> {
+        if let Some(m) = &self.sealed {
+            return (0..m.records.len()).map(|i| m.records.get(i).series).collect();
+        }
+        // A series is a key with its day (slot 3) cleared; the ids compare as the texts do.
+        let mut seen: FxHashMap<Key, u32> = FxHashMap::default();
+        self.entries
+            .iter()
+            .map(|e| {
+                let mut key = e.key;
+                key[3] = 0;
+                let next = seen.len() as u32;
+                *seen.entry(key).or_insert(next)
+            })
+            .collect()
+    }
+
+    fn sorted_by_day(&self) -> bool {
+        self.sealed.is_some()
+    }
+}
+
+impl Rollup {
+    /// A record from its key and sums, without descriptive columns.
+    fn build(&self, k: &Key, totals: Totals) -> CostRecord {
         let s = |id: u32| self.text.get(id).map(str::to_string);
         let grain = Grain {
             provider: s(k[0]).unwrap_or_default(),
@@ -546,33 +780,7 @@ impl RecordSource for Rollup {
             tags: self.tags(k[13]),
             currency: s(k[14]).unwrap_or_default(),
         };
-        CostRecord { grain, attrs: BTreeMap::new(), totals: self.entries[i].totals.clone() }
-    }
-
-    fn charge_date(&self, i: usize) -> NaiveDate {
-        from_day_number(self.entries[i].key[3])
-    }
-
-    fn attrs_group(&self, i: usize) -> Option<u32> {
-        Some(self.attrs[i])
-    }
-
-    fn totals(&self, i: usize) -> Totals {
-        self.entries[i].totals.clone()
-    }
-
-    fn series_numbers(&self) -> Vec<u32> {
-        // A series is a key with its day (slot 3) cleared; the ids compare as the texts do.
-        let mut seen: FxHashMap<Key, u32> = FxHashMap::default();
-        self.entries
-            .iter()
-            .map(|e| {
-                let mut key = e.key;
-                key[3] = 0;
-                let next = seen.len() as u32;
-                *seen.entry(key).or_insert(next)
-            })
-            .collect()
+        CostRecord { grain, attrs: BTreeMap::new(), totals }
     }
 }
 
@@ -611,7 +819,7 @@ mod tests {
         r.add(line("0.1", &[("a", "1"), ("b", "2")])).unwrap();
         r.add(line("0.2", &[("b", "2"), ("a", "1")])).unwrap();
         r.add(line("0.3", &[("a", "other")])).unwrap();
-        let recs = r.finish();
+        let recs = r.finish().unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].totals.billed_cost.to_string(), "0.3");
         assert_eq!(recs[0].totals.line_count, 2);
@@ -642,6 +850,47 @@ mod tests {
     }
 
     #[test]
+    fn spilled_rollups_equal_one_in_memory() {
+        // Three teams over three days, each record seen several times with a different SKU: a
+        // record keeps the SKU of its first line, spilled or not.
+        let lines: Vec<CostLine<'static>> = (0..36u32)
+            .map(|n| {
+                let team = ["a", "b", "c"][(n % 3) as usize];
+                let mut l = line(["0.1", "0.25", "3", "-0.05"][(n % 4) as usize], &[("team", team)]);
+                l.charge_date = NaiveDate::from_ymd_opt(2024, 1, 1 + (n / 4) % 3).unwrap();
+                l.sku_id = Some(Cow::Owned(format!("SKU-{n}")));
+                l
+            })
+            .collect();
+        let sorted = |mut v: Vec<CostRecord>| {
+            v.sort_by(|a, b| a.grain.cmp(&b.grain));
+            v
+        };
+        let mut one = Rollup::new();
+        let mut spilled = Rollup::with_budget(2);
+        for l in &lines {
+            one.add(l.clone()).unwrap();
+            spilled.add(l.clone()).unwrap();
+        }
+        assert!(spilled.spilled());
+        let expected = sorted(one.finish().unwrap());
+        assert_eq!(expected.len(), 9);
+        let got = spilled.finish().unwrap();
+        assert!(got.windows(2).all(|w| w[0].grain.charge_date <= w[1].grain.charge_date), "in day order");
+        assert_eq!(sorted(got), expected);
+        // Halves rolled up apart (as reader threads do), both spilling, then merged.
+        let (mut first, mut second) = (Rollup::with_budget(2), Rollup::with_budget(3));
+        for l in &lines[..17] {
+            first.add(l.clone()).unwrap();
+        }
+        for l in &lines[17..] {
+            second.add(l.clone()).unwrap();
+        }
+        first.merge(second);
+        assert_eq!(sorted(first.finish().unwrap()), expected);
+    }
+
+    #[test]
     fn merged_rollups_equal_one_rollup_over_all_lines() {
         let lines = [("0.1", "a"), ("0.2", "b"), ("0.3", "a"), ("0.4", "c")];
         let mut one = Rollup::new();
@@ -657,7 +906,7 @@ mod tests {
         }
         first.merge(second);
         assert_eq!(first.lines(), 4);
-        assert_eq!(first.finish(), one.finish());
+        assert_eq!(first.finish().unwrap(), one.finish().unwrap());
     }
 
     #[test]

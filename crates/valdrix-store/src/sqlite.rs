@@ -611,11 +611,18 @@ impl Store for SqliteStore {
         )?;
         let run_id = tx.last_insert_rowid();
         // Insert in key order: the records table is clustered on (day, series), and appending in
-        // order touches each page once instead of thrashing the cache with random inserts.
-        let mut order: Vec<(NaiveDate, i64, u32)> = (0..records.len())
-            .map(|i| (records.charge_date(i), series.series_no[series.of_record[i] as usize], i as u32))
-            .collect();
-        order.sort_unstable();
+        // order touches each page once instead of thrashing the cache with random inserts. A
+        // source already in day order (a rollup that spilled to disk) is written as it comes:
+        // within a day, its series are in nearly ascending order, and a day fits in the cache.
+        let series_no = |i: usize| series.series_no[series.of_record[i] as usize];
+        let order: Box<dyn Iterator<Item = (NaiveDate, i64, u32)>> = if records.sorted_by_day() {
+            Box::new((0..records.len()).map(|i| (records.charge_date(i), series_no(i), i as u32)))
+        } else {
+            let mut order: Vec<(NaiveDate, i64, u32)> =
+                (0..records.len()).map(|i| (records.charge_date(i), series_no(i), i as u32)).collect();
+            order.sort_unstable();
+            Box::new(order.into_iter())
+        };
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO cost_records (tenant_id, charge_date, series_no, run_id, attrs_no, billed_cost, \
@@ -626,7 +633,7 @@ impl Store for SqliteStore {
             let mut numbers = AttrNumbers::default();
             let mut texts = DecimalTexts::default();
             let mut day_text = (NaiveDate::MIN, String::new());
-            for &(day, series_no, i) in &order {
+            for (day, series_no, i) in order {
                 let i = i as usize;
                 let (attrs_no, new_attrs) = numbers.number(records, i);
                 if new_attrs {

@@ -130,6 +130,7 @@ pub fn read_unit(
         bytes += info.bytes;
         rows += info.rows;
     }
+    rollup.seal().with_context(|| format!("reading {}", unit_source(unit, display)))?;
     let lines = rollup.lines();
     Ok(ReadUnit {
         source: unit_source(unit, display),

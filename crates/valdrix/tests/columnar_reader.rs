@@ -15,7 +15,7 @@ fn records(path: &Path, columnar: bool) -> (u64, Vec<CostRecord>) {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let expected = if columnar { info.rows } else { 0 };
     assert_eq!(info.columnar_rows, expected, "{}: rows read by the columnar reader", path.display());
-    (info.rows, rollup.finish())
+    (info.rows, rollup.finish().unwrap())
 }
 
 fn assert_same(path: &Path) {
