@@ -433,8 +433,11 @@ fn read_parquet(
         })?;
         return Ok((format, rows));
     }
-    // Each thread's rollup gets its share of the memory budget.
-    let budget = rollup.budget() / threads;
+    // Each thread's rollup, this one's included, gets its share of the memory budget while
+    // reading; the whole budget is back for the merge.
+    let full_budget = rollup.budget();
+    let budget = full_budget / threads;
+    rollup.set_budget(budget);
     let others_done = std::sync::atomic::AtomicU64::new(0);
     let (main, others) = std::thread::scope(|s| {
         let handles: Vec<_> = chunks[1..]
@@ -460,6 +463,7 @@ fn read_parquet(
             .collect();
         (main, others)
     });
+    rollup.set_budget(full_budget);
     let mut rows = main?;
     for o in others {
         let (r, n) = o?;

@@ -287,6 +287,12 @@ impl Rollup {
         self.budget
     }
 
+    /// Changes the number of records held in memory before spilling (takes effect at the next
+    /// line).
+    pub fn set_budget(&mut self, records: usize) {
+        self.budget = records.max(1);
+    }
+
     /// Number of lines added.
     pub fn lines(&self) -> u64 {
         self.lines
@@ -326,14 +332,11 @@ impl Rollup {
         order.sort_unstable_by(|&a, &b| {
             crate::spill::order(&entries[a as usize].key).cmp(&crate::spill::order(&entries[b as usize].key))
         });
-        let spilled: Vec<SpilledEntry> = order
-            .iter()
-            .map(|&i| {
-                let e = &self.entries[i as usize];
-                SpilledEntry { key: e.key, attrs: self.attrs[i as usize], series: 0, totals: e.totals.clone() }
-            })
-            .collect();
-        match Run::write(spilled.iter()) {
+        let spilled = order.iter().map(|&i| {
+            let e = &self.entries[i as usize];
+            SpilledEntry { key: e.key, attrs: self.attrs[i as usize], series: 0, totals: e.totals.clone() }
+        });
+        match Run::write(spilled) {
             Ok(run) => {
                 tracing::debug!(records = run.len(), runs = self.runs.len() + 1, "rollup spilled to disk");
                 self.runs.push(run);
@@ -610,8 +613,12 @@ impl Rollup {
             self.spill_error.get_or_insert(e);
         }
         if !other.runs.is_empty() {
-            // Runs stay in input order: what this rollup holds came before the other's runs.
+            // Runs stay in input order: what this rollup holds came before the other's runs. Its
+            // memory is given back: each run is loaded whole below to translate it.
             self.spill_memory();
+            self.entries.shrink_to_fit();
+            self.attrs.shrink_to_fit();
+            self.table.shrink_to_fit(|&(h, _)| h);
             for run in std::mem::take(&mut other.runs) {
                 let mut entries = Vec::with_capacity(run.len());
                 let read = run.reader().and_then(|mut r| {
@@ -633,7 +640,7 @@ impl Rollup {
                 }
                 // Ids differ here, so the order does too.
                 entries.sort_unstable_by(|a, b| crate::spill::order(&a.key).cmp(&crate::spill::order(&b.key)));
-                match Run::write(entries.iter()) {
+                match Run::write(entries.into_iter()) {
                     Ok(r) => self.runs.push(r),
                     Err(e) => {
                         self.spill_error.get_or_insert(e);

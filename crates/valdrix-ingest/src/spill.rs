@@ -104,14 +104,15 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// Writes entries, which must already be sorted by [`order`].
-    pub(crate) fn write<'a>(entries: impl Iterator<Item = &'a SpilledEntry>) -> io::Result<Run> {
+    /// Writes entries, which must already be sorted by [`order`]; they are built one at a time,
+    /// so spilling needs no second copy of the records.
+    pub(crate) fn write(entries: impl Iterator<Item = SpilledEntry>) -> io::Result<Run> {
         let file = tempfile::tempfile()?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         let mut buf = [0u8; ENTRY_BYTES];
         let mut len = 0;
         for e in entries {
-            encode(e, &mut buf);
+            encode(&e, &mut buf);
             out.write_all(&buf)?;
             len += 1;
         }
@@ -293,8 +294,9 @@ mod tests {
 
     #[test]
     fn runs_merge_summing_equal_keys_and_keeping_the_earliest_attributes() {
-        let first = Run::write([entry(1, 1, "1", 10), entry(2, 1, "2", 11)].iter()).unwrap();
-        let second = Run::write([entry(1, 1, "4", 20), entry(1, 2, "8", 21), entry(3, 1, "16", 22)].iter()).unwrap();
+        let first = Run::write([entry(1, 1, "1", 10), entry(2, 1, "2", 11)].into_iter()).unwrap();
+        let second =
+            Run::write([entry(1, 1, "4", 20), entry(1, 2, "8", 21), entry(3, 1, "16", 22)].into_iter()).unwrap();
         let merged = merge_runs(&[first, second]).unwrap();
         let r = &merged.records;
         let got: Vec<(u32, u32, String, u32, u32)> = (0..r.len())
