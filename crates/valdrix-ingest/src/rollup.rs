@@ -234,6 +234,13 @@ pub(crate) fn from_day_number(n: u32) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(n as i32).unwrap_or_default()
 }
 
+/// The key of a record's series: its key with the day cleared (ids compare as the texts do).
+pub(crate) fn series_of(key: &Key) -> Key {
+    let mut k = *key;
+    k[3] = 0;
+    k
+}
+
 /// Key equality written out so that it compiles to a few vector compares rather than a call.
 #[inline]
 fn same_key(a: &Key, b: &Key) -> bool {
@@ -352,15 +359,14 @@ impl Rollup {
     /// reads record by record. Call it before reading records; a rollup that never spilled is
     /// left as it is.
     pub fn seal(&mut self) -> std::io::Result<()> {
+        if !self.runs.is_empty() {
+            self.spill_memory();
+        }
         if let Some(e) = self.spill_error.take() {
             return Err(std::io::Error::new(e.kind(), format!("spilling the rollup to a temporary file: {e}")));
         }
         if self.runs.is_empty() {
             return Ok(());
-        }
-        self.spill_memory();
-        if let Some(e) = self.spill_error.take() {
-            return Err(std::io::Error::new(e.kind(), format!("spilling the rollup to a temporary file: {e}")));
         }
         let merged = crate::spill::merge_runs(&self.runs)
             .map_err(|e| std::io::Error::new(e.kind(), format!("merging the rollup's temporary files: {e}")))?;
@@ -747,15 +753,12 @@ impl RecordSource for Rollup {
         if let Some(m) = &self.sealed {
             return (0..m.records.len()).map(|i| m.records.get(i).series).collect();
         }
-        // A series is a key with its day (slot 3) cleared; the ids compare as the texts do.
         let mut seen: FxHashMap<Key, u32> = FxHashMap::default();
         self.entries
             .iter()
             .map(|e| {
-                let mut key = e.key;
-                key[3] = 0;
                 let next = seen.len() as u32;
-                *seen.entry(key).or_insert(next)
+                *seen.entry(series_of(&e.key)).or_insert(next)
             })
             .collect()
     }

@@ -127,10 +127,10 @@ impl Run {
 
     /// Reads the records back in order.
     pub(crate) fn reader(&self) -> io::Result<RunReader> {
-        let file = self.file.try_clone()?;
-        let mut r = RunReader { input: BufReader::with_capacity(1 << 20, file), left: self.len, offset: 0 };
-        r.rewind()?;
-        Ok(r)
+        use std::io::Seek;
+        let mut file = self.file.try_clone()?;
+        file.seek(io::SeekFrom::Start(0))?;
+        Ok(RunReader { input: BufReader::with_capacity(1 << 20, file), left: self.len })
     }
 }
 
@@ -138,15 +138,9 @@ impl Run {
 pub(crate) struct RunReader {
     input: BufReader<File>,
     left: usize,
-    offset: u64,
 }
 
 impl RunReader {
-    fn rewind(&mut self) -> io::Result<()> {
-        use std::io::Seek;
-        self.input.seek(io::SeekFrom::Start(self.offset)).map(|_| ())
-    }
-
     /// The next record, or `None` at the end.
     pub(crate) fn next_entry(&mut self) -> io::Result<Option<SpilledEntry>> {
         if self.left == 0 {
@@ -188,10 +182,8 @@ pub(crate) fn merge_runs(runs: &[Run]) -> io::Result<Merged> {
     let mut current: Option<SpilledEntry> = None;
     let mut flush = |e: SpilledEntry, len: &mut usize, out: &mut BufWriter<File>| -> io::Result<()> {
         let mut e = e;
-        let mut day_less = e.key;
-        day_less[3] = 0;
         let next = series.len() as u32;
-        e.series = *series.entry(day_less).or_insert(next);
+        e.series = *series.entry(crate::rollup::series_of(&e.key)).or_insert(next);
         encode(&e, &mut buf);
         out.write_all(&buf)?;
         *len += 1;

@@ -171,12 +171,30 @@ fn write_series(
         [tenant.as_str()],
         |r| r.get(0),
     )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO cost_series (tenant_id, series_no, series_key, stream_id, provider, billing_account_id, \
-         sub_account_id, billing_period_start, service_name, region_id, resource_id, usage_type, charge_category, \
-         charge_class, pricing_category, commitment_discount_id, commitment_discount_status, tags, currency) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-    )?;
+    let mut insert = tx.prepare_cached(&insert_sql(
+        "cost_series",
+        &[
+            "tenant_id",
+            "series_no",
+            "series_key",
+            "stream_id",
+            "provider",
+            "billing_account_id",
+            "sub_account_id",
+            "billing_period_start",
+            "service_name",
+            "region_id",
+            "resource_id",
+            "usage_type",
+            "charge_category",
+            "charge_class",
+            "pricing_category",
+            "commitment_discount_id",
+            "commitment_discount_status",
+            "tags",
+            "currency",
+        ],
+    ))?;
     let mut series_no = Vec::with_capacity(count);
     for &i in &first {
         let g = records.record_without_attrs(i as usize).grain;
@@ -624,11 +642,23 @@ impl Store for SqliteStore {
             Box::new(order.into_iter())
         };
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO cost_records (tenant_id, charge_date, series_no, run_id, attrs_no, billed_cost, \
-                 effective_cost, list_cost, contracted_cost, consumed_quantity, pricing_quantity, line_count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
+            let mut stmt = tx.prepare_cached(&insert_sql(
+                "cost_records",
+                &[
+                    "tenant_id",
+                    "charge_date",
+                    "series_no",
+                    "run_id",
+                    "attrs_no",
+                    "billed_cost",
+                    "effective_cost",
+                    "list_cost",
+                    "contracted_cost",
+                    "consumed_quantity",
+                    "pricing_quantity",
+                    "line_count",
+                ],
+            ))?;
             let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
             let mut numbers = AttrNumbers::default();
             let mut texts = DecimalTexts::default();
