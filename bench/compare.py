@@ -58,9 +58,14 @@ def run(cmd, env=None):
     return wall, usage.ru_maxrss / 1024.0, out
 
 
-def best(n, fn):
-    results = [fn() for _ in range(n)]
-    return min(results, key=lambda r: r[0])
+def best_pair(n, ours, theirs):
+    """Best of n runs of each tool, alternating them: this machine's speed drifts by 10-20 % over
+    minutes, and alternating lets both tools see the same drift."""
+    a, b = [], []
+    for _ in range(n):
+        a.append(ours())
+        b.append(theirs())
+    return min(a, key=lambda r: r[0]), min(b, key=lambda r: r[0])
 
 
 def main():
@@ -97,18 +102,19 @@ def main():
 
     plural = lambda t: f"{t} thread{'s' if t > 1 else ''}"
     for t in (1, 2):
-        r = best(a.repeat, valdrix_dry(t))
+        r, d = best_pair(a.repeat, valdrix_dry(t), duck("rollup", t))
         records = json.loads(r[2])[0]["records"]
         results[f"valdrix parse+rollup ({plural(t)})"] = r
-        results[f"DuckDB parse+rollup ({plural(t)})"] = best(a.repeat, duck("rollup", t))
+        results[f"DuckDB parse+rollup ({plural(t)})"] = d
     for t in (1, 2):
-        results[f"valdrix ingest end-to-end ({plural(t)}, SQLite)"] = best(a.repeat, valdrix_ingest(t))
-        results[f"DuckDB ingest end-to-end ({plural(t)}, DuckDB file)"] = best(a.repeat, duck("ingest", t))
+        r, d = best_pair(a.repeat, valdrix_ingest(t), duck("ingest", t))
+        results[f"valdrix ingest end-to-end ({plural(t)}, SQLite)"] = r
+        results[f"DuckDB ingest end-to-end ({plural(t)}, DuckDB file)"] = d
     duck_groups = int(results["DuckDB parse+rollup (1 thread)"][2].strip())
 
     size = os.path.getsize(a.file)
     print(f"\nInput: {a.file}: {a.rows:,} rows, {size / 2**20:.0f} MiB; valdrix records {records}, DuckDB groups {duck_groups:,}")
-    print(f"Machine: {os.cpu_count()} cores, {platform.platform()}; best of {a.repeat}\n")
+    print(f"Machine: {os.cpu_count()} cores, {platform.platform()}; best of {a.repeat}, the two tools alternating\n")
     print("| stage | tool | wall s | rows/s | peak MiB |")
     print("|---|---|---:|---:|---:|")
     for name, (wall, rss, _) in results.items():

@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 rows=${1:-10000000}
 repeat=${2:-1}
 scripts/setup-test-tools.sh >/dev/null
-cargo build --release --locked -p valdrix -p valdrix-bench
+# The generator builds in `release`; valdrix in `dist`, the profile README tells users to install.
+cargo build --release --locked -p valdrix-bench
+cargo build --profile dist --locked -p valdrix
 mkdir -p bench/out
 file="bench/out/cur2-${rows}.parquet"
 if [ ! -f "$file" ]; then
   target/release/gen-cur2 "$file" "$rows"
 fi
-exec .tools/py/bin/python bench/compare.py --file "$file" --rows "$rows" --repeat "$repeat" --valdrix target/release/valdrix
+exec .tools/py/bin/python bench/compare.py --file "$file" --rows "$rows" --repeat "$repeat" --valdrix target/dist/valdrix

@@ -453,23 +453,29 @@ fn read_parquet(
                 })
             })
             .collect();
+        let started = std::time::Instant::now();
         let main = job.read(&chunks[0], rollup, &|_| {}, &mut |p| {
             let done = p + others_done.load(std::sync::atomic::Ordering::Relaxed);
             progress(Progress { rows: done, bytes: bytes.saturating_mul(done) / total_rows.max(1) })
         });
+        let first_ms = started.elapsed().as_millis() as u64;
         let others: Vec<Result<(Rollup, u64)>> = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(parquet_error(file, None, "a reader thread panicked"))))
             .collect();
+        let all_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(first_ms, all_ms, "row group ranges read");
         (main, others)
     });
     rollup.set_budget(full_budget);
     let mut rows = main?;
+    let merge_started = std::time::Instant::now();
     for o in others {
         let (r, n) = o?;
         rollup.merge(r);
         rows += n;
     }
+    tracing::debug!(threads, merge_ms = merge_started.elapsed().as_millis() as u64, "reader rollups merged");
     progress(Progress { rows, bytes });
     Ok((format, rows))
 }

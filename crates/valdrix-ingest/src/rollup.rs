@@ -117,8 +117,8 @@ impl Interner {
 /// Accumulates cost lines into daily records.
 pub struct Rollup {
     text: Interner,
-    /// Record positions with their key's hash (growing the table then reads no key).
-    table: HashTable<(u64, u32)>,
+    /// Record positions by charge day.
+    table: DayTables,
     hasher: FxBuildHasher,
     /// Key and sums of each record, side by side: a line that joins a record touches one place.
     entries: Vec<Entry>,
@@ -237,7 +237,7 @@ pub(crate) fn from_day_number(n: u32) -> NaiveDate {
 /// The key of a record's series: its key with the day cleared (ids compare as the texts do).
 pub(crate) fn series_of(key: &Key) -> Key {
     let mut k = *key;
-    k[3] = 0;
+    k[DAY_SLOT] = 0;
     k
 }
 
@@ -246,6 +246,44 @@ pub(crate) fn series_of(key: &Key) -> Key {
 fn same_key(a: &Key, b: &Key) -> bool {
     a.iter().zip(b).fold(true, |same, (x, y)| same & (x == y))
 }
+
+/// Record positions with their key's hash, one table per charge day.
+///
+/// Lines come roughly in day order, so the records being added to at any time are those of a few
+/// days: one table per day keeps the slots probed in cache (a day of a large account is some
+/// tens of thousands of records), where one table for a month of records is tens of megabytes
+/// probed at random. Growing a table reads no key: the hash is kept beside the position.
+#[derive(Default)]
+struct DayTables {
+    days: FxHashMap<u32, HashTable<(u64, u32)>>,
+}
+
+impl DayTables {
+    /// The position of the record with `key` (whose hash is `hash`) among `entries`.
+    fn find(&self, key: &Key, hash: u64, entries: &[Entry]) -> Option<u32> {
+        let table = self.days.get(&key[DAY_SLOT])?;
+        table.find(hash, |&(h, i)| h == hash && same_key(&entries[i as usize].key, key)).map(|&(_, i)| i)
+    }
+
+    /// Records that position `i` holds `key`, which is not in the table yet.
+    fn insert(&mut self, key: &Key, hash: u64, i: u32) {
+        self.days.entry(key[DAY_SLOT]).or_default().insert_unique(hash, (hash, i), |&(h, _)| h);
+    }
+
+    fn clear(&mut self) {
+        self.days.clear();
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.days.shrink_to_fit();
+        for t in self.days.values_mut() {
+            t.shrink_to_fit(|&(h, _)| h);
+        }
+    }
+}
+
+/// The key slot of the charge day.
+const DAY_SLOT: usize = 3;
 
 /// The key slot of a charge category and its correction flag.
 pub(crate) fn category_slot(category: ChargeCategory, correction: bool) -> u32 {
@@ -257,7 +295,7 @@ impl Default for Rollup {
     fn default() -> Self {
         Rollup {
             text: Interner::default(),
-            table: HashTable::new(),
+            table: DayTables::default(),
             hasher: FxBuildHasher,
             entries: Vec::new(),
             attrs: Vec::new(),
@@ -485,11 +523,8 @@ impl Rollup {
         hashes.extend(lines.iter().map(|l| self.hasher.hash_one(l.key)));
         found.clear();
         let entries = &self.entries;
-        found.extend(lines.iter().zip(&hashes).map(|(l, &hash)| {
-            self.table
-                .find(hash, |&(h, i)| h == hash && same_key(&entries[i as usize].key, &l.key))
-                .map_or(NONE, |&(_, i)| i)
-        }));
+        found
+            .extend(lines.iter().zip(&hashes).map(|(l, &hash)| self.table.find(&l.key, hash, entries).unwrap_or(NONE)));
         // Touch the sums of every found record in a loop that does nothing else, for the same
         // reason: the additions below then find them in cache.
         let mut touched = 0u64;
@@ -575,7 +610,7 @@ impl Rollup {
     ) {
         self.lines += 1;
         let entries = &self.entries;
-        if let Some(&(_, i)) = self.table.find(hash, |&(h, i)| h == hash && same_key(&entries[i as usize].key, &key)) {
+        if let Some(i) = self.table.find(&key, hash, entries) {
             add(&mut self.entries[i as usize].totals);
             return;
         }
@@ -586,7 +621,7 @@ impl Rollup {
         add(&mut totals);
         self.entries.push(Entry { key, totals });
         self.attrs.push(attrs);
-        self.table.insert_unique(hash, (hash, i), |&(h, _)| h);
+        self.table.insert(&key, hash, i);
     }
 
     fn tags(&self, id: u32) -> Tags {
@@ -624,7 +659,7 @@ impl Rollup {
             self.spill_memory();
             self.entries.shrink_to_fit();
             self.attrs.shrink_to_fit();
-            self.table.shrink_to_fit(|&(h, _)| h);
+            self.table.shrink_to_fit();
             for run in std::mem::take(&mut other.runs) {
                 let mut entries = Vec::with_capacity(run.len());
                 let read = run.reader().and_then(|mut r| {
@@ -661,9 +696,7 @@ impl Rollup {
             }
             let hash = self.hasher.hash_one(key);
             let entries = &self.entries;
-            if let Some(&(_, j)) =
-                self.table.find(hash, |&(h, j)| h == hash && same_key(&entries[j as usize].key, &key))
-            {
+            if let Some(j) = self.table.find(&key, hash, entries) {
                 self.entries[j as usize].totals.add_totals(&e.totals);
                 continue;
             }
@@ -672,7 +705,7 @@ impl Rollup {
             let j = self.entries.len() as u32;
             self.entries.push(Entry { key, totals: e.totals.clone() });
             self.attrs.push(attrs);
-            self.table.insert_unique(hash, (hash, j), |&(h, _)| h);
+            self.table.insert(&key, hash, j);
             self.check_budget();
         }
         self.lines += other.lines;
@@ -733,8 +766,8 @@ impl RecordSource for Rollup {
 
     fn charge_date(&self, i: usize) -> NaiveDate {
         match &self.sealed {
-            Some(m) => from_day_number(m.records.get(i).key[3]),
-            None => from_day_number(self.entries[i].key[3]),
+            Some(m) => from_day_number(m.records.get(i).key[DAY_SLOT]),
+            None => from_day_number(self.entries[i].key[DAY_SLOT]),
         }
     }
 
