@@ -34,6 +34,9 @@ pub enum Dimension {
     Currency,
     /// The value of one tag.
     Tag(String),
+    /// The source stream a record came from (`file:PATH` of a file, `cur:DIR:PERIOD` of a CUR
+    /// delivery folder): two sources of the same spend are told apart by it.
+    Source,
 }
 
 impl Dimension {
@@ -43,7 +46,8 @@ impl Dimension {
     }
 
     /// Parses `service`, `account`, `sub-account`, `region`, `resource`, `charge-category`,
-    /// `pricing-category`, `usage-type`, `provider`, `service-category`, `day`, `month`, `tag:KEY`.
+    /// `pricing-category`, `usage-type`, `provider`, `service-category`, `day`, `month`, `source`,
+    /// `tag:KEY`.
     pub fn parse(s: &str) -> Option<Dimension> {
         let s = s.trim();
         if let Some(k) = s.strip_prefix("tag:") {
@@ -63,6 +67,7 @@ impl Dimension {
             "day" | "date" => Dimension::Day,
             "month" => Dimension::Month,
             "currency" => Dimension::Currency,
+            "source" => Dimension::Source,
             _ => return None,
         })
     }
@@ -83,6 +88,7 @@ impl Dimension {
             Dimension::Day => "day".into(),
             Dimension::Month => "month".into(),
             Dimension::Currency => "currency".into(),
+            Dimension::Source => "source".into(),
             Dimension::Tag(k) => format!("tag:{k}"),
         }
     }

@@ -34,6 +34,8 @@ enum Command {
     Costs(CostsArgs),
     /// Ingestion history.
     Runs(RunsArgs),
+    /// Compare two sources of the same spend and locate the difference.
+    Reconcile(ReconcileArgs),
     /// Export stored costs.
     Export {
         #[command(subcommand)]
@@ -94,6 +96,32 @@ struct CostsArgs {
     /// Show at most this many rows in a table (largest first; date groupings are shown in date order).
     #[arg(long, default_value_t = 50)]
     limit: usize,
+}
+
+#[derive(Args)]
+struct ReconcileArgs {
+    /// The left side: DIM=VALUES (repeatable), e.g. source=cur.csv (a file ingested before, or a
+    /// stream as `valdrix costs -g source` lists it), provider=AWS.
+    #[arg(long, required = true, value_name = "DIM=VALUES")]
+    left: Vec<String>,
+    /// The right side, in the same form.
+    #[arg(long, required = true, value_name = "DIM=VALUES")]
+    right: Vec<String>,
+    /// Amount compared: billed (invoice), effective (amortized), list or contracted.
+    #[arg(long, default_value = "billed")]
+    metric: String,
+    /// Period and filters both sides share.
+    #[command(flatten)]
+    query: QueryArgs,
+    /// Flag differences above this many percent.
+    #[arg(long, default_value = "0.5")]
+    threshold: String,
+    /// Contributors shown per dimension (service, account, day).
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
 }
 
 #[derive(Args)]
@@ -209,6 +237,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Runs(a) => {
             let store = open_store(&cli)?;
             runs_cmd(&store, &tenant, a)
+        }
+        Command::Reconcile(a) => {
+            let store = open_store(&cli)?;
+            reconcile_cmd(&store, &tenant, a)
         }
         Command::Export { what: ExportCommand::Focus { out, query } } => {
             let store = open_store(&cli)?;
@@ -448,6 +480,118 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()
         {
             writeln!(out, "total {cur} {}", money_for_people(t))?;
         }
+    }
+    Ok(())
+}
+
+/// One side of a reconciliation: the stored amounts by service, account and day under the shared
+/// query and this side's filters. A `source` value naming an existing file becomes that file's
+/// stream (`file:` and its canonical path), as ingestion named it.
+fn reconcile_side(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    a: &ReconcileArgs,
+    side: &[String],
+    name: &str,
+) -> Result<Vec<valdrix_core::reconcile::Contribution>> {
+    let mut query = build_query(&[], &a.metric, &a.query)?;
+    query.group_by = vec![Dimension::Service, Dimension::Account, Dimension::SubAccount, Dimension::Day];
+    for f in side {
+        let (dim, vals) = f.split_once('=').with_context(|| format!("--{name} {f:?}: expected DIMENSION=VALUE"))?;
+        let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --{name}"))?;
+        let values = vals
+            .split(',')
+            .map(|v| {
+                let v = v.trim();
+                match (&dimension, std::fs::canonicalize(v)) {
+                    (Dimension::Source, Ok(p)) => format!("file:{}", p.display()),
+                    _ => v.to_string(),
+                }
+            })
+            .collect();
+        query.filters.push(Filter { dimension, values });
+    }
+    let rows = store.costs(tenant, &query)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let mut keys = r.keys.into_iter();
+            let (service, account, sub_account, day) = (keys.next(), keys.next(), keys.next(), keys.next());
+            valdrix_core::reconcile::Contribution {
+                currency: r.currency,
+                service: service.flatten(),
+                account: sub_account.flatten().or(account.flatten()),
+                day: day.flatten().and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                amount: r.amount,
+            }
+        })
+        .collect())
+}
+
+fn reconcile_cmd(store: &SqliteStore, tenant: &TenantId, a: &ReconcileArgs) -> Result<()> {
+    use valdrix_core::reconcile::reconcile;
+    let threshold: rust_decimal::Decimal =
+        a.threshold.parse().with_context(|| format!("--threshold {:?}: expected a percentage", a.threshold))?;
+    let left = reconcile_side(store, tenant, a, &a.left, "left")?;
+    let right = reconcile_side(store, tenant, a, &a.right, "right")?;
+    if left.is_empty() {
+        bail!("--left {}: no stored costs match", a.left.join(" "));
+    }
+    if right.is_empty() {
+        bail!("--right {}: no stored costs match", a.right.join(" "));
+    }
+    let r = reconcile(&left, &right, threshold, a.top);
+    let mut out = std::io::stdout().lock();
+    if a.format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &r)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let machine = a.format != OutputFormat::Table;
+    let money = |d: rust_decimal::Decimal| if machine { d.to_string() } else { money_for_people(d) };
+    let percent = |p: Option<rust_decimal::Decimal>| p.map(|p| format!("{}", p.round_dp(if machine { 4 } else { 2 })));
+    let flag = |f: bool| Some(if f { "over" } else { "" }.to_string());
+    let mut rows = Vec::new();
+    for c in &r.currencies {
+        let t = &c.total;
+        rows.push(vec![
+            Some(c.currency.clone()),
+            Some("total".into()),
+            None,
+            Some(money(t.left)),
+            Some(money(t.right)),
+            Some(money(t.difference)),
+            percent(t.percent),
+            flag(t.flagged),
+        ]);
+        for k in &c.contributors {
+            let d = &k.amounts;
+            rows.push(vec![
+                Some(c.currency.clone()),
+                Some(format!("{:?}", k.dimension).to_lowercase()),
+                Some(k.value.clone()),
+                Some(money(d.left)),
+                Some(money(d.right)),
+                Some(money(d.difference)),
+                percent(d.percent),
+                flag(d.flagged),
+            ]);
+        }
+    }
+    let grid = Grid {
+        columns: ["currency", "by", "value", "left", "right", "difference", "difference_%", "flag"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+        numeric: vec![false, false, false, true, true, true, true, false],
+    };
+    grid.write(a.format, &mut out)?;
+    if !machine {
+        writeln!(
+            out,
+            "difference = right - left; % of left; flagged over {threshold} %{}",
+            if r.flagged() { ": the sources disagree" } else { "" }
+        )?;
     }
     Ok(())
 }
