@@ -37,6 +37,8 @@ pub enum Dimension {
     /// The source stream a record came from (`file:PATH` of a file, `cur:DIR:PERIOD` of a CUR
     /// delivery folder): two sources of the same spend are told apart by it.
     Source,
+    /// The billing period (`YYYY-MM` of `BillingPeriodStart`): what an invoice covers.
+    BillingPeriod,
 }
 
 impl Dimension {
@@ -47,7 +49,7 @@ impl Dimension {
 
     /// Parses `service`, `account`, `sub-account`, `region`, `resource`, `charge-category`,
     /// `pricing-category`, `usage-type`, `provider`, `service-category`, `day`, `month`, `source`,
-    /// `tag:KEY`.
+    /// `billing-period`, `tag:KEY`.
     pub fn parse(s: &str) -> Option<Dimension> {
         let s = s.trim();
         if let Some(k) = s.strip_prefix("tag:") {
@@ -68,6 +70,7 @@ impl Dimension {
             "month" => Dimension::Month,
             "currency" => Dimension::Currency,
             "source" => Dimension::Source,
+            "billing-period" => Dimension::BillingPeriod,
             _ => return None,
         })
     }
@@ -89,6 +92,7 @@ impl Dimension {
             Dimension::Month => "month".into(),
             Dimension::Currency => "currency".into(),
             Dimension::Source => "source".into(),
+            Dimension::BillingPeriod => "billing_period".into(),
             Dimension::Tag(k) => format!("tag:{k}"),
         }
     }

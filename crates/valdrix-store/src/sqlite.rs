@@ -352,6 +352,7 @@ fn dimension_sql(d: &Dimension, params: &mut Vec<String>) -> String {
         Dimension::Day => "c.charge_date".into(),
         Dimension::Month => "substr(c.charge_date, 1, 7)".into(),
         Dimension::Currency => "s.currency".into(),
+        Dimension::BillingPeriod => "substr(s.billing_period_start, 1, 7)".into(),
         Dimension::Source => {
             "(SELECT st.stream FROM streams st WHERE st.tenant_id = s.tenant_id AND st.stream_id = s.stream_id)".into()
         }

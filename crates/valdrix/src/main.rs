@@ -105,8 +105,13 @@ struct ReconcileArgs {
     #[arg(long, required = true, value_name = "DIM=VALUES")]
     left: Vec<String>,
     /// The right side, in the same form.
-    #[arg(long, required = true, value_name = "DIM=VALUES")]
+    #[arg(long, value_name = "DIM=VALUES", required_unless_present = "invoice")]
     right: Vec<String>,
+    /// The right side is an invoice-totals CSV instead: columns billing_period (YYYY-MM),
+    /// currency, amount, and optionally account (the billing account). The left side is then
+    /// restricted to those billing periods and located by billing account.
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "right")]
+    invoice: Option<PathBuf>,
     /// Amount compared: billed (invoice), effective (amortized), list or contracted.
     #[arg(long, default_value = "billed")]
     metric: String,
@@ -493,9 +498,15 @@ fn reconcile_side(
     a: &ReconcileArgs,
     side: &[String],
     name: &str,
+    invoice_periods: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<Vec<valdrix_core::reconcile::Contribution>> {
     let mut query = build_query(&[], &a.metric, &a.query)?;
     query.group_by = vec![Dimension::Service, Dimension::Account, Dimension::SubAccount, Dimension::Day];
+    if let Some(periods) = invoice_periods {
+        // Invoices are per billing account and billing period.
+        query.group_by[2] = Dimension::Account;
+        query.filters.push(Filter { dimension: Dimension::BillingPeriod, values: periods.iter().cloned().collect() });
+    }
     for f in side {
         let (dim, vals) = f.split_once('=').with_context(|| format!("--{name} {f:?}: expected DIMENSION=VALUE"))?;
         let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --{name}"))?;
@@ -528,17 +539,67 @@ fn reconcile_side(
         .collect())
 }
 
+/// An invoice-totals CSV as reconciliation amounts, and the billing periods it covers.
+fn read_invoice(
+    file: &Path,
+) -> Result<(Vec<valdrix_core::reconcile::Contribution>, std::collections::BTreeSet<String>)> {
+    let name = file.display();
+    let mut reader = csv::Reader::from_path(file).with_context(|| format!("reading {name}"))?;
+    let headers = reader.headers().with_context(|| format!("{name}: reading the header"))?.clone();
+    let column = |c: &str| headers.iter().position(|h| h.trim().eq_ignore_ascii_case(c));
+    let need =
+        |c: &str| column(c).with_context(|| format!("{name}: no column {c:?} (need billing_period, currency, amount)"));
+    let (period_at, currency_at, amount_at) = (need("billing_period")?, need("currency")?, need("amount")?);
+    let account_at = column("account");
+    let (mut out, mut periods) = (Vec::new(), std::collections::BTreeSet::new());
+    for (i, row) in reader.records().enumerate() {
+        let line = i + 2;
+        let row = row.with_context(|| format!("{name}: row {line}"))?;
+        let cell = |at: usize| row.get(at).unwrap_or("").trim();
+        let period = cell(period_at);
+        if chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").is_err() || period.len() != 7 {
+            bail!("{name}: row {line}, column billing_period: {period:?} is not YYYY-MM");
+        }
+        let currency = cell(currency_at);
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+            bail!("{name}: row {line}, column currency: {currency:?} is not a currency code");
+        }
+        let amount = valdrix_core::parse_decimal(cell(amount_at))
+            .with_context(|| format!("{name}: row {line}, column amount"))?;
+        periods.insert(period.to_string());
+        out.push(valdrix_core::reconcile::Contribution {
+            currency: currency.to_ascii_uppercase(),
+            service: None,
+            account: account_at.map(|at| cell(at).to_string()).filter(|a| !a.is_empty()),
+            day: None,
+            amount,
+        });
+    }
+    Ok((out, periods))
+}
+
 fn reconcile_cmd(store: &SqliteStore, tenant: &TenantId, a: &ReconcileArgs) -> Result<()> {
     use valdrix_core::reconcile::reconcile;
     let threshold: rust_decimal::Decimal =
         a.threshold.parse().with_context(|| format!("--threshold {:?}: expected a percentage", a.threshold))?;
-    let left = reconcile_side(store, tenant, a, &a.left, "left")?;
-    let right = reconcile_side(store, tenant, a, &a.right, "right")?;
+    let (left, right) = match &a.invoice {
+        Some(file) => {
+            let (right, periods) = read_invoice(file)?;
+            (reconcile_side(store, tenant, a, &a.left, "left", Some(&periods))?, right)
+        }
+        None => (
+            reconcile_side(store, tenant, a, &a.left, "left", None)?,
+            reconcile_side(store, tenant, a, &a.right, "right", None)?,
+        ),
+    };
     if left.is_empty() {
         bail!("--left {}: no stored costs match", a.left.join(" "));
     }
     if right.is_empty() {
-        bail!("--right {}: no stored costs match", a.right.join(" "));
+        match &a.invoice {
+            Some(f) => bail!("{}: no invoice amounts", f.display()),
+            None => bail!("--right {}: no stored costs match", a.right.join(" ")),
+        }
     }
     let r = reconcile(&left, &right, threshold, a.top);
     let mut out = std::io::stdout().lock();

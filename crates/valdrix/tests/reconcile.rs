@@ -92,3 +92,74 @@ fn a_cur_reconciles_with_its_own_focus_export_and_a_perturbation_is_located() {
     assert!(!ok);
     assert!(err.contains("no stored costs match"), "{err}");
 }
+
+#[test]
+fn stored_costs_reconcile_with_an_invoice_totals_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("i.sqlite");
+    let cur = common::samples()
+        .join("aws-cur-legacy-parquet/workshop-cur-2018/year=2018/month=10/Oct2018-WorkshopCUR-00001.snappy.parquet");
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", cur.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    // The invoice: the stored total per billing account, as `valdrix costs` reports it.
+    let (ok, out, err) = common::valdrix(&db, &["costs", "-g", "account", "--format", "csv"]);
+    assert!(ok, "{err}");
+    let mut lines = vec!["billing_period,account,currency,amount".to_string()];
+    let mut first_account = None;
+    for row in out.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        first_account.get_or_insert(cells[0].to_string());
+        lines.push(format!("2018-10,{},{},{}", cells[0], cells[1], cells[2]));
+    }
+    let first_account = first_account.expect("at least one account");
+    let invoice = dir.path().join("invoice.csv");
+    std::fs::write(&invoice, lines.join("\n") + "\n").unwrap();
+    let run = |file: &Path| {
+        let (ok, out, err) = common::valdrix(
+            &db,
+            &["reconcile", "--left", "provider=AWS", "--invoice", file.to_str().unwrap(), "--format", "json"],
+        );
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let r = run(&invoice);
+    let usd = &r["currencies"][0];
+    assert!(dec(&usd["difference"]).is_zero(), "{r}");
+    assert_eq!(usd["dimensions"], serde_json::json!(["account"]), "an invoice knows accounts only");
+
+    // The invoice bills one account 5.00 more than the stored costs: located by account.
+    let more: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 1 {
+                let (head, amount) = l.rsplit_once(',').unwrap();
+                format!("{head},{}", Decimal::from_str(amount).unwrap() + Decimal::from(5))
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    let more_file = dir.path().join("more.csv");
+    std::fs::write(&more_file, more.join("\n") + "\n").unwrap();
+    let r = run(&more_file);
+    let usd = &r["currencies"][0];
+    assert_eq!(dec(&usd["difference"]), Decimal::from(5), "{r}");
+    assert_eq!(usd["contributors"][0]["dimension"], "account");
+    assert_eq!(usd["contributors"][0]["value"], first_account.as_str());
+
+    // Another billing period selects no stored costs; a bad amount names its row and column.
+    std::fs::write(dir.path().join("other.csv"), "billing_period,currency,amount\n2019-01,USD,10\n").unwrap();
+    let (ok, _, err) = common::valdrix(
+        &db,
+        &["reconcile", "--left", "provider=AWS", "--invoice", dir.path().join("other.csv").to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("no stored costs match"), "{err}");
+    std::fs::write(dir.path().join("bad.csv"), "billing_period,currency,amount\n2018-10,USD,\"$1,000.00\"\n").unwrap();
+    let (ok, _, err) = common::valdrix(
+        &db,
+        &["reconcile", "--left", "provider=AWS", "--invoice", dir.path().join("bad.csv").to_str().unwrap()],
+    );
+    assert!(!ok);
+    assert!(err.contains("row 2, column amount") && err.contains("$1,000.00"), "{err}");
+}
