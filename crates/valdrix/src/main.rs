@@ -197,11 +197,16 @@ fn build_query(group_by: &[String], metric: &str, q: &QueryArgs) -> Result<CostQ
         query.group_by.push(Dimension::parse(g).with_context(|| format!("unknown dimension {g:?}"))?);
     }
     for f in &q.filters {
-        let (dim, vals) = f.split_once('=').with_context(|| format!("--filter {f:?}: expected DIMENSION=VALUE"))?;
-        let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --filter"))?;
-        query.filters.push(Filter { dimension, values: vals.split(',').map(|v| v.trim().to_string()).collect() });
+        query.filters.push(parse_filter(f, "filter")?);
     }
     Ok(query)
+}
+
+/// A `DIM=VALUE[,VALUE...]` argument of option `--{option}`.
+fn parse_filter(f: &str, option: &str) -> Result<Filter> {
+    let (dim, vals) = f.split_once('=').with_context(|| format!("--{option} {f:?}: expected DIMENSION=VALUE"))?;
+    let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --{option}"))?;
+    Ok(Filter { dimension, values: vals.split(',').map(|v| v.trim().to_string()).collect() })
 }
 
 fn main() {
@@ -503,24 +508,18 @@ fn reconcile_side(
     let mut query = build_query(&[], &a.metric, &a.query)?;
     query.group_by = vec![Dimension::Service, Dimension::Account, Dimension::SubAccount, Dimension::Day];
     if let Some(periods) = invoice_periods {
-        // Invoices are per billing account and billing period.
-        query.group_by[2] = Dimension::Account;
         query.filters.push(Filter { dimension: Dimension::BillingPeriod, values: periods.iter().cloned().collect() });
     }
     for f in side {
-        let (dim, vals) = f.split_once('=').with_context(|| format!("--{name} {f:?}: expected DIMENSION=VALUE"))?;
-        let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --{name}"))?;
-        let values = vals
-            .split(',')
-            .map(|v| {
-                let v = v.trim();
-                match (&dimension, std::fs::canonicalize(v)) {
-                    (Dimension::Source, Ok(p)) => format!("file:{}", p.display()),
-                    _ => v.to_string(),
+        let mut filter = parse_filter(f, name)?;
+        if filter.dimension == Dimension::Source {
+            for v in &mut filter.values {
+                if let Ok(p) = std::fs::canonicalize(&*v) {
+                    *v = format!("file:{}", p.display());
                 }
-            })
-            .collect();
-        query.filters.push(Filter { dimension, values });
+            }
+        }
+        query.filters.push(filter);
     }
     let rows = store.costs(tenant, &query)?;
     Ok(rows
@@ -528,10 +527,15 @@ fn reconcile_side(
         .map(|r| {
             let mut keys = r.keys.into_iter();
             let (service, account, sub_account, day) = (keys.next(), keys.next(), keys.next(), keys.next());
+            // Invoices are per billing account; otherwise the usage account locates more finely.
+            let account = match invoice_periods {
+                Some(_) => account.flatten(),
+                None => sub_account.flatten().or(account.flatten()),
+            };
             valdrix_core::reconcile::Contribution {
                 currency: r.currency,
                 service: service.flatten(),
-                account: sub_account.flatten().or(account.flatten()),
+                account,
                 day: day.flatten().and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
                 amount: r.amount,
             }

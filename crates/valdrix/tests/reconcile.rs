@@ -4,7 +4,7 @@
 mod common;
 
 use rust_decimal::Decimal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 fn reconcile_json(db: &Path, left: &Path, right: &Path) -> serde_json::Value {
@@ -41,14 +41,20 @@ fn perturb(from: &Path, to: &Path, service: &str, delta: Decimal) {
     assert!(done, "no row of {service}");
 }
 
-#[test]
-fn a_cur_reconciles_with_its_own_focus_export_and_a_perturbation_is_located() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("r.sqlite");
+/// A new store in `dir` holding the October 2018 workshop CUR; the store's and the CUR's paths.
+fn october_cur_in(dir: &Path) -> (PathBuf, PathBuf) {
+    let db = dir.join("store.sqlite");
     let cur = common::samples()
         .join("aws-cur-legacy-parquet/workshop-cur-2018/year=2018/month=10/Oct2018-WorkshopCUR-00001.snappy.parquet");
     let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", cur.to_str().unwrap()]);
     assert!(ok, "{err}");
+    (db, cur)
+}
+
+#[test]
+fn a_cur_reconciles_with_its_own_focus_export_and_a_perturbation_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, cur) = october_cur_in(dir.path());
     let focus = dir.path().join("focus.csv");
     let (ok, _, err) = common::valdrix(&db, &["export", "focus", "--out", focus.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -96,11 +102,7 @@ fn a_cur_reconciles_with_its_own_focus_export_and_a_perturbation_is_located() {
 #[test]
 fn stored_costs_reconcile_with_an_invoice_totals_file() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("i.sqlite");
-    let cur = common::samples()
-        .join("aws-cur-legacy-parquet/workshop-cur-2018/year=2018/month=10/Oct2018-WorkshopCUR-00001.snappy.parquet");
-    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", cur.to_str().unwrap()]);
-    assert!(ok, "{err}");
+    let (db, _) = october_cur_in(dir.path());
     // The invoice: the stored total per billing account, as `valdrix costs` reports it.
     let (ok, out, err) = common::valdrix(&db, &["costs", "-g", "account", "--format", "csv"]);
     assert!(ok, "{err}");
