@@ -33,6 +33,24 @@ pub enum StoreError {
     /// Something failed inside the store that is not the caller's doing.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A delivery reached a billing period closed by hand.
+    #[error(
+        "billing period {period} was closed by {closed_by} at {closed_at} ({reason}); a delivery for it is refused \
+         unless forced (valdrix ingest --force --reason TEXT), which the audit log records"
+    )]
+    PeriodClosed {
+        /// `YYYY-MM`.
+        period: String,
+        /// When.
+        closed_at: String,
+        /// Who.
+        closed_by: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
     /// A callback failed while records were streamed.
     #[error("{0}")]
     Callback(String),

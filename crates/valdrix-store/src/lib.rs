@@ -8,10 +8,15 @@
 pub mod error;
 pub mod query;
 pub mod sqlite;
+pub mod trust;
 
 pub use error::{Result, StoreError};
 pub use query::{CostQuery, CostRow, Dimension, Filter, Metric};
 pub use sqlite::SqliteStore;
+pub use trust::{
+    AuditEntry, AuditEvent, ChangeReason, Closure, CurrencyChange, Forced, Freshness, HistoryPoint, PeriodInfo,
+    PeriodState, RecordHistory, RestatementAlert, RunAudit, RunChanges, TrustPolicy,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,6 +75,10 @@ pub struct NewRun {
     pub started_at: DateTime<Utc>,
     /// Time spent reading and rolling up, in milliseconds.
     pub read_ms: u64,
+    /// When records become final and when restatements alert.
+    pub policy: TrustPolicy,
+    /// Set to deliver into a billing period closed by hand (recorded in the audit log).
+    pub forced: Option<Forced>,
 }
 
 /// A recorded ingestion run.
@@ -121,6 +130,8 @@ pub struct RunSummary {
     pub read_ms: u64,
     /// Writing time in ms.
     pub write_ms: u64,
+    /// What the delivery changed.
+    pub changes: RunChanges,
 }
 
 /// Why an input was not written again.
@@ -149,8 +160,12 @@ pub trait Store {
     /// Discards the transaction started by `begin`.
     fn rollback(&mut self) -> Result<()>;
 
-    /// Replaces the records of `run.stream` with `records` and records the run, atomically: on
-    /// any error nothing is written. Inside `begin` … `commit` it joins that transaction.
+    /// Writes a delivery of `run.stream`: within each billing period the delivery covers, its
+    /// records replace the stream's, and every change (restated, added late, removed: set to
+    /// zero, never deleted) is written to the audit log; restatements past the policy's
+    /// thresholds raise alerts. A period closed by hand refuses the delivery unless
+    /// `run.forced`. Atomic: on any error nothing is written. Inside `begin` … `commit` it joins
+    /// that transaction.
     fn replace_stream(&mut self, tenant: &TenantId, run: &NewRun, records: &dyn RecordSource) -> Result<RunSummary>;
 
     /// Ingestion history, newest first.
@@ -170,4 +185,76 @@ pub trait Store {
 
     /// Totals per currency over all stored records of the tenant.
     fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>>;
+
+    /// Records matching the query's range and filters, with their ids, largest BilledCost first.
+    fn records(&self, tenant: &TenantId, q: &CostQuery, limit: usize) -> Result<Vec<RecordRow>>;
+
+    /// Every value a record has had, delivery by delivery. `record_id` may shorten the key to a
+    /// unique prefix.
+    fn record_history(&self, tenant: &TenantId, record_id: &str) -> Result<RecordHistory>;
+
+    /// What a run changed: counts, net change per currency, the largest changes.
+    fn run_audit(&self, tenant: &TenantId, run_id: i64, largest: usize) -> Result<RunAudit>;
+
+    /// Every audit entry of a run, in record order.
+    fn audit_entries(&self, tenant: &TenantId, run_id: i64) -> Result<Vec<AuditEntry>>;
+
+    /// Each billing period of each stream with its state at `now` and its totals, newest first.
+    fn periods(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<Vec<PeriodInfo>>;
+
+    /// Closes a billing period (`YYYY-MM`) by hand.
+    fn close_period(&mut self, tenant: &TenantId, period: &str, actor: &str, reason: &str) -> Result<Closure>;
+
+    /// Reopens a billing period closed by hand.
+    fn reopen_period(&mut self, tenant: &TenantId, period: &str, actor: &str, reason: &str) -> Result<()>;
+
+    /// Closes, reopens and forced deliveries, oldest first.
+    fn audit_events(&self, tenant: &TenantId) -> Result<Vec<AuditEvent>>;
+
+    /// Restatement alerts, newest first (of one run when given).
+    fn alerts(&self, tenant: &TenantId, run_id: Option<i64>, limit: usize) -> Result<Vec<RestatementAlert>>;
+
+    /// How far the stored costs are complete and final at `now`.
+    fn freshness(&self, tenant: &TenantId, now: DateTime<Utc>, policy: &TrustPolicy) -> Result<Freshness>;
+
+    /// Daily totals (grouped as the query asks, always by day too) restricted to final days: the
+    /// series a forecast may learn from.
+    fn final_daily_costs(
+        &self,
+        tenant: &TenantId,
+        q: &CostQuery,
+        now: DateTime<Utc>,
+        policy: &TrustPolicy,
+    ) -> Result<Vec<CostRow>>;
+}
+
+/// One stored record, with its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordRow {
+    /// Stable id (see [`trust::record_id`]).
+    pub record_id: String,
+    /// Charge day.
+    pub charge_date: NaiveDate,
+    /// ProviderName.
+    pub provider: String,
+    /// BillingAccountId.
+    pub account: String,
+    /// ServiceName.
+    pub service: String,
+    /// ResourceId.
+    pub resource: Option<String>,
+    /// Usage type.
+    pub usage_type: Option<String>,
+    /// ChargeCategory.
+    pub charge_category: String,
+    /// BillingCurrency.
+    pub currency: String,
+    /// BilledCost.
+    pub billed: rust_decimal::Decimal,
+    /// EffectiveCost.
+    pub effective: rust_decimal::Decimal,
+    /// The run that last wrote it.
+    pub run_id: i64,
+    /// Removed by a newer delivery (kept at zero).
+    pub removed: bool,
 }

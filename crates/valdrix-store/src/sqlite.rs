@@ -1,9 +1,9 @@
 //! The embedded SQLite backend.
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Instant;
@@ -12,7 +12,13 @@ use valdrix_core::{ChargeCategory, CostRecord, Grain, RecordSource, Tags, Tenant
 
 use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension};
-use crate::{CurrencyTotals, NewRun, RunSummary, Store};
+use crate::trust::{
+    AuditEntry, AuditEvent, Closure, Freshness, PeriodInfo, RecordHistory, RestatementAlert, RunAudit, TrustPolicy,
+};
+use crate::{CurrencyTotals, NewRun, RecordRow, RunSummary, Store};
+
+mod restate;
+mod trust;
 
 /// Group-by values and currency of one answer row.
 type GroupKey = (Vec<Option<String>>, String);
@@ -21,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_narrow_records.sql")),
     (3, include_str!("../migrations/sqlite/0003_series.sql")),
+    (4, include_str!("../migrations/sqlite/0004_cost_trust.sql")),
 ];
 
 /// A store in one SQLite file.
@@ -134,12 +141,18 @@ struct RunSeries {
     of_record: Vec<u32>,
     /// `series_no` in `cost_series` of each series.
     series_no: Vec<i64>,
+    /// Billing period start of each series.
+    period: Vec<NaiveDate>,
+    /// Aggregate (billing account × service × currency) of each series, for restatement alerts.
+    aggregate: Vec<u32>,
+    /// The aggregates, numbered.
+    aggregates: restate::Aggregates,
 }
 
 /// Writes the series of a run into `cost_series`: a series the stream had before keeps its
-/// number (so a record keeps its identity across restatements), a new one gets the next number,
-/// and series the stream no longer has are dropped. Returns the number of each series and the
-/// billing periods they cover.
+/// number (so a record keeps its identity across restatements) and a new one gets the next
+/// number. Series the delivery no longer has stay: their records are kept, at zero. Returns the
+/// number, billing period and aggregate of each series.
 fn write_series(
     tx: &Connection,
     tenant: &TenantId,
@@ -196,9 +209,14 @@ fn write_series(
         ],
     ))?;
     let mut series_no = Vec::with_capacity(count);
+    let mut period = Vec::with_capacity(count);
+    let mut aggregate = Vec::with_capacity(count);
+    let mut aggregates = restate::Aggregates::default();
     for &i in &first {
         let g = records.record_without_attrs(i as usize).grain;
         span.widen(Some(g.billing_period_start), None, None);
+        period.push(g.billing_period_start);
+        aggregate.push(aggregates.number(&g.billing_account_id, &g.service_name, &g.currency));
         let key = g.series_key(tenant.as_str(), stream);
         if let Some(no) = before.remove(&key) {
             series_no.push(no);
@@ -229,13 +247,7 @@ fn write_series(
         ])?;
         series_no.push(next);
     }
-    // What is left are series of the stream's previous delivery that this one no longer has;
-    // their records were deleted with the previous runs' records.
-    let mut drop = tx.prepare_cached("DELETE FROM cost_series WHERE tenant_id = ?1 AND series_no = ?2")?;
-    for no in before.into_values() {
-        drop.execute(params![tenant.as_str(), no])?;
-    }
-    Ok(RunSeries { of_record, series_no })
+    Ok(RunSeries { of_record, series_no, period, aggregate, aggregates })
 }
 
 /// Numbers the sets of descriptive attributes of a run in write order.
@@ -304,7 +316,7 @@ fn parse_date(s: Option<String>) -> Option<NaiveDate> {
 
 const RUN_COLUMNS: &str = "run_id, tenant_id, stream, source_uri, files, format, checksum, assembly_id, bytes, rows_read, \
     lines, records, records_replaced, billing_period_start, billing_period_end, charge_date_min, charge_date_max, totals, \
-    status, started_at, finished_at, read_ms, write_ms";
+    status, started_at, finished_at, read_ms, write_ms, changes";
 
 fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
     let files: String = r.get(4)?;
@@ -333,6 +345,7 @@ fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunSummary> {
         finished_at: r.get(20)?,
         read_ms: r.get::<_, i64>(21)? as u64,
         write_ms: r.get::<_, i64>(22)? as u64,
+        changes: serde_json::from_str(&r.get::<_, String>(23)?).unwrap_or_default(),
     })
 }
 
@@ -365,7 +378,8 @@ fn dimension_sql(d: &Dimension, params: &mut Vec<String>) -> String {
 
 /// WHERE clause (after `tenant_id = ?1`) and its parameters for the query's range and filters.
 fn where_sql(q: &CostQuery, params: &mut Vec<String>) -> String {
-    let mut w = String::from("c.tenant_id = ?1");
+    // Records a newer delivery removed stay at zero with no lines: not part of any answer.
+    let mut w = String::from("c.tenant_id = ?1 AND c.line_count > 0");
     if let Some(from) = q.from {
         params.push(from.to_string());
         w.push_str(&format!(" AND c.charge_date >= ?{}", params.len() + 1));
@@ -592,26 +606,17 @@ impl Store for SqliteStore {
             params![tenant.as_str(), run.stream],
             |r| r.get(0),
         )?;
-        // The stream's earlier deliveries are replaced whole: their records, found by the runs
-        // that wrote them, and their descriptive columns.
-        let replaced = tx.execute(
-            "DELETE FROM cost_records WHERE tenant_id = ?1 AND run_id IN \
-             (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
-            params![tenant.as_str(), run.stream],
-        )?;
-        tx.execute(
-            "DELETE FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
-             (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
-            params![tenant.as_str(), run.stream],
-        )?;
         let mut span = DateSpan::default();
-        let series = write_series(&tx, tenant, &run.stream, stream_id, records, &mut span)?;
+        let mut series = write_series(&tx, tenant, &run.stream, stream_id, records, &mut span)?;
         let series_ms = started.elapsed().as_millis();
+        let periods: BTreeSet<NaiveDate> = series.period.iter().copied().collect();
+        let forced_into = restate::check_closes(&tx, tenant, &periods, run.forced.as_ref())?;
+        let prior = restate::prior_periods(&tx, tenant, stream_id, &periods)?;
         let now = Utc::now().to_rfc3339();
         tx.execute(
             "INSERT INTO ingest_runs (tenant_id, stream, source_uri, files, format, checksum, assembly_id, bytes, rows_read, \
              lines, records, records_replaced, totals, status, started_at, finished_at, read_ms, write_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'succeeded', ?14, ?15, ?16, 0)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, 'succeeded', ?13, ?14, ?15, 0)",
             params![
                 tenant.as_str(),
                 run.stream,
@@ -624,7 +629,6 @@ impl Store for SqliteStore {
                 run.rows_read as i64,
                 run.lines as i64,
                 records.len() as i64,
-                replaced as i64,
                 serde_json::to_string(&run.totals).unwrap_or_else(|_| "{}".into()),
                 run.started_at.to_rfc3339(),
                 now,
@@ -632,89 +636,53 @@ impl Store for SqliteStore {
             ],
         )?;
         let run_id = tx.last_insert_rowid();
-        // Insert in key order: the records table is clustered on (day, series), and appending in
-        // order touches each page once instead of thrashing the cache with random inserts. A
-        // source already in day order (a rollup that spilled to disk) is written as it comes:
-        // within a day, its series are in nearly ascending order, and a day fits in the cache.
-        let series_no = |i: usize| series.series_no[series.of_record[i] as usize];
-        let order: Box<dyn Iterator<Item = (NaiveDate, i64, u32)>> = if records.sorted_by_day() {
-            Box::new((0..records.len()).map(|i| (records.charge_date(i), series_no(i), i as u32)))
-        } else {
-            let mut order: Vec<(NaiveDate, i64, u32)> =
-                (0..records.len()).map(|i| (records.charge_date(i), series_no(i), i as u32)).collect();
-            order.sort_unstable();
-            Box::new(order.into_iter())
-        };
-        {
-            let mut stmt = tx.prepare_cached(&insert_sql(
-                "cost_records",
-                &[
-                    "tenant_id",
-                    "charge_date",
-                    "series_no",
-                    "run_id",
-                    "attrs_no",
-                    "billed_cost",
-                    "effective_cost",
-                    "list_cost",
-                    "contracted_cost",
-                    "consumed_quantity",
-                    "pricing_quantity",
-                    "line_count",
-                ],
-            ))?;
-            let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
-            let mut numbers = AttrNumbers::default();
-            let mut texts = DecimalTexts::default();
-            let mut day_text = (NaiveDate::MIN, String::new());
-            for (day, series_no, i) in order {
-                let i = i as usize;
-                let (attrs_no, new_attrs) = numbers.number(records, i);
-                if new_attrs {
-                    let record = records.record(i);
-                    let end =
-                        record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-                    span.widen(None, end, None);
-                    let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
-                    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &run_id, &attrs_no];
-                    values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
-                    attrs_stmt.execute(values.as_slice())?;
-                }
-                if day_text.0 != day {
-                    day_text = (day, day.to_string());
-                    span.widen(None, None, Some(day));
-                }
-                let t = records.totals(i);
-                texts.set(&t);
-                stmt.execute(params![
-                    &tenant.0,
-                    &day_text.1,
-                    &series_no,
-                    &run_id,
-                    &attrs_no,
-                    texts.get(0),
-                    texts.get(1),
-                    texts.get(2),
-                    texts.get(3),
-                    t.consumed_quantity.map(|_| texts.get(4)),
-                    t.pricing_quantity.map(|_| texts.get(5)),
-                    &(t.line_count as i64),
-                ])?;
+        if let Some(f) = &run.forced {
+            for period in &forced_into {
+                restate::record_event(&tx, tenant, "forced_delivery", period, Some(run_id), &f.actor, &f.reason)?;
             }
         }
+        let delivery = restate::Delivery {
+            tenant,
+            run_id,
+            started_at: run.started_at,
+            policy: &run.policy,
+            records,
+            prior: &prior,
+        };
+        let written = restate::write_records(&tx, &delivery, stream_id, &mut series, &mut span)?;
+        restate::record_periods(&tx, tenant, stream_id, run_id, &periods, &written)?;
+        // Descriptive columns of the stream's earlier runs that no record points to any more.
+        tx.execute(
+            "DELETE FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
+             (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2 AND run_id <> ?3) \
+             AND NOT EXISTS (SELECT 1 FROM cost_records c WHERE c.tenant_id = ?1 AND c.run_id = record_attrs.run_id)",
+            params![tenant.as_str(), run.stream, run_id],
+        )?;
         let write_ms = started.elapsed().as_millis() as i64;
         tracing::debug!(
             records = records.len(),
             series = series.series_no.len(),
             series_ms,
             write_ms,
+            restated = written.changes.restated,
+            added_late = written.changes.added_late,
+            removed = written.changes.removed,
             "records written"
         );
         let text = |d: Option<NaiveDate>| d.map(|d| d.to_string());
         tx.execute(
             "UPDATE ingest_runs SET write_ms = ?1, billing_period_start = ?2, billing_period_end = ?3, charge_date_min = ?4, \
-             charge_date_max = ?5 WHERE run_id = ?6",
-            params![write_ms, text(span.period_start), text(span.period_end), text(span.day_min), text(span.day_max), run_id],
+             charge_date_max = ?5, records_replaced = ?6, changes = ?7 WHERE run_id = ?8",
+            params![
+                write_ms,
+                text(span.period_start),
+                text(span.period_end),
+                text(span.day_min),
+                text(span.day_max),
+                written.replaced as i64,
+                serde_json::to_string(&written.changes).unwrap_or_else(|_| "{}".into()),
+                run_id
+            ],
         )?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE run_id = ?1");
         let summary = tx.query_row(&sql, params![run_id], run_from_row)?;
@@ -819,5 +787,55 @@ impl Store for SqliteStore {
             t.contracted = t.contracted.normalize();
         }
         Ok(out)
+    }
+
+    fn records(&self, tenant: &TenantId, q: &CostQuery, limit: usize) -> Result<Vec<RecordRow>> {
+        self.records_impl(tenant, q, limit)
+    }
+
+    fn record_history(&self, tenant: &TenantId, record_id: &str) -> Result<RecordHistory> {
+        self.record_history_impl(tenant, record_id)
+    }
+
+    fn run_audit(&self, tenant: &TenantId, run_id: i64, largest: usize) -> Result<RunAudit> {
+        self.run_audit_impl(tenant, run_id, largest)
+    }
+
+    fn audit_entries(&self, tenant: &TenantId, run_id: i64) -> Result<Vec<AuditEntry>> {
+        self.audit_entries_impl(tenant, run_id)
+    }
+
+    fn periods(&self, tenant: &TenantId, now: DateTime<Utc>) -> Result<Vec<PeriodInfo>> {
+        self.periods_impl(tenant, now)
+    }
+
+    fn close_period(&mut self, tenant: &TenantId, period: &str, actor: &str, reason: &str) -> Result<Closure> {
+        self.close_period_impl(tenant, period, actor, reason)
+    }
+
+    fn reopen_period(&mut self, tenant: &TenantId, period: &str, actor: &str, reason: &str) -> Result<()> {
+        self.reopen_period_impl(tenant, period, actor, reason)
+    }
+
+    fn audit_events(&self, tenant: &TenantId) -> Result<Vec<AuditEvent>> {
+        self.audit_events_impl(tenant)
+    }
+
+    fn alerts(&self, tenant: &TenantId, run_id: Option<i64>, limit: usize) -> Result<Vec<RestatementAlert>> {
+        self.alerts_impl(tenant, run_id, limit)
+    }
+
+    fn freshness(&self, tenant: &TenantId, now: DateTime<Utc>, policy: &TrustPolicy) -> Result<Freshness> {
+        self.freshness_impl(tenant, now, policy)
+    }
+
+    fn final_daily_costs(
+        &self,
+        tenant: &TenantId,
+        q: &CostQuery,
+        now: DateTime<Utc>,
+        policy: &TrustPolicy,
+    ) -> Result<Vec<CostRow>> {
+        self.final_daily_costs_impl(tenant, q, now, policy)
     }
 }

@@ -1,8 +1,10 @@
 //! The `valdrix` application: the orchestration that the command line (and later the server)
 //! shares: ingestion of inputs into a store, FOCUS export, output formatting and the demo.
 
+pub mod config;
 pub mod demo;
 pub mod export;
 pub mod output;
 pub mod pipeline;
 pub mod remote;
+pub mod trust_views;

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use valdrix::output::{money_for_people, Grid, OutputFormat};
+use valdrix::config::Config;
 use valdrix::pipeline::{ingest_paths, IngestOptions, UnitOutcome};
+use valdrix::trust_views;
 use valdrix_core::TenantId;
 use valdrix_ingest::Format;
 use valdrix_store::{CostQuery, Dimension, Filter, Metric, SqliteStore, Store};
@@ -22,6 +24,9 @@ struct Cli {
     /// Tenant whose data to read and write.
     #[arg(long, global = true, default_value = "default", env = "VALDRIX_TENANT")]
     tenant: String,
+    /// Configuration file (default: valdrix.toml in your data directory, when it exists).
+    #[arg(long, global = true, env = "VALDRIX_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,6 +39,15 @@ enum Command {
     Costs(CostsArgs),
     /// Ingestion history.
     Runs(RunsArgs),
+    /// What deliveries changed: records added, restated and removed, net change, largest changes.
+    Audit(AuditArgs),
+    /// Restatements that moved a day × account × service total past the alert thresholds.
+    Alerts(AlertsArgs),
+    /// Billing periods: their state (open, preliminary, final, closed) and totals; close by hand.
+    Period {
+        #[command(subcommand)]
+        what: PeriodCommand,
+    },
     /// Compare two sources of the same spend and locate the difference.
     Reconcile(ReconcileArgs),
     /// Export stored costs.
@@ -64,6 +78,20 @@ struct IngestArgs {
     /// Read, normalise and roll up, then report what would be written; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Deliver the input as this named stream: a later delivery of the same stream (under any
+    /// file name) restates it, billing period by billing period, with every change audited.
+    /// Without it, a file is its own stream and a CUR folder's report and period are.
+    #[arg(long, value_name = "NAME")]
+    stream: Option<String>,
+    /// Deliver into a billing period closed by hand; needs --reason, recorded in the audit log.
+    #[arg(long, requires = "reason")]
+    force: bool,
+    /// Why the delivery is forced.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    /// Who forces it (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    actor: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -80,7 +108,10 @@ struct QueryArgs {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct CostsArgs {
+    #[command(subcommand)]
+    what: Option<CostsCommand>,
     /// Group by (comma-separated): service, service-category, account, sub-account, region, resource,
     /// charge-category, pricing-category, usage-type, provider, day, month, tag:KEY.
     #[arg(long, short = 'g', value_delimiter = ',')]
@@ -96,6 +127,93 @@ struct CostsArgs {
     /// Show at most this many rows in a table (largest first; date groupings are shown in date order).
     #[arg(long, default_value_t = 50)]
     limit: usize,
+    /// Only final days (through the "final through" day): the series a forecast may learn from.
+    #[arg(long)]
+    final_only: bool,
+}
+
+#[derive(Subcommand)]
+enum CostsCommand {
+    /// Every value a record has had: per delivery, when, from which file and run.
+    History {
+        /// The record id (`valdrix costs records` lists them; a unique prefix of the key will do).
+        record_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Stored daily records with their ids, largest first.
+    Records {
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Records shown.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// One run in detail: its counts, net change and largest changes.
+    #[arg(long)]
+    run: Option<i64>,
+    /// Runs listed (without --run).
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Largest changes shown with --run (all of them with --format csv or json).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+struct AlertsArgs {
+    /// Only the alerts of one run.
+    #[arg(long)]
+    run: Option<i64>,
+    /// Alerts listed, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+#[derive(Subcommand)]
+enum PeriodCommand {
+    /// Each billing period of each source: state and totals.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Lock a billing period (YYYY-MM): later deliveries for it are refused unless forced.
+    Close {
+        /// The billing period, YYYY-MM.
+        period: String,
+        /// Why (kept in the audit log).
+        #[arg(long, default_value = "period close")]
+        reason: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Unlock a billing period closed by hand.
+    Reopen {
+        /// The billing period, YYYY-MM.
+        period: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -171,6 +289,19 @@ fn default_database() -> String {
     data_dir().join("valdrix.sqlite").to_string_lossy().into_owned()
 }
 
+/// Who is acting: `--actor`, else the login name.
+fn actor(given: &Option<String>) -> String {
+    given
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    Config::load(cli.config.as_deref(), &data_dir())
+}
+
 fn open_store(cli: &Cli) -> Result<SqliteStore> {
     let url = cli.database_url.clone().unwrap_or_else(default_database);
     SqliteStore::open(&url).with_context(|| format!("opening the database {url}"))
@@ -237,12 +368,49 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Ingest(a) => {
+            let config = load_config(&cli)?;
             let mut store = open_store(&cli)?;
-            ingest_cmd(&mut store, &tenant, a)
+            ingest_cmd(&mut store, &tenant, a, &config)
         }
         Command::Costs(a) => {
+            let config = load_config(&cli)?;
             let store = open_store(&cli)?;
-            costs_cmd(&store, &tenant, a)
+            match &a.what {
+                None => costs_cmd(&store, &tenant, a, &config),
+                Some(CostsCommand::History { record_id, format }) => history_cmd(&store, &tenant, record_id, *format),
+                Some(CostsCommand::Records { query, limit, format }) => {
+                    let q = build_query(&[], "billed", query)?;
+                    let rows = store.records(&tenant, &q, *limit)?;
+                    let mut out = std::io::stdout().lock();
+                    trust_views::records(&rows, *format != OutputFormat::Table).write(*format, &mut out)
+                }
+            }
+        }
+        Command::Audit(a) => {
+            let store = open_store(&cli)?;
+            audit_cmd(&store, &tenant, a)
+        }
+        Command::Alerts(a) => {
+            let store = open_store(&cli)?;
+            let alerts = store.alerts(&tenant, a.run, a.limit)?;
+            let mut out = std::io::stdout().lock();
+            trust_views::alerts(&alerts, a.format != OutputFormat::Table).write(a.format, &mut out)?;
+            if a.format == OutputFormat::Table {
+                let config = load_config(&cli)?;
+                writeln!(
+                    out,
+                    "{} alert(s); thresholds now: more than {}% and more than {} of a day × account × service total{}",
+                    alerts.len(),
+                    config.trust.alert_percent,
+                    config.trust.alert_floor,
+                    config.path.map(|p| format!(" ({})", p.display())).unwrap_or_else(|| " (defaults)".into())
+                )?;
+            }
+            Ok(())
+        }
+        Command::Period { what } => {
+            let mut store = open_store(&cli)?;
+            period_cmd(&mut store, &tenant, what)
         }
         Command::Runs(a) => {
             let store = open_store(&cli)?;
@@ -267,7 +435,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Result<()> {
+fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs, config: &Config) -> Result<()> {
     let format = match &a.format {
         None => None,
         Some(f) => Some(Format::parse(f).with_context(|| {
@@ -308,14 +476,23 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
         return dry_run(&paths, format, a, &bar, &display);
     }
     let mut last_file = String::new();
-    let outcomes =
-        ingest_paths(store, tenant, &paths, &display, &IngestOptions { format, url_roots }, &mut |file, p| {
-            if file != last_file {
-                bar.set_message(file.to_string());
-                last_file = file.to_string();
-            }
-            bar.set_position(p.rows);
-        });
+    let opts = IngestOptions {
+        format,
+        url_roots,
+        stream: a.stream.clone(),
+        policy: config.trust.clone(),
+        forced: a.force.then(|| valdrix_store::Forced {
+            actor: actor(&a.actor),
+            reason: a.reason.clone().unwrap_or_default(),
+        }),
+    };
+    let outcomes = ingest_paths(store, tenant, &paths, &display, &opts, &mut |file, p| {
+        if file != last_file {
+            bar.set_message(file.to_string());
+            last_file = file.to_string();
+        }
+        bar.set_position(p.rows);
+    });
     bar.finish_and_clear();
     let outcomes = outcomes?;
     let elapsed = t0.elapsed().as_secs_f64();
@@ -326,7 +503,10 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
             "format",
             "rows",
             "records",
-            "replaced",
+            "restated",
+            "added_late",
+            "removed",
+            "alerts",
             "currency",
             "billed",
             "effective",
@@ -335,7 +515,7 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
         .map(String::from)
         .to_vec(),
         rows: Vec::new(),
-        numeric: vec![true, false, false, true, true, true, false, true, true, false],
+        numeric: vec![true, false, false, true, true, true, true, true, true, false, true, true, false],
     };
     let mut total_rows = 0u64;
     for o in &outcomes {
@@ -374,7 +554,10 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
                 first.then(|| run.format.clone()),
                 first.then(|| run.rows_read.to_string()),
                 first.then(|| run.records.to_string()),
-                first.then(|| run.records_replaced.to_string()),
+                first.then(|| run.changes.restated.to_string()),
+                first.then(|| run.changes.added_late.to_string()),
+                first.then(|| run.changes.removed.to_string()),
+                first.then(|| run.changes.alerts.to_string()),
                 (!cur.is_empty()).then(|| cur.clone()),
                 (!cur.is_empty()).then(|| money(t.billed)),
                 (!cur.is_empty()).then(|| money(t.effective)),
@@ -386,6 +569,16 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs) -> Res
     let mut out = std::io::stdout().lock();
     grid.write(a.output, &mut out)?;
     if a.output == OutputFormat::Table {
+        let alerts: u64 = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                UnitOutcome::Written(r) => Some(r.changes.alerts),
+                _ => None,
+            })
+            .sum();
+        if alerts > 0 {
+            writeln!(out, "{alerts} restatement alert(s): see `valdrix alerts`")?;
+        }
         writeln!(
             out,
             "{} unit(s), {total_rows} rows in {elapsed:.2} s ({:.0} rows/s)",
@@ -445,8 +638,15 @@ fn dry_run(
     Ok(())
 }
 
-fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()> {
-    let q = build_query(&a.group_by, &a.metric, &a.query)?;
+fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs, config: &Config) -> Result<()> {
+    let now = chrono::Utc::now();
+    let mut q = build_query(&a.group_by, &a.metric, &a.query)?;
+    let fresh = store.freshness(tenant, now, &config.trust)?;
+    if a.final_only {
+        // Only days through the last final one; grouping is kept as asked.
+        let end = fresh.final_through.and_then(|d| d.succ_opt()).unwrap_or(chrono::NaiveDate::MIN);
+        q.to = Some(q.to.map_or(end, |t| t.min(end)));
+    }
     let mut rows = store.costs(tenant, &q)?;
     let by_date = q.group_by.iter().any(|d| matches!(d, Dimension::Day | Dimension::Month));
     if !by_date {
@@ -465,6 +665,18 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()
     ]);
     let mut numeric = vec![false; q.group_by.len()];
     numeric.extend([false, true, true]);
+    // Grouped by day, each day says whether it is final yet.
+    let day_at = q.group_by.iter().position(|d| *d == Dimension::Day);
+    if day_at.is_some() {
+        columns.push("status".to_string());
+        numeric.push(false);
+    }
+    let status = |keys: &[Option<String>]| -> Option<String> {
+        let day = keys.get(day_at?)?.as_deref()?;
+        let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+        let final_day = fresh.final_through.is_some_and(|f| day <= f);
+        Some(if final_day { "final" } else { "preliminary" }.to_string())
+    };
     let grid = Grid {
         columns,
         rows: rows
@@ -474,6 +686,9 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()
                 v.push(Some(r.currency.clone()));
                 v.push(Some(if machine { r.amount.to_string() } else { money_for_people(r.amount) }));
                 v.push(Some(r.records.to_string()));
+                if day_at.is_some() {
+                    v.push(status(&r.keys));
+                }
                 v
             })
             .collect(),
@@ -490,8 +705,96 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs) -> Result<()
         {
             writeln!(out, "total {cur} {}", money_for_people(t))?;
         }
+        let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
+        if fresh.complete_through.is_some() {
+            writeln!(
+                out,
+                "costs complete through {}; final through {}{}",
+                day(fresh.complete_through),
+                day(fresh.final_through),
+                if a.final_only { " (only final days shown)" } else { "" }
+            )?;
+        }
     }
     Ok(())
+}
+
+fn history_cmd(store: &SqliteStore, tenant: &TenantId, record_id: &str, format: OutputFormat) -> Result<()> {
+    let h = store.record_history(tenant, record_id)?;
+    let mut out = std::io::stdout().lock();
+    if format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &h)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if format == OutputFormat::Table {
+        writeln!(out, "record {}  day {}  billing period {}", h.record_id, h.charge_date, h.billing_period)?;
+        writeln!(out, "source {}", h.stream)?;
+        let grain: Vec<String> = h.grain.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(out, "grain {}", grain.join("  "))?;
+    }
+    trust_views::history(&h, format != OutputFormat::Table).write(format, &mut out)
+}
+
+fn audit_cmd(store: &SqliteStore, tenant: &TenantId, a: &AuditArgs) -> Result<()> {
+    let machine = a.format != OutputFormat::Table;
+    let mut out = std::io::stdout().lock();
+    match a.run {
+        Some(run) => {
+            let top = if machine { usize::MAX } else { a.top };
+            let audit = store.run_audit(tenant, run, top)?;
+            if machine {
+                // Programs get every entry of the run.
+                return trust_views::largest_changes(&audit, true).write(a.format, &mut out);
+            }
+            trust_views::runs_changes(std::slice::from_ref(&audit), false).write(a.format, &mut out)?;
+            if audit.largest.is_empty() {
+                writeln!(out, "run {run} changed no stored value")?;
+            } else {
+                writeln!(out, "largest changes (valdrix costs history RECORD for a record's history):")?;
+                trust_views::largest_changes(&audit, false).write(a.format, &mut out)?;
+            }
+            let events: Vec<_> = store.audit_events(tenant)?.into_iter().filter(|e| e.run_id == Some(run)).collect();
+            if !events.is_empty() {
+                trust_views::events(&events).write(a.format, &mut out)?;
+            }
+            Ok(())
+        }
+        None => {
+            let runs = store.runs(tenant, a.limit)?;
+            let audits =
+                runs.iter().map(|r| store.run_audit(tenant, r.run_id, 0)).collect::<valdrix_store::Result<Vec<_>>>()?;
+            trust_views::runs_changes(&audits, machine).write(a.format, &mut out)?;
+            if !machine {
+                let events = store.audit_events(tenant)?;
+                if !events.is_empty() {
+                    writeln!(out, "period events:")?;
+                    trust_views::events(&events).write(a.format, &mut out)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn period_cmd(store: &mut SqliteStore, tenant: &TenantId, what: &PeriodCommand) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match what {
+        PeriodCommand::List { format } => {
+            let periods = store.periods(tenant, chrono::Utc::now())?;
+            trust_views::periods(&periods, *format != OutputFormat::Table).write(*format, &mut out)
+        }
+        PeriodCommand::Close { period, reason, actor: who } => {
+            let c = store.close_period(tenant, period, &actor(who), reason)?;
+            writeln!(out, "billing period {} closed by {} at {}", c.period, c.closed_by, c.closed_at)?;
+            Ok(())
+        }
+        PeriodCommand::Reopen { period, reason, actor: who } => {
+            store.reopen_period(tenant, period, &actor(who), reason)?;
+            writeln!(out, "billing period {period} reopened")?;
+            Ok(())
+        }
+    }
 }
 
 /// One side of a reconciliation: the stored amounts by service, account and day under the shared

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use valdrix_core::TenantId;
 use valdrix_ingest::{checksum_files, read_file, resolve_inputs, Format, Progress, Rollup, SourceUnit};
-use valdrix_store::{CurrencyTotals, NewRun, RunSummary, Store};
+use valdrix_store::{CurrencyTotals, Forced, NewRun, RunSummary, Store, TrustPolicy};
 
 /// What happened to one unit.
 #[derive(Debug, Clone)]
@@ -31,6 +31,14 @@ pub struct IngestOptions {
     /// Local folders that mirror object-storage prefixes, with their URLs: stream identities use
     /// the URL, so a delivery fetched again replaces the one before wherever it was downloaded.
     pub url_roots: Vec<(PathBuf, String)>,
+    /// Deliver every unit as the named stream (`named:NAME`) instead of its file or CUR report:
+    /// successive exports of the same bill under different file names then restate each other,
+    /// billing period by billing period.
+    pub stream: Option<String>,
+    /// When records become final and when restatements alert.
+    pub policy: TrustPolicy,
+    /// Who forces a delivery into a billing period closed by hand, and why.
+    pub forced: Option<Forced>,
 }
 
 /// Ingests every unit found under `inputs` into `store` in one transaction: either every unit is
@@ -48,6 +56,11 @@ pub fn ingest_paths(
         let local = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()).to_string_lossy().into_owned();
         for u in units.iter_mut().filter(|u| u.stream.contains(&local)) {
             u.stream = u.stream.replacen(&local, url, 1);
+        }
+    }
+    if let Some(name) = &opts.stream {
+        for u in units.iter_mut() {
+            u.stream = format!("named:{name}");
         }
     }
     if units.is_empty() {
@@ -175,6 +188,8 @@ pub fn ingest_unit(
         totals,
         started_at: read.started_at,
         read_ms: read.read_ms,
+        policy: opts.policy.clone(),
+        forced: opts.forced.clone(),
     };
     let summary =
         store.replace_stream(tenant, &run, &read.records).with_context(|| format!("writing {source} to the store"))?;

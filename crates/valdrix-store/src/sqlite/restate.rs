@@ -1,0 +1,727 @@
+//! Writing one delivery: within the billing periods it covers, the stream's stored records are
+//! compared with the delivery's, day by day, and every difference goes to the audit log.
+//!
+//! A day's stored records of those periods are deleted (their old values come back through
+//! `RETURNING`) and the delivery's records of that day inserted, both in series order, so the
+//! comparison is a merge of two sorted lists and the table is still written in its clustering
+//! order. A stored record the delivery no longer has is inserted again at zero (line count 0),
+//! keeping its run and descriptive columns: removed, never deleted.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::str::FromStr;
+
+use valdrix_core::{RecordSource, TenantId};
+
+use super::{insert_attrs_sql, insert_sql, AttrNumbers, DateSpan, DecimalTexts, RunSeries, ATTR_COLUMNS};
+use crate::error::{Result, StoreError};
+use crate::trust::{ChangeReason, Forced, RunChanges, TrustPolicy};
+
+/// Billing account × service × currency combinations, numbered: the aggregates a restatement
+/// alert watches (per charge day).
+#[derive(Default)]
+pub(super) struct Aggregates {
+    names: Vec<(String, String, String)>,
+    index: HashMap<(String, String, String), u32>,
+}
+
+impl Aggregates {
+    /// The number of an aggregate, given one if new.
+    pub(super) fn number(&mut self, account: &str, service: &str, currency: &str) -> u32 {
+        let key = (account.to_string(), service.to_string(), currency.to_string());
+        if let Some(&n) = self.index.get(&key) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        self.names.push(key.clone());
+        self.index.insert(key, n);
+        n
+    }
+
+    fn name(&self, n: u32) -> &(String, String, String) {
+        &self.names[n as usize]
+    }
+}
+
+/// A billing period of the stream that was delivered before.
+#[derive(Debug, Clone)]
+pub(super) struct PriorPeriod {
+    day_min: Option<NaiveDate>,
+    day_max: Option<NaiveDate>,
+    /// Invoiced or closed by hand: every value in it is final.
+    final_or_closed: bool,
+}
+
+/// `YYYY-MM` of a billing period start.
+pub(super) fn month(period_start: NaiveDate) -> String {
+    period_start.format("%Y-%m").to_string()
+}
+
+/// The periods among `periods` that the stream was delivered before.
+pub(super) fn prior_periods(
+    tx: &Connection,
+    tenant: &TenantId,
+    stream_id: i64,
+    periods: &BTreeSet<NaiveDate>,
+) -> Result<BTreeMap<NaiveDate, PriorPeriod>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT day_min, day_max, final_run_id, \
+         EXISTS (SELECT 1 FROM period_closes pc WHERE pc.tenant_id = sp.tenant_id AND pc.period = substr(sp.period_start, 1, 7)) \
+         FROM stream_periods sp WHERE tenant_id = ?1 AND stream_id = ?2 AND period_start = ?3",
+    )?;
+    let mut out = BTreeMap::new();
+    for p in periods {
+        let row = stmt
+            .query_row(params![tenant.as_str(), stream_id, p.to_string()], |r| {
+                Ok(PriorPeriod {
+                    day_min: super::parse_date(r.get(0)?),
+                    day_max: super::parse_date(r.get(1)?),
+                    final_or_closed: r.get::<_, Option<i64>>(2)?.is_some() || r.get::<_, bool>(3)?,
+                })
+            })
+            .optional()?;
+        if let Some(prior) = row {
+            out.insert(*p, prior);
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a delivery into a billing period closed by hand, unless forced; returns the closed
+/// periods a forced delivery goes into.
+pub(super) fn check_closes(
+    tx: &Connection,
+    tenant: &TenantId,
+    periods: &BTreeSet<NaiveDate>,
+    forced: Option<&Forced>,
+) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT closed_at, closed_by, reason FROM period_closes WHERE tenant_id = ?1 AND period = ?2",
+    )?;
+    let mut through = Vec::new();
+    let months: BTreeSet<String> = periods.iter().map(|p| month(*p)).collect();
+    for m in months {
+        let closed = stmt
+            .query_row(params![tenant.as_str(), m], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })
+            .optional()?;
+        if let Some((closed_at, closed_by, reason)) = closed {
+            if forced.is_none() {
+                return Err(StoreError::PeriodClosed { period: m, closed_at, closed_by, reason });
+            }
+            through.push(m);
+        }
+    }
+    Ok(through)
+}
+
+/// Appends to the audit log of period events.
+pub(super) fn record_event(
+    tx: &Connection,
+    tenant: &TenantId,
+    kind: &str,
+    period: &str,
+    run_id: Option<i64>,
+    actor: &str,
+    reason: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO audit_events (tenant_id, event_id, at, kind, period, run_id, actor, reason) VALUES (?1, \
+         (SELECT COALESCE(MAX(event_id), 0) + 1 FROM audit_events WHERE tenant_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![tenant.as_str(), Utc::now().to_rfc3339(), kind, period, run_id, actor, reason],
+    )?;
+    Ok(())
+}
+
+/// A stored record of the day, as its deletion returned it.
+struct OldRow {
+    series_no: i64,
+    run_id: i64,
+    attrs_no: i64,
+    sums: [Option<String>; 6],
+    line_count: i64,
+}
+
+/// What the stored records of a delivery's periods were, in series order: their series' period
+/// and aggregate, and the days they cover. Empty when no period was delivered before.
+struct Scope {
+    /// `series_no` → (billing period, aggregate).
+    series: HashMap<i64, (NaiveDate, u32)>,
+    /// Days with stored records.
+    days: BTreeSet<NaiveDate>,
+}
+
+/// Fills `temp.valdrix_scope` (empty) with the stream's series of the periods delivered before.
+fn load_scope(
+    tx: &Connection,
+    tenant: &TenantId,
+    stream_id: i64,
+    prior: &BTreeMap<NaiveDate, PriorPeriod>,
+    aggregates: &mut Aggregates,
+) -> Result<Scope> {
+    let mut scope = Scope { series: HashMap::new(), days: BTreeSet::new() };
+    let mut select = tx.prepare_cached(
+        "SELECT series_no, billing_account_id, service_name, currency FROM cost_series \
+         WHERE tenant_id = ?1 AND stream_id = ?2 AND billing_period_start = ?3",
+    )?;
+    let mut insert = tx.prepare_cached("INSERT INTO temp.valdrix_scope (series_no) VALUES (?1)")?;
+    for (period, p) in prior {
+        let mut rows = select.query(params![tenant.as_str(), stream_id, period.to_string()])?;
+        while let Some(r) = rows.next()? {
+            let no: i64 = r.get(0)?;
+            let agg = aggregates.number(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?, &r.get::<_, String>(3)?);
+            scope.series.insert(no, (*period, agg));
+            insert.execute([no])?;
+        }
+        if let (Some(mut d), Some(max)) = (p.day_min, p.day_max) {
+            while d <= max {
+                scope.days.insert(d);
+                d = d.succ_opt().unwrap_or(NaiveDate::MAX);
+                if d == NaiveDate::MAX {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(scope)
+}
+
+/// What writing a delivery's records found, beyond the records themselves.
+pub(super) struct Written {
+    /// Counts of changes.
+    pub changes: RunChanges,
+    /// Stored records of the periods before (removed ones included).
+    pub replaced: u64,
+    /// Charge days of each period's records after the delivery (old and new).
+    pub days: BTreeMap<NaiveDate, (NaiveDate, NaiveDate)>,
+    /// Invoice ids each period's new records carry.
+    pub invoices: BTreeMap<NaiveDate, BTreeSet<String>>,
+    /// BillingPeriodEnd each period's new records give.
+    pub ends: BTreeMap<NaiveDate, NaiveDate>,
+}
+
+/// Sums of one aggregate on one day, before and after the delivery.
+#[derive(Default)]
+struct AggregateMove {
+    old_billed: Decimal,
+    new_billed: Decimal,
+    old_effective: Decimal,
+    new_effective: Decimal,
+}
+
+/// A change to one record, as the audit log keeps it (amounts as canonical text).
+struct Change {
+    reason: ChangeReason,
+    old_run: Option<i64>,
+    old_billed: String,
+    new_billed: String,
+    old_effective: String,
+    new_effective: String,
+    period: NaiveDate,
+    aggregate: u32,
+}
+
+/// The run a delivery is written as, and what governs it.
+pub(super) struct Delivery<'a> {
+    pub tenant: &'a TenantId,
+    pub run_id: i64,
+    pub started_at: DateTime<Utc>,
+    pub policy: &'a TrustPolicy,
+    pub records: &'a dyn RecordSource,
+    pub prior: &'a BTreeMap<NaiveDate, PriorPeriod>,
+}
+
+fn dec(text: &str) -> Result<Decimal> {
+    Decimal::from_str(text).map_err(|e| StoreError::Corrupt {
+        table: "cost_records",
+        column: "billed_cost",
+        message: format!("{text:?}: {e}"),
+    })
+}
+
+/// Two canonical decimal texts that may differ in spelling only (`-0`, `1.50`).
+fn same_amount(a: &str, b: &str) -> Result<bool> {
+    Ok(a == b || dec(a)? == dec(b)?)
+}
+
+/// Writes a delivery's records (see the module comment), its audit entries and its alerts.
+pub(super) fn write_records(
+    tx: &Connection,
+    d: &Delivery<'_>,
+    stream_id: i64,
+    series: &mut RunSeries,
+    span: &mut DateSpan,
+) -> Result<Written> {
+    let tenant = d.tenant;
+    let records = d.records;
+    // The series whose stored records the delivery is compared with (statements below name it).
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS valdrix_scope (series_no INTEGER PRIMARY KEY); DELETE FROM temp.valdrix_scope;",
+    )?;
+    let scope = if d.prior.is_empty() {
+        Scope { series: HashMap::new(), days: BTreeSet::new() }
+    } else {
+        load_scope(tx, tenant, stream_id, d.prior, &mut series.aggregates)?
+    };
+    let series_no = |i: usize| series.series_no[series.of_record[i] as usize];
+    // The delivery's records in (day, series) order; a source already in day order is taken as
+    // it comes and each day sorted below.
+    let order: Box<dyn Iterator<Item = (NaiveDate, i64, u32)>> = if records.sorted_by_day() {
+        Box::new((0..records.len()).map(|i| (records.charge_date(i), series_no(i), i as u32)))
+    } else {
+        let mut order: Vec<(NaiveDate, i64, u32)> =
+            (0..records.len()).map(|i| (records.charge_date(i), series_no(i), i as u32)).collect();
+        order.sort_unstable();
+        Box::new(order.into_iter())
+    };
+    let mut order = order.peekable();
+    let mut old_days = scope.days.iter().copied().peekable();
+
+    let mut insert = tx.prepare_cached(&insert_sql(
+        "cost_records",
+        &[
+            "tenant_id",
+            "charge_date",
+            "series_no",
+            "run_id",
+            "attrs_no",
+            "billed_cost",
+            "effective_cost",
+            "list_cost",
+            "contracted_cost",
+            "consumed_quantity",
+            "pricing_quantity",
+            "line_count",
+        ],
+    ))?;
+    let mut delete_day = tx.prepare_cached(
+        "DELETE FROM cost_records WHERE tenant_id = ?1 AND charge_date = ?2 \
+         AND series_no IN (SELECT series_no FROM temp.valdrix_scope) \
+         RETURNING series_no, run_id, attrs_no, billed_cost, effective_cost, list_cost, contracted_cost, \
+         consumed_quantity, pricing_quantity, line_count",
+    )?;
+    let mut audit = tx.prepare_cached(
+        "INSERT INTO record_audit (tenant_id, audit_id, run_id, old_run_id, series_no, charge_date, reason, \
+         old_billed, new_billed, old_effective, new_effective, post_final) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    let mut alert = tx.prepare_cached(
+        "INSERT INTO restatement_alerts (tenant_id, alert_id, run_id, created_at, charge_date, billing_account_id, \
+         service_name, currency, metric, old_amount, new_amount, percent_threshold, floor) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
+    let mut audit_id: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(audit_id), 0) FROM record_audit WHERE tenant_id = ?1",
+        [tenant.as_str()],
+        |r| r.get(0),
+    )?;
+    let mut alert_id: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(alert_id), 0) FROM restatement_alerts WHERE tenant_id = ?1",
+        [tenant.as_str()],
+        |r| r.get(0),
+    )?;
+    let now_text = Utc::now().to_rfc3339();
+
+    let mut out = Written {
+        changes: RunChanges::default(),
+        replaced: 0,
+        days: BTreeMap::new(),
+        invoices: BTreeMap::new(),
+        ends: BTreeMap::new(),
+    };
+    let mut numbers = AttrNumbers::default();
+    let mut texts = DecimalTexts::default();
+    let mut new_of_day: Vec<(i64, u32)> = Vec::new();
+    let mut old_of_day: Vec<OldRow> = Vec::new();
+    let mut moves: HashMap<u32, AggregateMove> = HashMap::new();
+    let zero = "0";
+
+    loop {
+        let day = match (order.peek().map(|o| o.0), old_days.peek().copied()) {
+            (None, None) => break,
+            (Some(a), None) => a,
+            (None, Some(b)) => b,
+            (Some(a), Some(b)) => a.min(b),
+        };
+        if old_days.peek() == Some(&day) {
+            old_days.next();
+        }
+        new_of_day.clear();
+        while let Some(&(d2, no, i)) = order.peek() {
+            if d2 != day {
+                break;
+            }
+            new_of_day.push((no, i));
+            order.next();
+        }
+        new_of_day.sort_unstable();
+        let day_text = day.to_string();
+        span.widen(None, None, Some(day));
+        old_of_day.clear();
+        if !scope.series.is_empty() {
+            let mut rows = delete_day.query(params![tenant.as_str(), &day_text])?;
+            while let Some(r) = rows.next()? {
+                old_of_day.push(OldRow {
+                    series_no: r.get(0)?,
+                    run_id: r.get(1)?,
+                    attrs_no: r.get(2)?,
+                    sums: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+                    line_count: r.get(9)?,
+                });
+            }
+            old_of_day.sort_unstable_by_key(|o| o.series_no);
+            out.replaced += old_of_day.len() as u64;
+        }
+        let final_by_age = d.policy.is_final_by_age(day, d.started_at);
+        let post_final = |period: NaiveDate| final_by_age || d.prior.get(&period).is_some_and(|p| p.final_or_closed);
+        moves.clear();
+
+        let (mut a, mut b) = (0usize, 0usize);
+        while a < new_of_day.len() || b < old_of_day.len() {
+            let new_no = new_of_day.get(a).map(|n| n.0);
+            let old_no = old_of_day.get(b).map(|o| o.series_no);
+            let (take_new, take_old) = match (new_no, old_no) {
+                (Some(x), Some(y)) => (x <= y, y <= x),
+                (Some(_), None) => (true, false),
+                (None, _) => (false, true),
+            };
+            // The new record, written; its sums' texts stay in `texts`.
+            let mut new_written: Option<(u32, NaiveDate, u32)> = None;
+            if take_new {
+                let (no, i) = new_of_day[a];
+                let i = i as usize;
+                a += 1;
+                let s = series.of_record[i] as usize;
+                let period = series.period[s];
+                let (attrs_no, new_attrs) = numbers.number(records, i);
+                if new_attrs {
+                    let record = records.record(i);
+                    let end =
+                        record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+                    span.widen(None, end, None);
+                    if let Some(end) = end {
+                        out.ends.entry(period).or_insert(end);
+                    }
+                    if let Some(inv) = record.attr("InvoiceId").filter(|v| !v.trim().is_empty()) {
+                        out.invoices.entry(period).or_default().insert(inv.to_string());
+                    }
+                    let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
+                    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &d.run_id, &attrs_no];
+                    values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
+                    attrs_stmt.execute(values.as_slice())?;
+                }
+                let t = records.totals(i);
+                texts.set(&t);
+                insert.execute(params![
+                    &tenant.0,
+                    &day_text,
+                    &no,
+                    &d.run_id,
+                    &attrs_no,
+                    texts.get(0),
+                    texts.get(1),
+                    texts.get(2),
+                    texts.get(3),
+                    t.consumed_quantity.map(|_| texts.get(4)),
+                    t.pricing_quantity.map(|_| texts.get(5)),
+                    &(t.line_count as i64),
+                ])?;
+                let range = out.days.entry(period).or_insert((day, day));
+                range.0 = range.0.min(day);
+                range.1 = range.1.max(day);
+                new_written = Some((s as u32, period, series.aggregate[s]));
+            }
+            let old = if take_old {
+                b += 1;
+                Some(&old_of_day[b - 1])
+            } else {
+                None
+            };
+            let change: Option<Change> = match (new_written, old) {
+                (Some((_, period, agg)), None) => {
+                    out.changes.added += 1;
+                    d.prior.contains_key(&period).then(|| Change {
+                        reason: ChangeReason::AddedLate,
+                        old_run: None,
+                        old_billed: zero.to_string(),
+                        new_billed: texts.get(0).to_string(),
+                        old_effective: zero.to_string(),
+                        new_effective: texts.get(1).to_string(),
+                        period,
+                        aggregate: agg,
+                    })
+                }
+                (Some((_, period, agg)), Some(o)) => {
+                    let old_billed = o.sums[0].clone().unwrap_or_default();
+                    let old_effective = o.sums[1].clone().unwrap_or_default();
+                    if o.line_count == 0 {
+                        // Removed by an earlier delivery, back again.
+                        out.changes.added += 1;
+                        Some(Change {
+                            reason: ChangeReason::AddedLate,
+                            old_run: Some(o.run_id),
+                            old_billed,
+                            new_billed: texts.get(0).to_string(),
+                            old_effective,
+                            new_effective: texts.get(1).to_string(),
+                            period,
+                            aggregate: agg,
+                        })
+                    } else if !same_amount(&old_billed, texts.get(0))? || !same_amount(&old_effective, texts.get(1))? {
+                        Some(Change {
+                            reason: ChangeReason::Restated,
+                            old_run: Some(o.run_id),
+                            old_billed,
+                            new_billed: texts.get(0).to_string(),
+                            old_effective,
+                            new_effective: texts.get(1).to_string(),
+                            period,
+                            aggregate: agg,
+                        })
+                    } else {
+                        None
+                    }
+                }
+                (None, Some(o)) => {
+                    let (period, agg) = scope.series.get(&o.series_no).copied().ok_or_else(|| {
+                        StoreError::Internal(format!("series {} is not in the delivery's scope", o.series_no))
+                    })?;
+                    let quantity = |q: &Option<String>| q.as_ref().map(|_| zero);
+                    let range = out.days.entry(period).or_insert((day, day));
+                    range.0 = range.0.min(day);
+                    range.1 = range.1.max(day);
+                    if o.line_count == 0 {
+                        // Removed before: stays as it is.
+                        insert.execute(params![
+                            &tenant.0,
+                            &day_text,
+                            &o.series_no,
+                            &o.run_id,
+                            &o.attrs_no,
+                            o.sums[0],
+                            o.sums[1],
+                            o.sums[2],
+                            o.sums[3],
+                            o.sums[4],
+                            o.sums[5],
+                            &o.line_count,
+                        ])?;
+                        None
+                    } else {
+                        insert.execute(params![
+                            &tenant.0,
+                            &day_text,
+                            &o.series_no,
+                            &o.run_id,
+                            &o.attrs_no,
+                            zero,
+                            zero,
+                            zero,
+                            zero,
+                            quantity(&o.sums[4]),
+                            quantity(&o.sums[5]),
+                            0i64,
+                        ])?;
+                        Some(Change {
+                            reason: ChangeReason::Removed,
+                            old_run: Some(o.run_id),
+                            old_billed: o.sums[0].clone().unwrap_or_default(),
+                            new_billed: zero.to_string(),
+                            old_effective: o.sums[1].clone().unwrap_or_default(),
+                            new_effective: zero.to_string(),
+                            period,
+                            aggregate: agg,
+                        })
+                    }
+                }
+                (None, None) => None,
+            };
+            let Some(Change {
+                reason,
+                old_run,
+                old_billed,
+                new_billed,
+                old_effective,
+                new_effective,
+                period,
+                aggregate: agg,
+            }) = change
+            else {
+                continue;
+            };
+            let series_of_change = old.map(|o| o.series_no).or(new_no).unwrap_or_default();
+            let is_post_final = post_final(period);
+            match reason {
+                ChangeReason::Restated => out.changes.restated += 1,
+                ChangeReason::AddedLate => out.changes.added_late += 1,
+                ChangeReason::Removed => out.changes.removed += 1,
+            }
+            if is_post_final {
+                out.changes.post_final += 1;
+            }
+            audit_id += 1;
+            audit.execute(params![
+                tenant.as_str(),
+                audit_id,
+                d.run_id,
+                old_run,
+                series_of_change,
+                &day_text,
+                reason.as_str(),
+                &old_billed,
+                &new_billed,
+                &old_effective,
+                &new_effective,
+                is_post_final,
+            ])?;
+            let m = moves.entry(agg).or_default();
+            m.old_billed += dec(&old_billed)?;
+            m.new_billed += dec(&new_billed)?;
+            m.old_effective += dec(&old_effective)?;
+            m.new_effective += dec(&new_effective)?;
+        }
+
+        // Alerts: the moved aggregates' sums over the stream's records of the day, before and
+        // after: all the aggregate's old records, with the changed ones' old values swapped for
+        // their new ones (`moves`).
+        if moves.is_empty() {
+            continue;
+        }
+        let mut old_sums: HashMap<u32, (Decimal, Decimal)> = HashMap::new();
+        for o in &old_of_day {
+            let Some(&(_, agg)) = scope.series.get(&o.series_no) else { continue };
+            if !moves.contains_key(&agg) {
+                continue;
+            }
+            let e = old_sums.entry(agg).or_default();
+            e.0 += dec(o.sums[0].as_deref().unwrap_or(zero))?;
+            e.1 += dec(o.sums[1].as_deref().unwrap_or(zero))?;
+        }
+        for (agg, m) in &moves {
+            // Old sums of the aggregate = all its old rows; changed rows are among them.
+            let (old_b, old_e) = old_sums.get(agg).copied().unwrap_or_default();
+            let new_b = old_b - m.old_billed + m.new_billed;
+            let new_e = old_e - m.old_effective + m.new_effective;
+            for (metric, old_v, new_v) in [("billed", old_b, new_b), ("effective", old_e, new_e)] {
+                if !moves_past(old_v, new_v, d.policy) {
+                    continue;
+                }
+                let (account, service, currency) = series.aggregates.name(*agg);
+                alert_id += 1;
+                alert.execute(params![
+                    tenant.as_str(),
+                    alert_id,
+                    d.run_id,
+                    &now_text,
+                    &day_text,
+                    account,
+                    service,
+                    currency,
+                    metric,
+                    old_v.normalize().to_string(),
+                    new_v.normalize().to_string(),
+                    d.policy.alert_percent.normalize().to_string(),
+                    d.policy.alert_floor.normalize().to_string(),
+                ])?;
+                out.changes.alerts += 1;
+                tracing::warn!(
+                    event = "restatement_alert",
+                    run_id = d.run_id,
+                    charge_date = %day,
+                    account = %account,
+                    service = %service,
+                    currency = %currency,
+                    metric,
+                    old = %old_v.normalize(),
+                    new = %new_v.normalize(),
+                    "a restatement moved an aggregate past the alert thresholds"
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an aggregate moving from `old` to `new` passes both thresholds: more than the money
+/// floor, and more than the percentage of the old amount (any move from zero counts).
+pub(super) fn moves_past(old: Decimal, new: Decimal, policy: &TrustPolicy) -> bool {
+    let delta = (new - old).abs();
+    if delta <= policy.alert_floor {
+        return false;
+    }
+    if old.is_zero() {
+        return true;
+    }
+    match delta.checked_mul(Decimal::ONE_HUNDRED) {
+        Some(scaled) => scaled > policy.alert_percent * old.abs(),
+        None => true,
+    }
+}
+
+/// Updates each delivered period's state and appends the delivery to its history.
+pub(super) fn record_periods(
+    tx: &Connection,
+    tenant: &TenantId,
+    stream_id: i64,
+    run_id: i64,
+    periods: &BTreeSet<NaiveDate>,
+    written: &Written,
+) -> Result<()> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO stream_periods (tenant_id, stream_id, period_start, period_end, first_run_id, current_run_id, \
+         day_min, day_max, invoice_id, final_run_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, CASE WHEN ?8 IS NULL THEN NULL ELSE ?5 END) \
+         ON CONFLICT (tenant_id, stream_id, period_start) DO UPDATE SET \
+         period_end = COALESCE(excluded.period_end, period_end), current_run_id = excluded.current_run_id, \
+         day_min = excluded.day_min, day_max = excluded.day_max, invoice_id = excluded.invoice_id, \
+         final_run_id = COALESCE(final_run_id, excluded.final_run_id)",
+    )?;
+    let mut delivered = tx.prepare_cached(
+        "INSERT INTO period_deliveries (tenant_id, stream_id, period_start, run_id) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for p in periods {
+        let days = written.days.get(p);
+        let invoice =
+            written.invoices.get(p).filter(|s| !s.is_empty()).map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "));
+        upsert.execute(params![
+            tenant.as_str(),
+            stream_id,
+            p.to_string(),
+            written.ends.get(p).map(|e| e.to_string()),
+            run_id,
+            days.map(|d| d.0.to_string()),
+            days.map(|d| d.1.to_string()),
+            invoice,
+        ])?;
+        delivered.execute(params![tenant.as_str(), stream_id, p.to_string(), run_id])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_need_both_the_percentage_and_the_floor() {
+        let d = |s: &str| Decimal::from_str(s).unwrap_or_default();
+        let p = TrustPolicy { final_after_hours: 48, alert_percent: d("2"), alert_floor: d("10") };
+        // 3 % of 1000 = 30 > 10: alert.
+        assert!(moves_past(d("1000"), d("1030"), &p));
+        // 3 % of 100 = 3, under the floor.
+        assert!(!moves_past(d("100"), d("103"), &p));
+        // 1.5 % of 10000 = 150: over the floor, under the percentage.
+        assert!(!moves_past(d("10000"), d("10150"), &p));
+        // Exactly 2 % is not more than 2 %.
+        assert!(!moves_past(d("1000"), d("1020"), &p));
+        // From nothing, past the floor.
+        assert!(moves_past(d("0"), d("10.01"), &p));
+        assert!(!moves_past(d("0"), d("10"), &p));
+        // Downwards too.
+        assert!(moves_past(d("-1000"), d("-1030"), &p));
+    }
+}
