@@ -348,7 +348,8 @@ impl RestatementAlert {
 pub struct Freshness {
     /// The last charge day with data that had ended when its newest delivery was read.
     pub complete_through: Option<NaiveDate>,
-    /// The last day through which every day is final (by age or by its period's invoice or close).
+    /// The last day through which every day is final (by age or by its period's invoice or
+    /// close); none while no day with data is.
     pub final_through: Option<NaiveDate>,
 }
 

@@ -81,7 +81,8 @@ impl Config {
                 p
             }
         };
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading the configuration {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("reading the configuration {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("in the configuration {}", path.display())).map(|mut c| {
             c.path = Some(path);
             c

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use valdrix::output::{money_for_people, Grid, OutputFormat};
 use valdrix::config::Config;
+use valdrix::output::{money_for_people, Grid, OutputFormat};
 use valdrix::pipeline::{ingest_paths, IngestOptions, UnitOutcome};
 use valdrix::trust_views;
 use valdrix_core::TenantId;
@@ -481,10 +481,9 @@ fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs, config
         url_roots,
         stream: a.stream.clone(),
         policy: config.trust.clone(),
-        forced: a.force.then(|| valdrix_store::Forced {
-            actor: actor(&a.actor),
-            reason: a.reason.clone().unwrap_or_default(),
-        }),
+        forced: a
+            .force
+            .then(|| valdrix_store::Forced { actor: actor(&a.actor), reason: a.reason.clone().unwrap_or_default() }),
     };
     let outcomes = ingest_paths(store, tenant, &paths, &display, &opts, &mut |file, p| {
         if file != last_file {
@@ -705,15 +704,13 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs, config: &Con
         {
             writeln!(out, "total {cur} {}", money_for_people(t))?;
         }
-        let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_else(|| "-".into());
-        if fresh.complete_through.is_some() {
-            writeln!(
-                out,
-                "costs complete through {}; final through {}{}",
-                day(fresh.complete_through),
-                day(fresh.final_through),
-                if a.final_only { " (only final days shown)" } else { "" }
-            )?;
+        if let Some(complete) = fresh.complete_through {
+            let final_part = match fresh.final_through {
+                Some(f) => format!("final through {f}"),
+                None => "no day final yet".to_string(),
+            };
+            let only = if a.final_only { " (only final days shown)" } else { "" };
+            writeln!(out, "costs complete through {complete}; {final_part}{only}")?;
         }
     }
     Ok(())

@@ -164,7 +164,19 @@ pub fn history(h: &RecordHistory, machine: bool) -> Grid {
 /// Stored records with their ids.
 pub fn records(rows: &[RecordRow], machine: bool) -> Grid {
     let mut g = grid(
-        &["record", "day", "provider", "account", "service", "resource", "charge_category", "currency", "billed", "effective", "run"],
+        &[
+            "record",
+            "day",
+            "provider",
+            "account",
+            "service",
+            "resource",
+            "charge_category",
+            "currency",
+            "billed",
+            "effective",
+            "run",
+        ],
         &[false, false, false, false, false, false, false, false, true, true, true],
     );
     for r in rows {
@@ -188,7 +200,18 @@ pub fn records(rows: &[RecordRow], machine: bool) -> Grid {
 /// Billing periods with their state and totals.
 pub fn periods(periods: &[PeriodInfo], machine: bool) -> Grid {
     let mut g = grid(
-        &["period", "state", "source", "deliveries", "current_run", "invoice", "currency", "billed", "effective", "closed_by"],
+        &[
+            "period",
+            "state",
+            "source",
+            "deliveries",
+            "current_run",
+            "invoice",
+            "currency",
+            "billed",
+            "effective",
+            "closed_by",
+        ],
         &[false, false, false, true, true, false, false, true, true, false],
     );
     for p in periods {
@@ -219,7 +242,20 @@ pub fn periods(periods: &[PeriodInfo], machine: bool) -> Grid {
 /// Restatement alerts.
 pub fn alerts(alerts: &[RestatementAlert], machine: bool) -> Grid {
     let mut g = grid(
-        &["alert", "run", "day", "account", "service", "currency", "metric", "old", "new", "delta", "delta_pct", "raised_at"],
+        &[
+            "alert",
+            "run",
+            "day",
+            "account",
+            "service",
+            "currency",
+            "metric",
+            "old",
+            "new",
+            "delta",
+            "delta_pct",
+            "raised_at",
+        ],
         &[true, true, false, false, false, false, false, true, true, true, true, false],
     );
     for a in alerts {
@@ -243,7 +279,10 @@ pub fn alerts(alerts: &[RestatementAlert], machine: bool) -> Grid {
 
 /// Closes, reopens and forced deliveries.
 pub fn events(events: &[AuditEvent]) -> Grid {
-    let mut g = grid(&["event", "at", "kind", "period", "run", "actor", "reason"], &[true, false, false, false, true, false, false]);
+    let mut g = grid(
+        &["event", "at", "kind", "period", "run", "actor", "reason"],
+        &[true, false, false, false, true, false, false],
+    );
     for e in events {
         g.rows.push(vec![
             Some(e.event_id.to_string()),

@@ -472,17 +472,20 @@ impl SqliteStore {
     ) -> Result<Freshness> {
         let closures = self.closures(tenant)?;
         let mut stmt = self.conn.prepare(
-            "SELECT sp.period_start, sp.period_end, sp.day_max, sp.final_run_id, r.started_at \
+            "SELECT sp.period_start, sp.period_end, sp.day_max, sp.final_run_id, r.started_at, sp.day_min \
              FROM stream_periods sp JOIN ingest_runs r ON r.run_id = sp.current_run_id WHERE sp.tenant_id = ?1",
         )?;
         let mut rows = stmt.query([tenant.as_str()])?;
         let mut complete: Option<NaiveDate> = None;
+        let mut first_day: Option<NaiveDate> = None;
         let mut final_period_through: Option<NaiveDate> = None;
         while let Some(r) = rows.next()? {
             let start = parse_date(r.get(0)?).unwrap_or_default();
             let end =
                 parse_date(r.get(1)?).unwrap_or_else(|| start.checked_add_months(Months::new(1)).unwrap_or(start));
             let Some(day_max) = parse_date(r.get(2)?) else { continue };
+            let day_min = parse_date(r.get(5)?).unwrap_or(day_max);
+            first_day = Some(first_day.map_or(day_min, |d| d.min(day_min)));
             let read_at: String = r.get(4)?;
             let read_day = DateTime::parse_from_rfc3339(&read_at).map(|t| t.with_timezone(&Utc).date_naive()).ok();
             // A day is complete once it had ended when the delivery was read.
@@ -500,7 +503,9 @@ impl SqliteStore {
         let Some(complete) = complete else { return Ok(Freshness::default()) };
         let by_age = policy.final_by_age_through(now);
         let final_through = by_age.max(final_period_through.unwrap_or(by_age)).min(complete);
-        Ok(Freshness { complete_through: Some(complete), final_through: Some(final_through) })
+        // None when not even the first day with data is final.
+        let final_through = Some(final_through).filter(|f| first_day.is_none_or(|d| *f >= d));
+        Ok(Freshness { complete_through: Some(complete), final_through })
     }
 
     pub(super) fn final_daily_costs_impl(

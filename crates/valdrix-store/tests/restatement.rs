@@ -1,0 +1,252 @@
+//! Restatements, checked against a model over random sequences of deliveries.
+//!
+//! Each delivery is one stream's records for one or two billing periods. The model keeps, per
+//! stream and period, what the newest delivery said. After every delivery:
+//! - current totals per currency equal the first deliveries' totals plus the sum of every audit
+//!   delta, exactly (the store's invariant), and equal the model's;
+//! - the run's audit entries are exactly the model's differences (restated, added late, removed);
+//! - no stored record has disappeared.
+
+use chrono::{NaiveDate, Utc};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+use valdrix_core::{ChargeCategory, CostRecord, Grain, Tags, TenantId, Totals};
+use valdrix_store::trust::record_id;
+use valdrix_store::{ChangeReason, NewRun, SqliteStore, Store, TrustPolicy};
+
+const STREAMS: [&str; 2] = ["named:a", "named:b"];
+const RESOURCES: [(&str, &str); 3] = [("r0", "USD"), ("r1", "USD"), ("r2", "EUR")];
+const DAYS: u32 = 3;
+
+fn period(p: usize) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 9 + p as u32, 1).unwrap()
+}
+
+/// One record slot: (period, resource, day).
+type Slot = (usize, usize, u32);
+
+fn slots() -> Vec<Slot> {
+    let mut v = Vec::new();
+    for p in 0..2 {
+        for r in 0..RESOURCES.len() {
+            for d in 0..DAYS {
+                v.push((p, r, d));
+            }
+        }
+    }
+    v
+}
+
+/// A delivery: a stream, the periods it covers (bit mask 1..=3), and per slot an amount in
+/// hundredths, or none when the slot has no record.
+#[derive(Debug, Clone)]
+struct Delivery {
+    stream: usize,
+    periods: u8,
+    amounts: Vec<Option<i64>>,
+}
+
+fn delivery() -> impl Strategy<Value = Delivery> {
+    let n = slots().len();
+    (0..STREAMS.len(), 1u8..=3, proptest::collection::vec(proptest::option::weighted(0.7, -500i64..5000), n))
+        .prop_map(|(stream, periods, amounts)| Delivery { stream, periods, amounts })
+}
+
+fn record((p, r, d): Slot, cents: i64) -> CostRecord {
+    let (resource, currency) = RESOURCES[r];
+    let billed = Decimal::new(cents, 2);
+    CostRecord {
+        grain: Grain {
+            provider: "AWS".into(),
+            billing_account_id: "111".into(),
+            sub_account_id: None,
+            charge_date: period(p) + chrono::Duration::days(i64::from(d)),
+            billing_period_start: period(p),
+            service_name: "EC2".into(),
+            region_id: None,
+            resource_id: Some(resource.into()),
+            usage_type: None,
+            charge_category: ChargeCategory::Usage,
+            correction: false,
+            pricing_category: None,
+            commitment_discount_id: None,
+            commitment_discount_status: None,
+            tags: Tags::default(),
+            currency: currency.into(),
+        },
+        attrs: BTreeMap::new(),
+        totals: Totals {
+            billed_cost: billed,
+            effective_cost: billed / Decimal::TWO,
+            list_cost: billed,
+            contracted_cost: billed,
+            consumed_quantity: None,
+            pricing_quantity: None,
+            line_count: 1,
+        },
+    }
+}
+
+fn new_run(stream: &str, n: usize) -> NewRun {
+    NewRun {
+        stream: stream.into(),
+        source_uri: format!("delivery-{n}.csv"),
+        files: vec![format!("delivery-{n}.csv")],
+        format: "focus".into(),
+        checksum: format!("checksum-{n}"),
+        assembly_id: None,
+        bytes: 0,
+        rows_read: 0,
+        lines: 0,
+        totals: BTreeMap::new(),
+        started_at: Utc::now(),
+        read_ms: 0,
+        policy: TrustPolicy::default(),
+        forced: None,
+    }
+}
+
+/// Model key of a record: stream, period, resource, day.
+type Key = (usize, usize, usize, u32);
+
+fn stored_keys(db: &std::path::Path) -> BTreeSet<(String, i64)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = c.prepare("SELECT charge_date, series_no FROM cost_records").unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+fn check_sequence(deliveries: Vec<Delivery>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let mut store = SqliteStore::open(db.to_str().unwrap()).unwrap();
+    let tenant = TenantId::parse("t").unwrap();
+    // Model: live records (key → cents), periods delivered, first-delivery totals.
+    let mut live: BTreeMap<Key, i64> = BTreeMap::new();
+    let mut delivered: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut first_totals: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    let mut deltas: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    let mut kept: BTreeSet<(String, i64)> = BTreeSet::new();
+
+    for (n, d) in deliveries.iter().enumerate() {
+        let periods: Vec<usize> = (0..2).filter(|p| d.periods & (1 << p) != 0).collect();
+        let mut records = Vec::new();
+        let mut new_live: BTreeMap<Key, i64> = BTreeMap::new();
+        for (slot, amount) in slots().into_iter().zip(&d.amounts) {
+            if let (true, Some(cents)) = (periods.contains(&slot.0), amount) {
+                records.push(record(slot, *cents));
+                new_live.insert((d.stream, slot.0, slot.1, slot.2), *cents);
+            }
+        }
+        // A delivery with no record of a period says nothing of it (the store cannot tell).
+        let covered: BTreeSet<usize> = new_live.keys().map(|k| k.1).collect();
+        let run = store.replace_stream(&tenant, &new_run(STREAMS[d.stream], n), &records).unwrap();
+
+        // Expected changes.
+        let mut expected: BTreeMap<Key, (ChangeReason, i64, i64)> = BTreeMap::new();
+        for &p in &covered {
+            let first = delivered.insert((d.stream, p));
+            for (r, _) in RESOURCES.iter().enumerate() {
+                for day in 0..DAYS {
+                    let k = (d.stream, p, r, day);
+                    let old = live.get(&k).copied();
+                    let new = new_live.get(&k).copied();
+                    if first {
+                        if let Some(c) = new {
+                            let t = first_totals.entry(RESOURCES[r].1.to_string()).or_default();
+                            t.0 += Decimal::new(c, 2);
+                            t.1 += Decimal::new(c, 2) / Decimal::TWO;
+                        }
+                    }
+                    let change = match (old, new) {
+                        (Some(o), Some(n)) if o != n => Some((ChangeReason::Restated, o, n)),
+                        (None, Some(n)) if !first => Some((ChangeReason::AddedLate, 0, n)),
+                        (Some(o), None) => Some((ChangeReason::Removed, o, 0)),
+                        _ => None,
+                    };
+                    if let Some(c) = change {
+                        expected.insert(k, c);
+                    }
+                    match new {
+                        Some(c) => live.insert(k, c),
+                        None => live.remove(&k),
+                    };
+                }
+            }
+        }
+
+        // The run's audit entries are exactly the expected changes.
+        let entries = store.audit_entries(&tenant, run.run_id).unwrap();
+        let mut got: BTreeMap<String, (ChangeReason, Decimal, Decimal)> = BTreeMap::new();
+        for e in &entries {
+            prop_assert_eq!(e.effective_delta() * Decimal::TWO, e.billed_delta());
+            let t = deltas.entry(e.currency.clone()).or_default();
+            t.0 += e.billed_delta();
+            t.1 += e.effective_delta();
+            got.insert(e.record_id.clone(), (e.reason, e.old_billed, e.new_billed));
+        }
+        prop_assert_eq!(entries.len(), expected.len(), "entries {:?} expected {:?}", entries, expected);
+        for ((stream, p, r, day), (reason, o, n)) in &expected {
+            let g = record((*p, *r, *day), 0).grain;
+            let id = record_id(&g.series_key(tenant.as_str(), STREAMS[*stream]), g.charge_date);
+            let want = (*reason, Decimal::new(*o, 2), Decimal::new(*n, 2));
+            prop_assert_eq!(got.get(&id), Some(&want), "record {}", id);
+        }
+        prop_assert_eq!(run.changes.restated + run.changes.added_late + run.changes.removed, entries.len() as u64);
+
+        // Current totals = first totals + Σ deltas = the model's live records.
+        let totals = store.totals(&tenant).unwrap();
+        let mut model: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+        for (k, c) in &live {
+            let t = model.entry(RESOURCES[k.2].1.to_string()).or_default();
+            t.0 += Decimal::new(*c, 2);
+            t.1 += Decimal::new(*c, 2) / Decimal::TWO;
+        }
+        let currencies: BTreeSet<&String> = totals.keys().chain(first_totals.keys()).chain(model.keys()).collect();
+        for cur in currencies {
+            let current = totals.get(cur).map(|t| (t.billed, t.effective)).unwrap_or_default();
+            let first = first_totals.get(cur).copied().unwrap_or_default();
+            let delta = deltas.get(cur).copied().unwrap_or_default();
+            prop_assert_eq!(current.0, first.0 + delta.0, "billed {}", cur);
+            prop_assert_eq!(current.1, first.1 + delta.1, "effective {}", cur);
+            let m = model.get(cur).copied().unwrap_or_default();
+            prop_assert_eq!(current.0, m.0, "billed {} against the model", cur);
+            prop_assert_eq!(current.1, m.1, "effective {} against the model", cur);
+        }
+
+        // No record ever deleted.
+        let now = stored_keys(&db);
+        prop_assert!(kept.is_subset(&now), "records disappeared: {:?}", kept.difference(&now).collect::<Vec<_>>());
+        kept = now;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn totals_are_first_totals_plus_audit_deltas(deliveries in proptest::collection::vec(delivery(), 1..7)) {
+        check_sequence(deliveries)?;
+    }
+}
+
+#[test]
+fn a_record_removed_and_delivered_again_comes_back_as_added_late() {
+    let seq = vec![
+        Delivery { stream: 0, periods: 1, amounts: vec![Some(100); slots().len()] },
+        Delivery {
+            stream: 0,
+            periods: 1,
+            amounts: {
+                let mut v = vec![Some(100); slots().len()];
+                v[0] = None;
+                v
+            },
+        },
+        Delivery { stream: 0, periods: 1, amounts: vec![Some(100); slots().len()] },
+    ];
+    check_sequence(seq).unwrap();
+}
