@@ -175,6 +175,22 @@ pub fn generate_cur2(path: &Path, rows: u64, seed: u64) -> Result<u64> {
 
 /// [`generate_cur2`] with row groups of `row_group_rows` rows.
 pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_group_rows: usize) -> Result<u64> {
+    generate_cur2_restated(path, rows, seed, row_group_rows, 0)
+}
+
+/// Whether a resource's lines of one day are restated, for `per_mille` in 1000 of the
+/// (resource, day) pairs: a hash of the pair, so the choice does not disturb the generator's
+/// random sequence and the restated file differs from the original only in those costs.
+fn restated(resource: usize, day: i64, per_mille: u32) -> bool {
+    let mut h = Rng((resource as u64).wrapping_mul(0x1000_0000_01B3) ^ (day as u64).wrapping_mul(0x9E37_79B9));
+    h.next() % 1000 < u64::from(per_mille)
+}
+
+/// [`generate_cur2_with_row_groups`] as a later delivery would restate it: the lines of
+/// `per_mille` in 1000 (resource, day) pairs cost 3 % more, everything else is the same file
+/// (same seed, same lines). Since a daily record is a resource's lines of a day, about that share
+/// of the records is restated.
+pub fn generate_cur2_restated(path: &Path, rows: u64, seed: u64, row_group_rows: usize, per_mille: u32) -> Result<u64> {
     let mut rng = Rng(seed ^ 0xC0FF_EE00);
     let accounts: Vec<String> =
         (0..(rows / 60_000).max(2)).map(|i| format!("{:012}", 836_060_457_634u64 + i * 104_729)).collect();
@@ -256,7 +272,8 @@ pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_grou
                 });
                 continue;
             }
-            let r = &resources[rng.below(resources.len())];
+            let resource_no = rng.below(resources.len());
+            let r = &resources[resource_no];
             let svc = SERVICES[r.service];
             // Like the real export, line items progress through the month: a record's hourly
             // lines lie close together in the file (rows of one day, not of the whole month).
@@ -267,7 +284,10 @@ pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_grou
             } else {
                 round10(svc.6 * (0.2 + 1.6 * rng.unit()) * (1.0 + 9.0 * rng.unit().powi(8)))
             };
-            let public = round10(amount * svc.5);
+            let mut public = round10(amount * svc.5);
+            if per_mille > 0 && restated(resource_no, hour / 24, per_mille) {
+                public = round10(public * 1.03);
+            }
             let discounted = r.reserved.is_some() && rng.unit() < 0.45;
             b.row(&Row {
                 id: line_no,

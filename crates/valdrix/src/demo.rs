@@ -1276,7 +1276,11 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     let second = ingest_paths(&mut store, tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
     for o in &second {
         if let UnitOutcome::Written(r) = o {
-            println!("  run {}: {} replaced {} records with {}", r.run_id, r.source_uri, r.records_replaced, r.records);
+            let c = &r.changes;
+            println!(
+                "  run {}: {}: {} records restated, {} added late, {} removed (kept at zero), {} alert(s)",
+                r.run_id, r.source_uri, c.restated, c.added_late, c.removed, c.alerts
+            );
         }
     }
     let unchanged = second.iter().filter(|o| matches!(o, UnitOutcome::Unchanged { .. })).count();
@@ -1309,6 +1313,10 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     println!("  {flag} costs --group-by sub-account --filter tag:team= --limit 10");
     println!("  {flag} costs --group-by month --filter provider=Microsoft --format csv");
     println!("  {flag} runs");
+    println!("  {flag} audit                      # what each delivery changed; then: audit --run N");
+    println!("  {flag} alerts");
+    println!("  {flag} period list");
+    println!("  {flag} costs records --from 2026-11-19 --to 2026-11-20 --limit 5   # then: costs history RECORD");
     println!("  {flag} export focus --out demo-focus.parquet");
     Ok(())
 }
