@@ -300,6 +300,16 @@ impl DecimalTexts {
     fn get(&self, i: usize) -> &str {
         &self.texts[i]
     }
+
+    /// Text of sum `i` as stored: none for a quantity the record does not have.
+    fn get_opt(&self, i: usize, t: &Totals) -> Option<&str> {
+        let present = match i {
+            4 => t.consumed_quantity.is_some(),
+            5 => t.pricing_quantity.is_some(),
+            _ => true,
+        };
+        present.then(|| self.texts[i].as_str())
+    }
 }
 
 fn parse_dec(s: &str, column: &'static str) -> Result<Decimal> {
@@ -648,6 +658,7 @@ impl Store for SqliteStore {
             policy: &run.policy,
             records,
             prior: &prior,
+            stream: &run.stream,
         };
         let written = restate::write_records(&tx, &delivery, stream_id, &mut series, &mut span)?;
         restate::record_periods(&tx, tenant, stream_id, run_id, &periods, &written)?;

@@ -250,3 +250,48 @@ fn a_record_removed_and_delivered_again_comes_back_as_added_late() {
     ];
     check_sequence(seq).unwrap();
 }
+
+#[test]
+fn the_finalised_series_holds_only_final_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let mut store = SqliteStore::open(db.to_str().unwrap()).unwrap();
+    let tenant = TenantId::parse("t").unwrap();
+    let records: Vec<CostRecord> = slots().into_iter().filter(|s| s.0 == 0).map(|s| record(s, 250)).collect();
+    store.replace_stream(&tenant, &new_run(STREAMS[0], 0), &records).unwrap();
+    let q = valdrix_store::CostQuery::default();
+    let now = Utc::now();
+    // September 2026 ended long before now: every day is final, one row per day and currency.
+    let all = store.final_daily_costs(&tenant, &q, now, &TrustPolicy::default()).unwrap();
+    assert_eq!(all.len(), DAYS as usize * 2);
+    let day_total: Decimal = all.iter().filter(|r| r.currency == "USD").map(|r| r.amount).sum();
+    assert_eq!(day_total, Decimal::new(250 * 2 * i64::from(DAYS), 2));
+    // With 24 hours to finality: at noon on 2 September no day is final (1 September ended at
+    // midnight and is final from midnight on the 3rd); at noon on 3 September, 1 September is.
+    let at = |d: u32, h: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 9, d, h, 0, 0).single().unwrap();
+    let policy = TrustPolicy { final_after_hours: 24, ..TrustPolicy::default() };
+    assert!(store.final_daily_costs(&tenant, &q, at(2, 12), &policy).unwrap().is_empty());
+    let one = store.final_daily_costs(&tenant, &q, at(3, 12), &policy).unwrap();
+    assert_eq!(
+        one.iter().map(|r| r.keys[0].clone().unwrap()).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["2026-09-01".to_string()])
+    );
+    // Invoiced, the period is final whatever the clock says.
+    let mut invoiced = records.clone();
+    for r in &mut invoiced {
+        r.attrs.insert("InvoiceId".into(), "INV-1".into());
+    }
+    let run = store.replace_stream(&tenant, &new_run(STREAMS[0], 1), &invoiced).unwrap();
+    assert_eq!(store.final_daily_costs(&tenant, &q, at(2, 12), &policy).unwrap().len(), DAYS as usize * 2);
+    // The same sums with new descriptive columns: no audit entry, but every record now carries
+    // the invoice id of the newest delivery.
+    assert!(store.audit_entries(&tenant, run.run_id).unwrap().is_empty());
+    let mut invoices = Vec::new();
+    store
+        .for_each_record(&tenant, &q, &mut |r| {
+            invoices.push(r.attr("InvoiceId").map(String::from));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(invoices, vec![Some("INV-1".to_string()); records.len()]);
+}

@@ -2,6 +2,7 @@
 //! shares: ingestion of inputs into a store, FOCUS export, output formatting and the demo.
 
 pub mod config;
+pub mod cost_explorer;
 pub mod demo;
 pub mod export;
 pub mod output;

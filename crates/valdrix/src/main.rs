@@ -223,8 +223,14 @@ struct ReconcileArgs {
     #[arg(long, required = true, value_name = "DIM=VALUES")]
     left: Vec<String>,
     /// The right side, in the same form.
-    #[arg(long, value_name = "DIM=VALUES", required_unless_present = "invoice")]
+    #[arg(long, value_name = "DIM=VALUES", required_unless_present_any = ["invoice", "cost_explorer"])]
     right: Vec<String>,
+    /// The right side is AWS Cost Explorer (GetCostAndUsage, daily, by service and linked
+    /// account): UnblendedCost against billed, AmortizedCost against effective. Uses the AWS
+    /// environment for credentials (AWS_ENDPOINT_URL too); the period is --from/--to, else the
+    /// left side's days.
+    #[arg(long, conflicts_with_all = ["right", "invoice"])]
+    cost_explorer: bool,
     /// The right side is an invoice-totals CSV instead: columns billing_period (YYYY-MM),
     /// currency, amount, and optionally account (the billing account). The left side is then
     /// restricted to those billing periods and located by billing account.
@@ -891,6 +897,18 @@ fn reconcile_cmd(store: &SqliteStore, tenant: &TenantId, a: &ReconcileArgs) -> R
             let (right, periods) = read_invoice(file)?;
             (reconcile_side(store, tenant, a, &a.left, "left", Some(&periods))?, right)
         }
+        None if a.cost_explorer => {
+            let left = reconcile_side(store, tenant, a, &a.left, "left", None)?;
+            let days = || left.iter().filter_map(|c| c.day);
+            let from = parse_date(&a.query.from, "from")?.or_else(|| days().min());
+            let to = parse_date(&a.query.to, "to")?.or_else(|| days().max().and_then(|d| d.succ_opt()));
+            let (Some(from), Some(to)) = (from, to) else {
+                bail!("--left {}: no stored costs match (give --from and --to)", a.left.join(" "));
+            };
+            let metric = Metric::parse(&a.metric).with_context(|| format!("unknown metric {:?}", a.metric))?;
+            let right = valdrix::cost_explorer::get_cost_and_usage(from, to, metric)?;
+            (left, right)
+        }
         None => (
             reconcile_side(store, tenant, a, &a.left, "left", None)?,
             reconcile_side(store, tenant, a, &a.right, "right", None)?,
@@ -902,6 +920,7 @@ fn reconcile_cmd(store: &SqliteStore, tenant: &TenantId, a: &ReconcileArgs) -> R
     if right.is_empty() {
         match &a.invoice {
             Some(f) => bail!("{}: no invoice amounts", f.display()),
+            None if a.cost_explorer => bail!("Cost Explorer returned no amounts for the period"),
             None => bail!("--right {}: no stored costs match", a.right.join(" ")),
         }
     }

@@ -116,7 +116,7 @@ fn alerts_of(db: &Path, run: &str, metric: &str) -> BTreeSet<(String, String, St
 
 fn restate(input: &Path, output: &Path, args: &[&str]) -> Value {
     let script = common::repo_root().join("tests/fixtures/restate_cur.py");
-    let out = std::process::Command::new(common::python())
+    let out = std::process::Command::new(common::python_bin())
         .arg(script)
         .arg(input)
         .arg(output)

@@ -64,7 +64,7 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
     assert!(ok, "{err}");
     let (runs, records) = common::dump(&db);
     assert_eq!(runs.len(), 3);
-    let out = Command::new(common::python())
+    let out = Command::new(common::python_bin())
         .arg(common::repo_root().join("tests/oracle/billing_totals.py"))
         .args(&big)
         .arg(&before_file)

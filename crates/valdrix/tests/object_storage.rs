@@ -4,54 +4,9 @@
 
 mod common;
 
-use std::net::TcpStream;
+use common::{free_port, python, valdrix_env, wait_for, Server};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A server process that is killed when the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(port: u16, server: &mut Server, what: &str) {
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(server.0.try_wait().unwrap().is_none(), "{what} exited at start-up");
-        assert!(t0.elapsed() < Duration::from_secs(60), "{what} did not start listening on port {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn python(script: &str, env: &[(&str, String)]) {
-    let out =
-        Command::new(common::python()).arg("-c").arg(script).envs(env.iter().map(|(k, v)| (*k, v))).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn valdrix_env(db: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(common::valdrix_bin())
-        .arg("--database-url")
-        .arg(db)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v)))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::process::{Command, Stdio};
 
 fn totals_csv(db: &Path) -> String {
     let (ok, out, err) = common::valdrix(db, &["costs", "--group-by", "provider", "--format", "csv"]);
@@ -72,24 +27,9 @@ fn local_totals(dir: &Path, inputs: &[&Path]) -> String {
 #[test]
 fn ingests_from_s3_in_moto() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = Server(
-        Command::new(common::tool("py/bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(port, &mut server, "moto_server");
+    let (_server, mut env) = common::start_moto();
     let s = common::samples();
-    let env = vec![
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
-        ("AWS_ACCESS_KEY_ID", "test".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("SAMPLES", s.display().to_string()),
-    ];
+    env.push(("SAMPLES", s.display().to_string()));
     // The koku CUR delivery layout (period folder, assembly folder, manifests) and a Parquet CUR.
     python(
         r#"

@@ -18,7 +18,7 @@ type Oracle = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
 
 fn oracle(files: &[PathBuf]) -> Oracle {
     let script = common::repo_root().join("tests/oracle/billing_totals.py");
-    let out = Command::new(common::python()).arg(&script).args(files).output().expect("run the oracle");
+    let out = Command::new(common::python_bin()).arg(&script).args(files).output().expect("run the oracle");
     assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("oracle JSON")
 }

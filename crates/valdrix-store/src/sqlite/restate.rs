@@ -1,11 +1,13 @@
 //! Writing one delivery: within the billing periods it covers, the stream's stored records are
 //! compared with the delivery's, day by day, and every difference goes to the audit log.
 //!
-//! A day's stored records of those periods are deleted (their old values come back through
-//! `RETURNING`) and the delivery's records of that day inserted, both in series order, so the
-//! comparison is a merge of two sorted lists and the table is still written in its clustering
-//! order. A stored record the delivery no longer has is inserted again at zero (line count 0),
-//! keeping its run and descriptive columns: removed, never deleted.
+//! A day's stored records of those periods are read and merged, in series order, with the
+//! delivery's records of that day. Only what differs is written: a new record is inserted, a
+//! record whose sums or descriptive columns changed is updated in place (taking the new run), and
+//! a stored record the delivery no longer has is set to zero (line count 0), keeping its run and
+//! descriptive columns: removed, never deleted. A record the delivery confirms is not touched, so
+//! its run stays the delivery its value came from, and restating 1 % of a month writes about 1 %
+//! of its rows.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -232,6 +234,8 @@ pub(super) struct Delivery<'a> {
     pub policy: &'a TrustPolicy,
     pub records: &'a dyn RecordSource,
     pub prior: &'a BTreeMap<NaiveDate, PriorPeriod>,
+    /// The stream's name (its earlier runs are found by it).
+    pub stream: &'a str,
 }
 
 fn dec(text: &str) -> Result<Decimal> {
@@ -245,6 +249,139 @@ fn dec(text: &str) -> Result<Decimal> {
 /// Two canonical decimal texts that may differ in spelling only (`-0`, `1.50`).
 fn same_amount(a: &str, b: &str) -> Result<bool> {
     Ok(a == b || dec(a)? == dec(b)?)
+}
+
+/// The hash of a set of descriptive columns, in `ATTR_COLUMNS` order.
+fn attrs_hash<'a>(values: impl Iterator<Item = Option<&'a str>>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for v in values {
+        v.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The descriptive columns of the stream's stored records, hashed, by (run, attribute set).
+fn stored_attr_hashes(tx: &Connection, tenant: &TenantId, stream: &str) -> Result<HashMap<(i64, i64), u64>> {
+    let cols: Vec<&str> = ATTR_COLUMNS.iter().map(|a| a.1).collect();
+    let mut stmt = tx.prepare(&format!(
+        "SELECT run_id, attrs_no, {} FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
+         (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
+        cols.join(", ")
+    ))?;
+    let mut rows = stmt.query(params![tenant.as_str(), stream])?;
+    let mut out = HashMap::new();
+    let mut values: Vec<Option<String>> = Vec::with_capacity(cols.len());
+    while let Some(r) = rows.next()? {
+        values.clear();
+        for k in 0..cols.len() {
+            values.push(r.get(2 + k)?);
+        }
+        out.insert((r.get(0)?, r.get(1)?), attrs_hash(values.iter().map(|v| v.as_deref())));
+    }
+    Ok(out)
+}
+
+/// The descriptive columns of the delivery's records, hashed once per attribute set; on the
+/// way, each billing period's invoice ids and end.
+#[derive(Default)]
+struct NewAttrs {
+    of_group: HashMap<u32, u64>,
+}
+
+impl NewAttrs {
+    fn hash(&mut self, records: &dyn RecordSource, i: usize, period: NaiveDate, out: &mut Written) -> u64 {
+        let group = records.attrs_group(i);
+        if let Some(h) = group.and_then(|g| self.of_group.get(&g)) {
+            return *h;
+        }
+        let record = records.record(i);
+        if let Some(end) = record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
+            out.ends.entry(period).or_insert(end);
+        }
+        if let Some(inv) = record.attr("InvoiceId").filter(|v| !v.trim().is_empty()) {
+            out.invoices.entry(period).or_default().insert(inv.to_string());
+        }
+        let h = attrs_hash(ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)));
+        if let Some(g) = group {
+            self.of_group.insert(g, h);
+        }
+        h
+    }
+}
+
+/// Writes the delivery's records that differ from the stored ones, and zeroes removed ones.
+struct RowWriter<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+    attrs: rusqlite::CachedStatement<'c>,
+    numbers: AttrNumbers,
+}
+
+impl RowWriter<'_> {
+    /// Writes record `i` (sums already in `texts`): inserted, or updated in place when the
+    /// record is stored (`exists`). Its descriptive columns are written with the first record
+    /// of their set that is written.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        d: &Delivery<'_>,
+        i: usize,
+        day_text: &str,
+        series_no: i64,
+        exists: bool,
+        texts: &DecimalTexts,
+        t: &valdrix_core::Totals,
+        span: &mut DateSpan,
+    ) -> Result<()> {
+        let (attrs_no, new_attrs) = self.numbers.number(d.records, i);
+        if new_attrs {
+            let record = d.records.record(i);
+            let end = record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
+            span.widen(None, end, None);
+            let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&d.tenant.0, &d.run_id, &attrs_no];
+            values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
+            self.attrs.execute(values.as_slice())?;
+        }
+        let stmt = if exists { &mut self.update } else { &mut self.insert };
+        stmt.execute(params![
+            &d.tenant.0,
+            day_text,
+            &series_no,
+            &d.run_id,
+            &attrs_no,
+            texts.get(0),
+            texts.get(1),
+            texts.get(2),
+            texts.get(3),
+            texts.get_opt(4, t),
+            texts.get_opt(5, t),
+            &(t.line_count as i64),
+        ])?;
+        Ok(())
+    }
+
+    /// Sets a removed record to zero, keeping its run and descriptive columns.
+    fn zero(&mut self, tenant: &TenantId, day_text: &str, o: &OldRow) -> Result<()> {
+        let zero = "0";
+        let quantity = |q: &Option<String>| q.as_ref().map(|_| zero);
+        self.update.execute(params![
+            &tenant.0,
+            day_text,
+            &o.series_no,
+            &o.run_id,
+            &o.attrs_no,
+            zero,
+            zero,
+            zero,
+            zero,
+            quantity(&o.sums[4]),
+            quantity(&o.sums[5]),
+            0i64,
+        ])?;
+        Ok(())
+    }
 }
 
 /// Writes a delivery's records (see the module comment), its audit entries and its alerts.
@@ -280,28 +417,36 @@ pub(super) fn write_records(
     let mut order = order.peekable();
     let mut old_days = scope.days.iter().copied().peekable();
 
-    let mut insert = tx.prepare_cached(&insert_sql(
-        "cost_records",
-        &[
-            "tenant_id",
-            "charge_date",
-            "series_no",
-            "run_id",
-            "attrs_no",
-            "billed_cost",
-            "effective_cost",
-            "list_cost",
-            "contracted_cost",
-            "consumed_quantity",
-            "pricing_quantity",
-            "line_count",
-        ],
-    ))?;
-    let mut delete_day = tx.prepare_cached(
-        "DELETE FROM cost_records WHERE tenant_id = ?1 AND charge_date = ?2 \
-         AND series_no IN (SELECT series_no FROM temp.valdrix_scope) \
-         RETURNING series_no, run_id, attrs_no, billed_cost, effective_cost, list_cost, contracted_cost, \
-         consumed_quantity, pricing_quantity, line_count",
+    let mut rows = RowWriter {
+        insert: tx.prepare_cached(&insert_sql(
+            "cost_records",
+            &[
+                "tenant_id",
+                "charge_date",
+                "series_no",
+                "run_id",
+                "attrs_no",
+                "billed_cost",
+                "effective_cost",
+                "list_cost",
+                "contracted_cost",
+                "consumed_quantity",
+                "pricing_quantity",
+                "line_count",
+            ],
+        ))?,
+        update: tx.prepare_cached(
+            "UPDATE cost_records SET run_id = ?4, attrs_no = ?5, billed_cost = ?6, effective_cost = ?7, list_cost = ?8, \
+             contracted_cost = ?9, consumed_quantity = ?10, pricing_quantity = ?11, line_count = ?12 \
+             WHERE tenant_id = ?1 AND charge_date = ?2 AND series_no = ?3",
+        )?,
+        attrs: tx.prepare_cached(&insert_attrs_sql())?,
+        numbers: AttrNumbers::default(),
+    };
+    let mut select_day = tx.prepare_cached(
+        "SELECT series_no, run_id, attrs_no, billed_cost, effective_cost, list_cost, contracted_cost, \
+         consumed_quantity, pricing_quantity, line_count FROM cost_records \
+         WHERE tenant_id = ?1 AND charge_date = ?2 AND series_no IN (SELECT series_no FROM temp.valdrix_scope)",
     )?;
     let mut audit = tx.prepare_cached(
         "INSERT INTO record_audit (tenant_id, audit_id, run_id, old_run_id, series_no, charge_date, reason, \
@@ -313,7 +458,6 @@ pub(super) fn write_records(
          service_name, currency, metric, old_amount, new_amount, percent_threshold, floor) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
-    let mut attrs_stmt = tx.prepare_cached(&insert_attrs_sql())?;
     let mut audit_id: i64 = tx.query_row(
         "SELECT COALESCE(MAX(audit_id), 0) FROM record_audit WHERE tenant_id = ?1",
         [tenant.as_str()],
@@ -325,6 +469,10 @@ pub(super) fn write_records(
         |r| r.get(0),
     )?;
     let now_text = Utc::now().to_rfc3339();
+    // Descriptive columns of the stored records, to tell whether a record with unchanged sums
+    // needs rewriting all the same (an invoice id that appeared, a renamed account).
+    let old_attrs = if scope.series.is_empty() { HashMap::new() } else { stored_attr_hashes(tx, tenant, d.stream)? };
+    let mut new_attrs = NewAttrs::default();
 
     let mut out = Written {
         changes: RunChanges::default(),
@@ -333,7 +481,6 @@ pub(super) fn write_records(
         invoices: BTreeMap::new(),
         ends: BTreeMap::new(),
     };
-    let mut numbers = AttrNumbers::default();
     let mut texts = DecimalTexts::default();
     let mut new_of_day: Vec<(i64, u32)> = Vec::new();
     let mut old_of_day: Vec<OldRow> = Vec::new();
@@ -363,8 +510,8 @@ pub(super) fn write_records(
         span.widen(None, None, Some(day));
         old_of_day.clear();
         if !scope.series.is_empty() {
-            let mut rows = delete_day.query(params![tenant.as_str(), &day_text])?;
-            while let Some(r) = rows.next()? {
+            let mut found = select_day.query(params![tenant.as_str(), &day_text])?;
+            while let Some(r) = found.next()? {
                 old_of_day.push(OldRow {
                     series_no: r.get(0)?,
                     run_id: r.get(1)?,
@@ -389,60 +536,39 @@ pub(super) fn write_records(
                 (Some(_), None) => (true, false),
                 (None, _) => (false, true),
             };
-            // The new record, written; its sums' texts stay in `texts`.
-            let mut new_written: Option<(u32, NaiveDate, u32)> = None;
-            if take_new {
-                let (no, i) = new_of_day[a];
-                let i = i as usize;
-                a += 1;
-                let s = series.of_record[i] as usize;
-                let period = series.period[s];
-                let (attrs_no, new_attrs) = numbers.number(records, i);
-                if new_attrs {
-                    let record = records.record(i);
-                    let end =
-                        record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-                    span.widen(None, end, None);
-                    if let Some(end) = end {
-                        out.ends.entry(period).or_insert(end);
-                    }
-                    if let Some(inv) = record.attr("InvoiceId").filter(|v| !v.trim().is_empty()) {
-                        out.invoices.entry(period).or_default().insert(inv.to_string());
-                    }
-                    let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
-                    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&tenant.0, &d.run_id, &attrs_no];
-                    values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
-                    attrs_stmt.execute(values.as_slice())?;
-                }
-                let t = records.totals(i);
-                texts.set(&t);
-                insert.execute(params![
-                    &tenant.0,
-                    &day_text,
-                    &no,
-                    &d.run_id,
-                    &attrs_no,
-                    texts.get(0),
-                    texts.get(1),
-                    texts.get(2),
-                    texts.get(3),
-                    t.consumed_quantity.map(|_| texts.get(4)),
-                    t.pricing_quantity.map(|_| texts.get(5)),
-                    &(t.line_count as i64),
-                ])?;
-                let range = out.days.entry(period).or_insert((day, day));
-                range.0 = range.0.min(day);
-                range.1 = range.1.max(day);
-                new_written = Some((s as u32, period, series.aggregate[s]));
-            }
             let old = if take_old {
                 b += 1;
                 Some(&old_of_day[b - 1])
             } else {
                 None
             };
-            let change: Option<Change> = match (new_written, old) {
-                (Some((_, period, agg)), None) => {
+            // The new record: its sums' texts stay in `texts`.
+            let mut new_record: Option<(NaiveDate, u32)> = None;
+            if take_new {
+                let (no, i) = new_of_day[a];
+                let i = i as usize;
+                a += 1;
+                let s = series.of_record[i] as usize;
+                let period = series.period[s];
+                let attrs_hash = new_attrs.hash(records, i, period, &mut out);
+                let t = records.totals(i);
+                texts.set(&t);
+                let range = out.days.entry(period).or_insert((day, day));
+                range.0 = range.0.min(day);
+                range.1 = range.1.max(day);
+                new_record = Some((period, series.aggregate[s]));
+                let unchanged = old.is_some_and(|o| {
+                    o.line_count == t.line_count as i64
+                        && (0..6).all(|k| o.sums[k].as_deref() == texts.get_opt(k, &t))
+                        && old_attrs.get(&(o.run_id, o.attrs_no)) == Some(&attrs_hash)
+                });
+                if !unchanged {
+                    rows.write(d, i, &day_text, no, old.is_some(), &texts, &t, span)?;
+                }
+            }
+            // The change, if any.
+            let change: Option<Change> = match (new_record, old) {
+                (Some((period, agg)), None) => {
                     out.changes.added += 1;
                     d.prior.contains_key(&period).then(|| Change {
                         reason: ChangeReason::AddedLate,
@@ -455,88 +581,48 @@ pub(super) fn write_records(
                         aggregate: agg,
                     })
                 }
-                (Some((_, period, agg)), Some(o)) => {
+                (Some((period, agg)), Some(o)) => {
                     let old_billed = o.sums[0].clone().unwrap_or_default();
                     let old_effective = o.sums[1].clone().unwrap_or_default();
-                    if o.line_count == 0 {
+                    let reason = if o.line_count == 0 {
                         // Removed by an earlier delivery, back again.
                         out.changes.added += 1;
-                        Some(Change {
-                            reason: ChangeReason::AddedLate,
-                            old_run: Some(o.run_id),
-                            old_billed,
-                            new_billed: texts.get(0).to_string(),
-                            old_effective,
-                            new_effective: texts.get(1).to_string(),
-                            period,
-                            aggregate: agg,
-                        })
+                        Some(ChangeReason::AddedLate)
                     } else if !same_amount(&old_billed, texts.get(0))? || !same_amount(&old_effective, texts.get(1))? {
-                        Some(Change {
-                            reason: ChangeReason::Restated,
-                            old_run: Some(o.run_id),
-                            old_billed,
-                            new_billed: texts.get(0).to_string(),
-                            old_effective,
-                            new_effective: texts.get(1).to_string(),
-                            period,
-                            aggregate: agg,
-                        })
+                        Some(ChangeReason::Restated)
                     } else {
                         None
-                    }
+                    };
+                    reason.map(|reason| Change {
+                        reason,
+                        old_run: Some(o.run_id),
+                        old_billed,
+                        new_billed: texts.get(0).to_string(),
+                        old_effective,
+                        new_effective: texts.get(1).to_string(),
+                        period,
+                        aggregate: agg,
+                    })
                 }
                 (None, Some(o)) => {
                     let (period, agg) = scope.series.get(&o.series_no).copied().ok_or_else(|| {
                         StoreError::Internal(format!("series {} is not in the delivery's scope", o.series_no))
                     })?;
-                    let quantity = |q: &Option<String>| q.as_ref().map(|_| zero);
                     let range = out.days.entry(period).or_insert((day, day));
                     range.0 = range.0.min(day);
                     range.1 = range.1.max(day);
-                    if o.line_count == 0 {
-                        // Removed before: stays as it is.
-                        insert.execute(params![
-                            &tenant.0,
-                            &day_text,
-                            &o.series_no,
-                            &o.run_id,
-                            &o.attrs_no,
-                            o.sums[0],
-                            o.sums[1],
-                            o.sums[2],
-                            o.sums[3],
-                            o.sums[4],
-                            o.sums[5],
-                            &o.line_count,
-                        ])?;
-                        None
-                    } else {
-                        insert.execute(params![
-                            &tenant.0,
-                            &day_text,
-                            &o.series_no,
-                            &o.run_id,
-                            &o.attrs_no,
-                            zero,
-                            zero,
-                            zero,
-                            zero,
-                            quantity(&o.sums[4]),
-                            quantity(&o.sums[5]),
-                            0i64,
-                        ])?;
-                        Some(Change {
-                            reason: ChangeReason::Removed,
-                            old_run: Some(o.run_id),
-                            old_billed: o.sums[0].clone().unwrap_or_default(),
-                            new_billed: zero.to_string(),
-                            old_effective: o.sums[1].clone().unwrap_or_default(),
-                            new_effective: zero.to_string(),
-                            period,
-                            aggregate: agg,
-                        })
-                    }
+                    // Removed before: stays as it is. Otherwise set to zero, keeping its run and
+                    // descriptive columns.
+                    (o.line_count != 0).then(|| Change {
+                        reason: ChangeReason::Removed,
+                        old_run: Some(o.run_id),
+                        old_billed: o.sums[0].clone().unwrap_or_default(),
+                        new_billed: zero.to_string(),
+                        old_effective: o.sums[1].clone().unwrap_or_default(),
+                        new_effective: zero.to_string(),
+                        period,
+                        aggregate: agg,
+                    })
                 }
                 (None, None) => None,
             };
@@ -553,6 +639,9 @@ pub(super) fn write_records(
             else {
                 continue;
             };
+            if let (ChangeReason::Removed, Some(o)) = (reason, old) {
+                rows.zero(tenant, &day_text, o)?;
+            }
             let series_of_change = old.map(|o| o.series_no).or(new_no).unwrap_or_default();
             let is_post_final = post_final(period);
             match reason {
@@ -642,6 +731,9 @@ pub(super) fn write_records(
                 );
             }
         }
+    }
+    for end in out.ends.values() {
+        span.widen(None, Some(*end), None);
     }
     Ok(out)
 }

@@ -30,7 +30,7 @@ pub fn tool(rel: &str) -> PathBuf {
 }
 
 /// The Python of the test-tools venv (has pyarrow, duckdb, moto).
-pub fn python() -> PathBuf {
+pub fn python_bin() -> PathBuf {
     tool("py/bin/python")
 }
 
@@ -63,6 +63,80 @@ pub fn valdrix(db: &Path, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .output()
         .expect("run valdrix");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A server process that is killed when the test ends.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loopback port nothing listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `server` listens on `port` (a minute at most); fails if it exits.
+pub fn wait_for(port: u16, server: &mut Server, what: &str) {
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(server.0.try_wait().unwrap().is_none(), "{what} exited at start-up");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60), "{what} did not start listening on port {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// moto's server on a free port, with the environment that points the AWS SDKs at it.
+pub fn start_moto() -> (Server, Vec<(&'static str, String)>) {
+    let port = free_port();
+    let mut server = Server(
+        std::process::Command::new(tool("py/bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port, &mut server, "moto_server");
+    let env = vec![
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+    ];
+    (server, env)
+}
+
+/// Runs a Python script with the test-tools Python; fails the test on a non-zero exit.
+pub fn python(script: &str, env: &[(&str, String)]) {
+    let out = std::process::Command::new(python_bin())
+        .arg("-c")
+        .arg(script)
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs `valdrix --database-url DB ARGS...` with extra environment.
+pub fn valdrix_env(db: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(valdrix_bin())
+        .arg("--database-url")
+        .arg(db)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
