@@ -282,8 +282,19 @@ fn stored_attr_hashes(tx: &Connection, tenant: &TenantId, stream: &str) -> Resul
     Ok(out)
 }
 
+/// What a record's descriptive columns say of its billing period: its end, its invoice id.
+fn period_facts(record: &valdrix_core::CostRecord, period: NaiveDate, out: &mut Written) {
+    if let Some(end) = record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
+        out.ends.entry(period).or_insert(end);
+    }
+    if let Some(inv) = record.attr("InvoiceId").filter(|v| !v.trim().is_empty()) {
+        out.invoices.entry(period).or_default().insert(inv.to_string());
+    }
+}
+
 /// The descriptive columns of the delivery's records, hashed once per attribute set; on the
-/// way, each billing period's invoice ids and end.
+/// way, each billing period's invoice ids and end (every attribute set is either hashed here or
+/// written by [`RowWriter::write`]).
 #[derive(Default)]
 struct NewAttrs {
     of_group: HashMap<u32, u64>,
@@ -296,12 +307,7 @@ impl NewAttrs {
             return *h;
         }
         let record = records.record(i);
-        if let Some(end) = record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
-            out.ends.entry(period).or_insert(end);
-        }
-        if let Some(inv) = record.attr("InvoiceId").filter(|v| !v.trim().is_empty()) {
-            out.invoices.entry(period).or_default().insert(inv.to_string());
-        }
+        period_facts(&record, period, out);
         let h = attrs_hash(ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)));
         if let Some(g) = group {
             self.of_group.insert(g, h);
@@ -332,13 +338,13 @@ impl RowWriter<'_> {
         exists: bool,
         texts: &DecimalTexts,
         t: &valdrix_core::Totals,
-        span: &mut DateSpan,
+        period: NaiveDate,
+        out: &mut Written,
     ) -> Result<()> {
         let (attrs_no, new_attrs) = self.numbers.number(d.records, i);
         if new_attrs {
             let record = d.records.record(i);
-            let end = record.attr("BillingPeriodEnd").and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok());
-            span.widen(None, end, None);
+            period_facts(&record, period, out);
             let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
             let mut values: Vec<&dyn rusqlite::ToSql> = vec![&d.tenant.0, &d.run_id, &attrs_no];
             values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
@@ -550,20 +556,24 @@ pub(super) fn write_records(
                 a += 1;
                 let s = series.of_record[i] as usize;
                 let period = series.period[s];
-                let attrs_hash = new_attrs.hash(records, i, period, &mut out);
                 let t = records.totals(i);
                 texts.set(&t);
                 let range = out.days.entry(period).or_insert((day, day));
                 range.0 = range.0.min(day);
                 range.1 = range.1.max(day);
                 new_record = Some((period, series.aggregate[s]));
-                let unchanged = old.is_some_and(|o| {
-                    o.line_count == t.line_count as i64
-                        && (0..6).all(|k| o.sums[k].as_deref() == texts.get_opt(k, &t))
-                        && old_attrs.get(&(o.run_id, o.attrs_no)) == Some(&attrs_hash)
-                });
+                // Descriptive columns are hashed only to compare with a stored record's.
+                let unchanged = match old {
+                    Some(o)
+                        if o.line_count == t.line_count as i64
+                            && (0..6).all(|k| o.sums[k].as_deref() == texts.get_opt(k, &t)) =>
+                    {
+                        old_attrs.get(&(o.run_id, o.attrs_no)) == Some(&new_attrs.hash(records, i, period, &mut out))
+                    }
+                    _ => false,
+                };
                 if !unchanged {
-                    rows.write(d, i, &day_text, no, old.is_some(), &texts, &t, span)?;
+                    rows.write(d, i, &day_text, no, old.is_some(), &texts, &t, period, &mut out)?;
                 }
             }
             // The change, if any.
