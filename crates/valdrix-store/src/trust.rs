@@ -302,7 +302,8 @@ pub struct AuditEvent {
     pub reason: String,
 }
 
-/// A restatement that moved an aggregate (day × billing account × service) past the thresholds.
+/// A restatement that moved an aggregate (day × billing account × service) that had records
+/// before past the thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestatementAlert {
     /// Alert number.

@@ -83,21 +83,23 @@ fn aggregates(db: &Path, metric: &str) -> BTreeMap<(String, String, String), Dec
         .collect()
 }
 
-/// The alerts the thresholds imply for a move from `before` to `after`, recomputed here.
+/// The alerts the thresholds imply for a move from `before` to `after`, recomputed here: totals
+/// that existed before and moved past both thresholds.
 fn expected_alerts(
     before: &BTreeMap<(String, String, String), Decimal>,
     after: &BTreeMap<(String, String, String), Decimal>,
     percent: Decimal,
     floor: Decimal,
 ) -> BTreeSet<(String, String, String)> {
-    let keys: BTreeSet<_> = before.keys().chain(after.keys()).cloned().collect();
-    keys.into_iter()
+    before
+        .keys()
         .filter(|k| {
-            let old = before.get(k).copied().unwrap_or_default();
+            let old = before[*k];
             let new = after.get(k).copied().unwrap_or_default();
             let delta = (new - old).abs();
             delta > floor && (old.is_zero() || delta * Decimal::ONE_HUNDRED > percent * old.abs())
         })
+        .cloned()
         .collect()
 }
 
@@ -153,6 +155,13 @@ fn the_koku_pair_moves_the_period_from_preliminary_to_final() {
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(reasons.contains(&("removed", Decimal::from(30), Decimal::ZERO)), "{e:?}");
     assert!(reasons.contains(&("added_late", Decimal::ZERO, Decimal::from(30))), "{e:?}");
+    // One alert: the preliminary payer's EC2 total of the day went from 30 to 0. The final
+    // payer's total is new data (it had no records before).
+    let alerts = json(&db, &["alerts", "--run", &run_id(&second), "--format", "json"]);
+    let billed: Vec<&Value> = alerts.as_array().unwrap().iter().filter(|a| a["metric"] == "billed").collect();
+    assert_eq!(billed.len(), 1, "{alerts}");
+    assert_eq!(billed[0]["account"], "9999999999999");
+    assert_eq!((dec(&billed[0]["old"]), dec(&billed[0]["new"])), (Decimal::from(30), Decimal::ZERO));
     let removed = e.iter().find(|(_, v)| v.0 == "removed").map(|(k, _)| k.clone()).unwrap();
     let h = json(&db, &["costs", "history", &removed, "--format", "json"]);
     let points = h["points"].as_array().unwrap();
@@ -205,7 +214,8 @@ fn workshop_restatements_produce_the_exact_audit_entries() {
     let (pct, floor) = (Decimal::ONE, Decimal::new(50, 2));
     assert_eq!(alerts_of(&db, &run_id(&d2), "billed"), expected_alerts(&before.0, &after.0, pct, floor));
     assert_eq!(alerts_of(&db, &run_id(&d2), "effective"), expected_alerts(&before.1, &after.1, pct, floor));
-    assert!(!alerts_of(&db, &run_id(&d2), "billed").is_empty());
+    // A day seen for the first time is new data, not a restatement: no alert.
+    assert!(alerts_of(&db, &run_id(&d2), "billed").is_empty());
 
     // 3. One line restated, one resource's records of 15 October gone.
     let bumped = &what["bumped"];
@@ -238,6 +248,7 @@ fn workshop_restatements_produce_the_exact_audit_entries() {
     let after = (aggregates(&db, "billed"), aggregates(&db, "effective"));
     assert_eq!(alerts_of(&db, &run_id(&d3), "billed"), expected_alerts(&before.0, &after.0, pct, floor));
     assert_eq!(alerts_of(&db, &run_id(&d3), "effective"), expected_alerts(&before.1, &after.1, pct, floor));
+    assert!(!alerts_of(&db, &run_id(&d3), "billed").is_empty(), "the removed resource-day moves its total");
 
     // 4. The original again: the line goes back, the removed records come back (added late).
     let d4 = deliver(&full);
