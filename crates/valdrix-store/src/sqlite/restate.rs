@@ -13,7 +13,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::str::FromStr;
 
 use valdrix_core::{RecordSource, TenantId};
 
@@ -178,14 +177,8 @@ fn load_scope(
             scope.series.insert(no, (*period, agg));
             insert.execute([no])?;
         }
-        if let (Some(mut d), Some(max)) = (p.day_min, p.day_max) {
-            while d <= max {
-                scope.days.insert(d);
-                d = d.succ_opt().unwrap_or(NaiveDate::MAX);
-                if d == NaiveDate::MAX {
-                    break;
-                }
-            }
+        if let (Some(min), Some(max)) = (p.day_min, p.day_max) {
+            scope.days.extend(min.iter_days().take_while(|d| *d <= max));
         }
     }
     Ok(scope)
@@ -238,12 +231,9 @@ pub(super) struct Delivery<'a> {
     pub stream: &'a str,
 }
 
+/// A stored amount (canonical decimal text).
 fn dec(text: &str) -> Result<Decimal> {
-    Decimal::from_str(text).map_err(|e| StoreError::Corrupt {
-        table: "cost_records",
-        column: "billed_cost",
-        message: format!("{text:?}: {e}"),
-    })
+    super::parse_dec(text, "amount")
 }
 
 /// Two canonical decimal texts that may differ in spelling only (`-0`, `1.50`).
@@ -810,6 +800,7 @@ pub(super) fn record_periods(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     #[test]
     fn alerts_need_both_the_percentage_and_the_floor() {

@@ -27,10 +27,6 @@ fn check_period(period: &str) -> Result<String> {
     }
 }
 
-fn decimal(text: &str, column: &'static str) -> Result<Decimal> {
-    parse_dec(text, column)
-}
-
 impl SqliteStore {
     pub(super) fn run_by_id(&self, tenant: &TenantId, run_id: i64) -> Result<RunSummary> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE tenant_id = ?1 AND run_id = ?2");
@@ -67,8 +63,8 @@ impl SqliteStore {
                 usage_type: r.get(6)?,
                 charge_category: r.get(7)?,
                 currency: r.get(8)?,
-                billed: decimal(&r.get::<_, String>(9)?, "billed_cost")?,
-                effective: decimal(&r.get::<_, String>(10)?, "effective_cost")?,
+                billed: parse_dec(&r.get::<_, String>(9)?, "billed_cost")?,
+                effective: parse_dec(&r.get::<_, String>(10)?, "effective_cost")?,
                 run_id: r.get(11)?,
                 removed: r.get::<_, i64>(12)? == 0,
             });
@@ -172,8 +168,8 @@ impl SqliteStore {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         // The value before the first change: the current value minus every delta.
-        let mut first_billed = decimal(&current_billed, "billed_cost")?;
-        let mut first_effective = decimal(&current_effective, "effective_cost")?;
+        let mut first_billed = parse_dec(&current_billed, "billed_cost")?;
+        let mut first_effective = parse_dec(&current_effective, "effective_cost")?;
         for e in &entries {
             first_billed -= e.billed_delta();
             first_effective -= e.effective_delta();
@@ -241,10 +237,10 @@ impl SqliteStore {
                 account: r.get(5)?,
                 service: r.get(6)?,
                 currency: r.get(7)?,
-                old_billed: decimal(&r.get::<_, String>(8)?, "old_billed")?,
-                new_billed: decimal(&r.get::<_, String>(9)?, "new_billed")?,
-                old_effective: decimal(&r.get::<_, String>(10)?, "old_effective")?,
-                new_effective: decimal(&r.get::<_, String>(11)?, "new_effective")?,
+                old_billed: parse_dec(&r.get::<_, String>(8)?, "old_billed")?,
+                new_billed: parse_dec(&r.get::<_, String>(9)?, "new_billed")?,
+                old_effective: parse_dec(&r.get::<_, String>(10)?, "old_effective")?,
+                new_effective: parse_dec(&r.get::<_, String>(11)?, "new_effective")?,
                 post_final: r.get(12)?,
             });
         }
@@ -455,10 +451,10 @@ impl SqliteStore {
                 service: r.get(5)?,
                 currency: r.get(6)?,
                 metric: r.get(7)?,
-                old_amount: decimal(&r.get::<_, String>(8)?, "old_amount")?,
-                new_amount: decimal(&r.get::<_, String>(9)?, "new_amount")?,
-                percent_threshold: decimal(&r.get::<_, String>(10)?, "percent_threshold")?,
-                floor: decimal(&r.get::<_, String>(11)?, "floor")?,
+                old_amount: parse_dec(&r.get::<_, String>(8)?, "old_amount")?,
+                new_amount: parse_dec(&r.get::<_, String>(9)?, "new_amount")?,
+                percent_threshold: parse_dec(&r.get::<_, String>(10)?, "percent_threshold")?,
+                floor: parse_dec(&r.get::<_, String>(11)?, "floor")?,
             });
         }
         Ok(out)
