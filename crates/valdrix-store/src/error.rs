@@ -6,9 +6,15 @@ pub enum StoreError {
     /// The database could not be opened or a statement failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL statement failed or the server could not be reached.
+    #[error("PostgreSQL error: {}", pg_message(.0))]
+    Postgres(#[from] postgres::Error),
     /// The database URL names a backend this build does not have.
-    #[error("unsupported database URL {0:?}: use a file path or sqlite:// URL")]
+    #[error("unsupported database URL {0:?}: use a file path, a sqlite:// URL or a postgres:// URL")]
     UnsupportedUrl(String),
+    /// A tenant-scoped statement was issued with no tenant set (a bug, refused and counted).
+    #[error("a tenant-scoped statement was issued without a tenant context")]
+    NoTenantContext,
     /// The database was written by a newer Valdrix.
     #[error("the database schema is version {found}, newer than this valdrix (version {supported}); upgrade valdrix")]
     TooNew {
@@ -54,6 +60,24 @@ pub enum StoreError {
     /// A callback failed while records were streamed.
     #[error("{0}")]
     Callback(String),
+}
+
+/// A PostgreSQL error with the server's message and detail, where there is one.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(d) => format!("{}: {} ({d})", db.code().code(), db.message()),
+            None => format!("{}: {}", db.code().code(), db.message()),
+        },
+        None => e.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether PostgreSQL cancelled the statement for running past the statement timeout.
+    pub fn is_statement_timeout(&self) -> bool {
+        matches!(self, StoreError::Postgres(e) if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED))
+    }
 }
 
 /// Result alias for the store.

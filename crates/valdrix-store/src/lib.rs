@@ -1,18 +1,35 @@
 //! The Valdrix store: ingestion runs, daily cost records with their lineage, and typed cost
 //! queries.
 //!
-//! [`Store`] is the API the CLI and (later) the server use. [`SqliteStore`] is the embedded
-//! backend: one file, nothing to install. Amounts are kept as canonical decimal text and added up
-//! in Rust, because SQLite's `SUM` would return a float.
+//! [`Store`] is the API the CLI and the server use. [`SqliteStore`] is the embedded backend: one
+//! file, nothing to install; amounts are kept as canonical decimal text and added up in Rust,
+//! because SQLite's `SUM` would return a float. [`PgStore`] is the server's backend: amounts are
+//! `NUMERIC`, tenants are isolated by row-level security. Both run the same logic (`engine`)
+//! over one SQL layer (`db`); [`open`] picks one from a database URL.
 
+pub(crate) mod db;
+mod engine;
 pub mod error;
+pub mod postgres;
 pub mod query;
 pub mod sqlite;
+pub mod testing;
 pub mod trust;
 
 pub use error::{Result, StoreError};
+pub use postgres::{PgOptions, PgStore};
 pub use query::{CostQuery, CostRow, Dimension, Filter, Metric};
 pub use sqlite::SqliteStore;
+
+/// Opens the store a URL names (`postgres://…` or a SQLite path / `sqlite://` URL), applying
+/// pending migrations.
+pub fn open(url: &str) -> Result<Box<dyn Store + Send>> {
+    if postgres::is_postgres_url(url) {
+        Ok(Box::new(PgStore::open(url)?))
+    } else {
+        Ok(Box::new(SqliteStore::open(url)?))
+    }
+}
 pub use trust::{
     AuditEntry, AuditEvent, ChangeReason, Closure, CurrencyChange, Forced, Freshness, HistoryPoint, PeriodInfo,
     PeriodState, RecordHistory, RestatementAlert, RunAudit, RunChanges, TrustPolicy,

@@ -6,6 +6,10 @@
 //!   delta, exactly (the store's invariant), and equal the model's;
 //! - the run's audit entries are exactly the model's differences (restated, added late, removed);
 //! - no stored record has disappeared.
+//!
+//! Every test runs on both backends: SQLite, and PostgreSQL as the application role (row-level
+//! security on), in a throwaway database. Each proptest case is a fresh tenant of one store, so
+//! the cases also check that tenants do not see each other's records.
 
 use chrono::{NaiveDate, Utc};
 use proptest::prelude::*;
@@ -13,8 +17,62 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
 use valdrix_core::{ChargeCategory, CostRecord, Grain, Tags, TenantId, Totals};
+use valdrix_store::testing::PgTestDb;
 use valdrix_store::trust::record_id;
 use valdrix_store::{ChangeReason, NewRun, SqliteStore, Store, TrustPolicy};
+
+/// A store of one backend, and a way to list every stored record key of a tenant.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    sqlite: std::path::PathBuf,
+    pg: Option<PgTestDb>,
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Fixture {
+    fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = dir.path().join("store.sqlite");
+        let pg = matches!(backend, Backend::Postgres).then(PgTestDb::new);
+        Fixture { _dir: dir, sqlite, pg }
+    }
+
+    fn store(&self) -> Box<dyn Store + Send> {
+        match &self.pg {
+            Some(pg) => pg.boxed(),
+            None => Box::new(SqliteStore::open(self.sqlite.to_str().unwrap()).unwrap()),
+        }
+    }
+
+    /// (charge day, series) of every record of the tenant, removed ones included.
+    fn stored_keys(&self, tenant: &TenantId) -> BTreeSet<(String, i64)> {
+        let sql = "SELECT charge_date, series_no FROM cost_records WHERE tenant_id = $1";
+        match &self.pg {
+            Some(pg) => {
+                let rows = pg.owner_client().query(sql, &[&tenant.as_str()]).unwrap();
+                rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+            }
+            None => {
+                let c = rusqlite::Connection::open(&self.sqlite).unwrap();
+                let mut stmt = c.prepare(&sql.replace('$', "?")).unwrap();
+                let rows = stmt.query_map([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+                rows.map(|r| r.unwrap()).collect()
+            }
+        }
+    }
+}
+
+static TENANTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A tenant no earlier case used.
+fn fresh_tenant() -> TenantId {
+    TenantId::parse(&format!("t{}", TENANTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed))).unwrap()
+}
 
 const STREAMS: [&str; 2] = ["named:a", "named:b"];
 const RESOURCES: [(&str, &str); 3] = [("r0", "USD"), ("r1", "USD"), ("r2", "EUR")];
@@ -111,18 +169,8 @@ fn new_run(stream: &str, n: usize) -> NewRun {
 /// Model key of a record: stream, period, resource, day.
 type Key = (usize, usize, usize, u32);
 
-fn stored_keys(db: &std::path::Path) -> BTreeSet<(String, i64)> {
-    let c = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = c.prepare("SELECT charge_date, series_no FROM cost_records").unwrap();
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-    rows.map(|r| r.unwrap()).collect()
-}
-
-fn check_sequence(deliveries: Vec<Delivery>) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.sqlite");
-    let mut store = SqliteStore::open(db.to_str().unwrap()).unwrap();
-    let tenant = TenantId::parse("t").unwrap();
+fn check_sequence(fixture: &Fixture, store: &mut dyn Store, deliveries: Vec<Delivery>) -> Result<(), TestCaseError> {
+    let tenant = fresh_tenant();
     // Model: live records (key → cents), periods delivered, first-delivery totals.
     let mut live: BTreeMap<Key, i64> = BTreeMap::new();
     let mut delivered: BTreeSet<(usize, usize)> = BTreeSet::new();
@@ -217,24 +265,44 @@ fn check_sequence(deliveries: Vec<Delivery>) -> Result<(), TestCaseError> {
         }
 
         // No record ever deleted.
-        let now = stored_keys(&db);
+        let now = fixture.stored_keys(&tenant);
         prop_assert!(kept.is_subset(&now), "records disappeared: {:?}", kept.difference(&now).collect::<Vec<_>>());
         kept = now;
     }
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
-
-    #[test]
-    fn totals_are_first_totals_plus_audit_deltas(deliveries in proptest::collection::vec(delivery(), 1..7)) {
-        check_sequence(deliveries)?;
+/// The model check over random sequences of deliveries, on one store.
+fn random_sequences(backend: Backend, cases: u32) {
+    let fixture = Fixture::new(backend);
+    let store = std::cell::RefCell::new(fixture.store());
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
+            "tests/restatement.proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&proptest::collection::vec(delivery(), 1..7), |deliveries| {
+        check_sequence(&fixture, store.borrow_mut().as_mut(), deliveries)
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
 
 #[test]
-fn a_record_removed_and_delivered_again_comes_back_as_added_late() {
+fn totals_are_first_totals_plus_audit_deltas_sqlite() {
+    random_sequences(Backend::Sqlite, 96);
+}
+
+#[test]
+fn totals_are_first_totals_plus_audit_deltas_postgres() {
+    random_sequences(Backend::Postgres, 48);
+}
+
+fn removed_and_delivered_again(backend: Backend) {
     let seq = vec![
         Delivery { stream: 0, periods: 1, amounts: vec![Some(100); slots().len()] },
         Delivery {
@@ -248,15 +316,35 @@ fn a_record_removed_and_delivered_again_comes_back_as_added_late() {
         },
         Delivery { stream: 0, periods: 1, amounts: vec![Some(100); slots().len()] },
     ];
-    check_sequence(seq).unwrap();
+    let fixture = Fixture::new(backend);
+    let mut store = fixture.store();
+    check_sequence(&fixture, store.as_mut(), seq).unwrap();
 }
 
 #[test]
-fn the_finalised_series_holds_only_final_days() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.sqlite");
-    let mut store = SqliteStore::open(db.to_str().unwrap()).unwrap();
-    let tenant = TenantId::parse("t").unwrap();
+fn a_record_removed_and_delivered_again_comes_back_as_added_late_sqlite() {
+    removed_and_delivered_again(Backend::Sqlite);
+}
+
+#[test]
+fn a_record_removed_and_delivered_again_comes_back_as_added_late_postgres() {
+    removed_and_delivered_again(Backend::Postgres);
+}
+
+#[test]
+fn the_finalised_series_holds_only_final_days_sqlite() {
+    finalised_series(Backend::Sqlite);
+}
+
+#[test]
+fn the_finalised_series_holds_only_final_days_postgres() {
+    finalised_series(Backend::Postgres);
+}
+
+fn finalised_series(backend: Backend) {
+    let fixture = Fixture::new(backend);
+    let mut store = fixture.store();
+    let tenant = fresh_tenant();
     let records: Vec<CostRecord> = slots().into_iter().filter(|s| s.0 == 0).map(|s| record(s, 250)).collect();
     store.replace_stream(&tenant, &new_run(STREAMS[0], 0), &records).unwrap();
     let q = valdrix_store::CostQuery::default();

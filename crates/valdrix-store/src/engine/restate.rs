@@ -10,11 +10,12 @@
 //! of its rows.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use valdrix_core::{RecordSource, TenantId};
+
+use crate::db::{p, Db, Stmt, P};
 
 use super::{insert_attrs_sql, insert_sql, AttrNumbers, DateSpan, DecimalTexts, RunSeries, ATTR_COLUMNS};
 use crate::error::{Result, StoreError};
@@ -62,27 +63,25 @@ pub(super) fn month(period_start: NaiveDate) -> String {
 
 /// The periods among `periods` that the stream was delivered before.
 pub(super) fn prior_periods(
-    tx: &Connection,
+    db: Db<'_>,
     tenant: &TenantId,
     stream_id: i64,
     periods: &BTreeSet<NaiveDate>,
 ) -> Result<BTreeMap<NaiveDate, PriorPeriod>> {
-    let mut stmt = tx.prepare_cached(
+    let mut stmt = db.prepare(
         "SELECT day_min, day_max, final_run_id, \
          EXISTS (SELECT 1 FROM period_closes pc WHERE pc.tenant_id = sp.tenant_id AND pc.period = substr(sp.period_start, 1, 7)) \
          FROM stream_periods sp WHERE tenant_id = ?1 AND stream_id = ?2 AND period_start = ?3",
     )?;
     let mut out = BTreeMap::new();
     for p in periods {
-        let row = stmt
-            .query_row(params![tenant.as_str(), stream_id, p.to_string()], |r| {
-                Ok(PriorPeriod {
-                    day_min: super::parse_date(r.get(0)?),
-                    day_max: super::parse_date(r.get(1)?),
-                    final_or_closed: r.get::<_, Option<i64>>(2)?.is_some() || r.get::<_, bool>(3)?,
-                })
+        let row = stmt.query_opt(p![tenant.as_str(), stream_id, p.to_string()], |r| {
+            Ok(PriorPeriod {
+                day_min: super::parse_date(r.get(0)?),
+                day_max: super::parse_date(r.get(1)?),
+                final_or_closed: r.get::<Option<i64>>(2)?.is_some() || r.get::<bool>(3)?,
             })
-            .optional()?;
+        })?;
         if let Some(prior) = row {
             out.insert(*p, prior);
         }
@@ -93,22 +92,19 @@ pub(super) fn prior_periods(
 /// Refuses a delivery into a billing period closed by hand, unless forced; returns the closed
 /// periods a forced delivery goes into.
 pub(super) fn check_closes(
-    tx: &Connection,
+    db: Db<'_>,
     tenant: &TenantId,
     periods: &BTreeSet<NaiveDate>,
     forced: Option<&Forced>,
 ) -> Result<Vec<String>> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT closed_at, closed_by, reason FROM period_closes WHERE tenant_id = ?1 AND period = ?2",
-    )?;
+    let mut stmt =
+        db.prepare("SELECT closed_at, closed_by, reason FROM period_closes WHERE tenant_id = ?1 AND period = ?2")?;
     let mut through = Vec::new();
     let months: BTreeSet<String> = periods.iter().map(|p| month(*p)).collect();
     for m in months {
-        let closed = stmt
-            .query_row(params![tenant.as_str(), m], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
-            .optional()?;
+        let closed = stmt.query_opt(p![tenant.as_str(), m], |r| {
+            Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?))
+        })?;
         if let Some((closed_at, closed_by, reason)) = closed {
             if forced.is_none() {
                 return Err(StoreError::PeriodClosed { period: m, closed_at, closed_by, reason });
@@ -121,7 +117,7 @@ pub(super) fn check_closes(
 
 /// Appends to the audit log of period events.
 pub(super) fn record_event(
-    tx: &Connection,
+    db: Db<'_>,
     tenant: &TenantId,
     kind: &str,
     period: &str,
@@ -129,10 +125,10 @@ pub(super) fn record_event(
     actor: &str,
     reason: &str,
 ) -> Result<()> {
-    tx.execute(
+    db.execute(
         "INSERT INTO audit_events (tenant_id, event_id, at, kind, period, run_id, actor, reason) VALUES (?1, \
          (SELECT COALESCE(MAX(event_id), 0) + 1 FROM audit_events WHERE tenant_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![tenant.as_str(), Utc::now().to_rfc3339(), kind, period, run_id, actor, reason],
+        p![tenant.as_str(), Utc::now().to_rfc3339(), kind, period, run_id, actor, reason],
     )?;
     Ok(())
 }
@@ -155,28 +151,28 @@ struct Scope {
     days: BTreeSet<NaiveDate>,
 }
 
-/// Fills `temp.valdrix_scope` (empty) with the stream's series of the periods delivered before.
+/// Fills `valdrix_scope` (a temporary table, empty) with the stream's series of the periods delivered before.
 fn load_scope(
-    tx: &Connection,
+    db: Db<'_>,
     tenant: &TenantId,
     stream_id: i64,
     prior: &BTreeMap<NaiveDate, PriorPeriod>,
     aggregates: &mut Aggregates,
 ) -> Result<Scope> {
     let mut scope = Scope { series: HashMap::new(), days: BTreeSet::new() };
-    let mut select = tx.prepare_cached(
+    let mut select = db.prepare(
         "SELECT series_no, billing_account_id, service_name, currency FROM cost_series \
          WHERE tenant_id = ?1 AND stream_id = ?2 AND billing_period_start = ?3",
     )?;
-    let mut insert = tx.prepare_cached("INSERT INTO temp.valdrix_scope (series_no) VALUES (?1)")?;
+    let mut insert = db.prepare("INSERT INTO valdrix_scope (series_no) VALUES (?1)")?;
     for (period, p) in prior {
-        let mut rows = select.query(params![tenant.as_str(), stream_id, period.to_string()])?;
-        while let Some(r) = rows.next()? {
+        select.for_each(p![tenant.as_str(), stream_id, period.to_string()], |r| {
             let no: i64 = r.get(0)?;
-            let agg = aggregates.number(&r.get::<_, String>(1)?, &r.get::<_, String>(2)?, &r.get::<_, String>(3)?);
+            let agg = aggregates.number(&r.get::<String>(1)?, &r.get::<String>(2)?, &r.get::<String>(3)?);
             scope.series.insert(no, (*period, agg));
-            insert.execute([no])?;
-        }
+            insert.execute(p![no])?;
+            Ok(())
+        })?;
         if let (Some(min), Some(max)) = (p.day_min, p.day_max) {
             scope.days.extend(min.iter_days().take_while(|d| *d <= max));
         }
@@ -252,23 +248,23 @@ fn attrs_hash<'a>(values: impl Iterator<Item = Option<&'a str>>) -> u64 {
 }
 
 /// The descriptive columns of the stream's stored records, hashed, by (run, attribute set).
-fn stored_attr_hashes(tx: &Connection, tenant: &TenantId, stream: &str) -> Result<HashMap<(i64, i64), u64>> {
+fn stored_attr_hashes(db: Db<'_>, tenant: &TenantId, stream: &str) -> Result<HashMap<(i64, i64), u64>> {
     let cols: Vec<&str> = ATTR_COLUMNS.iter().map(|a| a.1).collect();
-    let mut stmt = tx.prepare(&format!(
+    let sql = format!(
         "SELECT run_id, attrs_no, {} FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
          (SELECT run_id FROM ingest_runs WHERE tenant_id = ?1 AND stream = ?2)",
         cols.join(", ")
-    ))?;
-    let mut rows = stmt.query(params![tenant.as_str(), stream])?;
+    );
     let mut out = HashMap::new();
     let mut values: Vec<Option<String>> = Vec::with_capacity(cols.len());
-    while let Some(r) = rows.next()? {
+    db.for_each(&sql, p![tenant.as_str(), stream], |r| {
         values.clear();
         for k in 0..cols.len() {
             values.push(r.get(2 + k)?);
         }
         out.insert((r.get(0)?, r.get(1)?), attrs_hash(values.iter().map(|v| v.as_deref())));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -308,9 +304,9 @@ impl NewAttrs {
 
 /// Writes the delivery's records that differ from the stored ones, and zeroes removed ones.
 struct RowWriter<'c> {
-    insert: rusqlite::CachedStatement<'c>,
-    update: rusqlite::CachedStatement<'c>,
-    attrs: rusqlite::CachedStatement<'c>,
+    insert: Stmt<'c>,
+    update: Stmt<'c>,
+    attrs: Stmt<'c>,
     numbers: AttrNumbers,
 }
 
@@ -335,25 +331,24 @@ impl RowWriter<'_> {
         if new_attrs {
             let record = d.records.record(i);
             period_facts(&record, period, out);
-            let attrs: Vec<Option<&str>> = ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name)).collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&d.tenant.0, &d.run_id, &attrs_no];
-            values.extend(attrs.iter().map(|a| a as &dyn rusqlite::ToSql));
-            self.attrs.execute(values.as_slice())?;
+            let mut values = vec![P::Text(d.tenant.as_str()), P::Int(d.run_id), P::Int(attrs_no)];
+            values.extend(ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name).map_or(P::Null, P::Text)));
+            self.attrs.execute(&values)?;
         }
         let stmt = if exists { &mut self.update } else { &mut self.insert };
-        stmt.execute(params![
-            &d.tenant.0,
+        stmt.execute(p![
+            d.tenant.as_str(),
             day_text,
-            &series_no,
-            &d.run_id,
-            &attrs_no,
+            series_no,
+            d.run_id,
+            attrs_no,
             texts.get(0),
             texts.get(1),
             texts.get(2),
             texts.get(3),
             texts.get_opt(4, t),
             texts.get_opt(5, t),
-            &(t.line_count as i64),
+            t.line_count as i64,
         ])?;
         Ok(())
     }
@@ -362,12 +357,12 @@ impl RowWriter<'_> {
     fn zero(&mut self, tenant: &TenantId, day_text: &str, o: &OldRow) -> Result<()> {
         let zero = "0";
         let quantity = |q: &Option<String>| q.as_ref().map(|_| zero);
-        self.update.execute(params![
-            &tenant.0,
+        self.update.execute(p![
+            tenant.as_str(),
             day_text,
-            &o.series_no,
-            &o.run_id,
-            &o.attrs_no,
+            o.series_no,
+            o.run_id,
+            o.attrs_no,
             zero,
             zero,
             zero,
@@ -382,7 +377,7 @@ impl RowWriter<'_> {
 
 /// Writes a delivery's records (see the module comment), its audit entries and its alerts.
 pub(super) fn write_records(
-    tx: &Connection,
+    db: Db<'_>,
     d: &Delivery<'_>,
     stream_id: i64,
     series: &mut RunSeries,
@@ -391,13 +386,13 @@ pub(super) fn write_records(
     let tenant = d.tenant;
     let records = d.records;
     // The series whose stored records the delivery is compared with (statements below name it).
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS valdrix_scope (series_no INTEGER PRIMARY KEY); DELETE FROM temp.valdrix_scope;",
+    db.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS valdrix_scope (series_no BIGINT PRIMARY KEY); DELETE FROM valdrix_scope;",
     )?;
     let scope = if d.prior.is_empty() {
         Scope { series: HashMap::new(), days: BTreeSet::new() }
     } else {
-        load_scope(tx, tenant, stream_id, d.prior, &mut series.aggregates)?
+        load_scope(db, tenant, stream_id, d.prior, &mut series.aggregates)?
     };
     let series_no = |i: usize| series.series_no[series.of_record[i] as usize];
     // The delivery's records in (day, series) order; a source already in day order is taken as
@@ -414,7 +409,7 @@ pub(super) fn write_records(
     let mut old_days = scope.days.iter().copied().peekable();
 
     let mut rows = RowWriter {
-        insert: tx.prepare_cached(&insert_sql(
+        insert: db.prepare(&insert_sql(
             "cost_records",
             &[
                 "tenant_id",
@@ -431,43 +426,43 @@ pub(super) fn write_records(
                 "line_count",
             ],
         ))?,
-        update: tx.prepare_cached(
+        update: db.prepare(
             "UPDATE cost_records SET run_id = ?4, attrs_no = ?5, billed_cost = ?6, effective_cost = ?7, list_cost = ?8, \
              contracted_cost = ?9, consumed_quantity = ?10, pricing_quantity = ?11, line_count = ?12 \
              WHERE tenant_id = ?1 AND charge_date = ?2 AND series_no = ?3",
         )?,
-        attrs: tx.prepare_cached(&insert_attrs_sql())?,
+        attrs: db.prepare(&insert_attrs_sql())?,
         numbers: AttrNumbers::default(),
     };
-    let mut select_day = tx.prepare_cached(
+    let mut select_day = db.prepare(
         "SELECT series_no, run_id, attrs_no, billed_cost, effective_cost, list_cost, contracted_cost, \
          consumed_quantity, pricing_quantity, line_count FROM cost_records \
-         WHERE tenant_id = ?1 AND charge_date = ?2 AND series_no IN (SELECT series_no FROM temp.valdrix_scope)",
+         WHERE tenant_id = ?1 AND charge_date = ?2 AND series_no IN (SELECT series_no FROM valdrix_scope)",
     )?;
-    let mut audit = tx.prepare_cached(
+    let mut audit = db.prepare(
         "INSERT INTO record_audit (tenant_id, audit_id, run_id, old_run_id, series_no, charge_date, reason, \
          old_billed, new_billed, old_effective, new_effective, post_final) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
-    let mut alert = tx.prepare_cached(
+    let mut alert = db.prepare(
         "INSERT INTO restatement_alerts (tenant_id, alert_id, run_id, created_at, charge_date, billing_account_id, \
          service_name, currency, metric, old_amount, new_amount, percent_threshold, floor) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?;
-    let mut audit_id: i64 = tx.query_row(
+    let mut audit_id: i64 = db.query_row(
         "SELECT COALESCE(MAX(audit_id), 0) FROM record_audit WHERE tenant_id = ?1",
-        [tenant.as_str()],
+        p![tenant.as_str()],
         |r| r.get(0),
     )?;
-    let mut alert_id: i64 = tx.query_row(
+    let mut alert_id: i64 = db.query_row(
         "SELECT COALESCE(MAX(alert_id), 0) FROM restatement_alerts WHERE tenant_id = ?1",
-        [tenant.as_str()],
+        p![tenant.as_str()],
         |r| r.get(0),
     )?;
     let now_text = Utc::now().to_rfc3339();
     // Descriptive columns of the stored records, to tell whether a record with unchanged sums
     // needs rewriting all the same (an invoice id that appeared, a renamed account).
-    let old_attrs = if scope.series.is_empty() { HashMap::new() } else { stored_attr_hashes(tx, tenant, d.stream)? };
+    let old_attrs = if scope.series.is_empty() { HashMap::new() } else { stored_attr_hashes(db, tenant, d.stream)? };
     let mut new_attrs = NewAttrs::default();
 
     let mut out = Written {
@@ -506,8 +501,7 @@ pub(super) fn write_records(
         span.widen(None, None, Some(day));
         old_of_day.clear();
         if !scope.series.is_empty() {
-            let mut found = select_day.query(params![tenant.as_str(), &day_text])?;
-            while let Some(r) = found.next()? {
+            select_day.for_each(p![tenant.as_str(), day_text], |r| {
                 old_of_day.push(OldRow {
                     series_no: r.get(0)?,
                     run_id: r.get(1)?,
@@ -515,7 +509,8 @@ pub(super) fn write_records(
                     sums: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
                     line_count: r.get(9)?,
                 });
-            }
+                Ok(())
+            })?;
             old_of_day.sort_unstable_by_key(|o| o.series_no);
             out.replaced += old_of_day.len() as u64;
         }
@@ -653,18 +648,18 @@ pub(super) fn write_records(
                 out.changes.post_final += 1;
             }
             audit_id += 1;
-            audit.execute(params![
+            audit.execute(p![
                 tenant.as_str(),
                 audit_id,
                 d.run_id,
                 old_run,
                 series_of_change,
-                &day_text,
+                day_text,
                 reason.as_str(),
-                &old_billed,
-                &new_billed,
-                &old_effective,
-                &new_effective,
+                old_billed,
+                new_billed,
+                old_effective,
+                new_effective,
                 is_post_final,
             ])?;
             let m = moves.entry(agg).or_default();
@@ -704,12 +699,12 @@ pub(super) fn write_records(
                 }
                 let (account, service, currency) = series.aggregates.name(*agg);
                 alert_id += 1;
-                alert.execute(params![
+                alert.execute(p![
                     tenant.as_str(),
                     alert_id,
                     d.run_id,
-                    &now_text,
-                    &day_text,
+                    now_text,
+                    day_text,
                     account,
                     service,
                     currency,
@@ -759,30 +754,30 @@ pub(super) fn moves_past(old: Decimal, new: Decimal, policy: &TrustPolicy) -> bo
 
 /// Updates each delivered period's state and appends the delivery to its history.
 pub(super) fn record_periods(
-    tx: &Connection,
+    db: Db<'_>,
     tenant: &TenantId,
     stream_id: i64,
     run_id: i64,
     periods: &BTreeSet<NaiveDate>,
     written: &Written,
 ) -> Result<()> {
-    let mut upsert = tx.prepare_cached(
+    let mut upsert = db.prepare(
         "INSERT INTO stream_periods (tenant_id, stream_id, period_start, period_end, first_run_id, current_run_id, \
          day_min, day_max, invoice_id, final_run_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, CASE WHEN ?8 IS NULL THEN NULL ELSE ?5 END) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, CASE WHEN CAST(?8 AS TEXT) IS NULL THEN NULL ELSE CAST(?5 AS BIGINT) END) \
          ON CONFLICT (tenant_id, stream_id, period_start) DO UPDATE SET \
-         period_end = COALESCE(excluded.period_end, period_end), current_run_id = excluded.current_run_id, \
+         period_end = COALESCE(excluded.period_end, stream_periods.period_end), current_run_id = excluded.current_run_id, \
          day_min = excluded.day_min, day_max = excluded.day_max, invoice_id = excluded.invoice_id, \
-         final_run_id = COALESCE(final_run_id, excluded.final_run_id)",
+         final_run_id = COALESCE(stream_periods.final_run_id, excluded.final_run_id)",
     )?;
-    let mut delivered = tx.prepare_cached(
+    let mut delivered = db.prepare(
         "INSERT INTO period_deliveries (tenant_id, stream_id, period_start, run_id) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for p in periods {
         let days = written.days.get(p);
         let invoice =
             written.invoices.get(p).filter(|s| !s.is_empty()).map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "));
-        upsert.execute(params![
+        upsert.execute(p![
             tenant.as_str(),
             stream_id,
             p.to_string(),
@@ -792,7 +787,7 @@ pub(super) fn record_periods(
             days.map(|d| d.1.to_string()),
             invoice,
         ])?;
-        delivered.execute(params![tenant.as_str(), stream_id, p.to_string(), run_id])?;
+        delivered.execute(p![tenant.as_str(), stream_id, p.to_string(), run_id])?;
     }
     Ok(())
 }

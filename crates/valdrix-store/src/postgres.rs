@@ -1,0 +1,362 @@
+//! The PostgreSQL backend: the server's store, shared by many tenants.
+//!
+//! Tenancy is enforced by the database, not only by the `WHERE tenant_id = ?` every query also
+//! carries. Every tenant-owned table has row-level security enabled and forced, with a policy on
+//! `valdrix_tenant()`: the tenant set for the current transaction (`app.tenant_id`, set with
+//! `set_config(…, true)`, i.e. `SET LOCAL`). With no tenant set, that function raises an error,
+//! so a forgotten tenant fails instead of returning nothing or everything. The server connects as
+//! `valdrix_app`, a role that owns no table and cannot bypass row-level security; migrations run
+//! as the owner (see [`PgStore::open`]).
+//!
+//! On top of the database's check, [`PgConn`] refuses (and counts, see [`tenantless_queries`])
+//! any statement issued without a tenant context: every [`Store`] method runs in
+//! [`PgStore::scoped`], which opens the transaction, sets the tenant and the statement timeout.
+
+use std::cell::{Cell as StdCell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use postgres::types::{IsNull, ToSql, Type};
+use postgres::{Client, NoTls};
+
+use valdrix_core::TenantId;
+
+use crate::db::{Cell, Db, P};
+use crate::error::{Result, StoreError};
+use crate::Store;
+
+/// Migrations of the PostgreSQL schema, in order.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// The role the server connects as: owns nothing, cannot bypass row-level security.
+pub const APP_ROLE: &str = "valdrix_app";
+
+/// Statements refused because no tenant was set (since the process started).
+static TENANTLESS: AtomicU64 = AtomicU64::new(0);
+
+/// How many tenant-scoped statements were refused for want of a tenant context.
+pub fn tenantless_queries() -> u64 {
+    TENANTLESS.load(Ordering::Relaxed)
+}
+
+/// A PostgreSQL connection with its statement cache and tenant context.
+pub struct PgConn {
+    client: RefCell<Client>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+    /// The tenant of the open transaction; statements without one are refused.
+    tenant: RefCell<Option<String>>,
+    /// Schema maintenance (migrations): no tenant involved.
+    system: StdCell<bool>,
+}
+
+/// `?1` → `$1`, outside quoted text.
+fn to_dollar_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    for c in sql.chars() {
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+            }
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                out.push(if c == '?' { '$' } else { c });
+            }
+        }
+    }
+    out
+}
+
+impl PgConn {
+    fn new(client: Client) -> Self {
+        PgConn {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+            tenant: RefCell::new(None),
+            system: StdCell::new(false),
+        }
+    }
+
+    fn check_tenant(&self, what: &postgres::Statement) -> Result<()> {
+        if self.tenant.borrow().is_some() || self.system.get() {
+            return Ok(());
+        }
+        TENANTLESS.fetch_add(1, Ordering::Relaxed);
+        let _ = what;
+        tracing::error!(event = "tenantless_query", "a tenant-scoped statement was issued without a tenant context");
+        Err(StoreError::NoTenantContext)
+    }
+
+    pub(crate) fn prepare(&self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = self.client.borrow_mut().prepare(&to_dollar_placeholders(sql))?;
+        self.statements.borrow_mut().insert(sql.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+
+    pub(crate) fn execute_prepared(&self, stmt: &postgres::Statement, params: &[P<'_>]) -> Result<u64> {
+        self.check_tenant(stmt)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        Ok(self.client.borrow_mut().execute(stmt, &refs)?)
+    }
+
+    pub(crate) fn query_prepared(&self, stmt: &postgres::Statement, params: &[P<'_>]) -> Result<Vec<postgres::Row>> {
+        self.check_tenant(stmt)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        Ok(self.client.borrow_mut().query(stmt, &refs)?)
+    }
+
+    pub(crate) fn batch_execute(&self, sql: &str) -> Result<()> {
+        Ok(self.client.borrow_mut().batch_execute(sql)?)
+    }
+
+    /// Sets the tenant of the open transaction (`SET LOCAL app.tenant_id`).
+    fn set_tenant(&self, tenant: &str) -> Result<()> {
+        if self.tenant.borrow().as_deref() == Some(tenant) {
+            return Ok(());
+        }
+        self.client.borrow_mut().execute("SELECT set_config('app.tenant_id', $1, true)", &[&tenant])?;
+        *self.tenant.borrow_mut() = Some(tenant.to_string());
+        Ok(())
+    }
+}
+
+/// Reads column `i` of a PostgreSQL row as a [`Cell`].
+pub(crate) fn cell(r: &postgres::Row, i: usize) -> Result<Cell<'_>> {
+    let ty =
+        r.columns().get(i).map(|c| c.type_().clone()).ok_or_else(|| StoreError::Internal(format!("no column {i}")))?;
+    let cell = match ty {
+        Type::INT8 => r.try_get::<_, Option<i64>>(i)?.map(Cell::Int),
+        Type::INT4 => r.try_get::<_, Option<i32>>(i)?.map(|v| Cell::Int(v.into())),
+        Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(|v| Cell::Int(v.into())),
+        Type::BOOL => r.try_get::<_, Option<bool>>(i)?.map(|v| Cell::Int(v.into())),
+        Type::FLOAT8 => r.try_get::<_, Option<f64>>(i)?.map(Cell::Real),
+        Type::FLOAT4 => r.try_get::<_, Option<f32>>(i)?.map(|v| Cell::Real(v.into())),
+        Type::BYTEA => r.try_get::<_, Option<&[u8]>>(i)?.map(Cell::Blob),
+        Type::NUMERIC => r
+            .try_get::<_, Option<rust_decimal::Decimal>>(i)?
+            .map(|d| Cell::Text(std::borrow::Cow::Owned(d.normalize().to_string()))),
+        _ => r.try_get::<_, Option<&str>>(i)?.map(|s| Cell::Text(std::borrow::Cow::Borrowed(s))),
+    };
+    Ok(cell.unwrap_or(Cell::Null))
+}
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+impl ToSql for P<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> std::result::Result<IsNull, BoxError> {
+        match *self {
+            P::Null => Ok(IsNull::Yes),
+            P::Int(i) => match *ty {
+                Type::INT4 => i32::try_from(i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(i)?.to_sql(ty, out),
+                Type::BOOL => (i != 0).to_sql(ty, out),
+                Type::NUMERIC => rust_decimal::Decimal::from(i).to_sql(ty, out),
+                Type::FLOAT8 => (i as f64).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => i.to_string().as_str().to_sql(ty, out),
+                _ => i.to_sql(ty, out),
+            },
+            P::Text(s) => match *ty {
+                Type::NUMERIC => {
+                    let d = std::str::FromStr::from_str(s)
+                        .or_else(|_| rust_decimal::Decimal::from_scientific(s))
+                        .map_err(|e| format!("{s:?} is not a decimal: {e}"))?;
+                    rust_decimal::Decimal::to_sql(&d, ty, out)
+                }
+                Type::INT8 => s.parse::<i64>()?.to_sql(ty, out),
+                Type::INT4 => s.parse::<i32>()?.to_sql(ty, out),
+                Type::JSONB => {
+                    // JSONB's binary form: a version byte, then the text.
+                    out.extend_from_slice(&[1]);
+                    out.extend_from_slice(s.as_bytes());
+                    Ok(IsNull::No)
+                }
+                _ => {
+                    out.extend_from_slice(s.as_bytes());
+                    Ok(IsNull::No)
+                }
+            },
+            P::Blob(b) => b.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// Options of a PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Every statement of a transaction is cancelled past this (milliseconds; 0 = none).
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions { statement_timeout_ms: 5_000 }
+    }
+}
+
+/// A store in a PostgreSQL database.
+pub struct PgStore {
+    conn: PgConn,
+    /// A transaction opened by [`Store::begin`] is open.
+    explicit: StdCell<bool>,
+    options: PgOptions,
+}
+
+impl PgStore {
+    /// Connects to `url` (a `postgres://` or `postgresql://` URL) and applies pending
+    /// migrations: the role must own the schema (or be allowed to create it).
+    pub fn open(url: &str) -> Result<Self> {
+        let mut s = Self::connect_with(url, PgOptions { statement_timeout_ms: 0 })?;
+        s.migrate()?;
+        Ok(s)
+    }
+
+    /// Connects to `url` without migrating (the server's application role); fails when the
+    /// schema is missing or older than this build.
+    pub fn connect_with(url: &str, options: PgOptions) -> Result<Self> {
+        if !is_postgres_url(url) {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let client = Client::connect(url, NoTls)?;
+        Ok(PgStore { conn: PgConn::new(client), explicit: StdCell::new(false), options })
+    }
+
+    /// The schema version of the database (0 when none).
+    pub fn schema_version(&self) -> Result<i64> {
+        let mut c = self.conn.client.borrow_mut();
+        let exists: bool = c.query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])?.get(0);
+        if !exists {
+            return Ok(0);
+        }
+        Ok(c.query_one("SELECT COALESCE(MAX(version), 0)::bigint FROM schema_migrations", &[])?.get(0))
+    }
+
+    /// The newest schema version this build knows.
+    pub fn newest_version() -> i64 {
+        MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+    }
+
+    /// Runs `f` with the tenant set for the current transaction: inside the transaction opened
+    /// by `begin`, or in one of its own (committed when `f` succeeds) with the statement timeout.
+    pub(crate) fn scoped<T>(&self, tenant: &TenantId, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
+        if self.explicit.get() {
+            self.conn.set_tenant(tenant.as_str())?;
+            return f(Db::Postgres(&self.conn));
+        }
+        self.conn.batch_execute("BEGIN")?;
+        let result = (|| {
+            if self.options.statement_timeout_ms > 0 {
+                self.conn
+                    .batch_execute(&format!("SET LOCAL statement_timeout = {}", self.options.statement_timeout_ms))?;
+            }
+            self.conn.set_tenant(tenant.as_str())?;
+            f(Db::Postgres(&self.conn))
+        })();
+        *self.conn.tenant.borrow_mut() = None;
+        match result {
+            Ok(v) => {
+                self.conn.batch_execute("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `sql` with no tenant context and no checks (tests of the database's own isolation).
+    pub fn raw_query(&self, sql: &str) -> std::result::Result<Vec<postgres::Row>, postgres::Error> {
+        self.conn.client.borrow_mut().query(sql, &[])
+    }
+}
+
+/// Whether a database URL names PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl PgStore {
+    fn migrate_impl(&mut self) -> Result<()> {
+        self.conn.system.set(true);
+        let result = (|| {
+            let mut c = self.conn.client.borrow_mut();
+            let mut tx = c.transaction()?;
+            // One migrator at a time (a server starting while `valdrix migrate` runs).
+            tx.execute("SELECT pg_advisory_xact_lock(7205726401)", &[])?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+            )?;
+            let current: i64 =
+                tx.query_one("SELECT COALESCE(MAX(version), 0)::bigint FROM schema_migrations", &[])?.get(0);
+            let newest = Self::newest_version();
+            if current > newest {
+                return Err(StoreError::TooNew { found: current, supported: newest });
+            }
+            for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    &[version, &Utc::now().to_rfc3339()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        self.conn.system.set(false);
+        self.conn.statements.borrow_mut().clear();
+        result
+    }
+
+    fn begin_impl(&mut self) -> Result<()> {
+        self.conn.batch_execute("BEGIN")?;
+        if self.options.statement_timeout_ms > 0 {
+            self.conn.batch_execute(&format!("SET LOCAL statement_timeout = {}", self.options.statement_timeout_ms))?;
+        }
+        self.explicit.set(true);
+        Ok(())
+    }
+
+    fn end_impl(&mut self, sql: &str) -> Result<()> {
+        self.explicit.set(false);
+        *self.conn.tenant.borrow_mut() = None;
+        self.conn.batch_execute(sql)
+    }
+}
+
+impl Store for PgStore {
+    fn migrate(&mut self) -> Result<()> {
+        self.migrate_impl()
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.begin_impl()
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.end_impl("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if self.explicit.get() {
+            self.end_impl("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
+    crate::engine::store_methods!();
+}
