@@ -218,10 +218,15 @@ pub struct PgStore {
 
 impl PgStore {
     /// Connects to `url` (a `postgres://` or `postgresql://` URL) and applies pending
-    /// migrations: the role must own the schema (or be allowed to create it).
+    /// migrations, which needs a role that owns the schema (or may create it); statements have
+    /// no timeout (the command line).
     pub fn open(url: &str) -> Result<Self> {
         let mut s = Self::connect_with(url, PgOptions { statement_timeout_ms: 0 })?;
-        s.migrate()?;
+        // The application role may read the schema version but not change the schema: an
+        // up-to-date database is opened without trying.
+        if s.schema_version()? != Self::newest_version() {
+            s.migrate()?;
+        }
         Ok(s)
     }
 
@@ -359,4 +364,48 @@ impl Store for PgStore {
     }
 
     crate::engine::store_methods!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::p;
+    use crate::testing::PgTestDb;
+
+    #[test]
+    fn placeholders_become_dollars_outside_quotes() {
+        assert_eq!(
+            to_dollar_placeholders("a = ?1 AND b = '?2' AND \"?x\" = ?3"),
+            "a = $1 AND b = '?2' AND \"?x\" = $3"
+        );
+    }
+
+    #[test]
+    fn a_statement_without_a_tenant_context_is_refused_and_counted() {
+        let db = PgTestDb::new();
+        let store = db.app_store().unwrap();
+        let before = tenantless_queries();
+        let err = Db::Postgres(&store.conn)
+            .query_row("SELECT count(*) FROM tenants WHERE tenant_id = ?1", p!["a"], |r| r.get::<i64>(0))
+            .expect_err("ran without a tenant");
+        assert!(matches!(err, StoreError::NoTenantContext), "{err}");
+        assert_eq!(tenantless_queries(), before + 1);
+        // Inside a scope the same statement runs (and sees only its tenant).
+        let n = store
+            .scoped(&TenantId::parse("a").unwrap(), |db| {
+                db.query_row("SELECT count(*) FROM tenants WHERE tenant_id = ?1", p!["a"], |r| r.get::<i64>(0))
+            })
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_statement_past_the_timeout_is_cancelled() {
+        let db = PgTestDb::new();
+        let store = PgStore::connect_with(&db.app_url(), PgOptions { statement_timeout_ms: 100 }).unwrap();
+        let err = store
+            .scoped(&TenantId::parse("a").unwrap(), |db| db.query_row("SELECT pg_sleep(1)", p![], |_| Ok(())))
+            .expect_err("pg_sleep(1) outlived a 100 ms timeout");
+        assert!(err.is_statement_timeout(), "{err}");
+    }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use valdrix_core::TenantId;
-use valdrix_store::{CostQuery, Dimension, SqliteStore, Store};
+use valdrix_store::{CostQuery, Dimension};
 
 use crate::output::money_for_people;
 use crate::pipeline::{ingest_paths, IngestOptions, UnitOutcome};
@@ -1262,10 +1262,10 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     let t0 = std::time::Instant::now();
     println!("Generating twelve months of AWS, Azure and GCP billing exports in {} ...", exports.display());
     generate(&exports, seed, false)?;
-    let mut store = SqliteStore::open(&db).with_context(|| format!("opening {db}"))?;
+    let mut store = valdrix_store::open(&db).with_context(|| format!("opening {db}"))?;
     let display = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     let opts = IngestOptions::default();
-    let first = ingest_paths(&mut store, tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
+    let first = ingest_paths(store.as_mut(), tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
     let rows: u64 = first.iter().map(|o| if let UnitOutcome::Written(r) = o { r.rows_read } else { 0 }).sum();
     println!("Ingested {} deliveries ({rows} line items) through the AWS CUR, Azure and GCP readers.", first.len());
 
@@ -1273,7 +1273,7 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
         "November is still open: a newer delivery arrives with four more days and late data for 18-20 November ..."
     );
     generate(&exports, seed, true)?;
-    let second = ingest_paths(&mut store, tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
+    let second = ingest_paths(store.as_mut(), tenant, std::slice::from_ref(&exports), &display, &opts, &mut |_, _| {})?;
     for o in &second {
         if let UnitOutcome::Written(r) = o {
             let c = &r.changes;

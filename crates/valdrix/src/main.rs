@@ -13,12 +13,13 @@ use valdrix::pipeline::{ingest_paths, IngestOptions, UnitOutcome};
 use valdrix::trust_views;
 use valdrix_core::TenantId;
 use valdrix_ingest::Format;
-use valdrix_store::{CostQuery, Dimension, Filter, Metric, SqliteStore, Store};
+use valdrix_store::{CostQuery, Dimension, Filter, Metric, Store};
 
 #[derive(Parser)]
 #[command(name = "valdrix", version, about = "Bill-grade cloud cost ingestion, FOCUS normalisation and cost answers.")]
 struct Cli {
-    /// Database: a file path or sqlite:// URL (default: valdrix.sqlite in your data directory).
+    /// Database: a file path or sqlite:// URL (default: valdrix.sqlite in your data directory),
+    /// or a postgres:// URL.
     #[arg(long, global = true, env = "VALDRIX_DATABASE_URL")]
     database_url: Option<String>,
     /// Tenant whose data to read and write.
@@ -308,9 +309,20 @@ fn load_config(cli: &Cli) -> Result<Config> {
     Config::load(cli.config.as_deref(), &data_dir())
 }
 
-fn open_store(cli: &Cli) -> Result<SqliteStore> {
+fn open_store(cli: &Cli) -> Result<Box<dyn Store + Send>> {
     let url = cli.database_url.clone().unwrap_or_else(default_database);
-    SqliteStore::open(&url).with_context(|| format!("opening the database {url}"))
+    valdrix_store::open(&url).with_context(|| format!("opening the database {}", redact(&url)))
+}
+
+/// A database URL without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
 }
 
 fn parse_date(s: &Option<String>, what: &str) -> Result<Option<chrono::NaiveDate>> {
@@ -376,14 +388,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ingest(a) => {
             let config = load_config(&cli)?;
             let mut store = open_store(&cli)?;
-            ingest_cmd(&mut store, &tenant, a, &config)
+            ingest_cmd(store.as_mut(), &tenant, a, &config)
         }
         Command::Costs(a) => {
             let config = load_config(&cli)?;
             let store = open_store(&cli)?;
             match &a.what {
-                None => costs_cmd(&store, &tenant, a, &config),
-                Some(CostsCommand::History { record_id, format }) => history_cmd(&store, &tenant, record_id, *format),
+                None => costs_cmd(store.as_ref(), &tenant, a, &config),
+                Some(CostsCommand::History { record_id, format }) => {
+                    history_cmd(store.as_ref(), &tenant, record_id, *format)
+                }
                 Some(CostsCommand::Records { query, limit, format }) => {
                     let q = build_query(&[], "billed", query)?;
                     let rows = store.records(&tenant, &q, *limit)?;
@@ -394,7 +408,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Audit(a) => {
             let store = open_store(&cli)?;
-            audit_cmd(&store, &tenant, a)
+            audit_cmd(store.as_ref(), &tenant, a)
         }
         Command::Alerts(a) => {
             let store = open_store(&cli)?;
@@ -416,21 +430,21 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Period { what } => {
             let mut store = open_store(&cli)?;
-            period_cmd(&mut store, &tenant, what)
+            period_cmd(store.as_mut(), &tenant, what)
         }
         Command::Runs(a) => {
             let store = open_store(&cli)?;
-            runs_cmd(&store, &tenant, a)
+            runs_cmd(store.as_ref(), &tenant, a)
         }
         Command::Reconcile(a) => {
             let store = open_store(&cli)?;
-            reconcile_cmd(&store, &tenant, a)
+            reconcile_cmd(store.as_ref(), &tenant, a)
         }
         Command::Export { what: ExportCommand::Focus { out, query } } => {
             let store = open_store(&cli)?;
             let q = build_query(&[], "billed", query)?;
             let t0 = Instant::now();
-            let n = valdrix::export::export_focus(&store, &tenant, &q, out)?;
+            let n = valdrix::export::export_focus(store.as_ref(), &tenant, &q, out)?;
             eprintln!("wrote {n} FOCUS 1.2 rows to {} in {:.1} s", out.display(), t0.elapsed().as_secs_f64());
             Ok(())
         }
@@ -441,7 +455,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn ingest_cmd(store: &mut SqliteStore, tenant: &TenantId, a: &IngestArgs, config: &Config) -> Result<()> {
+fn ingest_cmd(store: &mut dyn Store, tenant: &TenantId, a: &IngestArgs, config: &Config) -> Result<()> {
     let format = match &a.format {
         None => None,
         Some(f) => Some(Format::parse(f).with_context(|| {
@@ -643,7 +657,7 @@ fn dry_run(
     Ok(())
 }
 
-fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs, config: &Config) -> Result<()> {
+fn costs_cmd(store: &dyn Store, tenant: &TenantId, a: &CostsArgs, config: &Config) -> Result<()> {
     let now = chrono::Utc::now();
     let mut q = build_query(&a.group_by, &a.metric, &a.query)?;
     let fresh = store.freshness(tenant, now, &config.trust)?;
@@ -722,7 +736,7 @@ fn costs_cmd(store: &SqliteStore, tenant: &TenantId, a: &CostsArgs, config: &Con
     Ok(())
 }
 
-fn history_cmd(store: &SqliteStore, tenant: &TenantId, record_id: &str, format: OutputFormat) -> Result<()> {
+fn history_cmd(store: &dyn Store, tenant: &TenantId, record_id: &str, format: OutputFormat) -> Result<()> {
     let h = store.record_history(tenant, record_id)?;
     let mut out = std::io::stdout().lock();
     if format == OutputFormat::Json {
@@ -739,7 +753,7 @@ fn history_cmd(store: &SqliteStore, tenant: &TenantId, record_id: &str, format: 
     trust_views::history(&h, format != OutputFormat::Table).write(format, &mut out)
 }
 
-fn audit_cmd(store: &SqliteStore, tenant: &TenantId, a: &AuditArgs) -> Result<()> {
+fn audit_cmd(store: &dyn Store, tenant: &TenantId, a: &AuditArgs) -> Result<()> {
     let machine = a.format != OutputFormat::Table;
     let mut out = std::io::stdout().lock();
     match a.run {
@@ -780,7 +794,7 @@ fn audit_cmd(store: &SqliteStore, tenant: &TenantId, a: &AuditArgs) -> Result<()
     }
 }
 
-fn period_cmd(store: &mut SqliteStore, tenant: &TenantId, what: &PeriodCommand) -> Result<()> {
+fn period_cmd(store: &mut dyn Store, tenant: &TenantId, what: &PeriodCommand) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match what {
         PeriodCommand::List { format } => {
@@ -804,7 +818,7 @@ fn period_cmd(store: &mut SqliteStore, tenant: &TenantId, what: &PeriodCommand) 
 /// query and this side's filters. A `source` value naming an existing file becomes that file's
 /// stream (`file:` and its canonical path), as ingestion named it.
 fn reconcile_side(
-    store: &SqliteStore,
+    store: &dyn Store,
     tenant: &TenantId,
     a: &ReconcileArgs,
     side: &[String],
@@ -888,7 +902,7 @@ fn read_invoice(
     Ok((out, periods))
 }
 
-fn reconcile_cmd(store: &SqliteStore, tenant: &TenantId, a: &ReconcileArgs) -> Result<()> {
+fn reconcile_cmd(store: &dyn Store, tenant: &TenantId, a: &ReconcileArgs) -> Result<()> {
     use valdrix_core::reconcile::reconcile;
     let threshold: rust_decimal::Decimal =
         a.threshold.parse().with_context(|| format!("--threshold {:?}: expected a percentage", a.threshold))?;
@@ -980,7 +994,7 @@ fn reconcile_cmd(store: &SqliteStore, tenant: &TenantId, a: &ReconcileArgs) -> R
     Ok(())
 }
 
-fn runs_cmd(store: &SqliteStore, tenant: &TenantId, a: &RunsArgs) -> Result<()> {
+fn runs_cmd(store: &dyn Store, tenant: &TenantId, a: &RunsArgs) -> Result<()> {
     let runs = store.runs(tenant, a.limit)?;
     let machine = a.format != OutputFormat::Table;
     let grid = Grid {
