@@ -118,9 +118,15 @@ impl Default for PgTestDb {
 
 impl Drop for PgTestDb {
     fn drop(&mut self) {
-        if let Ok(mut c) = Client::connect(&self.admin, NoTls) {
-            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
+        // On a thread of its own: this may run as a thread-local is destroyed, when the client's
+        // runtime can no longer use the dropping thread's.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut c) = Client::connect(&admin, NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        })
+        .join();
     }
 }
 

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use valdrix::pipeline::{ingest_unit, IngestOptions, UnitOutcome};
 use valdrix_core::TenantId;
 use valdrix_ingest::{resolve_inputs, SourceUnit};
-use valdrix_store::{SqliteStore, Store};
+use valdrix_store::Store;
 
 type Oracle = BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>;
 
@@ -23,13 +23,12 @@ fn oracle(files: &[PathBuf]) -> Oracle {
     serde_json::from_slice(&out.stdout).expect("oracle JSON")
 }
 
-/// Ingests one unit alone into a fresh in-memory store.
-fn ingest_alone(unit: &SourceUnit) -> (SqliteStore, anyhow::Result<UnitOutcome>) {
-    let mut store = SqliteStore::in_memory().unwrap();
-    let tenant = TenantId::parse("default").unwrap();
+/// Ingests one unit alone into a fresh store (a new tenant on PostgreSQL).
+fn ingest_alone(unit: &SourceUnit) -> (Box<dyn Store + Send>, TenantId, anyhow::Result<UnitOutcome>) {
+    let (mut store, tenant) = common::fresh_store();
     let display = |p: &Path| p.display().to_string();
-    let outcome = ingest_unit(&mut store, &tenant, unit, &display, &IngestOptions::default(), &mut |_, _| {});
-    (store, outcome)
+    let outcome = ingest_unit(store.as_mut(), &tenant, unit, &display, &IngestOptions::default(), &mut |_, _| {});
+    (store, tenant, outcome)
 }
 
 fn rejected(p: &Path) -> bool {
@@ -53,10 +52,9 @@ fn every_sample_matches_the_oracle_to_the_last_digit() {
     let files: Vec<PathBuf> = units.iter().flat_map(|u| u.files.clone()).collect();
     assert!(units.len() >= 45, "expected every sample, found {} units", units.len());
     let expected = oracle(&files);
-    let tenant = TenantId::parse("default").unwrap();
     let mut checked_effective = 0;
     for unit in &units {
-        let (store, outcome) = ingest_alone(unit);
+        let (store, tenant, outcome) = ingest_alone(unit);
         let outcome = outcome.unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
         assert!(matches!(outcome, UnitOutcome::Written(_)));
         let got = store.totals(&tenant).unwrap();
@@ -95,9 +93,8 @@ fn the_specs_dollar_formatted_saas_examples_are_rejected_naming_the_value() {
     let units: Vec<SourceUnit> =
         all_units(&samples).into_iter().filter(|u| u.files.iter().any(|f| rejected(f))).collect();
     assert_eq!(units.len(), 5);
-    let tenant = TenantId::parse("default").unwrap();
     for unit in &units {
-        let (store, err) = ingest_alone(unit);
+        let (store, tenant, err) = ingest_alone(unit);
         let err = err.expect_err("a $-formatted amount must be rejected");
         let msg = format!("{err:#}");
         assert!(
@@ -131,9 +128,8 @@ fn demo_exports_match_the_oracle() {
     assert!(files.iter().any(|f| f.to_string_lossy().ends_with(".jsonl")));
     assert!(files.iter().any(|f| f.to_string_lossy().ends_with(".csv.gz")));
     let expected = oracle(&files);
-    let tenant = TenantId::parse("default").unwrap();
     for unit in &units {
-        let (store, outcome) = ingest_alone(unit);
+        let (store, tenant, outcome) = ingest_alone(unit);
         outcome.unwrap_or_else(|e| panic!("{}: {e:#}", unit.stream));
         let got = &store.totals(&tenant).unwrap()["USD"];
         let want = &expected[&unit.files[0].display().to_string()]["USD"];

@@ -39,10 +39,47 @@ pub fn valdrix_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_valdrix"))
 }
 
+/// Whether the store tests run on is PostgreSQL (`VALDRIX_TEST_BACKEND=postgres`; the suites
+/// that run on both backends are run a second time that way by `scripts/test.sh`).
+pub fn on_postgres() -> bool {
+    std::env::var("VALDRIX_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+thread_local! {
+    /// Throwaway PostgreSQL databases of the running test, by the SQLite path they stand for;
+    /// dropped (and the databases with them) when the test's thread ends.
+    static PG: std::cell::RefCell<std::collections::HashMap<PathBuf, valdrix_store::testing::PgTestDb>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The database URL a test gives for `db`: the SQLite path itself, or on PostgreSQL a throwaway
+/// database standing for that path, connected as the application role. A URL is kept as it is.
+pub fn database_url(db: &Path) -> String {
+    let text = db.to_string_lossy().into_owned();
+    if !on_postgres() || valdrix_store::postgres::is_postgres_url(&text) {
+        return text;
+    }
+    PG.with(|m| m.borrow_mut().entry(db.to_path_buf()).or_default().app_url())
+}
+
+static FRESH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// An empty store and a tenant to use in it: an in-memory SQLite store, or on PostgreSQL a new
+/// tenant of the test thread's database.
+pub fn fresh_store() -> (Box<dyn valdrix_store::Store + Send>, valdrix_core::TenantId) {
+    if !on_postgres() {
+        let store = valdrix_store::SqliteStore::in_memory().expect("in-memory store");
+        return (Box::new(store), valdrix_core::TenantId::parse("default").unwrap());
+    }
+    let url = database_url(Path::new("fresh_store"));
+    let store = valdrix_store::PgStore::connect_with(&url, valdrix_store::PgOptions::default()).expect("store");
+    let n = FRESH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (Box::new(store), valdrix_core::TenantId::parse(&format!("t{n}")).unwrap())
+}
+
 /// Everything a store holds for a tenant, in a comparable form: runs and records.
 pub fn dump(db: &Path) -> (Vec<valdrix_store::RunSummary>, Vec<valdrix_core::CostRecord>) {
-    use valdrix_store::Store;
-    let store = valdrix_store::SqliteStore::open(&db.to_string_lossy()).expect("open store");
+    let store = valdrix_store::open(&database_url(db)).expect("open store");
     let tenant = valdrix_core::TenantId::parse("default").unwrap();
     let runs = store.runs(&tenant, 1_000_000).expect("runs");
     let mut records = Vec::new();
@@ -59,7 +96,7 @@ pub fn dump(db: &Path) -> (Vec<valdrix_store::RunSummary>, Vec<valdrix_core::Cos
 pub fn valdrix(db: &Path, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(valdrix_bin())
         .arg("--database-url")
-        .arg(db)
+        .arg(database_url(db))
         .args(args)
         .output()
         .expect("run valdrix");
@@ -132,7 +169,7 @@ pub fn python(script: &str, env: &[(&str, String)]) {
 pub fn valdrix_env(db: &Path, env: &[(&str, String)], args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(valdrix_bin())
         .arg("--database-url")
-        .arg(db)
+        .arg(database_url(db))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v)))
         .output()
