@@ -17,7 +17,7 @@ pub mod testing;
 pub mod trust;
 
 pub use error::{Result, StoreError};
-pub use postgres::{PgOptions, PgStore};
+pub use postgres::{Maintenance, PgOptions, PgStore};
 pub use query::{CostQuery, CostRow, Dimension, Filter, Metric};
 pub use sqlite::SqliteStore;
 

@@ -16,7 +16,7 @@ use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::Utc;
+use chrono::{Datelike, Months, NaiveDate, Utc};
 use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, NoTls};
 
@@ -290,6 +290,82 @@ impl PgStore {
     }
 }
 
+/// What [`PgStore::maintain`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Maintenance {
+    /// Monthly partitions of `cost_records` that exist now, oldest first (`YYYY-MM`).
+    pub partitions: Vec<String>,
+    /// Partitions created by this run.
+    pub created: Vec<String>,
+    /// Partitions dropped by the retention policy (every tenant's records of those months).
+    pub dropped: Vec<String>,
+}
+
+/// The first day of the month `n` months after (or, negative, before) `day`'s month.
+fn month_start(day: NaiveDate, n: i32) -> NaiveDate {
+    let first = day.with_day(1).unwrap_or(day);
+    if n >= 0 {
+        first.checked_add_months(Months::new(n as u32)).unwrap_or(first)
+    } else {
+        first.checked_sub_months(Months::new(n.unsigned_abs())).unwrap_or(first)
+    }
+}
+
+impl PgStore {
+    /// Creates the monthly partitions of `cost_records` from `today`'s month to `months_ahead`
+    /// months after it, and, with a retention of `retain_months`, drops the partitions of months
+    /// that ended before the first retained month (the current month and the `retain_months - 1`
+    /// before it). Runs as the schema's owner; partitions hold every tenant's records, so
+    /// retention is one policy for the database.
+    pub fn maintain(&mut self, today: NaiveDate, months_ahead: u32, retain_months: Option<u32>) -> Result<Maintenance> {
+        self.conn.system.set(true);
+        let result = (|| {
+            let mut c = self.conn.client.borrow_mut();
+            let mut tx = c.transaction()?;
+            let existing = |tx: &mut postgres::Transaction<'_>| -> Result<Vec<String>> {
+                let rows = tx.query(
+                    "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+                     WHERE i.inhparent = 'cost_records'::regclass ORDER BY 1",
+                    &[],
+                )?;
+                Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+            };
+            let before = existing(&mut tx)?;
+            for n in 0..=months_ahead {
+                let m = month_start(today, n as i32).to_string();
+                tx.execute("SELECT valdrix_ensure_partition($1)", &[&m])?;
+            }
+            let mut dropped = Vec::new();
+            if let Some(keep) = retain_months {
+                if keep == 0 {
+                    return Err(StoreError::InvalidQuery("a retention of 0 months would drop every record".into()));
+                }
+                let first_kept = month_start(today, -(keep as i32 - 1)).format("cost_records_%Y%m").to_string();
+                for name in existing(&mut tx)? {
+                    // Partition names sort as their months (cost_records_YYYYMM).
+                    if name.as_str() < first_kept.as_str() {
+                        tx.batch_execute(&format!("DROP TABLE \"{}\"", name.replace('"', "")))?;
+                        dropped.push(name);
+                    }
+                }
+            }
+            let after = existing(&mut tx)?;
+            tx.commit()?;
+            let month = |name: &String| {
+                let ym = name.trim_start_matches("cost_records_");
+                format!("{}-{}", ym.get(..4).unwrap_or(ym), ym.get(4..).unwrap_or(""))
+            };
+            Ok(Maintenance {
+                created: after.iter().filter(|n| !before.contains(n)).map(month).collect(),
+                dropped: dropped.iter().map(month).collect(),
+                partitions: after.iter().map(month).collect(),
+            })
+        })();
+        self.conn.system.set(false);
+        result
+    }
+}
+
 /// Whether a database URL names PostgreSQL.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -407,5 +483,28 @@ mod tests {
             .scoped(&TenantId::parse("a").unwrap(), |db| db.query_row("SELECT pg_sleep(1)", p![], |_| Ok(())))
             .expect_err("pg_sleep(1) outlived a 100 ms timeout");
         assert!(err.is_statement_timeout(), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod maintenance_tests {
+    use super::*;
+    use crate::testing::PgTestDb;
+
+    #[test]
+    fn partitions_are_created_ahead_and_old_ones_dropped() {
+        let db = PgTestDb::new();
+        let mut store = PgStore::open(&db.owner_url()).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let m = store.maintain(today, 2, None).unwrap();
+        assert_eq!(m.created, ["2026-11", "2026-12", "2027-01"]);
+        // Idempotent.
+        assert!(store.maintain(today, 2, None).unwrap().created.is_empty());
+        // An old month, then a retention of 12 months: 2025-12 .. 2026-11 are kept.
+        store.maintain(NaiveDate::from_ymd_opt(2025, 11, 3).unwrap(), 1, None).unwrap();
+        let m = store.maintain(today, 2, Some(12)).unwrap();
+        assert_eq!(m.dropped, ["2025-11"]);
+        assert_eq!(m.partitions, ["2025-12", "2026-11", "2026-12", "2027-01"]);
+        assert!(store.maintain(today, 0, Some(0)).is_err());
     }
 }

@@ -60,6 +60,20 @@ enum Command {
     Demo(DemoArgs),
     /// Apply database migrations.
     Migrate,
+    /// PostgreSQL upkeep: create the monthly partitions of cost records ahead of time and apply
+    /// the retention policy (run it daily, as the schema's owner).
+    Maintain(MaintainArgs),
+}
+
+#[derive(Args)]
+struct MaintainArgs {
+    /// Months after the current one to create partitions for.
+    #[arg(long, default_value_t = 3)]
+    months_ahead: u32,
+    /// Keep this many months of daily records (the current one included) and drop older
+    /// partitions, for every tenant. Without it, nothing is dropped.
+    #[arg(long)]
+    retain_months: Option<u32>,
 }
 
 #[derive(Args)]
@@ -383,6 +397,24 @@ fn run(cli: Cli) -> Result<()> {
         Command::Migrate => {
             open_store(&cli)?;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::Maintain(a) => {
+            let url = cli.database_url.clone().unwrap_or_else(default_database);
+            if !valdrix_store::postgres::is_postgres_url(&url) {
+                anyhow::bail!("valdrix maintain manages PostgreSQL partitions; {} is a SQLite store", redact(&url));
+            }
+            let mut store = valdrix_store::PgStore::open(&url).with_context(|| format!("opening {}", redact(&url)))?;
+            let m = store.maintain(chrono::Utc::now().date_naive(), a.months_ahead, a.retain_months)?;
+            let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+            println!("partitions created: {}", list(&m.created));
+            println!("partitions dropped: {}", list(&m.dropped));
+            println!(
+                "cost records are kept in {} monthly partition(s): {} .. {}",
+                m.partitions.len(),
+                m.partitions.first().map(String::as_str).unwrap_or("-"),
+                m.partitions.last().map(String::as_str).unwrap_or("-")
+            );
             Ok(())
         }
         Command::Ingest(a) => {
