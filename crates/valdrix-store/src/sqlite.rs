@@ -15,7 +15,25 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_narrow_records.sql")),
     (3, include_str!("../migrations/sqlite/0003_series.sql")),
     (4, include_str!("../migrations/sqlite/0004_cost_trust.sql")),
+    (5, include_str!("../migrations/sqlite/0005_daily_totals.sql")),
 ];
+
+/// Migrations after which a step written in Rust completes the schema change.
+fn after_migration(tx: &Connection, version: i64) -> Result<()> {
+    if version == 5 {
+        // Daily totals of every tenant, from its records (exact sums need Rust on SQLite).
+        let mut tenants = Vec::new();
+        crate::db::Db::Sqlite(tx).for_each("SELECT tenant_id FROM tenants", &[], |r| {
+            tenants.push(r.get::<String>(0)?);
+            Ok(())
+        })?;
+        for t in tenants {
+            let tenant = TenantId::parse(&t).map_err(|e| StoreError::Internal(format!("tenant {t:?}: {e}")))?;
+            crate::engine::totals::rebuild(Db::Sqlite(tx), &tenant)?;
+        }
+    }
+    Ok(())
+}
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -108,6 +126,7 @@ impl Store for SqliteStore {
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
             let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
+            after_migration(&tx, *version)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 params![version, Utc::now().to_rfc3339()],

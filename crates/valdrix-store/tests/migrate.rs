@@ -67,6 +67,21 @@ fn version_1_stores_keep_their_records() {
     assert_eq!(records[0].totals.billed_cost.to_string(), "1.25");
     assert_eq!(records[0].totals.line_count, 3);
     assert_eq!(store.runs(&tenant, 10).unwrap().len(), 2);
+    // Migration 5 filled the daily totals from the records: costs by service (from the totals)
+    // equal costs by service and resource (from the records).
+    let by = |group_by: Vec<valdrix_store::Dimension>| {
+        let q = CostQuery { group_by, ..CostQuery::default() };
+        store
+            .costs(&tenant, &q)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.keys[0].clone(), r.amount, r.records))
+            .collect::<Vec<_>>()
+    };
+    let from_totals = by(vec![valdrix_store::Dimension::Day]);
+    let from_records = by(vec![valdrix_store::Dimension::Day, valdrix_store::Dimension::Resource]);
+    assert_eq!(from_totals.len(), 3);
+    assert_eq!(from_totals, from_records);
     // Series keyed by the migration are the keys a new ingest computes, so restating a migrated
     // stream finds its series again; SKU-1 and SKU-2 share a grain but the day, so one series.
     drop(store);

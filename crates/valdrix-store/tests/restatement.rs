@@ -264,10 +264,55 @@ fn check_sequence(fixture: &Fixture, store: &mut dyn Store, deliveries: Vec<Deli
             prop_assert_eq!(current.1, m.1, "effective {} against the model", cur);
         }
 
+        // The daily totals (what grouped cost questions read) equal the records' sums.
+        rollup_matches_records(store, &tenant)?;
+
         // No record ever deleted.
         let now = fixture.stored_keys(&tenant);
         prop_assert!(kept.is_subset(&now), "records disappeared: {:?}", kept.difference(&now).collect::<Vec<_>>());
         kept = now;
+    }
+    Ok(())
+}
+
+/// Amount and record count by (group keys, currency).
+type GroupedSums = BTreeMap<(Vec<Option<String>>, String), (Decimal, u64)>;
+
+/// Costs grouped by day and at most one rollup dimension come from the daily totals; the same
+/// grouping plus the resource comes from the records. Summed over resources, they must agree.
+fn rollup_matches_records(store: &dyn Store, tenant: &TenantId) -> Result<(), TestCaseError> {
+    use valdrix_store::{CostQuery, Dimension, Metric};
+    let dims = [
+        None,
+        Some(Dimension::Service),
+        Some(Dimension::Account),
+        Some(Dimension::Region),
+        Some(Dimension::Provider),
+        Some(Dimension::ChargeCategory),
+        Some(Dimension::SubAccount),
+    ];
+    for dim in dims {
+        for metric in [Metric::Billed, Metric::Effective, Metric::List] {
+            let mut group_by = vec![Dimension::Day];
+            group_by.extend(dim.clone());
+            let q = CostQuery { group_by: group_by.clone(), metric, ..CostQuery::default() };
+            let from_totals: GroupedSums = store
+                .costs(tenant, &q)
+                .unwrap()
+                .into_iter()
+                .map(|r| ((r.keys, r.currency), (r.amount, r.records)))
+                .collect();
+            group_by.push(Dimension::Resource);
+            let q = CostQuery { group_by, metric, ..CostQuery::default() };
+            let mut from_records: GroupedSums = BTreeMap::new();
+            for mut r in store.costs(tenant, &q).unwrap() {
+                r.keys.pop();
+                let e = from_records.entry((r.keys, r.currency)).or_default();
+                e.0 += r.amount;
+                e.1 += r.records;
+            }
+            prop_assert_eq!(&from_totals, &from_records, "{:?} {:?}", dim, metric);
+        }
     }
     Ok(())
 }

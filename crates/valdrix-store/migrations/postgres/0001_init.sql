@@ -219,6 +219,22 @@ CREATE TABLE restatement_alerts (
 );
 CREATE INDEX restatement_alerts_run ON restatement_alerts (tenant_id, run_id);
 
+-- Daily totals per common dimension (see the SQLite migration 0005): what dashboards read.
+CREATE TABLE daily_totals (
+    tenant_id        TEXT COLLATE "C" NOT NULL,
+    charge_date      TEXT COLLATE "C" NOT NULL,
+    dimension        TEXT COLLATE "C" NOT NULL,
+    value            TEXT COLLATE "C" NOT NULL,
+    currency         TEXT COLLATE "C" NOT NULL,
+    billed_cost      NUMERIC NOT NULL,
+    effective_cost   NUMERIC NOT NULL,
+    list_cost        NUMERIC NOT NULL,
+    contracted_cost  NUMERIC NOT NULL,
+    records          BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, dimension, charge_date, value, currency)
+);
+CREATE INDEX daily_totals_day ON daily_totals (tenant_id, charge_date);
+
 -- Creates the partition of cost_records for the month of `month_start` (YYYY-MM-DD) if missing.
 -- SECURITY DEFINER: the application role may not create tables, but ingestion of a month never
 -- seen before needs its partition.
@@ -263,7 +279,7 @@ DECLARE
 BEGIN
     FOR t IN SELECT unnest(ARRAY['tenants', 'ingest_runs', 'streams', 'cost_series', 'record_attrs',
                                  'cost_records', 'stream_periods', 'period_deliveries', 'record_audit',
-                                 'period_closes', 'audit_events', 'restatement_alerts'])
+                                 'period_closes', 'audit_events', 'restatement_alerts', 'daily_totals'])
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);

@@ -16,10 +16,11 @@ use crate::query::{CostQuery, CostRow, Dimension};
 use crate::{CurrencyTotals, NewRun, RunSummary};
 
 pub(crate) mod restate;
+pub(crate) mod totals;
 pub(crate) mod trust;
 
 /// Group-by values and currency of one answer row.
-type GroupKey = (Vec<Option<String>>, String);
+pub(crate) type GroupKey = (Vec<Option<String>>, String);
 
 /// The [`crate::Store`] methods that read or write tenant data, for a backend with a
 /// `scoped(tenant, |db| …)` method that runs a closure with the tenant's context set.
@@ -213,6 +214,10 @@ struct RunSeries {
     aggregate: Vec<u32>,
     /// The aggregates, numbered.
     aggregates: restate::Aggregates,
+    /// Daily totals key of each series.
+    rollup: Vec<u32>,
+    /// Their keys, and the delivery's changes to the daily totals.
+    totals: totals::TotalsDelta,
 }
 
 /// Writes the series of a run into `cost_series`: a series the stream had before keeps its
@@ -279,11 +284,14 @@ fn write_series(
     let mut period = Vec::with_capacity(count);
     let mut aggregate = Vec::with_capacity(count);
     let mut aggregates = restate::Aggregates::default();
+    let mut totals = totals::TotalsDelta::default();
+    let mut rollup = Vec::with_capacity(count);
     for &i in &first {
         let g = records.record_without_attrs(i as usize).grain;
         span.widen(Some(g.billing_period_start), None, None);
         period.push(g.billing_period_start);
         aggregate.push(aggregates.number(&g.billing_account_id, &g.service_name, &g.currency));
+        rollup.push(totals.key(&g));
         let key = g.series_key(tenant.as_str(), stream);
         if let Some(no) = before.remove(&key) {
             series_no.push(no);
@@ -314,7 +322,7 @@ fn write_series(
         ])?;
         series_no.push(next);
     }
-    Ok(RunSeries { of_record, series_no, period, aggregate, aggregates })
+    Ok(RunSeries { of_record, series_no, period, aggregate, aggregates, rollup, totals })
 }
 
 /// Numbers the sets of descriptive attributes of a run in write order.
@@ -705,8 +713,9 @@ fn write_delivery(db: Db<'_>, tenant: &TenantId, run: &NewRun, records: &dyn Rec
         prior: &prior,
         stream: &run.stream,
     };
-    let written = restate::write_records(db, &delivery, stream_id, &mut series, &mut span)?;
+    let mut written = restate::write_records(db, &delivery, stream_id, &mut series, &mut span)?;
     restate::record_periods(db, tenant, stream_id, run_id, &periods, &written)?;
+    std::mem::take(&mut written.totals).write(db, tenant)?;
     // Descriptive columns of the stream's earlier runs that no record points to any more.
     db.execute(
         "DELETE FROM record_attrs WHERE tenant_id = ?1 AND run_id IN \
@@ -788,6 +797,14 @@ fn key_text(cell: Cell<'_>) -> Option<String> {
 /// Grouped cost totals, per currency. PostgreSQL adds up `NUMERIC` exactly in SQL; SQLite's
 /// `SUM` over decimal text would be a float, so its amounts are added up here.
 pub(crate) fn costs(db: Db<'_>, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>> {
+    if let Some(rows) = totals::costs(db, tenant, q)? {
+        return Ok(rows);
+    }
+    records_costs(db, tenant, q)
+}
+
+/// [`costs`] from the daily records themselves.
+pub(crate) fn records_costs(db: Db<'_>, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>> {
     let dialect = db.dialect();
     let mut params: Vec<String> = Vec::new();
     let dims: Vec<String> = q.group_by.iter().map(|d| dimension_sql(dialect, d, &mut params)).collect();

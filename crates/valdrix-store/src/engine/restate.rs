@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use valdrix_core::{RecordSource, TenantId};
 
+use super::totals::TotalsDelta;
 use crate::db::{p, Db, Stmt, P};
 
 use super::{insert_attrs_sql, insert_sql, AttrNumbers, DateSpan, DecimalTexts, RunSeries, ATTR_COLUMNS};
@@ -145,8 +146,8 @@ struct OldRow {
 /// What the stored records of a delivery's periods were, in series order: their series' period
 /// and aggregate, and the days they cover. Empty when no period was delivered before.
 struct Scope {
-    /// `series_no` → (billing period, aggregate).
-    series: HashMap<i64, (NaiveDate, u32)>,
+    /// `series_no` → (billing period, aggregate, daily totals key).
+    series: HashMap<i64, (NaiveDate, u32, u32)>,
     /// Days with stored records.
     days: BTreeSet<NaiveDate>,
 }
@@ -158,18 +159,28 @@ fn load_scope(
     stream_id: i64,
     prior: &BTreeMap<NaiveDate, PriorPeriod>,
     aggregates: &mut Aggregates,
+    totals: &mut TotalsDelta,
 ) -> Result<Scope> {
     let mut scope = Scope { series: HashMap::new(), days: BTreeSet::new() };
     let mut select = db.prepare(
-        "SELECT series_no, billing_account_id, service_name, currency FROM cost_series \
-         WHERE tenant_id = ?1 AND stream_id = ?2 AND billing_period_start = ?3",
+        "SELECT series_no, billing_account_id, service_name, currency, provider, sub_account_id, region_id, \
+         charge_category FROM cost_series WHERE tenant_id = ?1 AND stream_id = ?2 AND billing_period_start = ?3",
     )?;
     let mut insert = db.prepare("INSERT INTO valdrix_scope (series_no) VALUES (?1)")?;
     for (period, p) in prior {
         select.for_each(p![tenant.as_str(), stream_id, period.to_string()], |r| {
             let no: i64 = r.get(0)?;
-            let agg = aggregates.number(&r.get::<String>(1)?, &r.get::<String>(2)?, &r.get::<String>(3)?);
-            scope.series.insert(no, (*period, agg));
+            let (account, service, currency): (String, String, String) = (r.get(1)?, r.get(2)?, r.get(3)?);
+            let agg = aggregates.number(&account, &service, &currency);
+            let values = [
+                r.get::<String>(4)?,
+                account,
+                r.get::<Option<String>>(5)?.unwrap_or_default(),
+                service,
+                r.get::<Option<String>>(6)?.unwrap_or_default(),
+                r.get::<String>(7)?,
+            ];
+            scope.series.insert(no, (*period, agg, totals.key_of_columns(values, currency)));
             insert.execute(p![no])?;
             Ok(())
         })?;
@@ -192,6 +203,8 @@ pub(super) struct Written {
     pub invoices: BTreeMap<NaiveDate, BTreeSet<String>>,
     /// BillingPeriodEnd each period's new records give.
     pub ends: BTreeMap<NaiveDate, NaiveDate>,
+    /// What the delivery changed in the daily totals.
+    pub totals: TotalsDelta,
 }
 
 /// Sums of one aggregate on one day, before and after the delivery.
@@ -392,8 +405,10 @@ pub(super) fn write_records(
     let scope = if d.prior.is_empty() {
         Scope { series: HashMap::new(), days: BTreeSet::new() }
     } else {
-        load_scope(db, tenant, stream_id, d.prior, &mut series.aggregates)?
+        load_scope(db, tenant, stream_id, d.prior, &mut series.aggregates, &mut series.totals)?
     };
+    // Taken out of `series`, which the record order below borrows.
+    let mut daily = std::mem::take(&mut series.totals);
     let series_no = |i: usize| series.series_no[series.of_record[i] as usize];
     // The delivery's records in (day, series) order; a source already in day order is taken as
     // it comes and each day sorted below.
@@ -471,6 +486,7 @@ pub(super) fn write_records(
         days: BTreeMap::new(),
         invoices: BTreeMap::new(),
         ends: BTreeMap::new(),
+        totals: TotalsDelta::default(),
     };
     let mut texts = DecimalTexts::default();
     let mut new_of_day: Vec<(i64, u32)> = Vec::new();
@@ -559,6 +575,8 @@ pub(super) fn write_records(
                 };
                 if !unchanged {
                     rows.write(d, i, &day_text, no, old.is_some(), &texts, &t, period, &mut out)?;
+                    let was_live = old.filter(|o| o.line_count > 0).map(|o| &o.sums);
+                    daily.change(day, series.rollup[s], was_live, Some(&t))?;
                 }
             }
             // The change, if any.
@@ -600,7 +618,7 @@ pub(super) fn write_records(
                     })
                 }
                 (None, Some(o)) => {
-                    let (period, agg) = scope.series.get(&o.series_no).copied().ok_or_else(|| {
+                    let (period, agg, _) = scope.series.get(&o.series_no).copied().ok_or_else(|| {
                         StoreError::Internal(format!("series {} is not in the delivery's scope", o.series_no))
                     })?;
                     let range = out.days.entry(period).or_insert((day, day));
@@ -636,6 +654,9 @@ pub(super) fn write_records(
             };
             if let (ChangeReason::Removed, Some(o)) = (reason, old) {
                 rows.zero(tenant, &day_text, o)?;
+                if let Some(&(_, _, key)) = scope.series.get(&o.series_no) {
+                    daily.change(day, key, Some(&o.sums), None)?;
+                }
             }
             let series_of_change = old.map(|o| o.series_no).or(new_no).unwrap_or_default();
             let is_post_final = post_final(period);
@@ -679,7 +700,7 @@ pub(super) fn write_records(
         }
         let mut old_sums: HashMap<u32, (Decimal, Decimal)> = HashMap::new();
         for o in old_of_day.iter().filter(|o| o.line_count > 0) {
-            let Some(&(_, agg)) = scope.series.get(&o.series_no) else { continue };
+            let Some(&(_, agg, _)) = scope.series.get(&o.series_no) else { continue };
             if !moves.contains_key(&agg) {
                 continue;
             }
@@ -733,6 +754,7 @@ pub(super) fn write_records(
     for end in out.ends.values() {
         span.widen(None, Some(*end), None);
     }
+    out.totals = daily;
     Ok(out)
 }
 
