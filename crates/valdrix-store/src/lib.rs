@@ -10,6 +10,7 @@
 pub(crate) mod db;
 mod engine;
 pub mod error;
+pub mod keys;
 pub mod postgres;
 pub mod query;
 pub mod sqlite;
@@ -233,6 +234,18 @@ pub trait Store {
 
     /// How far the stored costs are complete and final at `now`.
     fn freshness(&self, tenant: &TenantId, now: DateTime<Utc>, policy: &TrustPolicy) -> Result<Freshness>;
+
+    /// Stores a new API key of the tenant (hashed secret).
+    fn create_api_key(&mut self, tenant: &TenantId, key: &keys::NewApiKey) -> Result<keys::ApiKeyInfo>;
+
+    /// A key of the tenant with the SHA-256 of its secret, to check a presented key against.
+    fn api_key(&self, tenant: &TenantId, key_id: &str) -> Result<Option<(keys::ApiKeyInfo, Vec<u8>)>>;
+
+    /// The tenant's API keys, oldest first.
+    fn api_keys(&self, tenant: &TenantId) -> Result<Vec<keys::ApiKeyInfo>>;
+
+    /// Revokes a key of the tenant; false when it has no such key.
+    fn revoke_api_key(&mut self, tenant: &TenantId, key_id: &str) -> Result<bool>;
 
     /// Daily totals (grouped as the query asks, always by day too) restricted to final days: the
     /// series a forecast may learn from.

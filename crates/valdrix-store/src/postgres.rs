@@ -366,6 +366,20 @@ impl PgStore {
     }
 }
 
+/// `url` with its user replaced and no password (e.g. the application role's URL from the
+/// owner's; give the role's password in `PGPASSWORD` or a password file where one is needed).
+pub fn with_user(url: &str, user: &str) -> String {
+    let (head, tail) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let host = match tail.find('@') {
+        Some(i) if tail.find('/').is_none_or(|s| i < s) => &tail[i + 1..],
+        _ => tail,
+    };
+    format!("{head}{user}@{host}")
+}
+
 /// Whether a database URL names PostgreSQL.
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

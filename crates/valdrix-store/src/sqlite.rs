@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_series.sql")),
     (4, include_str!("../migrations/sqlite/0004_cost_trust.sql")),
     (5, include_str!("../migrations/sqlite/0005_daily_totals.sql")),
+    (6, include_str!("../migrations/sqlite/0006_api_keys.sql")),
 ];
 
 /// Migrations after which a step written in Rust completes the schema change.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use postgres::{Client, NoTls};
 
-use crate::postgres::APP_ROLE;
+use crate::postgres::{with_user, APP_ROLE};
 use crate::{PgOptions, PgStore, Result, Store};
 
 /// The server tests use.
@@ -28,19 +28,6 @@ fn with_database(url: &str, db: &str) -> String {
         None => (tail, String::new()),
     };
     format!("{head}{authority}/{db}{query}")
-}
-
-/// `url` with its user replaced (no password: the test server trusts local connections).
-pub fn with_user(url: &str, user: &str) -> String {
-    let (head, tail) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let host = match tail.find('@') {
-        Some(i) if tail.find('/').is_none_or(|s| i < s) => &tail[i + 1..],
-        _ => tail,
-    };
-    format!("{head}{user}@{host}")
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -60,9 +60,52 @@ enum Command {
     Demo(DemoArgs),
     /// Apply database migrations.
     Migrate,
+    /// Serve the HTTP API (migrating the database first).
+    Serve(ServeArgs),
+    /// API keys of the tenant (`--tenant`): create one (shown once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        what: KeysCommand,
+    },
     /// PostgreSQL upkeep: create the monthly partitions of cost records ahead of time and apply
     /// the retention policy (run it daily, as the schema's owner).
     Maintain(MaintainArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "VALDRIX_LISTEN")]
+    listen: String,
+    /// PostgreSQL: the URL requests connect with (default: the database URL as valdrix_app).
+    #[arg(long, env = "VALDRIX_APP_DATABASE_URL")]
+    app_database_url: Option<String>,
+    /// PostgreSQL: connections in the pool.
+    #[arg(long, default_value_t = 8)]
+    pool: usize,
+    /// PostgreSQL: a statement of a request is cancelled past this many milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    statement_timeout_ms: u64,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it (it is not stored, only its hash).
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// viewer, analyst or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// The tenant's keys.
+    List,
+    /// Revoke a key by its id.
+    Revoke {
+        /// The key's id (its third dot-separated part).
+        key_id: String,
+    },
 }
 
 #[derive(Args)]
@@ -399,6 +442,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Serve(a) => serve_cmd(&cli, a),
+        Command::Keys { what } => {
+            let mut store = open_store(&cli)?;
+            keys_cmd(store.as_mut(), &tenant, what)
+        }
         Command::Maintain(a) => {
             let url = cli.database_url.clone().unwrap_or_else(default_database);
             if !valdrix_store::postgres::is_postgres_url(&url) {
@@ -485,6 +533,71 @@ fn run(cli: Cli) -> Result<()> {
             valdrix::demo::run(&dir, a.seed, cli.database_url.as_deref(), &tenant)
         }
     }
+}
+
+fn serve_cmd(cli: &Cli, a: &ServeArgs) -> Result<()> {
+    use valdrix_server::{AppState, StorePool};
+    let url = cli.database_url.clone().unwrap_or_else(default_database);
+    let stores = if valdrix_store::postgres::is_postgres_url(&url) {
+        // Migrate as the owner, then serve as the application role.
+        valdrix_store::PgStore::open(&url).with_context(|| format!("migrating {}", redact(&url)))?;
+        let app = a
+            .app_database_url
+            .clone()
+            .unwrap_or_else(|| valdrix_store::postgres::with_user(&url, valdrix_store::postgres::APP_ROLE));
+        let options = valdrix_store::PgOptions { statement_timeout_ms: a.statement_timeout_ms };
+        valdrix_store::PgStore::connect_with(&app, options.clone())
+            .with_context(|| format!("connecting as the application role ({})", redact(&app)))?;
+        StorePool::postgres(&app, options, a.pool)
+    } else {
+        StorePool::sqlite(valdrix_store::SqliteStore::open(&url).with_context(|| format!("opening {url}"))?)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener =
+            tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
+        eprintln!("valdrix API on http://{}/api/v1 (health: /healthz, /readyz)", listener.local_addr()?);
+        valdrix_server::serve(listener, AppState { stores }).await?;
+        Ok(())
+    })
+}
+
+fn keys_cmd(store: &mut dyn Store, tenant: &TenantId, what: &KeysCommand) -> Result<()> {
+    match what {
+        KeysCommand::Create { name, role } => {
+            let role = valdrix_store::keys::Role::parse(role)
+                .with_context(|| format!("--role {role:?}: use viewer, analyst or admin"))?;
+            let issued = valdrix_server::auth::issue(tenant, name, role, &format!("cli:{}", actor(&None)))
+                .map_err(anyhow::Error::msg)?;
+            let info = store.create_api_key(tenant, &issued.stored)?;
+            println!("{}", issued.key);
+            eprintln!(
+                "created {} key {} ({}) for tenant {tenant}; it is shown once, only its hash is stored",
+                info.role.as_str(),
+                info.key_id,
+                info.name
+            );
+        }
+        KeysCommand::List => {
+            for k in store.api_keys(tenant)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    k.key_id,
+                    k.role.as_str(),
+                    k.name,
+                    k.created_at,
+                    k.revoked_at.map(|r| format!("revoked {r}")).unwrap_or_else(|| "active".into())
+                );
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            if !store.revoke_api_key(tenant, key_id)? {
+                anyhow::bail!("tenant {tenant} has no key {key_id}");
+            }
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
 }
 
 fn ingest_cmd(store: &mut dyn Store, tenant: &TenantId, a: &IngestArgs, config: &Config) -> Result<()> {

@@ -219,6 +219,20 @@ CREATE TABLE restatement_alerts (
 );
 CREATE INDEX restatement_alerts_run ON restatement_alerts (tenant_id, run_id);
 
+-- API keys of the server: the SHA-256 of the secret, never the secret. A key names its tenant,
+-- so it is looked up with that tenant set, like every other row.
+CREATE TABLE api_keys (
+    tenant_id    TEXT COLLATE "C" NOT NULL REFERENCES tenants (tenant_id),
+    key_id       TEXT COLLATE "C" NOT NULL,
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('viewer', 'analyst', 'admin')),
+    secret_hash  BYTEA NOT NULL,
+    created_at   TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    revoked_at   TEXT,
+    PRIMARY KEY (tenant_id, key_id)
+);
+
 -- Daily totals per common dimension (see the SQLite migration 0005): what dashboards read.
 CREATE TABLE daily_totals (
     tenant_id        TEXT COLLATE "C" NOT NULL,
@@ -279,7 +293,8 @@ DECLARE
 BEGIN
     FOR t IN SELECT unnest(ARRAY['tenants', 'ingest_runs', 'streams', 'cost_series', 'record_attrs',
                                  'cost_records', 'stream_periods', 'period_deliveries', 'record_audit',
-                                 'period_closes', 'audit_events', 'restatement_alerts', 'daily_totals'])
+                                 'period_closes', 'audit_events', 'restatement_alerts', 'daily_totals',
+                                 'api_keys'])
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);

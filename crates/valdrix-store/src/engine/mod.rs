@@ -15,6 +15,7 @@ use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension};
 use crate::{CurrencyTotals, NewRun, RunSummary};
 
+pub(crate) mod keys;
 pub(crate) mod restate;
 pub(crate) mod totals;
 pub(crate) mod trust;
@@ -155,6 +156,30 @@ macro_rules! store_methods {
             self.scoped(tenant, |db| $crate::engine::trust::freshness(db, tenant, now, policy))
         }
 
+        fn create_api_key(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            key: &$crate::keys::NewApiKey,
+        ) -> $crate::Result<$crate::keys::ApiKeyInfo> {
+            self.scoped(tenant, |db| $crate::engine::keys::create(db, tenant, key))
+        }
+
+        fn api_key(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            key_id: &str,
+        ) -> $crate::Result<Option<($crate::keys::ApiKeyInfo, Vec<u8>)>> {
+            self.scoped(tenant, |db| $crate::engine::keys::get(db, tenant, key_id))
+        }
+
+        fn api_keys(&self, tenant: &valdrix_core::TenantId) -> $crate::Result<Vec<$crate::keys::ApiKeyInfo>> {
+            self.scoped(tenant, |db| $crate::engine::keys::list(db, tenant))
+        }
+
+        fn revoke_api_key(&mut self, tenant: &valdrix_core::TenantId, key_id: &str) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::keys::revoke(db, tenant, key_id))
+        }
+
         fn final_daily_costs(
             &self,
             tenant: &valdrix_core::TenantId,
@@ -169,7 +194,7 @@ macro_rules! store_methods {
 pub(crate) use store_methods;
 
 /// Registers the tenant (first write).
-fn ensure_tenant(db: Db<'_>, tenant: &TenantId) -> Result<()> {
+pub(crate) fn ensure_tenant(db: Db<'_>, tenant: &TenantId) -> Result<()> {
     db.execute(
         "INSERT INTO tenants (tenant_id, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
         p![tenant.as_str(), Utc::now().to_rfc3339()],

@@ -1,0 +1,143 @@
+//! Errors as `application/problem+json` (RFC 9457), each with the request's id, and the headers
+//! every response carries.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The header carrying a request's id, taken from the client when it is sane.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// An error a handler answers with.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong, for a person.
+    pub detail: String,
+}
+
+impl ApiError {
+    /// 400: the request is wrong.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, detail: detail.into() }
+    }
+    /// 401: no valid key.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::UNAUTHORIZED, detail: detail.into() }
+    }
+    /// 403: the key's role may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::FORBIDDEN, detail: detail.into() }
+    }
+    /// 404: nothing of the caller's tenant by that name.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::NOT_FOUND, detail: detail.into() }
+    }
+}
+
+impl From<valdrix_store::StoreError> for ApiError {
+    fn from(e: valdrix_store::StoreError) -> Self {
+        use valdrix_store::StoreError as E;
+        let status = match &e {
+            E::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::PeriodClosed { .. } => StatusCode::CONFLICT,
+            e if e.is_statement_timeout() => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The details stay in the log: they may name tables or other tenants' ids.
+            tracing::error!(error = %e, "store error");
+            return ApiError { status, detail: "the store failed; the request id locates it in the server log".into() };
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            return ApiError { status, detail: "the query ran past the statement timeout; narrow it".into() };
+        }
+        ApiError { status, detail: e.to_string() }
+    }
+}
+
+/// The detail of an error response, picked up by [`finish`].
+#[derive(Debug, Clone)]
+struct Detail(String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = self.status.into_response();
+        r.extensions_mut().insert(Detail(self.detail));
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn request_id(headers: &HeaderMap) -> String {
+    let given = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).filter(|v| {
+        !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    });
+    match given {
+        Some(v) => v.to_string(),
+        None => format!("{:x}-{:06}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+    }
+}
+
+/// Middleware: gives the request an id, turns every error response into problem+json naming
+/// it, and adds the security headers.
+pub async fn finish(mut req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    let mut response = if status.as_u16() >= 400 && !is_problem {
+        let (mut parts, body) = response.into_parts();
+        let detail = match parts.extensions.remove::<Detail>() {
+            Some(Detail(d)) => d,
+            None => {
+                let bytes = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+                String::from_utf8_lossy(&bytes).trim().to_string()
+            }
+        };
+        let title = status.canonical_reason().unwrap_or("Error");
+        let problem = serde_json::json!({
+            "type": "about:blank",
+            "title": title,
+            "status": status.as_u16(),
+            "detail": if detail.is_empty() { title.to_string() } else { detail },
+            "request_id": id,
+        });
+        parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        parts.headers.remove(header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(problem.to_string()))
+    } else {
+        response
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert(REQUEST_ID, v);
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    );
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The id of the request being handled.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);

@@ -1,0 +1,188 @@
+//! The HTTP API across tenants, on PostgreSQL as the application role.
+//!
+//! Tenants `a` and `b` ingest different exports and get keys through the command line; then
+//! `valdrix serve` runs and every endpoint is called with `b`'s keys on `a`'s resources: the
+//! answer is always `b`'s own data, 404 or 403, never `a`'s. Errors are problem+json with the
+//! request id; every response carries the security headers.
+
+mod common;
+
+use common::{free_port, samples, valdrix, valdrix_bin, wait_for, Server};
+use serde_json::Value;
+use std::path::Path;
+use valdrix_store::testing::PgTestDb;
+
+struct Api {
+    base: String,
+    agent: ureq::Agent,
+}
+
+/// (status, headers, body as JSON or a string).
+type Answer = (u16, ureq::http::HeaderMap, Value);
+
+impl Api {
+    fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let req = ureq::http::Request::builder().method(method).uri(&url);
+        let req = match key {
+            Some(k) => req.header("Authorization", format!("Bearer {k}")),
+            None => req,
+        };
+        let resp = match body {
+            Some(b) => self.agent.run(req.header("Content-Type", "application/json").body(b.to_string()).unwrap()),
+            None => self.agent.run(req.body(()).unwrap()),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.into_body().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, json)
+    }
+
+    fn get(&self, path: &str, key: &str) -> Answer {
+        self.call("GET", path, Some(key), None)
+    }
+}
+
+fn key(db: &PgTestDb, tenant: &str, role: &str) -> String {
+    let (ok, out, err) =
+        valdrix(Path::new(&db.app_url()), &["--tenant", tenant, "keys", "create", "--name", "test", "--role", role]);
+    assert!(ok, "{err}");
+    out.trim().to_string()
+}
+
+fn key_id(key: &str) -> &str {
+    key.split('.').nth(2).unwrap()
+}
+
+fn assert_problem(answer: &Answer, status: u16, what: &str) {
+    assert_eq!(answer.0, status, "{what}: {:?}", answer.2);
+    let ct = answer.1.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    assert_eq!(ct, "application/problem+json", "{what}");
+    assert_eq!(answer.2["status"], status, "{what}");
+    let id = answer.2["request_id"].as_str().unwrap_or("");
+    assert!(!id.is_empty(), "{what}: no request id in {:?}", answer.2);
+    assert_eq!(answer.1.get("x-request-id").and_then(|v| v.to_str().ok()), Some(id), "{what}");
+    assert!(answer.2["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+}
+
+fn total(answer: &Answer) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = answer.2["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["currency"].as_str().unwrap().to_string(), r["amount"].as_str().unwrap().to_string()))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn keys_of_one_tenant_never_reach_another_tenants_data() {
+    let db = PgTestDb::new();
+    let app = db.app_url();
+    let ingest = |tenant: &str, file: &Path| {
+        let (ok, out, err) = valdrix(Path::new(&app), &["--tenant", tenant, "ingest", file.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+    };
+    ingest("a", &samples().join("aws-cur2-derived/csv/cur2-derived-2018-10-sample1000.csv"));
+    ingest("b", &samples().join("focus/focus-1.0-sample/focus_sample_1000.csv"));
+    let (a_admin, b_admin, b_viewer) = (key(&db, "a", "admin"), key(&db, "b", "admin"), key(&db, "b", "viewer"));
+
+    let port = free_port();
+    let mut server = Server(
+        std::process::Command::new(valdrix_bin())
+            .args(["--database-url", &db.owner_url(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port, &mut server, "valdrix serve");
+    let config = ureq::Agent::config_builder().http_status_as_error(false).build();
+    let api = Api { base: format!("http://127.0.0.1:{port}"), agent: config.into() };
+
+    // Health, and the headers every response carries.
+    let health = api.call("GET", "/healthz", None, None);
+    assert_eq!(health.0, 200);
+    for h in ["x-content-type-options", "x-frame-options", "content-security-policy", "referrer-policy", "x-request-id"]
+    {
+        assert!(health.1.contains_key(h), "missing {h}");
+    }
+    assert_eq!(api.call("GET", "/readyz", None, None).0, 200);
+
+    // No key, a malformed key, a key with another tenant's name: 401.
+    assert_problem(&api.call("GET", "/api/v1/costs", None, None), 401, "no key");
+    assert_problem(&api.get("/api/v1/costs", "vdx.a.nothex.x"), 401, "malformed key");
+    let forged = a_admin.replacen("vdx.a.", "vdx.b.", 1);
+    assert_problem(&api.get("/api/v1/costs", &forged), 401, "a's key presented as b's");
+
+    // Each tenant sees its own totals, the same as the command line shows it.
+    let a_costs = api.get("/api/v1/costs?group_by=service", &a_admin);
+    assert_eq!(a_costs.0, 200, "{:?}", a_costs.2);
+    assert!(a_costs.2.to_string().contains("Amazon Elastic Compute Cloud"));
+    let a_total = total(&api.get("/api/v1/costs", &a_admin));
+    let b_total = total(&api.get("/api/v1/costs", &b_admin));
+    assert_ne!(a_total, b_total);
+    let (ok, cli, _) = valdrix(Path::new(&app), &["--tenant", "b", "costs", "--format", "json"]);
+    assert!(ok);
+    for (_, amount) in &b_total {
+        assert!(cli.contains(amount.as_str()), "API total {amount} not in the CLI's {cli}");
+    }
+    // b's keys on every endpoint: b's data only, or 404/403.
+    for k in [&b_admin, &b_viewer] {
+        let runs = api.get("/api/v1/runs", k);
+        assert_eq!(runs.0, 200);
+        let text = runs.2.to_string();
+        assert!(text.contains("focus_sample_1000") && !text.contains("cur2-derived"), "{text}");
+        assert_eq!(total(&api.get("/api/v1/costs", k)), b_total);
+        let by_service = api.get("/api/v1/costs?group_by=service&filter=provider=AWS", k);
+        assert_eq!(by_service.0, 200);
+    }
+    let keys = api.get("/api/v1/keys", &b_admin);
+    assert_eq!(keys.0, 200);
+    assert!(!keys.2.to_string().contains(key_id(&a_admin)), "b lists a's key");
+    assert_problem(&api.get("/api/v1/keys", &b_viewer), 403, "viewer listing keys");
+    assert_problem(
+        &api.call("DELETE", &format!("/api/v1/keys/{}", key_id(&a_admin)), Some(&b_admin), None),
+        404,
+        "b revoking a's key",
+    );
+    assert_problem(
+        &api.call("POST", "/api/v1/keys", Some(&b_viewer), Some(serde_json::json!({"name": "x", "role": "admin"}))),
+        403,
+        "viewer creating keys",
+    );
+    assert_eq!(api.get("/api/v1/costs", &a_admin).0, 200, "a's key survived b's attempts");
+
+    // Keys made through the API work once, for their tenant only; revoked, they stop.
+    let created =
+        api.call("POST", "/api/v1/keys", Some(&b_admin), Some(serde_json::json!({"name": "ci", "role": "viewer"})));
+    assert_eq!(created.0, 201, "{:?}", created.2);
+    let new_key = created.2["key"].as_str().unwrap().to_string();
+    assert_eq!(total(&api.get("/api/v1/costs", &new_key)), b_total);
+    let revoked = api.call("DELETE", &format!("/api/v1/keys/{}", key_id(&new_key)), Some(&b_admin), None);
+    assert_eq!(revoked.0, 204);
+    assert_problem(&api.get("/api/v1/costs", &new_key), 401, "revoked key");
+
+    // Bad input: 4xx with a message, never 5xx.
+    for (path, what) in [
+        ("/api/v1/costs?group_by=nonsense", "unknown dimension"),
+        ("/api/v1/costs?from=2024-13-01", "bad date"),
+        ("/api/v1/costs?metric=gold", "unknown metric"),
+        ("/api/v1/costs?from=2024-02-01&to=2024-01-01", "empty range"),
+        ("/api/v1/costs?filter=service", "filter without value"),
+        ("/api/v1/costs?color=red", "unknown parameter"),
+        ("/api/v1/runs?limit=0", "limit"),
+    ] {
+        assert_problem(&api.get(path, &b_admin), 400, what);
+    }
+    assert_problem(
+        &api.call("POST", "/api/v1/keys", Some(&b_admin), Some(serde_json::json!({"role": "root"}))),
+        400,
+        "bad body",
+    );
+    assert_problem(&api.get("/api/v1/nothing", &b_admin), 404, "unknown route");
+    assert_problem(&api.call("PUT", "/api/v1/costs", Some(&b_admin), None), 405, "wrong method");
+}
