@@ -7,6 +7,7 @@
 //! (404) or are refused (403). Errors are `application/problem+json` with the request's id.
 
 pub mod auth;
+pub mod metrics;
 pub mod pool;
 pub mod problem;
 
@@ -92,6 +93,7 @@ where
 
 /// The API's routes, with the request-id, problem and security-header middleware.
 pub fn router(state: AppState) -> Router {
+    metrics::handle();
     let api = Router::new()
         .route("/costs", get(costs))
         .route("/runs", get(runs))
@@ -100,9 +102,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(problem::finish))
 }
 
@@ -113,6 +117,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
+}
+
+async fn metrics_page(State(stores): State<StorePool>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&stores))
 }
 
 async fn readyz(State(stores): State<StorePool>) -> Result<Json<Value>, ApiError> {

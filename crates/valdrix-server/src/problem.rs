@@ -55,6 +55,7 @@ impl From<valdrix_store::StoreError> for ApiError {
             return ApiError { status, detail: "the store failed; the request id locates it in the server log".into() };
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
+            metrics::counter!("valdrix_statement_timeouts_total").increment(1);
             return ApiError { status, detail: "the query ran past the statement timeout; narrow it".into() };
         }
         ApiError { status, detail: e.to_string() }

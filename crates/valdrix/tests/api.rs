@@ -185,4 +185,21 @@ fn keys_of_one_tenant_never_reach_another_tenants_data() {
     );
     assert_problem(&api.get("/api/v1/nothing", &b_admin), 404, "unknown route");
     assert_problem(&api.call("PUT", "/api/v1/costs", Some(&b_admin), None), 405, "wrong method");
+
+    // Metrics of all that, by route template and status, with no tenant in any label.
+    let (status, _, page) = api.call("GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    let page = page.as_str().unwrap().to_string();
+    for want in [
+        "valdrix_http_requests_total{method=\"GET\",route=\"/api/v1/costs\",status=\"200\"}",
+        "valdrix_http_requests_total{method=\"GET\",route=\"/api/v1/costs\",status=\"400\"}",
+        "valdrix_http_requests_total{method=\"DELETE\",route=\"/api/v1/keys/{key_id}\",status=\"404\"}",
+        "valdrix_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/runs\",status=\"200\",le=\"0.1\"}",
+        "valdrix_db_pool_connections_max 8",
+        "valdrix_tenantless_queries_total 0",
+        "valdrix_statement_timeouts_total 0",
+    ] {
+        assert!(page.contains(want), "/metrics lacks {want}:\n{page}");
+    }
+    assert!(!page.contains("tenant=") && !page.contains(key_id(&a_admin)), "tenant data in metrics");
 }

@@ -749,6 +749,10 @@ fn write_delivery(db: Db<'_>, tenant: &TenantId, run: &NewRun, records: &dyn Rec
         p![tenant.as_str(), run.stream, run_id],
     )?;
     let write_ms = started.elapsed().as_millis() as i64;
+    // Recorded where a recorder is installed (the server); a no-op in the command line.
+    metrics::counter!("valdrix_ingest_records_total").increment(records.len() as u64);
+    metrics::counter!("valdrix_ingest_rows_total").increment(run.rows_read);
+    metrics::histogram!("valdrix_ingest_write_duration_seconds").record(started.elapsed().as_secs_f64());
     tracing::debug!(
         records = records.len(),
         series = series.series_no.len(),

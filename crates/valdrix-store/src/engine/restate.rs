@@ -736,6 +736,7 @@ pub(super) fn write_records(
                     d.policy.alert_floor.normalize().to_string(),
                 ])?;
                 out.changes.alerts += 1;
+                metrics::counter!("valdrix_restatement_alerts_total").increment(1);
                 tracing::info!(
                     event = "restatement_alert",
                     run_id = d.run_id,
