@@ -3,6 +3,7 @@
 #   .tools/py         Python 3 venv: pyarrow (test oracle), duckdb (benchmark peer), moto[server] (S3 emulator),
 #                     azure-storage-blob (uploads test data to Azurite)
 #   .tools/validator  Python 3.12 venv: focus-validator 2.2.1 (FOCUS 1.2 rules)
+#   .tools/st         Python 3 venv: schemathesis (property-based tests of the API against its OpenAPI)
 #   .tools/node       azurite (Azure Blob emulator)
 # Nothing is downloaded at test time; this script is the only place that installs.
 set -euo pipefail
@@ -31,6 +32,14 @@ if [ ! -f "$tools/validator/.installed" ] || [ "$(cat "$tools/validator/.install
   "$tools/validator/bin/pip" install --quiet --disable-pip-version-check "focus-validator==2.2.1"
   "$tools/validator/bin/pip" install --quiet --disable-pip-version-check "pyarrow<21"
   echo "$want_val" > "$tools/validator/.installed"
+fi
+
+want_st="schemathesis==4.32.5"
+if [ ! -f "$tools/st/.installed" ] || [ "$(cat "$tools/st/.installed")" != "$want_st" ]; then
+  echo "setup: $want_st"
+  python3 -m venv "$tools/st"
+  "$tools/st/bin/pip" install --quiet --disable-pip-version-check "$want_st"
+  echo "$want_st" > "$tools/st/.installed"
 fi
 
 want_node="azurite@3.37.0"

@@ -1,0 +1,451 @@
+//! The `/api/v1` handlers and their OpenAPI description (what `/api/v1/openapi.json` serves).
+//!
+//! Query strings are parsed here rather than by serde so that every mistake becomes a 400 that
+//! names the parameter; the `*Params` structs exist to describe them in the document.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use valdrix_core::TenantId;
+use valdrix_store::keys::{ApiKeyInfo, Role};
+use valdrix_store::{CostQuery, Dimension, Filter, Metric};
+
+use crate::{auth, metrics, ApiError, Caller, StorePool};
+
+/// An error (RFC 9457), as every error response carries it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what kind of error it is.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The status's reason phrase.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// The request's id (also in the `x-request-id` header), to find it in the server log.
+    pub request_id: String,
+}
+
+/// Readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    pub status: String,
+    /// The database connection pool.
+    pub pool: PoolOut,
+}
+
+/// Connections of the pool.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PoolOut {
+    /// Lent out now.
+    pub in_use: usize,
+    /// At most.
+    pub size: usize,
+}
+
+/// Cost metrics.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricName {
+    /// BilledCost: the invoice view.
+    Billed,
+    /// EffectiveCost: amortised.
+    Effective,
+    /// ListCost.
+    List,
+    /// ContractedCost.
+    Contracted,
+}
+
+/// Parameters of `GET /api/v1/costs` (the same grouping and filters as `valdrix costs`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct CostParams {
+    /// Dimensions to group by, comma-separated: provider, service, service-category, account,
+    /// sub-account, region, resource, charge-category, pricing-category, usage-type, day, month,
+    /// currency, source, billing-period, tag:KEY.
+    #[param(
+        pattern = r"^((provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+)(,(provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+))*)?$"
+    )]
+    group_by: Option<String>,
+    /// Which cost to add up (default billed).
+    metric: Option<MetricName>,
+    /// First charge day (YYYY-MM-DD).
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Day after the last charge day (YYYY-MM-DD, exclusive; not after `from` gives no rows).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// `DIMENSION=V1,V2`: keep records whose dimension has one of the values (repeatable; an
+    /// empty value matches records without one).
+    #[param(inline, value_type = Option<Vec<FilterText>>)]
+    filter: Option<Vec<String>>,
+}
+
+/// A filter, `(provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+)ENSION=V1,V2`.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, pattern = r"^(provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+)=.*$")]
+#[allow(dead_code)]
+pub struct FilterText(String);
+
+/// One group of a cost answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CostRowOut {
+    /// The group's value of each `group_by` dimension (null: records without one).
+    pub keys: BTreeMap<String, Option<String>>,
+    /// Currency (amounts of different currencies are never added).
+    pub currency: String,
+    /// The exact sum, as a decimal string.
+    #[schema(value_type = String, example = "1234.5678")]
+    pub amount: rust_decimal::Decimal,
+    /// Daily records added up.
+    pub records: u64,
+}
+
+/// A cost answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CostsOut {
+    /// The dimensions grouped by.
+    pub group_by: Vec<String>,
+    /// The cost added up.
+    pub metric: String,
+    /// Groups, per currency.
+    pub rows: Vec<CostRowOut>,
+}
+
+/// Parameters of `GET /api/v1/runs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RunsParams {
+    /// How many runs, newest first (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// Ingestion runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunsOut {
+    /// Each run: its source, files, checksum, rows, records, totals per currency, what it changed.
+    #[schema(value_type = Vec<Object>)]
+    pub runs: Vec<valdrix_store::RunSummary>,
+}
+
+/// Key roles.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Reads.
+    Viewer,
+    /// Reads and writes.
+    Analyst,
+    /// Also manages keys.
+    Admin,
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Role {
+        match r {
+            RoleName::Viewer => Role::Viewer,
+            RoleName::Analyst => Role::Analyst,
+            RoleName::Admin => Role::Admin,
+        }
+    }
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOut {
+    /// Public id (the third part of the key).
+    pub key_id: String,
+    /// What it is for.
+    pub name: String,
+    /// viewer, analyst or admin.
+    pub role: String,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// By whom.
+    pub created_by: String,
+    /// Revoked (RFC 3339), if it was.
+    pub revoked_at: Option<String>,
+}
+
+impl From<ApiKeyInfo> for KeyOut {
+    fn from(k: ApiKeyInfo) -> Self {
+        KeyOut {
+            key_id: k.key_id,
+            name: k.name,
+            role: k.role.as_str().to_string(),
+            created_at: k.created_at,
+            created_by: k.created_by,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// The tenant's keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeysOut {
+    /// Oldest first.
+    pub keys: Vec<KeyOut>,
+}
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyIn {
+    /// What it is for (1 to 200 characters).
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// What it may do.
+    pub role: RoleName,
+}
+
+/// A created key: shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedKey {
+    /// The key, for `Authorization: Bearer …`; only its hash is stored.
+    pub key: String,
+    /// Its description.
+    pub info: KeyOut,
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Valdrix API", description = "Cloud costs, ingested exactly and kept per tenant.", version = "1"),
+    paths(healthz, readyz, costs, runs, list_keys, create_key, revoke_key),
+    components(schemas(MetricName, RoleName, FilterText, Problem)),
+    modifiers(&BearerAuth),
+    tags((name = "costs", description = "Cost answers"), (name = "ingestion", description = "Ingestion runs"),
+         (name = "keys", description = "API keys of the tenant (admin)"), (name = "health", description = "Health"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vdx.TENANT.KEYID.SECRET")
+                    .description(Some("An API key; its tenant scopes every answer."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers a tenant-scoped query.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready", body = Ready),
+    (status = 500, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn readyz(State(stores): State<StorePool>) -> Result<Json<Ready>, ApiError> {
+    // A tenant no one has: the database answers, the tenant context works, nothing is read.
+    let probe = TenantId::parse("_readyz").map_err(|e| ApiError::bad_request(e.to_string()))?;
+    stores.run(move |s| s.api_keys(&probe)).await?;
+    let u = stores.usage();
+    Ok(Json(Ready { status: "ready".into(), pool: PoolOut { in_use: u.in_use, size: u.size } }))
+}
+
+/// The metrics page (Prometheus text format).
+pub async fn metrics_page(State(stores): State<StorePool>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&stores))
+}
+
+/// `key=value` pairs of a query string, in order (repeated keys kept).
+fn query_pairs(raw: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
+}
+
+fn date(name: &str, v: &str) -> Result<chrono::NaiveDate, ApiError> {
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM-DD")))
+}
+
+/// The cost query a query string asks for (see [`CostParams`]).
+fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiError> {
+    let mut q = CostQuery::default();
+    let dimension =
+        |d: &str| Dimension::parse(d).ok_or_else(|| ApiError::bad_request(format!("unknown dimension {d:?}")));
+    for (k, v) in pairs {
+        match k.as_str() {
+            "group_by" => {
+                for d in v.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+                    q.group_by.push(dimension(d)?);
+                }
+            }
+            "metric" => {
+                q.metric = Metric::parse(v).ok_or_else(|| {
+                    ApiError::bad_request(format!("metric={v:?}: use billed, effective, list or contracted"))
+                })?
+            }
+            "from" => q.from = Some(date("from", v)?),
+            "to" => q.to = Some(date("to", v)?),
+            "filter" => {
+                let (d, vals) = v
+                    .split_once('=')
+                    .ok_or_else(|| ApiError::bad_request(format!("filter={v:?}: expected DIMENSION=VALUE")))?;
+                q.filters.push(Filter {
+                    dimension: dimension(d)?,
+                    values: vals.split(',').map(|s| s.trim().to_string()).collect(),
+                });
+            }
+            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    Ok(q)
+}
+
+/// Cost totals grouped by any dimensions, per currency, exact.
+#[utoipa::path(get, path = "/api/v1/costs", tag = "costs", params(CostParams), security(("api_key" = [])), responses(
+    (status = 200, description = "Groups per currency", body = CostsOut),
+    (status = 400, description = "A parameter is wrong", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "The query ran past the statement timeout", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn costs(
+    caller: Caller,
+    State(stores): State<StorePool>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<CostsOut>, ApiError> {
+    let q = cost_query(&query_pairs(&raw)?)?;
+    let tenant = caller.tenant.clone();
+    let query = q.clone();
+    let rows = stores.run(move |s| s.costs(&tenant, &query)).await?;
+    let names: Vec<String> = q.group_by.iter().map(|d| d.label()).collect();
+    let rows = rows
+        .into_iter()
+        .map(|r| CostRowOut {
+            keys: names.iter().cloned().zip(r.keys).collect(),
+            currency: r.currency,
+            amount: r.amount,
+            records: r.records,
+        })
+        .collect();
+    Ok(Json(CostsOut { group_by: names, metric: q.metric.column().to_string(), rows }))
+}
+
+/// Ingestion runs of the tenant, newest first.
+#[utoipa::path(get, path = "/api/v1/runs", tag = "ingestion", params(RunsParams), security(("api_key" = [])), responses(
+    (status = 200, description = "Runs", body = RunsOut),
+    (status = 400, description = "A parameter is wrong", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn runs(
+    caller: Caller,
+    State(stores): State<StorePool>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RunsOut>, ApiError> {
+    let mut limit = 50usize;
+    for (k, v) in query_pairs(&raw)? {
+        match k.as_str() {
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=500).contains(n))
+                    .ok_or_else(|| ApiError::bad_request(format!("limit={v:?}: 1 to 500")))?
+            }
+            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let tenant = caller.tenant.clone();
+    let runs = stores.run(move |s| s.runs(&tenant, limit)).await?;
+    Ok(Json(RunsOut { runs }))
+}
+
+/// The tenant's API keys (admin).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("api_key" = [])), responses(
+    (status = 200, description = "Keys, without secrets", body = KeysOut),
+    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Result<Json<KeysOut>, ApiError> {
+    caller.require(Role::Admin)?;
+    let tenant = caller.tenant.clone();
+    let keys = stores.run(move |s| s.api_keys(&tenant)).await?;
+    Ok(Json(KeysOut { keys: keys.into_iter().map(KeyOut::from).collect() }))
+}
+
+/// Creates a key of the tenant (admin); the key is in this answer only.
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = NewKeyIn, security(("api_key" = [])), responses(
+    (status = 201, description = "Created", body = CreatedKey),
+    (status = 400, description = "The body is wrong", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn create_key(
+    caller: Caller,
+    State(stores): State<StorePool>,
+    body: Result<Json<NewKeyIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    caller.require(Role::Admin)?;
+    let Json(body) = body.map_err(|e| {
+        let status =
+            if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE { e.status() } else { StatusCode::BAD_REQUEST };
+        ApiError { status, detail: e.body_text() }
+    })?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::bad_request("name: 1 to 200 characters"));
+    }
+    let issued = auth::issue(&caller.tenant, name, body.role.into(), &format!("key:{}", caller.key_id))
+        .map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, detail: e })?;
+    let tenant = caller.tenant.clone();
+    let stored = issued.stored.clone();
+    let info = stores.run(move |s| s.create_api_key(&tenant, &stored)).await?;
+    Ok((StatusCode::CREATED, Json(CreatedKey { key: issued.key, info: info.into() })))
+}
+
+/// Revokes a key of the tenant (admin).
+#[utoipa::path(delete, path = "/api/v1/keys/{key_id}", tag = "keys", security(("api_key" = [])),
+    params(("key_id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The tenant has no such key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A key cannot revoke itself", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn revoke_key(
+    caller: Caller,
+    State(stores): State<StorePool>,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Admin)?;
+    if key_id == caller.key_id {
+        // Revoking the key in use would lock its holder out mid-session; use another admin key.
+        return Err(ApiError { status: StatusCode::CONFLICT, detail: "a key cannot revoke itself".into() });
+    }
+    let tenant = caller.tenant.clone();
+    let id = key_id.clone();
+    if stores.run(move |s| s.revoke_api_key(&tenant, &id)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no key {key_id}")))
+    }
+}
