@@ -324,6 +324,7 @@ fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiError> {
     (status = 200, description = "Groups per currency", body = CostsOut),
     (status = 400, description = "A parameter is wrong", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
     (status = 503, description = "The query ran past the statement timeout", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn costs(
@@ -353,6 +354,7 @@ pub async fn costs(
     (status = 200, description = "Runs", body = RunsOut),
     (status = 400, description = "A parameter is wrong", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn runs(
     caller: Caller,
@@ -381,6 +383,7 @@ pub async fn runs(
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("api_key" = [])), responses(
     (status = 200, description = "Keys, without secrets", body = KeysOut),
     (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Result<Json<KeysOut>, ApiError> {
@@ -395,6 +398,7 @@ pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Resul
     (status = 201, description = "Created", body = CreatedKey),
     (status = 400, description = "The body is wrong", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
     (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
 ))]
@@ -407,14 +411,14 @@ pub async fn create_key(
     let Json(body) = body.map_err(|e| {
         let status =
             if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE { e.status() } else { StatusCode::BAD_REQUEST };
-        ApiError { status, detail: e.body_text() }
+        ApiError::new(status, e.body_text())
     })?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::bad_request("name: 1 to 200 characters"));
     }
     let issued = auth::issue(&caller.tenant, name, body.role.into(), &format!("key:{}", caller.key_id))
-        .map_err(|e| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, detail: e })?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let tenant = caller.tenant.clone();
     let stored = issued.stored.clone();
     let info = stores.run(move |s| s.create_api_key(&tenant, &stored)).await?;
@@ -427,6 +431,8 @@ pub async fn create_key(
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no such key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A key cannot revoke itself", body = Problem, content_type = "application/problem+json"),
@@ -439,7 +445,7 @@ pub async fn revoke_key(
     caller.require(Role::Admin)?;
     if key_id == caller.key_id {
         // Revoking the key in use would lock its holder out mid-session; use another admin key.
-        return Err(ApiError { status: StatusCode::CONFLICT, detail: "a key cannot revoke itself".into() });
+        return Err(ApiError::new(StatusCode::CONFLICT, "a key cannot revoke itself"));
     }
     let tenant = caller.tenant.clone();
     let id = key_id.clone();

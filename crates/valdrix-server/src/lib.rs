@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod limits;
 pub mod metrics;
 pub mod pool;
 pub mod problem;
@@ -22,6 +23,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 
+pub use limits::RateLimits;
 pub use pool::StorePool;
 pub use problem::ApiError;
 
@@ -30,11 +32,19 @@ pub use problem::ApiError;
 pub struct AppState {
     /// Where stores come from.
     pub stores: StorePool,
+    /// Requests each tenant may make.
+    pub limits: RateLimits,
 }
 
 impl FromRef<AppState> for StorePool {
     fn from_ref(s: &AppState) -> StorePool {
         s.stores.clone()
+    }
+}
+
+impl FromRef<AppState> for RateLimits {
+    fn from_ref(s: &AppState) -> RateLimits {
+        s.limits.clone()
     }
 }
 
@@ -67,6 +77,7 @@ impl Caller {
 impl<S: Send + Sync> FromRequestParts<S> for Caller
 where
     StorePool: FromRef<S>,
+    RateLimits: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -83,6 +94,10 @@ where
         let found = stores.run(move |s| s.api_key(&tenant, &key_id)).await?;
         match found {
             Some((info, hash)) if auth::verify(&presented, &info, &hash) => {
+                if let Err(wait) = RateLimits::from_ref(state).check(presented.tenant.as_str()) {
+                    ::metrics::counter!("valdrix_rate_limited_requests_total").increment(1);
+                    return Err(ApiError::too_many_requests(wait));
+                }
                 Ok(Caller { tenant: presented.tenant, role: info.role, key_id: info.key_id })
             }
             _ => Err(ApiError::unauthorized("the API key is unknown or revoked")),

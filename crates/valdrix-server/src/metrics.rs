@@ -53,5 +53,6 @@ pub fn render(stores: &StorePool) -> String {
     // Present from the start, so that a dashboard shows 0 rather than nothing.
     metrics::counter!("valdrix_statement_timeouts_total").increment(0);
     metrics::counter!("valdrix_restatement_alerts_total").increment(0);
+    metrics::counter!("valdrix_rate_limited_requests_total").increment(0);
     handle().map(|h| h.render()).unwrap_or_default()
 }

@@ -18,24 +18,41 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What went wrong, for a person.
     pub detail: String,
+    /// Seconds to wait before retrying (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
+    /// An error with this status and detail.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError { status, detail: detail.into(), retry_after: None }
+    }
+
+    /// 429: the tenant's rate limit; retry after `wait`.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this tenant's request rate limit is reached; retry in {} ms", wait.as_millis().max(1)),
+        );
+        e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        e
+    }
+
     /// 400: the request is wrong.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, detail: detail.into() }
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
     }
     /// 401: no valid key.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::UNAUTHORIZED, detail: detail.into() }
+        ApiError::new(StatusCode::UNAUTHORIZED, detail)
     }
     /// 403: the key's role may not do this.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::FORBIDDEN, detail: detail.into() }
+        ApiError::new(StatusCode::FORBIDDEN, detail)
     }
     /// 404: nothing of the caller's tenant by that name.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, detail: detail.into() }
+        ApiError::new(StatusCode::NOT_FOUND, detail)
     }
 }
 
@@ -52,13 +69,13 @@ impl From<valdrix_store::StoreError> for ApiError {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             // The details stay in the log: they may name tables or other tenants' ids.
             tracing::error!(error = %e, "store error");
-            return ApiError { status, detail: "the store failed; the request id locates it in the server log".into() };
+            return ApiError::new(status, "the store failed; the request id locates it in the server log");
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             metrics::counter!("valdrix_statement_timeouts_total").increment(1);
-            return ApiError { status, detail: "the query ran past the statement timeout; narrow it".into() };
+            return ApiError::new(status, "the query ran past the statement timeout; narrow it");
         }
-        ApiError { status, detail: e.to_string() }
+        ApiError::new(status, e.to_string())
     }
 }
 
@@ -70,6 +87,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = self.status.into_response();
         r.extensions_mut().insert(Detail(self.detail));
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -86,6 +86,12 @@ struct ServeArgs {
     /// PostgreSQL: a statement of a request is cancelled past this many milliseconds.
     #[arg(long, default_value_t = 5000)]
     statement_timeout_ms: u64,
+    /// Requests per second each tenant may make on average (beyond: 429 with Retry-After).
+    #[arg(long, default_value_t = 50)]
+    rate_limit: u32,
+    /// Requests a tenant may make at once before the rate applies.
+    #[arg(long, default_value_t = 100)]
+    rate_burst: u32,
 }
 
 #[derive(Subcommand)]
@@ -536,7 +542,7 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn serve_cmd(cli: &Cli, a: &ServeArgs) -> Result<()> {
-    use valdrix_server::{AppState, StorePool};
+    use valdrix_server::{AppState, RateLimits, StorePool};
     let url = cli.database_url.clone().unwrap_or_else(default_database);
     let stores = if valdrix_store::postgres::is_postgres_url(&url) {
         // Migrate as the owner, then serve as the application role.
@@ -557,7 +563,8 @@ fn serve_cmd(cli: &Cli, a: &ServeArgs) -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
         eprintln!("valdrix API on http://{}/api/v1 (health: /healthz, /readyz)", listener.local_addr()?);
-        valdrix_server::serve(listener, AppState { stores }).await?;
+        let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst);
+        valdrix_server::serve(listener, AppState { stores, limits }).await?;
         Ok(())
     })
 }

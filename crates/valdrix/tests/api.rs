@@ -89,7 +89,7 @@ struct Fixture {
     _server: Server,
 }
 
-fn fixture() -> Fixture {
+fn fixture(serve_args: &[&str]) -> Fixture {
     let db = PgTestDb::new();
     let app = db.app_url();
     let ingest = |tenant: &str, file: &Path| {
@@ -103,6 +103,7 @@ fn fixture() -> Fixture {
     let mut server = Server(
         std::process::Command::new(valdrix_bin())
             .args(["--database-url", &db.owner_url(), "serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(serve_args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -117,7 +118,7 @@ fn fixture() -> Fixture {
 
 #[test]
 fn keys_of_one_tenant_never_reach_another_tenants_data() {
-    let Fixture { db, api, a_admin, b_admin, b_viewer, _server } = fixture();
+    let Fixture { db, api, a_admin, b_admin, b_viewer, _server } = fixture(&[]);
     let app = db.app_url();
 
     // Health, and the headers every response carries.
@@ -226,7 +227,7 @@ fn keys_of_one_tenant_never_reach_another_tenants_data() {
 /// live server with data: no 5xx, no response that violates the schema.
 #[test]
 fn schemathesis_finds_no_server_error_and_no_schema_violation() {
-    let f = fixture();
+    let f = fixture(&[]);
     let out = std::process::Command::new(common::repo_root().join("scripts/schemathesis.sh"))
         .args([&f.api.base, &f.a_admin, "60"])
         .output()
@@ -236,4 +237,32 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(text.contains("No issues found"), "{text}");
     // It ran every operation.
     assert!(text.contains("Tested: 7"), "{text}");
+}
+
+/// One tenant past its rate limit gets 429 with Retry-After; another tenant is not slowed.
+#[test]
+fn a_tenant_past_its_rate_limit_gets_429_and_others_do_not() {
+    let f = fixture(&["--rate-limit", "1", "--rate-burst", "3"]);
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let answer = f.api.get("/api/v1/runs", &f.b_viewer);
+        if answer.0 == 429 {
+            assert_problem(&answer, 429, "rate limited");
+            let wait: u64 =
+                answer.1.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap();
+            assert!((1..=2).contains(&wait), "Retry-After {wait}");
+        }
+        statuses.push(answer.0);
+    }
+    assert_eq!(&statuses[..3], &[200, 200, 200], "the burst is allowed: {statuses:?}");
+    assert!(statuses[3..].contains(&429), "no 429 past the burst: {statuses:?}");
+    // Tenant a has its own bucket.
+    assert_eq!(f.api.get("/api/v1/runs", &f.a_admin).0, 200);
+    let (_, _, page) = f.api.call("GET", "/metrics", None, None);
+    let page = page.as_str().unwrap().to_string();
+    let limited = page
+        .lines()
+        .find_map(|l| l.strip_prefix("valdrix_rate_limited_requests_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(limited, Some(statuses.iter().filter(|s| **s == 429).count() as f64), "{page}");
 }
