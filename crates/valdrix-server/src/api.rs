@@ -127,9 +127,12 @@ pub struct CostsOut {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct RunsParams {
-    /// How many runs, newest first (1 to 500, default 50).
+    /// Runs per page, newest first (1 to 500, default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^r[0-9]{1,18}$")]
+    cursor: Option<String>,
 }
 
 /// Ingestion runs, newest first.
@@ -138,6 +141,8 @@ pub struct RunsOut {
     /// Each run: its source, files, checksum, rows, records, totals per currency, what it changed.
     #[schema(value_type = Vec<Object>)]
     pub runs: Vec<valdrix_store::RunSummary>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// Key roles.
@@ -362,6 +367,7 @@ pub async fn runs(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RunsOut>, ApiError> {
     let mut limit = 50usize;
+    let mut before: Option<i64> = None;
     for (k, v) in query_pairs(&raw)? {
         match k.as_str() {
             "limit" => {
@@ -371,12 +377,25 @@ pub async fn runs(
                     .filter(|n| (1..=500).contains(n))
                     .ok_or_else(|| ApiError::bad_request(format!("limit={v:?}: 1 to 500")))?
             }
+            "cursor" => {
+                before =
+                    Some(v.strip_prefix('r').and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(
+                        || ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")),
+                    )?)
+            }
             other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
         }
     }
     let tenant = caller.tenant.clone();
-    let runs = stores.run(move |s| s.runs(&tenant, limit)).await?;
-    Ok(Json(RunsOut { runs }))
+    // One more than the page: whether there is a next page.
+    let mut runs = stores.run(move |s| s.runs_before(&tenant, before, limit + 1)).await?;
+    let next_cursor = if runs.len() > limit {
+        runs.truncate(limit);
+        runs.last().map(|r| format!("r{}", r.run_id))
+    } else {
+        None
+    };
+    Ok(Json(RunsOut { runs, next_cursor }))
 }
 
 /// The tenant's API keys (admin).

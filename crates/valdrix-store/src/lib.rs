@@ -189,6 +189,10 @@ pub trait Store {
     /// Ingestion history, newest first.
     fn runs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>>;
 
+    /// A page of the ingestion history: runs older than run `before` (all when `None`), newest
+    /// first (keyset pagination: pages stay consistent while new runs arrive).
+    fn runs_before(&self, tenant: &TenantId, before: Option<i64>, limit: usize) -> Result<Vec<RunSummary>>;
+
     /// Grouped cost totals, per currency.
     fn costs(&self, tenant: &TenantId, q: &CostQuery) -> Result<Vec<CostRow>>;
 

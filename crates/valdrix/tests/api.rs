@@ -158,6 +158,33 @@ fn keys_of_one_tenant_never_reach_another_tenants_data() {
         let by_service = api.get("/api/v1/costs?group_by=service&filter=provider=AWS", k);
         assert_eq!(by_service.0, 200);
     }
+    // Runs page by page, newest first, with a cursor; a cursor cannot reach a's runs.
+    for f in ["usage_scenario_1", "purchase_scenario_1"] {
+        let file = samples()
+            .join(format!("focus/spec-v1.2-examples/commitment_discount_scenarios/commitment_discount_{f}.csv"));
+        let (ok, out, err) = valdrix(Path::new(&app), &["--tenant", "b", "ingest", file.to_str().unwrap()]);
+        assert!(ok, "{out}{err}");
+    }
+    let mut pages = Vec::new();
+    let mut path = "/api/v1/runs?limit=1".to_string();
+    loop {
+        let page = api.get(&path, &b_viewer);
+        assert_eq!(page.0, 200, "{:?}", page.2);
+        pages.extend(page.2["runs"].as_array().unwrap().iter().map(|r| r["run_id"].as_i64().unwrap()));
+        match page.2["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/runs?limit=1&cursor={c}"),
+            None => break,
+        }
+        assert!(pages.len() < 10, "pagination does not end: {pages:?}");
+    }
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert!(pages.windows(2).all(|w| w[0] > w[1]), "{pages:?}");
+    let a_run = api.get("/api/v1/runs", &a_admin).2["runs"][0]["run_id"].as_i64().unwrap();
+    let past_a = api.get(&format!("/api/v1/runs?cursor=r{}", a_run + 1), &b_viewer);
+    assert!(past_a.2["runs"].as_array().unwrap().iter().all(|r| r["run_id"].as_i64() != Some(a_run)));
+    assert_problem(&api.get("/api/v1/runs?cursor=x", &b_viewer), 400, "bad cursor");
+    let b_total = total(&api.get("/api/v1/costs", &b_admin));
+
     let keys = api.get("/api/v1/keys", &b_admin);
     assert_eq!(keys.0, 200);
     assert!(!keys.2.to_string().contains(key_id(&a_admin)), "b lists a's key");

@@ -45,7 +45,16 @@ macro_rules! store_methods {
         }
 
         fn runs(&self, tenant: &valdrix_core::TenantId, limit: usize) -> $crate::Result<Vec<$crate::RunSummary>> {
-            self.scoped(tenant, |db| $crate::engine::runs(db, tenant, limit))
+            self.scoped(tenant, |db| $crate::engine::runs(db, tenant, None, limit))
+        }
+
+        fn runs_before(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            before: Option<i64>,
+            limit: usize,
+        ) -> $crate::Result<Vec<$crate::RunSummary>> {
+            self.scoped(tenant, |db| $crate::engine::runs(db, tenant, before, limit))
         }
 
         fn costs(
@@ -808,9 +817,11 @@ fn ensure_partitions(db: Db<'_>, records: &dyn RecordSource) -> Result<()> {
 }
 
 /// Ingestion history, newest first.
-pub(crate) fn runs(db: Db<'_>, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM ingest_runs WHERE tenant_id = ?1 ORDER BY run_id DESC LIMIT ?2");
-    db.query_map(&sql, p![tenant.as_str(), limit as i64], run_from_row)
+pub(crate) fn runs(db: Db<'_>, tenant: &TenantId, before: Option<i64>, limit: usize) -> Result<Vec<RunSummary>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM ingest_runs WHERE tenant_id = ?1 AND run_id < ?2 ORDER BY run_id DESC LIMIT ?3"
+    );
+    db.query_map(&sql, p![tenant.as_str(), before.unwrap_or(i64::MAX), limit as i64], run_from_row)
 }
 
 /// A group-by value as text.
