@@ -83,12 +83,11 @@ impl PgConn {
         }
     }
 
-    fn check_tenant(&self, what: &postgres::Statement) -> Result<()> {
+    fn check_tenant(&self) -> Result<()> {
         if self.tenant.borrow().is_some() || self.system.get() {
             return Ok(());
         }
         TENANTLESS.fetch_add(1, Ordering::Relaxed);
-        let _ = what;
         tracing::error!(event = "tenantless_query", "a tenant-scoped statement was issued without a tenant context");
         Err(StoreError::NoTenantContext)
     }
@@ -103,13 +102,13 @@ impl PgConn {
     }
 
     pub(crate) fn execute_prepared(&self, stmt: &postgres::Statement, params: &[P<'_>]) -> Result<u64> {
-        self.check_tenant(stmt)?;
+        self.check_tenant()?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         Ok(self.client.borrow_mut().execute(stmt, &refs)?)
     }
 
     pub(crate) fn query_prepared(&self, stmt: &postgres::Statement, params: &[P<'_>]) -> Result<Vec<postgres::Row>> {
-        self.check_tenant(stmt)?;
+        self.check_tenant()?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         Ok(self.client.borrow_mut().query(stmt, &refs)?)
     }

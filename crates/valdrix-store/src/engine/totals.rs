@@ -83,19 +83,15 @@ pub(crate) struct TotalsDelta {
 impl TotalsDelta {
     /// The number of a series' rollup key (its grain but the day decides it).
     pub(crate) fn key(&mut self, g: &Grain) -> u32 {
-        let key = Key::of(g);
-        if let Some(&n) = self.index.get(&key) {
-            return n;
-        }
-        let n = self.keys.len() as u32;
-        self.keys.push(key.clone());
-        self.index.insert(key, n);
-        n
+        self.number(Key::of(g))
     }
 
     /// The rollup key of a stored series, from its columns.
     pub(crate) fn key_of_columns(&mut self, values: [String; 6], currency: String) -> u32 {
-        let key = Key { values, currency };
+        self.number(Key { values, currency })
+    }
+
+    fn number(&mut self, key: Key) -> u32 {
         if let Some(&n) = self.index.get(&key) {
             return n;
         }
