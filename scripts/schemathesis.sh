@@ -11,7 +11,7 @@ key=${2:?an admin API key}
 examples=${3:-100}
 st=".tools/st/bin/schemathesis"
 [ -x "$st" ] || { echo "schemathesis is missing: run scripts/setup-test-tools.sh" >&2; exit 2; }
-exec "$st" run "$base/api/v1/openapi.json" \
+exec "$st" --config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks all \
   --max-examples "$examples" \

@@ -54,6 +54,10 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The request conflicts with the current state (closing a closed period, reopening an
+    /// open one).
+    #[error("{0}")]
+    Conflict(String),
     /// Something asked for does not exist.
     #[error("{0}")]
     NotFound(String),

@@ -208,8 +208,15 @@ pub trait Store {
     /// Totals per currency over all stored records of the tenant.
     fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>>;
 
-    /// Records matching the query's range and filters, with their ids, largest BilledCost first.
-    fn records(&self, tenant: &TenantId, q: &CostQuery, limit: usize) -> Result<Vec<RecordRow>>;
+    /// Records matching the query's range and filters, with their ids, largest |BilledCost|
+    /// first (then by day and id); with `after`, only those after that position (the next page).
+    fn records(
+        &self,
+        tenant: &TenantId,
+        q: &CostQuery,
+        after: Option<&RecordCursor>,
+        limit: usize,
+    ) -> Result<Vec<RecordRow>>;
 
     /// Every value a record has had, delivery by delivery. `record_id` may shorten the key to a
     /// unique prefix.
@@ -233,8 +240,15 @@ pub trait Store {
     /// Closes, reopens and forced deliveries, oldest first.
     fn audit_events(&self, tenant: &TenantId) -> Result<Vec<AuditEvent>>;
 
-    /// Restatement alerts, newest first (of one run when given).
-    fn alerts(&self, tenant: &TenantId, run_id: Option<i64>, limit: usize) -> Result<Vec<RestatementAlert>>;
+    /// Restatement alerts, newest first (of one run when given; older than alert `before` when
+    /// given: keyset pages).
+    fn alerts(
+        &self,
+        tenant: &TenantId,
+        run_id: Option<i64>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RestatementAlert>>;
 
     /// How far the stored costs are complete and final at `now`.
     fn freshness(&self, tenant: &TenantId, now: DateTime<Utc>, policy: &TrustPolicy) -> Result<Freshness>;
@@ -291,4 +305,53 @@ pub struct RecordRow {
     pub run_id: i64,
     /// Removed by a newer delivery (kept at zero).
     pub removed: bool,
+}
+
+/// A position in the order of [`Store::records`] (largest |BilledCost| first, then day, then
+/// id): the last row of a page, to ask for the rows after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCursor {
+    /// |BilledCost| of the row.
+    pub abs_billed: rust_decimal::Decimal,
+    /// Its id (which ends with its day).
+    pub record_id: String,
+    /// Its day, `YYYYMMDD` (ordered as the date is; kept as text so that any cursor of the
+    /// right shape is a position, whether or not it names a real day).
+    pub day: String,
+}
+
+impl RecordCursor {
+    /// The cursor just past `row`.
+    pub fn after(row: &RecordRow) -> RecordCursor {
+        RecordCursor {
+            abs_billed: row.billed.abs(),
+            record_id: row.record_id.clone(),
+            day: row.charge_date.format("%Y%m%d").to_string(),
+        }
+    }
+
+    /// As text: `ABS_BILLED~RECORD_ID`.
+    pub fn encode(&self) -> String {
+        format!("{}~{}", self.abs_billed, self.record_id)
+    }
+
+    /// Parses [`RecordCursor::encode`]'s text.
+    pub fn parse(text: &str) -> Option<RecordCursor> {
+        let (amount, id) = text.split_once('~')?;
+        let abs_billed: rust_decimal::Decimal = amount.parse().ok()?;
+        let (key, day) = id.rsplit_once('-')?;
+        let well_formed = !abs_billed.is_sign_negative()
+            && day.len() == 8
+            && day.bytes().all(|b| b.is_ascii_digit())
+            && !key.is_empty()
+            && key.bytes().all(|b| b.is_ascii_hexdigit());
+        well_formed.then(|| RecordCursor { abs_billed, record_id: id.to_string(), day: day.to_string() })
+    }
+
+    /// Whether `row` comes after this position.
+    pub fn precedes(&self, row: &RecordRow) -> bool {
+        let row_day = row.charge_date.format("%Y%m%d").to_string();
+        (std::cmp::Reverse(row.billed.abs()), row_day.as_str(), row.record_id.as_str())
+            > (std::cmp::Reverse(self.abs_billed), self.day.as_str(), self.record_id.as_str())
+    }
 }

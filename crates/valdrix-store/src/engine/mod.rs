@@ -85,9 +85,10 @@ macro_rules! store_methods {
             &self,
             tenant: &valdrix_core::TenantId,
             q: &$crate::CostQuery,
+            after: Option<&$crate::RecordCursor>,
             limit: usize,
         ) -> $crate::Result<Vec<$crate::RecordRow>> {
-            self.scoped(tenant, |db| $crate::engine::trust::records(db, tenant, q, limit))
+            self.scoped(tenant, |db| $crate::engine::trust::records(db, tenant, q, after, limit))
         }
 
         fn record_history(
@@ -151,9 +152,10 @@ macro_rules! store_methods {
             &self,
             tenant: &valdrix_core::TenantId,
             run_id: Option<i64>,
+            before: Option<i64>,
             limit: usize,
         ) -> $crate::Result<Vec<$crate::RestatementAlert>> {
-            self.scoped(tenant, |db| $crate::engine::trust::alerts(db, tenant, run_id, limit))
+            self.scoped(tenant, |db| $crate::engine::trust::alerts(db, tenant, run_id, before, limit))
         }
 
         fn freshness(

@@ -15,7 +15,7 @@ use crate::trust::{
     parse_record_id, record_id, AuditEntry, AuditEvent, ChangeReason, Closure, CurrencyChange, Freshness, HistoryPoint,
     PeriodInfo, PeriodState, RecordHistory, RestatementAlert, RunAudit, TrustPolicy,
 };
-use crate::{RecordRow, RunSummary};
+use crate::{RecordCursor, RecordRow, RunSummary};
 
 /// `YYYY-MM`, checked.
 fn check_period(period: &str) -> Result<String> {
@@ -33,7 +33,13 @@ pub(crate) fn run_by_id(db: Db<'_>, tenant: &TenantId, run_id: i64) -> Result<Ru
         .ok_or_else(|| StoreError::NotFound(format!("no run {run_id} for tenant {}", tenant.as_str())))
 }
 
-pub(crate) fn records(db: Db<'_>, tenant: &TenantId, q: &CostQuery, limit: usize) -> Result<Vec<RecordRow>> {
+pub(crate) fn records(
+    db: Db<'_>,
+    tenant: &TenantId,
+    q: &CostQuery,
+    after: Option<&RecordCursor>,
+    limit: usize,
+) -> Result<Vec<RecordRow>> {
     let mut params: Vec<String> = Vec::new();
     let w = where_sql(db.dialect(), q, &mut params);
     let join = if q.filters.iter().any(|f| f.dimension.is_attribute()) { super::JOIN_ATTRS } else { "" };
@@ -48,7 +54,7 @@ pub(crate) fn records(db: Db<'_>, tenant: &TenantId, q: &CostQuery, limit: usize
     db.for_each(&sql, &texts(&all), |r| {
         let key: Vec<u8> = r.get(0)?;
         let day = parse_date(r.get(1)?).unwrap_or_default();
-        out.push(RecordRow {
+        let row = RecordRow {
             record_id: record_id(&key, day),
             charge_date: day,
             provider: r.get(2)?,
@@ -62,7 +68,10 @@ pub(crate) fn records(db: Db<'_>, tenant: &TenantId, q: &CostQuery, limit: usize
             effective: parse_dec(&r.get::<String>(10)?, "effective_cost")?,
             run_id: r.get(11)?,
             removed: r.get::<i64>(12)? == 0,
-        });
+        };
+        if after.is_none_or(|c| c.precedes(&row)) {
+            out.push(row);
+        }
         Ok(())
     })?;
     out.sort_by(|a, b| {
@@ -94,7 +103,7 @@ fn find_record(db: Db<'_>, tenant: &TenantId, id: &str) -> Result<(i64, Vec<u8>,
     match found.as_slice() {
         [one] => Ok((one.0, one.1.clone(), day)),
         [] => Err(StoreError::NotFound(format!("no record {id} (list ids with `valdrix costs records`)"))),
-        _ => Err(StoreError::InvalidQuery(format!("record id {id} is ambiguous: give more digits of its key"))),
+        _ => Err(StoreError::Conflict(format!("record id {id} is ambiguous: give more digits of its key"))),
     }
 }
 
@@ -344,7 +353,7 @@ pub(crate) fn close_period(db: Db<'_>, tenant: &TenantId, period: &str, actor: &
             p![tenant.as_str(), period],
             |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)),
         )? {
-            return Err(StoreError::InvalidQuery(format!(
+            return Err(StoreError::Conflict(format!(
                 "billing period {period} is already closed (by {} at {})",
                 c.1, c.0
             )));
@@ -370,7 +379,7 @@ pub(crate) fn reopen_period(db: Db<'_>, tenant: &TenantId, period: &str, actor: 
         let n =
             db.execute("DELETE FROM period_closes WHERE tenant_id = ?1 AND period = ?2", p![tenant.as_str(), period])?;
         if n == 0 {
-            return Err(StoreError::InvalidQuery(format!("billing period {period} is not closed")));
+            return Err(StoreError::Conflict(format!("billing period {period} is not closed")));
         }
         restate::record_event(db, tenant, "period_reopened", &period, None, actor, reason)
     })
@@ -397,14 +406,16 @@ pub(crate) fn alerts(
     db: Db<'_>,
     tenant: &TenantId,
     run_id: Option<i64>,
+    before: Option<i64>,
     limit: usize,
 ) -> Result<Vec<RestatementAlert>> {
     let mut out = Vec::new();
     db.for_each(
         "SELECT alert_id, run_id, created_at, charge_date, billing_account_id, service_name, currency, metric, \
          old_amount, new_amount, percent_threshold, floor FROM restatement_alerts \
-         WHERE tenant_id = ?1 AND run_id = COALESCE(?2, run_id) ORDER BY alert_id DESC LIMIT ?3",
-        p![tenant.as_str(), run_id, limit as i64],
+         WHERE tenant_id = ?1 AND run_id = COALESCE(?2, run_id) AND alert_id < COALESCE(?3, alert_id + 1) \
+         ORDER BY alert_id DESC LIMIT ?4",
+        p![tenant.as_str(), run_id, before, limit as i64],
         |r| {
             out.push(RestatementAlert {
                 alert_id: r.get(0)?,

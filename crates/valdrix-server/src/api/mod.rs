@@ -17,6 +17,16 @@ use valdrix_store::{CostQuery, Dimension, Filter, Metric};
 
 use crate::{auth, metrics, ApiError, Caller, StorePool};
 
+pub mod ingest;
+pub mod reconcile;
+mod refusals;
+pub mod trust;
+
+pub use refusals::{Conflict, Forbidden, NotFound, NotJson, Refusals, TooLarge, Unreadable, Unready};
+
+/// The largest page any list answers.
+pub const MAX_PAGE: usize = 500;
+
 /// An error (RFC 9457), as every error response carries it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -228,10 +238,16 @@ pub struct CreatedKey {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Valdrix API", description = "Cloud costs, ingested exactly and kept per tenant.", version = "1"),
-    paths(healthz, readyz, costs, runs, list_keys, create_key, revoke_key),
+    paths(healthz, readyz, tenant, costs, runs, list_keys, create_key, revoke_key,
+        trust::records, trust::history, trust::run_audit, trust::audit_entries, trust::alerts, trust::periods,
+        trust::close_period, trust::reopen_period, trust::freshness, reconcile::reconciliation,
+        ingest::upload, ingest::from_url, ingest::export_focus),
     components(schemas(MetricName, RoleName, FilterText, Problem)),
     modifiers(&BearerAuth),
-    tags((name = "costs", description = "Cost answers"), (name = "ingestion", description = "Ingestion runs"),
+    tags((name = "costs", description = "Cost answers and the FOCUS export"),
+         (name = "ingestion", description = "Uploads, object-storage fetches, runs and what they changed"),
+         (name = "trust", description = "Records and their lineage, alerts, billing periods, reconciliation"),
+         (name = "tenant", description = "The caller's tenant"),
          (name = "keys", description = "API keys of the tenant (admin)"), (name = "health", description = "Health"))
 )]
 pub struct ApiDoc;
@@ -263,8 +279,7 @@ pub async fn healthz() -> &'static str {
 
 /// Readiness: the database answers a tenant-scoped query.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
-    (status = 200, description = "Ready", body = Ready),
-    (status = 500, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
+    (status = 200, description = "Ready", body = Ready), Unready,
 ))]
 pub async fn readyz(State(stores): State<StorePool>) -> Result<Json<Ready>, ApiError> {
     // A tenant no one has: the database answers, the tenant context works, nothing is read.
@@ -279,19 +294,51 @@ pub async fn metrics_page(State(stores): State<StorePool>) -> ([(axum::http::Hea
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&stores))
 }
 
+/// Takes the pairs named `names` out of `pairs` (the rest stay, in order).
+pub(crate) fn take(pairs: &mut Vec<(String, String)>, names: &[&str]) -> Vec<(String, String)> {
+    let (taken, rest) = std::mem::take(pairs).into_iter().partition(|(k, _)| names.contains(&k.as_str()));
+    *pairs = rest;
+    taken
+}
+
+/// A page size: 1 to [`MAX_PAGE`].
+pub(crate) fn page_limit(v: &str) -> Result<usize, ApiError> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE).contains(n))
+        .ok_or_else(|| ApiError::bad_request(format!("limit={v:?}: 1 to {MAX_PAGE}")))
+}
+
+/// Refuses any parameter left over.
+pub(crate) fn no_more(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    match pairs.first() {
+        Some((k, _)) => Err(ApiError::bad_request(format!("unknown parameter {k:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// A JSON body, or a 400/415 that says what is wrong with it.
+pub(crate) fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b).map_err(|e| {
+        let status =
+            if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE { e.status() } else { StatusCode::BAD_REQUEST };
+        ApiError::new(status, e.body_text())
+    })
+}
+
 /// `key=value` pairs of a query string, in order (repeated keys kept).
-fn query_pairs(raw: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn query_pairs(raw: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(raw.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
 }
 
-fn date(name: &str, v: &str) -> Result<chrono::NaiveDate, ApiError> {
+pub(crate) fn date(name: &str, v: &str) -> Result<chrono::NaiveDate, ApiError> {
     chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .map_err(|_| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM-DD")))
 }
 
 /// The cost query a query string asks for (see [`CostParams`]).
-fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiError> {
+pub(crate) fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiError> {
     let mut q = CostQuery::default();
     let dimension =
         |d: &str| Dimension::parse(d).ok_or_else(|| ApiError::bad_request(format!("unknown dimension {d:?}")));
@@ -326,11 +373,7 @@ fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiError> {
 
 /// Cost totals grouped by any dimensions, per currency, exact.
 #[utoipa::path(get, path = "/api/v1/costs", tag = "costs", params(CostParams), security(("api_key" = [])), responses(
-    (status = 200, description = "Groups per currency", body = CostsOut),
-    (status = 400, description = "A parameter is wrong", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "The query ran past the statement timeout", body = Problem, content_type = "application/problem+json"),
+    (status = 200, description = "Groups per currency", body = CostsOut), Refusals,
 ))]
 pub async fn costs(
     caller: Caller,
@@ -356,10 +399,7 @@ pub async fn costs(
 
 /// Ingestion runs of the tenant, newest first.
 #[utoipa::path(get, path = "/api/v1/runs", tag = "ingestion", params(RunsParams), security(("api_key" = [])), responses(
-    (status = 200, description = "Runs", body = RunsOut),
-    (status = 400, description = "A parameter is wrong", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 200, description = "Runs", body = RunsOut), Refusals,
 ))]
 pub async fn runs(
     caller: Caller,
@@ -370,13 +410,7 @@ pub async fn runs(
     let mut before: Option<i64> = None;
     for (k, v) in query_pairs(&raw)? {
         match k.as_str() {
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=500).contains(n))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit={v:?}: 1 to 500")))?
-            }
+            "limit" => limit = page_limit(&v)?,
             "cursor" => {
                 before =
                     Some(v.strip_prefix('r').and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(
@@ -398,12 +432,32 @@ pub async fn runs(
     Ok(Json(RunsOut { runs, next_cursor }))
 }
 
+/// The caller's tenant and key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantOut {
+    /// The tenant every answer is scoped to.
+    pub tenant: String,
+    /// The key's id.
+    pub key_id: String,
+    /// The key's role.
+    pub role: String,
+}
+
+/// Who the key is: its tenant and role.
+#[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant", security(("api_key" = [])),
+    responses((status = 200, description = "The caller", body = TenantOut), Refusals))]
+pub async fn tenant(caller: Caller, RawQuery(raw): RawQuery) -> Result<Json<TenantOut>, ApiError> {
+    no_more(&query_pairs(&raw)?)?;
+    Ok(Json(TenantOut {
+        tenant: caller.tenant.as_str().to_string(),
+        key_id: caller.key_id.clone(),
+        role: caller.role.as_str().to_string(),
+    }))
+}
+
 /// The tenant's API keys (admin).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("api_key" = [])), responses(
-    (status = 200, description = "Keys, without secrets", body = KeysOut),
-    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
+    (status = 200, description = "Keys, without secrets", body = KeysOut), Refusals, Forbidden,
 ))]
 pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Result<Json<KeysOut>, ApiError> {
     caller.require(Role::Admin)?;
@@ -414,12 +468,7 @@ pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Resul
 
 /// Creates a key of the tenant (admin); the key is in this answer only.
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = NewKeyIn, security(("api_key" = [])), responses(
-    (status = 201, description = "Created", body = CreatedKey),
-    (status = 400, description = "The body is wrong", body = Problem, content_type = "application/problem+json"),
-    (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
-    (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+    (status = 201, description = "Created", body = CreatedKey), Refusals, Forbidden, NotJson,
 ))]
 pub async fn create_key(
     caller: Caller,
@@ -427,11 +476,7 @@ pub async fn create_key(
     body: Result<Json<NewKeyIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require(Role::Admin)?;
-    let Json(body) = body.map_err(|e| {
-        let status =
-            if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE { e.status() } else { StatusCode::BAD_REQUEST };
-        ApiError::new(status, e.body_text())
-    })?;
+    let body = json_body(body)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::bad_request("name: 1 to 200 characters"));
@@ -448,13 +493,7 @@ pub async fn create_key(
 #[utoipa::path(delete, path = "/api/v1/keys/{key_id}", tag = "keys", security(("api_key" = [])),
     params(("key_id" = String, Path, description = "The key's id")),
     responses(
-        (status = 204, description = "Revoked"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    (status = 429, description = "The tenant's rate limit; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The tenant has no such key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A key cannot revoke itself", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "Revoked"), Refusals, Forbidden, NotFound, Conflict,
 ))]
 pub async fn revoke_key(
     caller: Caller,

@@ -1,0 +1,300 @@
+//! Ingestion and export over HTTP: upload a billing file, register an object-storage prefix to
+//! fetch, download the FOCUS export. The work itself is the application's ([`Operations`]).
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+
+use valdrix_store::keys::Role;
+use valdrix_store::RunSummary;
+
+use super::{cost_query, json_body, query_pairs, take, Conflict, Forbidden, NotJson, Refusals, TooLarge, Unreadable};
+use crate::ops::{ExportFormat, IngestInput, IngestOutcome, IngestRequest, OpError};
+use crate::{ApiError, AppState, Caller};
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Input(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
+            OpError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            OpError::Store(e) => e.into(),
+            OpError::Internal(m) => {
+                tracing::error!(error = %m, "operation failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the operation failed; the request id locates it in the server log",
+                )
+            }
+        }
+    }
+}
+
+/// Parameters of `POST /api/v1/ingest/upload`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct UploadParams {
+    /// The file's name, which tells its compression and is shown in runs and lineage (letters,
+    /// digits, `.`, `-`, `_`; e.g. `cur-2026-10.csv.gz`).
+    #[param(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")]
+    filename: String,
+    /// Deliver as this named stream: successive uploads of the same bill restate each other.
+    #[param(pattern = r"^[A-Za-z0-9._:/-]{1,200}$")]
+    stream: Option<String>,
+}
+
+/// Where to fetch billing files from.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UrlIn {
+    /// An object-storage prefix or object: `s3://bucket/prefix`, `gs://…`, `az://container/…`.
+    #[schema(pattern = r"^(s3|gs|az|azure)://[^/]+(/.*)?$")]
+    pub url: String,
+    /// Deliver as this named stream.
+    #[schema(pattern = r"^[A-Za-z0-9._:/-]{1,200}$")]
+    pub stream: Option<String>,
+}
+
+/// One delivery of an ingestion.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryOut {
+    /// `written`: a new run; `unchanged`: the same bytes are already the current delivery.
+    pub outcome: String,
+    /// The run (for `unchanged`, the run that holds the same content).
+    #[schema(value_type = Object)]
+    pub run: RunSummary,
+}
+
+/// What an ingestion did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestOut {
+    /// One per delivery found, in order.
+    pub deliveries: Vec<DeliveryOut>,
+}
+
+fn delivery(o: IngestOutcome) -> DeliveryOut {
+    match o {
+        IngestOutcome::Written(run) => DeliveryOut { outcome: "written".into(), run },
+        IngestOutcome::Unchanged(run) => DeliveryOut { outcome: "unchanged".into(), run },
+    }
+}
+
+fn valid_filename(name: &str) -> bool {
+    (1..=200).contains(&name.len())
+        && !name.starts_with('.')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn valid_stream(name: &str) -> bool {
+    (1..=200).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'/'))
+}
+
+async fn run_ingest(state: &AppState, caller: &Caller, req: IngestRequest) -> Result<Json<IngestOut>, ApiError> {
+    let ops = state.ops.clone();
+    let tenant = caller.tenant.clone();
+    let outcomes = state.stores.run(move |s| Ok(ops.ingest(s, &tenant, &req))).await??;
+    Ok(Json(IngestOut { deliveries: outcomes.into_iter().map(delivery).collect() }))
+}
+
+/// Ingests one uploaded billing file (analyst): CUR, Azure cost details, GCP export or FOCUS, as
+/// CSV (optionally gzip) or Parquet, in one transaction.
+#[utoipa::path(post, path = "/api/v1/ingest/upload", tag = "ingestion", params(UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Ingested", body = IngestOut), Refusals, Forbidden, Conflict, TooLarge, Unreadable))]
+pub async fn upload(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Result<Json<IngestOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let mut filename = None;
+    let mut stream = None;
+    for (k, v) in query_pairs(&raw)? {
+        match k.as_str() {
+            "filename" if valid_filename(&v) => filename = Some(v),
+            "filename" => {
+                return Err(ApiError::bad_request(format!(
+                    "filename={v:?}: 1 to 200 letters, digits, '.', '-', '_', not starting with '.'"
+                )))
+            }
+            "stream" if valid_stream(&v) => stream = Some(v),
+            "stream" => return Err(ApiError::bad_request(format!("stream={v:?}: 1 to 200 of A-Z a-z 0-9 . - _ : /"))),
+            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let name = filename.ok_or_else(|| ApiError::bad_request("give filename=NAME (it tells the compression)"))?;
+    // The upload goes to a private folder, streamed, never whole in memory; the folder goes when
+    // the request ends.
+    let dir = tempfile::Builder::new()
+        .prefix("valdrix-upload-")
+        .tempdir()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("creating a temporary folder: {e}")))?;
+    let path: PathBuf = dir.path().join(&name);
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("creating the upload file: {e}")))?;
+    let mut chunks = body.into_data_stream();
+    let mut written: u64 = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;
+        written += chunk.len() as u64;
+        if written > state.max_upload_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "uploads are limited to {} bytes; register an object-storage URL instead",
+                    state.max_upload_bytes
+                ),
+            ));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("writing the upload: {e}")))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("writing the upload: {e}")))?;
+    drop(file);
+    if written == 0 {
+        return Err(ApiError::bad_request("the upload is empty"));
+    }
+    let out = run_ingest(&state, &caller, IngestRequest { input: IngestInput::Upload { path, name }, stream }).await;
+    drop(dir);
+    out
+}
+
+/// Fetches and ingests the billing files under an object-storage prefix (analyst), with the
+/// server's credentials.
+#[utoipa::path(post, path = "/api/v1/ingest/url", tag = "ingestion", request_body = UrlIn, security(("api_key" = [])),
+    responses((status = 200, description = "Ingested", body = IngestOut), Refusals, Forbidden, Conflict, NotJson, Unreadable))]
+pub async fn from_url(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<UrlIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<IngestOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let body = json_body(body)?;
+    let url = body.url.trim().to_string();
+    let scheme_ok = ["s3://", "gs://", "az://", "azure://"].iter().any(|p| url.starts_with(p));
+    let bucket_ok = url.split_once("://").is_some_and(|(_, rest)| !rest.split('/').next().unwrap_or("").is_empty());
+    if !scheme_ok || !bucket_ok || url.len() > 2000 {
+        // Only object storage: a URL of any other scheme would let a tenant make the server read
+        // its own files or its network.
+        return Err(ApiError::bad_request(format!("url {url:?}: an s3://, gs:// or az:// bucket URL")));
+    }
+    let allowed: Vec<String> =
+        state.url_prefixes.iter().map(|p| p.replace("{tenant}", caller.tenant.as_str())).collect();
+    if allowed.is_empty() {
+        return Err(ApiError::forbidden(
+            "ingestion from object storage is not enabled on this server (valdrix serve --allow-url-prefix)",
+        ));
+    }
+    if !allowed.iter().any(|p| url.starts_with(p.as_str())) || url.contains("/../") || url.ends_with("/..") {
+        return Err(ApiError::forbidden(format!("url {url:?}: this tenant may ingest from {}", allowed.join(", "))));
+    }
+    if let Some(s) = body.stream.as_deref().filter(|s| !valid_stream(s)) {
+        return Err(ApiError::bad_request(format!("stream={s:?}: 1 to 200 of A-Z a-z 0-9 . - _ : /")));
+    }
+    run_ingest(&state, &caller, IngestRequest { input: IngestInput::Url(url), stream: body.stream }).await
+}
+
+/// Parameters of `GET /api/v1/export/focus`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExportParams {
+    /// `csv` (default) or `parquet`.
+    #[param(pattern = "^(csv|parquet)$")]
+    format: Option<String>,
+    /// First charge day (YYYY-MM-DD).
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Day after the last (YYYY-MM-DD).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// `DIMENSION=V1,V2` (repeatable).
+    #[param(inline, value_type = Option<Vec<super::FilterText>>)]
+    filter: Option<Vec<String>>,
+}
+
+/// The tenant's records as a FOCUS 1.2 file (CSV or Parquet).
+#[utoipa::path(get, path = "/api/v1/export/focus", tag = "costs", params(ExportParams), security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The export", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"))),
+        Refusals))]
+pub async fn export_focus(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut format = ExportFormat::Csv;
+    for (_, v) in take(&mut pairs, &["format"]) {
+        format = match v.as_str() {
+            "csv" => ExportFormat::Csv,
+            "parquet" => ExportFormat::Parquet,
+            _ => return Err(ApiError::bad_request(format!("format={v:?}: csv or parquet"))),
+        };
+    }
+    let q = cost_query(&pairs)?;
+    if !q.group_by.is_empty() {
+        return Err(ApiError::bad_request("an export is not grouped: drop group_by"));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("valdrix-export-")
+        .tempdir()
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("creating a temporary folder: {e}")))?;
+    let path = dir.path().join(format!("focus.{}", format.extension()));
+    let (ops, tenant, out) = (state.ops.clone(), caller.tenant.clone(), path.clone());
+    let rows = state.stores.run(move |s| Ok(ops.export_focus(s, &tenant, &q, &out))).await??;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the export: {e}")))?;
+    // Unlinked now, the open file still streams; the folder goes with `dir`.
+    drop(dir);
+    let content_type = match format {
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+        ExportFormat::Parquet => "application/vnd.apache.parquet",
+    };
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"focus-{}.{}\"",
+        caller.tenant.as_str(),
+        format.extension()
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&rows.to_string()) {
+        h.insert("x-valdrix-rows", v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_names_cannot_leave_the_folder() {
+        assert!(valid_filename("cur-2026-10.csv.gz"));
+        assert!(!valid_filename("../etc/passwd"));
+        assert!(!valid_filename(".hidden"));
+        assert!(!valid_filename("a/b.csv"));
+        assert!(!valid_filename(""));
+        assert!(valid_stream("named:aws/cur"));
+        assert!(!valid_stream("a b"));
+    }
+}

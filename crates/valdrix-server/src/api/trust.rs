@@ -1,0 +1,505 @@
+//! Cost trust over HTTP: records and their history, what each run changed, restatement alerts,
+//! billing periods (close and reopen by hand) and how far the costs are complete and final.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use valdrix_store::keys::Role;
+use valdrix_store::{AuditEntry, PeriodInfo, RecordCursor, RecordRow, RestatementAlert};
+
+use super::{
+    cost_query, json_body, no_more, page_limit, query_pairs, take, Conflict, Forbidden, MetricName, NotFound, NotJson,
+    Refusals,
+};
+use crate::{ApiError, AppState, Caller};
+
+/// Parameters of `GET /api/v1/records`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RecordsParams {
+    /// First charge day (YYYY-MM-DD).
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Day after the last charge day (YYYY-MM-DD, exclusive).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// `DIMENSION=V1,V2` (repeatable), as for `/api/v1/costs`.
+    #[param(inline, value_type = Option<Vec<super::FilterText>>)]
+    filter: Option<Vec<String>>,
+    /// Ignored for records (accepted so that a cost explorer's query string works unchanged).
+    metric: Option<MetricName>,
+    /// Records per page (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,20}(\.[0-9]{1,8})?~[0-9a-f]{1,32}-[0-9]{8}$")]
+    cursor: Option<String>,
+}
+
+/// Records, largest |BilledCost| first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordsOut {
+    /// Each record: id, day, provider, account, service, resource, usage type, charge category,
+    /// currency, billed, effective (decimal strings), the run that wrote it, removed.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<RecordRow>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Records of the tenant with their stable ids, largest first.
+#[utoipa::path(get, path = "/api/v1/records", tag = "trust", params(RecordsParams), security(("api_key" = [])),
+    responses((status = 200, description = "A page of records", body = RecordsOut), Refusals))]
+pub async fn records(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RecordsOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut limit = 100;
+    let mut after = None;
+    for (k, v) in take(&mut pairs, &["limit", "cursor", "metric"]) {
+        match k.as_str() {
+            "limit" => limit = page_limit(&v)?,
+            "cursor" => {
+                after =
+                    Some(RecordCursor::parse(&v).ok_or_else(|| {
+                        ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page"))
+                    })?)
+            }
+            _ => {
+                super::cost_query(&[(k, v)])?;
+            }
+        }
+    }
+    let q = cost_query(&pairs)?;
+    if !q.group_by.is_empty() {
+        return Err(ApiError::bad_request("records are not grouped: drop group_by"));
+    }
+    let tenant = caller.tenant.clone();
+    let mut rows = state.stores.run(move |s| s.records(&tenant, &q, after.as_ref(), limit + 1)).await?;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| RecordCursor::after(r).encode())
+    } else {
+        None
+    };
+    Ok(Json(RecordsOut { records: rows, next_cursor }))
+}
+
+/// Every value a record has had, delivery by delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryOut {
+    /// The record's id, stream, day, billing period, grain (FOCUS column → value) and points
+    /// (each delivery: run, change, billed, effective, post_final), oldest first.
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    pub history: valdrix_store::RecordHistory,
+}
+
+/// A record's lineage: each delivery of its period, with file, checksum and run.
+#[utoipa::path(get, path = "/api/v1/costs/history/{record_id}", tag = "trust", security(("api_key" = [])),
+    params(("record_id" = String, Path, pattern = r"^[0-9a-fA-F]{4,32}-[0-9]{8}$",
+        description = "A record id (`KEYHEX-YYYYMMDD`; a unique prefix of the key works)")),
+    responses((status = 200, description = "The record's history", body = HistoryOut), Refusals, NotFound, Conflict))]
+pub async fn history(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(record_id): Path<String>,
+) -> Result<Json<HistoryOut>, ApiError> {
+    // An id of the right shape whose day is not a date names no record.
+    let shaped = record_id.split_once('-').is_some_and(|(k, d)| {
+        (4..=32).contains(&k.len())
+            && k.bytes().all(|b| b.is_ascii_hexdigit())
+            && d.len() == 8
+            && d.bytes().all(|b| b.is_ascii_digit())
+    });
+    if shaped && chrono::NaiveDate::parse_from_str(&record_id[record_id.len() - 8..], "%Y%m%d").is_err() {
+        return Err(ApiError::not_found(format!("no record {record_id}")));
+    }
+    let tenant = caller.tenant.clone();
+    let history = state.stores.run(move |s| s.record_history(&tenant, &record_id)).await?;
+    Ok(Json(HistoryOut { history }))
+}
+
+/// What a run changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunAuditOut {
+    /// The run, the net change per currency (deltas, entries, mean and max |Δ|%) and the largest
+    /// changes.
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    pub audit: valdrix_store::RunAudit,
+}
+
+/// Parameters of `GET /api/v1/runs/{run_id}/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AuditParams {
+    /// Largest changes listed (0 to 500, default 20).
+    #[param(minimum = 0, maximum = 500)]
+    largest: Option<u32>,
+}
+
+fn run_id(v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request(format!("run {v:?}: a run number")))
+}
+
+/// The audit of a run: added, added late, restated, removed, post-final, net change, largest.
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/audit", tag = "ingestion", params(AuditParams,
+        ("run_id" = i64, Path, minimum = 1, description = "The run")), security(("api_key" = [])),
+    responses((status = 200, description = "What the run changed", body = RunAuditOut), Refusals, NotFound))]
+pub async fn run_audit(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(run): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RunAuditOut>, ApiError> {
+    let run = run_id(&run)?;
+    let mut largest = 20usize;
+    for (k, v) in query_pairs(&raw)? {
+        match k.as_str() {
+            "largest" => {
+                largest = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= super::MAX_PAGE)
+                    .ok_or_else(|| ApiError::bad_request(format!("largest={v:?}: 0 to 500")))?
+            }
+            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let tenant = caller.tenant.clone();
+    let audit = state.stores.run(move |s| s.run_audit(&tenant, run, largest)).await?;
+    Ok(Json(RunAuditOut { audit }))
+}
+
+/// Parameters of the audit entries of a run.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct EntriesParams {
+    /// Entries per page (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9a-f]{32}-[0-9]{8}$")]
+    cursor: Option<String>,
+}
+
+/// A page of a run's audit entries, in record order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntriesOut {
+    /// Each change: record id, day, reason, account, service, currency, old and new billed and
+    /// effective, post_final, the runs.
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<AuditEntry>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every change a run made, record by record.
+#[utoipa::path(get, path = "/api/v1/runs/{run_id}/audit/entries", tag = "ingestion", params(EntriesParams,
+        ("run_id" = i64, Path, minimum = 1, description = "The run")), security(("api_key" = [])),
+    responses((status = 200, description = "A page of entries", body = EntriesOut), Refusals, NotFound))]
+pub async fn audit_entries(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(run): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<EntriesOut>, ApiError> {
+    let run = run_id(&run)?;
+    let mut limit = 100;
+    let mut after: Option<String> = None;
+    for (k, v) in query_pairs(&raw)? {
+        match k.as_str() {
+            "limit" => limit = page_limit(&v)?,
+            "cursor" => {
+                let ok = v.len() == 41
+                    && v.split_once('-').is_some_and(|(k, d)| {
+                        k.len() == 32
+                            && k.bytes().all(|b| b.is_ascii_hexdigit())
+                            && d.bytes().all(|b| b.is_ascii_digit())
+                    });
+                if !ok {
+                    return Err(ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")));
+                }
+                after = Some(v)
+            }
+            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let tenant = caller.tenant.clone();
+    // A run's entries are bounded by what one delivery changed; the store answers them in
+    // record-id order, and the page starts after the cursor's id.
+    let (exists, entries) = state
+        .stores
+        .run(move |s| {
+            let exists =
+                s.runs_before(&tenant, Some(run.saturating_add(1)), 1)?.first().is_some_and(|r| r.run_id == run);
+            Ok((exists, if exists { s.audit_entries(&tenant, run)? } else { Vec::new() }))
+        })
+        .await?;
+    if !exists {
+        return Err(ApiError::not_found(format!("no run {run}")));
+    }
+    let mut page: Vec<AuditEntry> =
+        entries.into_iter().filter(|e| after.as_deref().is_none_or(|a| e.record_id.as_str() > a)).collect();
+    page.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    let next_cursor = if page.len() > limit {
+        page.truncate(limit);
+        page.last().map(|e| e.record_id.clone())
+    } else {
+        None
+    };
+    Ok(Json(EntriesOut { entries: page, next_cursor }))
+}
+
+/// Parameters of `GET /api/v1/alerts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AlertsParams {
+    /// Only the alerts of this run.
+    #[param(minimum = 1)]
+    run: Option<i64>,
+    /// Alerts per page, newest first (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^a[0-9]{1,18}$")]
+    cursor: Option<String>,
+}
+
+/// Restatement alerts, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertsOut {
+    /// Each alert: id, run, day, account, service, currency, metric, old and new amount, the
+    /// thresholds in force.
+    #[schema(value_type = Vec<Object>)]
+    pub alerts: Vec<RestatementAlert>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Restatements that moved a day × account × service total past the alert thresholds.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "trust", params(AlertsParams), security(("api_key" = [])),
+    responses((status = 200, description = "A page of alerts", body = AlertsOut), Refusals))]
+pub async fn alerts(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AlertsOut>, ApiError> {
+    let mut limit = 50;
+    let mut before = None;
+    let mut run = None;
+    for (k, v) in query_pairs(&raw)? {
+        match k.as_str() {
+            "limit" => limit = page_limit(&v)?,
+            "run" => run = Some(run_id(&v)?),
+            "cursor" => {
+                before =
+                    Some(v.strip_prefix('a').and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| {
+                        ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page"))
+                    })?)
+            }
+            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
+        }
+    }
+    let tenant = caller.tenant.clone();
+    let mut alerts = state.stores.run(move |s| s.alerts(&tenant, run, before, limit + 1)).await?;
+    let next_cursor = if alerts.len() > limit {
+        alerts.truncate(limit);
+        alerts.last().map(|a| format!("a{}", a.alert_id))
+    } else {
+        None
+    };
+    Ok(Json(AlertsOut { alerts, next_cursor }))
+}
+
+/// Parameters of `GET /api/v1/periods`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PeriodsParams {
+    /// Periods per page, newest first (1 to 500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}~.+$")]
+    cursor: Option<String>,
+}
+
+/// Billing periods of each stream, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeriodsOut {
+    /// Each: period (YYYY-MM), stream, state (open, preliminary, final, closed), deliveries,
+    /// current run, invoice id, final run, closure, totals per currency.
+    #[schema(value_type = Vec<Object>)]
+    pub periods: Vec<PeriodInfo>,
+    /// Give it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn period_cursor(p: &PeriodInfo) -> String {
+    format!("{}~{}", p.period, p.stream)
+}
+
+/// Billing periods with their state and totals.
+#[utoipa::path(get, path = "/api/v1/periods", tag = "trust", params(PeriodsParams), security(("api_key" = [])),
+    responses((status = 200, description = "A page of periods", body = PeriodsOut), Refusals))]
+pub async fn periods(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<PeriodsOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut limit = 100;
+    let mut after: Option<(String, String)> = None;
+    for (k, v) in take(&mut pairs, &["limit", "cursor"]) {
+        if k == "limit" {
+            limit = page_limit(&v)?;
+        } else {
+            let (period, stream) = v
+                .split_once('~')
+                .ok_or_else(|| ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")))?;
+            after = Some((period.to_string(), stream.to_string()));
+        }
+    }
+    no_more(&pairs)?;
+    let tenant = caller.tenant.clone();
+    // Periods are months × streams: few, and answered whole by the store, newest first then
+    // by stream; the page starts after the cursor's position in that order.
+    let all = state.stores.run(move |s| s.periods(&tenant, chrono::Utc::now())).await?;
+    let mut page: Vec<PeriodInfo> = all
+        .into_iter()
+        .filter(|p| {
+            after.as_ref().is_none_or(|(period, stream)| {
+                p.period.as_str() < period.as_str() || (p.period == *period && p.stream.as_str() > stream.as_str())
+            })
+        })
+        .collect();
+    let next_cursor = if page.len() > limit {
+        page.truncate(limit);
+        page.last().map(period_cursor)
+    } else {
+        None
+    };
+    Ok(Json(PeriodsOut { periods: page, next_cursor }))
+}
+
+/// Why a period is closed or reopened.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonIn {
+    /// Recorded in the audit log (1 to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+}
+
+/// A hand close.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClosureOut {
+    /// `YYYY-MM`.
+    pub period: String,
+    /// When (RFC 3339).
+    pub closed_at: String,
+    /// Who (`key:KEYID`).
+    pub closed_by: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn period_arg(v: &str) -> Result<String, ApiError> {
+    chrono::NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|_| v.len() == 7)
+        .map(|_| v.to_string())
+        .ok_or_else(|| ApiError::bad_request(format!("period {v:?}: expected YYYY-MM")))
+}
+
+fn reason(body: ReasonIn) -> Result<String, ApiError> {
+    let r = body.reason.trim().to_string();
+    if r.is_empty() || r.chars().count() > 500 {
+        return Err(ApiError::bad_request("reason: 1 to 500 characters"));
+    }
+    Ok(r)
+}
+
+/// Closes a billing period by hand (analyst): later deliveries for it are refused unless forced.
+#[utoipa::path(post, path = "/api/v1/periods/{period}/close", tag = "trust", request_body = ReasonIn,
+    params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "YYYY-MM")),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Closed", body = ClosureOut), Refusals, Forbidden, NotFound, Conflict, NotJson))]
+pub async fn close_period(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(period): Path<String>,
+    body: Result<Json<ReasonIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ClosureOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let period = period_arg(&period)?;
+    let why = reason(json_body(body)?)?;
+    let tenant = caller.tenant.clone();
+    let actor = format!("key:{}", caller.key_id);
+    let c = state.stores.run(move |s| s.close_period(&tenant, &period, &actor, &why)).await?;
+    Ok(Json(ClosureOut { period: c.period, closed_at: c.closed_at, closed_by: c.closed_by, reason: c.reason }))
+}
+
+/// Reopens a billing period closed by hand (analyst).
+#[utoipa::path(post, path = "/api/v1/periods/{period}/reopen", tag = "trust", request_body = ReasonIn,
+    params(("period" = String, Path, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$", description = "YYYY-MM")),
+    security(("api_key" = [])),
+    responses((status = 204, description = "Reopened"), Refusals, Forbidden, NotFound, Conflict, NotJson))]
+pub async fn reopen_period(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(period): Path<String>,
+    body: Result<Json<ReasonIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Analyst)?;
+    let period = period_arg(&period)?;
+    let why = reason(json_body(body)?)?;
+    let tenant = caller.tenant.clone();
+    let actor = format!("key:{}", caller.key_id);
+    state.stores.run(move |s| s.reopen_period(&tenant, &period, &actor, &why)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// How far the stored costs are complete and final.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FreshnessOut {
+    /// The last charge day with complete data (YYYY-MM-DD).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub complete_through: Option<chrono::NaiveDate>,
+    /// The last day through which every day is final.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub final_through: Option<chrono::NaiveDate>,
+    /// Hours after which a day is final without an invoice.
+    pub final_after_hours: u32,
+}
+
+/// How far the costs are complete and how far they are final (preliminary after that).
+#[utoipa::path(get, path = "/api/v1/freshness", tag = "trust", security(("api_key" = [])),
+    responses((status = 200, description = "Freshness", body = FreshnessOut), Refusals))]
+pub async fn freshness(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<FreshnessOut>, ApiError> {
+    no_more(&query_pairs(&raw)?)?;
+    let tenant = caller.tenant.clone();
+    let policy = state.policy.clone();
+    let hours = policy.final_after_hours;
+    let f = state.stores.run(move |s| s.freshness(&tenant, chrono::Utc::now(), &policy)).await?;
+    Ok(Json(FreshnessOut {
+        complete_through: f.complete_through,
+        final_through: f.final_through,
+        final_after_hours: hours,
+    }))
+}
