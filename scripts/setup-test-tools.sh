@@ -4,7 +4,8 @@
 #                     azure-storage-blob (uploads test data to Azurite)
 #   .tools/validator  Python 3.12 venv: focus-validator 2.2.1 (FOCUS 1.2 rules)
 #   .tools/st         Python 3 venv: schemathesis (property-based tests of the API against its OpenAPI)
-#   .tools/node       azurite (Azure Blob emulator)
+#   .tools/node       azurite (Azure Blob emulator), playwright-core (drives Chromium in the dashboard tests)
+#   chromium          Debian's package, system-wide (the dashboard's browser tests)
 # Nothing is downloaded at test time; this script is the only place that installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,11 +43,19 @@ if [ ! -f "$tools/st/.installed" ] || [ "$(cat "$tools/st/.installed")" != "$wan
   echo "$want_st" > "$tools/st/.installed"
 fi
 
-want_node="azurite@3.37.0"
+want_node="azurite@3.37.0 playwright-core@1.64.1"
 if [ ! -f "$tools/node/.installed" ] || [ "$(cat "$tools/node/.installed")" != "$want_node" ]; then
   echo "setup: $want_node"
   mkdir -p "$tools/node"
-  (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . "$want_node" >/dev/null)
+  (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . $want_node >/dev/null)
   echo "$want_node" > "$tools/node/.installed"
+fi
+# Debian's Chromium, for the dashboard's browser tests (driven by playwright-core, above).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: Debian chromium"
+  sudo_cmd=""
+  [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+    || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y --no-install-recommends chromium >/dev/null; }
 fi
 echo "setup: test tools ready in $tools"

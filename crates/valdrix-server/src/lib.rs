@@ -8,15 +8,18 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 pub mod limits;
 pub mod metrics;
+pub mod ops;
 pub mod pool;
 pub mod problem;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
+use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -24,6 +27,7 @@ use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 
 pub use limits::RateLimits;
+pub use ops::Operations;
 pub use pool::StorePool;
 pub use problem::ApiError;
 
@@ -34,6 +38,33 @@ pub struct AppState {
     pub stores: StorePool,
     /// Requests each tenant may make.
     pub limits: RateLimits,
+    /// Ingestion and export, provided by the application.
+    pub ops: Arc<dyn Operations>,
+    /// When records become final (for freshness answers).
+    pub policy: valdrix_store::TrustPolicy,
+    /// The largest upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// Object-storage prefixes tenants may ingest from (`{tenant}` stands for the caller's
+    /// tenant); none: URL ingestion is off. The server's credentials read them, so a tenant
+    /// must not be able to name another tenant's bucket.
+    pub url_prefixes: Vec<String>,
+    /// Signs dashboard sessions.
+    pub sessions: dashboard::session::SessionKey,
+}
+
+impl AppState {
+    /// State with the default trust policy and a 1 GiB upload limit.
+    pub fn new(stores: StorePool, limits: RateLimits, ops: Arc<dyn Operations>) -> Result<Self, String> {
+        Ok(AppState {
+            stores,
+            limits,
+            ops,
+            policy: Default::default(),
+            max_upload_bytes: 1 << 30,
+            url_prefixes: Vec::new(),
+            sessions: dashboard::session::SessionKey::random()?,
+        })
+    }
 }
 
 impl FromRef<AppState> for StorePool {
@@ -111,6 +142,20 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/costs", get(api::costs))
         .route("/runs", get(api::runs))
+        .route("/runs/{run_id}/audit", get(api::trust::run_audit))
+        .route("/runs/{run_id}/audit/entries", get(api::trust::audit_entries))
+        .route("/records", get(api::trust::records))
+        .route("/costs/history/{record_id}", get(api::trust::history))
+        .route("/alerts", get(api::trust::alerts))
+        .route("/periods", get(api::trust::periods))
+        .route("/periods/{period}/close", post(api::trust::close_period))
+        .route("/periods/{period}/reopen", post(api::trust::reopen_period))
+        .route("/freshness", get(api::trust::freshness))
+        .route("/reconciliation", get(api::reconcile::reconciliation))
+        .route("/ingest/upload", post(api::ingest::upload))
+        .route("/ingest/url", post(api::ingest::from_url))
+        .route("/export/focus", get(api::ingest::export_focus))
+        .route("/tenant", get(api::tenant))
         .route("/keys", get(api::list_keys).post(api::create_key))
         .route("/keys/{key_id}", delete(api::revoke_key));
     Router::new()
@@ -118,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics_page))
         .nest("/api/v1", api)
+        .merge(dashboard::routes())
         // The document, and a browsable page whose assets are compiled in (works offline).
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", api::ApiDoc::openapi()))
         .fallback(|| async { ApiError::not_found("no such route") })

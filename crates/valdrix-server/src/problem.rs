@@ -62,7 +62,7 @@ impl From<valdrix_store::StoreError> for ApiError {
         let status = match &e {
             E::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::PeriodClosed { .. } => StatusCode::CONFLICT,
+            E::PeriodClosed { .. } | E::Conflict(_) => StatusCode::CONFLICT,
             e if e.is_statement_timeout() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -120,7 +120,9 @@ pub async fn finish(mut req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let mut response = if status.as_u16() >= 400 && !is_problem {
+    // Dashboard pages answer errors as HTML pages of their own.
+    let is_html = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let mut response = if status.as_u16() >= 400 && !is_problem && !is_html {
         let (mut parts, body) = response.into_parts();
         let detail = match parts.extensions.remove::<Detail>() {
             Some(Detail(d)) => d,

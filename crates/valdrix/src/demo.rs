@@ -1239,8 +1239,8 @@ fn command_name() -> String {
 
 /// Generates the dataset under `dir/exports`, ingests it into a fresh store at
 /// `dir/valdrix-demo.sqlite` (or `database_url`), delivers a restated November, and prints what
-/// to try next.
-pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId) -> Result<()> {
+/// to try next; returns the database URL it used.
+pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId) -> Result<String> {
     let exports = dir.join("exports");
     if exports.exists() {
         std::fs::remove_dir_all(&exports).with_context(|| format!("clearing {}", exports.display()))?;
@@ -1318,5 +1318,5 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     println!("  {flag} period list");
     println!("  {flag} costs records --from 2026-11-19 --to 2026-11-20 --limit 5   # then: costs history RECORD");
     println!("  {flag} export focus --out demo-focus.parquet");
-    Ok(())
+    Ok(db)
 }

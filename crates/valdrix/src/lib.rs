@@ -8,4 +8,5 @@ pub mod export;
 pub mod output;
 pub mod pipeline;
 pub mod remote;
+pub mod server_ops;
 pub mod trust_views;

@@ -56,7 +56,8 @@ enum Command {
         #[command(subcommand)]
         what: ExportCommand,
     },
-    /// Generate a realistic multi-cloud dataset, ingest it into a fresh store and show what to try.
+    /// Generate a realistic multi-cloud dataset, ingest it into a fresh store, then serve the
+    /// dashboard and API on it (printing the URL and a demo key) unless --no-serve.
     Demo(DemoArgs),
     /// Apply database migrations.
     Migrate,
@@ -72,7 +73,7 @@ enum Command {
     Maintain(MaintainArgs),
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "VALDRIX_LISTEN")]
@@ -89,6 +90,14 @@ struct ServeArgs {
     /// Requests per second each tenant may make on average (beyond: 429 with Retry-After).
     #[arg(long, default_value_t = 50)]
     rate_limit: u32,
+    /// An object-storage prefix tenants may ingest from through POST /api/v1/ingest/url
+    /// (repeatable; `{tenant}` stands for the caller's tenant, e.g. s3://billing/{tenant}/).
+    /// None: URL ingestion is off.
+    #[arg(long)]
+    allow_url_prefix: Vec<String>,
+    /// The largest upload accepted by POST /api/v1/ingest/upload, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    max_upload_mb: u64,
     /// Requests a tenant may make at once before the rate applies.
     #[arg(long, default_value_t = 100)]
     rate_burst: u32,
@@ -347,6 +356,11 @@ struct DemoArgs {
     /// Seed of the generator (the same seed gives the same files).
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Only generate and ingest; do not start the server.
+    #[arg(long)]
+    no_serve: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 fn data_dir() -> PathBuf {
@@ -486,7 +500,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Some(CostsCommand::Records { query, limit, format }) => {
                     let q = build_query(&[], "billed", query)?;
-                    let rows = store.records(&tenant, &q, *limit)?;
+                    let rows = store.records(&tenant, &q, None, *limit)?;
                     let mut out = std::io::stdout().lock();
                     trust_views::records(&rows, *format != OutputFormat::Table).write(*format, &mut out)
                 }
@@ -498,7 +512,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Alerts(a) => {
             let store = open_store(&cli)?;
-            let alerts = store.alerts(&tenant, a.run, a.limit)?;
+            let alerts = store.alerts(&tenant, a.run, None, a.limit)?;
             let mut out = std::io::stdout().lock();
             trust_views::alerts(&alerts, a.format != OutputFormat::Table).write(a.format, &mut out)?;
             if a.format == OutputFormat::Table {
@@ -536,14 +550,50 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo(a) => {
             let dir = a.dir.clone().unwrap_or_else(|| data_dir().join("demo"));
-            valdrix::demo::run(&dir, a.seed, cli.database_url.as_deref(), &tenant)
+            let db = valdrix::demo::run(&dir, a.seed, cli.database_url.as_deref(), &tenant)?;
+            if a.no_serve {
+                return Ok(());
+            }
+            let mut store = valdrix_store::open(&db).with_context(|| format!("opening {}", redact(&db)))?;
+            let issued = valdrix_server::auth::issue(
+                &tenant,
+                "demo",
+                valdrix_store::keys::Role::Admin,
+                &format!("cli:{}", actor(&None)),
+            )
+            .map_err(anyhow::Error::msg)?;
+            store.create_api_key(&tenant, &issued.stored)?;
+            drop(store);
+            let key = issued.key;
+            serve_url(&cli, &db, &a.serve, &move |addr| {
+                use std::io::Write;
+                // Written, not println!: a closed stdout must not stop the server.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "\nThe dashboard is at http://{addr}/  (the API at http://{addr}/api/v1/docs/)");
+                let _ = writeln!(
+                    out,
+                    "Sign in with this demo key (admin of tenant {}; shown once):\n  {key}",
+                    tenant.as_str()
+                );
+                let _ = writeln!(out, "Stop the server with Ctrl-C.");
+                let _ = out.flush();
+            })
         }
     }
 }
 
 fn serve_cmd(cli: &Cli, a: &ServeArgs) -> Result<()> {
-    use valdrix_server::{AppState, RateLimits, StorePool};
     let url = cli.database_url.clone().unwrap_or_else(default_database);
+    serve_url(cli, &url, a, &|addr| {
+        eprintln!("valdrix API on http://{addr}/api/v1 (health: /healthz, /readyz); dashboard on http://{addr}/")
+    })
+}
+
+/// Serves the store at `url`; `started` is told the address once the server listens.
+fn serve_url(cli: &Cli, url: &str, a: &ServeArgs, started: &dyn Fn(std::net::SocketAddr)) -> Result<()> {
+    use valdrix_server::{AppState, RateLimits, StorePool};
+    let config = load_config(cli)?;
+    let url = url.to_string();
     let stores = if valdrix_store::postgres::is_postgres_url(&url) {
         // Migrate as the owner, then serve as the application role.
         valdrix_store::PgStore::open(&url).with_context(|| format!("migrating {}", redact(&url)))?;
@@ -562,9 +612,14 @@ fn serve_cmd(cli: &Cli, a: &ServeArgs) -> Result<()> {
     runtime.block_on(async {
         let listener =
             tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
-        eprintln!("valdrix API on http://{}/api/v1 (health: /healthz, /readyz)", listener.local_addr()?);
+        started(listener.local_addr()?);
         let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst);
-        valdrix_server::serve(listener, AppState { stores, limits }).await?;
+        let ops = std::sync::Arc::new(valdrix::server_ops::AppOperations { policy: config.trust.clone() });
+        let mut state = AppState::new(stores, limits, ops).map_err(anyhow::Error::msg)?;
+        state.policy = config.trust.clone();
+        state.max_upload_bytes = a.max_upload_mb.saturating_mul(1 << 20);
+        state.url_prefixes = a.allow_url_prefix.clone();
+        valdrix_server::serve(listener, state).await?;
         Ok(())
     })
 }

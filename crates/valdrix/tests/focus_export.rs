@@ -35,7 +35,8 @@ fn ingest_and_export(dir: &Path, name: &str, inputs: &[PathBuf], formats: &[&str
 #[test]
 fn demo_export_passes_the_focus_validator() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(common::valdrix_bin()).args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
+    let out =
+        Command::new(common::valdrix_bin()).args(["demo", "--no-serve", "--dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let db = dir.path().join("valdrix-demo.sqlite");
     let files: Vec<PathBuf> = ["csv", "parquet"]

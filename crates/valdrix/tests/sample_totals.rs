@@ -120,7 +120,8 @@ fn the_cur_delivery_layout_takes_the_newest_assembly_only() {
 #[test]
 fn demo_exports_match_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(common::valdrix_bin()).args(["demo", "--dir"]).arg(dir.path()).output().unwrap();
+    let out =
+        Command::new(common::valdrix_bin()).args(["demo", "--no-serve", "--dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let units = resolve_inputs(&[dir.path().join("exports")]).unwrap();
     assert_eq!(units.len(), 36, "12 months of AWS, Azure and GCP");
