@@ -95,6 +95,10 @@ struct ServeArgs {
     /// None: URL ingestion is off.
     #[arg(long)]
     allow_url_prefix: Vec<String>,
+    /// Signs dashboard sessions (32 characters or more); by default a random secret per start,
+    /// so restarting signs everyone out.
+    #[arg(long, env = "VALDRIX_SESSION_SECRET", hide_env_values = true)]
+    session_secret: Option<String>,
     /// The largest upload accepted by POST /api/v1/ingest/upload, in MiB.
     #[arg(long, default_value_t = 1024)]
     max_upload_mb: u64,
@@ -619,6 +623,11 @@ fn serve_url(cli: &Cli, url: &str, a: &ServeArgs, started: &dyn Fn(std::net::Soc
         state.policy = config.trust.clone();
         state.max_upload_bytes = a.max_upload_mb.saturating_mul(1 << 20);
         state.url_prefixes = a.allow_url_prefix.clone();
+        if let Some(secret) = &a.session_secret {
+            state.sessions = valdrix_server::dashboard::session::SessionKey::from_secret(secret)
+                .map_err(anyhow::Error::msg)
+                .context("--session-secret")?;
+        }
         valdrix_server::serve(listener, state).await?;
         Ok(())
     })
