@@ -362,3 +362,103 @@ impl rusqlite::ToSql for P<'_> {
         }))
     }
 }
+
+/// An owned parameter value, buffered by an [`Inserter`].
+enum Owned {
+    Null,
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Owned {
+    fn of(p: &P<'_>) -> Owned {
+        match p {
+            P::Null => Owned::Null,
+            P::Int(i) => Owned::Int(*i),
+            P::Text(s) => Owned::Text((*s).to_string()),
+            P::Blob(b) => Owned::Blob(b.to_vec()),
+        }
+    }
+
+    fn p(&self) -> P<'_> {
+        match self {
+            Owned::Null => P::Null,
+            Owned::Int(i) => P::Int(*i),
+            Owned::Text(s) => P::Text(s),
+            Owned::Blob(b) => P::Blob(b),
+        }
+    }
+}
+
+/// Rows per multi-row `INSERT` on PostgreSQL (12 to 25 columns: well under its 65,535
+/// parameters a statement).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts rows into one table. On SQLite, one cached statement per row (in process, already
+/// fast). On PostgreSQL a round trip per row is what bounds the write rate, so rows are buffered
+/// and sent [`ROWS_PER_INSERT`] at a time in one multi-row `INSERT`. Call [`Inserter::flush`]
+/// before anything reads the table and before the end: rows still buffered are not written.
+pub(crate) struct Inserter<'c> {
+    db: Db<'c>,
+    table: &'static str,
+    cols: Vec<&'static str>,
+    /// SQLite: the one-row statement; PostgreSQL: the full-batch statement.
+    stmt: Stmt<'c>,
+    buffer: Vec<Owned>,
+}
+
+impl<'c> Inserter<'c> {
+    /// An inserter of `cols` into `table`.
+    pub(crate) fn new(db: Db<'c>, table: &'static str, cols: &[&'static str]) -> Result<Self> {
+        let rows = match db.dialect() {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => ROWS_PER_INSERT,
+        };
+        let stmt = db.prepare(&Self::sql(table, cols, rows))?;
+        Ok(Inserter { db, table, cols: cols.to_vec(), stmt, buffer: Vec::new() })
+    }
+
+    fn sql(table: &str, cols: &[&str], rows: usize) -> String {
+        let n = cols.len();
+        let tuples: Vec<String> = (0..rows)
+            .map(|r| {
+                let params: Vec<String> = (1..=n).map(|c| format!("?{}", r * n + c)).collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        format!("INSERT INTO {table} ({}) VALUES {}", cols.join(", "), tuples.join(", "))
+    }
+
+    /// Inserts one row (its values in column order), now or with the next batch.
+    pub(crate) fn push(&mut self, row: &[P<'_>]) -> Result<()> {
+        debug_assert_eq!(row.len(), self.cols.len());
+        if let Db::Sqlite(_) = self.db {
+            self.stmt.execute(row)?;
+            return Ok(());
+        }
+        self.buffer.extend(row.iter().map(Owned::of));
+        if self.buffer.len() >= ROWS_PER_INSERT * self.cols.len() {
+            let params: Vec<P<'_>> = self.buffer.iter().map(Owned::p).collect();
+            self.stmt.execute(&params)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Writes the rows still buffered: in chunks of powers of two, so that the statements the
+    /// connection prepares and keeps are a handful of shapes, not one per remainder.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        let n = self.cols.len();
+        let mut start = 0;
+        let rows = self.buffer.len() / n;
+        while start < rows {
+            let chunk = 1usize << (usize::BITS - 1 - (rows - start).leading_zeros());
+            let params: Vec<P<'_>> = self.buffer[start * n..(start + chunk) * n].iter().map(Owned::p).collect();
+            self.db.prepare(&Self::sql(self.table, &self.cols, chunk))?.execute(&params)?;
+            start += chunk;
+        }
+        self.buffer.clear();
+        Ok(())
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use valdrix_core::{ChargeCategory, CostRecord, Grain, RecordSource, Tags, TenantId, Totals};
 
-use crate::db::{p, texts, Cell, Db, Dialect, Row};
+use crate::db::{p, texts, Cell, Db, Dialect, Inserter, Row};
 use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension};
 use crate::{CurrencyTotals, NewRun, RunSummary};
@@ -292,7 +292,8 @@ fn write_series(
         p![tenant.as_str()],
         |r| r.get(0),
     )?;
-    let mut insert = db.prepare(&insert_sql(
+    let mut insert = Inserter::new(
+        db,
         "cost_series",
         &[
             "tenant_id",
@@ -315,7 +316,7 @@ fn write_series(
             "tags",
             "currency",
         ],
-    ))?;
+    )?;
     let mut series_no = Vec::with_capacity(count);
     let mut period = Vec::with_capacity(count);
     let mut aggregate = Vec::with_capacity(count);
@@ -335,7 +336,7 @@ fn write_series(
         }
         next += 1;
         let id: &[u8] = &key;
-        insert.execute(p![
+        insert.push(p![
             tenant.as_str(),
             next,
             id,
@@ -358,6 +359,7 @@ fn write_series(
         ])?;
         series_no.push(next);
     }
+    insert.flush()?;
     Ok(RunSeries { of_record, series_no, period, aggregate, aggregates, rollup, totals })
 }
 
@@ -599,15 +601,8 @@ const JOIN_SERIES: &str = "JOIN cost_series s ON s.tenant_id = c.tenant_id AND s
 const JOIN_ATTRS: &str =
     "JOIN record_attrs a ON a.tenant_id = c.tenant_id AND a.run_id = c.run_id AND a.attrs_no = c.attrs_no";
 
-fn insert_sql(table: &str, cols: &[&str]) -> String {
-    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    format!("INSERT INTO {table} ({}) VALUES ({})", cols.join(", "), params.join(", "))
-}
-
-fn insert_attrs_sql() -> String {
-    let cols: Vec<&str> =
-        ["tenant_id", "run_id", "attrs_no"].into_iter().chain(ATTR_COLUMNS.iter().map(|a| a.1)).collect();
-    insert_sql("record_attrs", &cols)
+fn attrs_columns() -> Vec<&'static str> {
+    ["tenant_id", "run_id", "attrs_no"].into_iter().chain(ATTR_COLUMNS.iter().map(|a| a.1)).collect()
 }
 
 fn record_from_row(r: &Row<'_>) -> Result<CostRecord> {

@@ -16,9 +16,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use valdrix_core::{RecordSource, TenantId};
 
 use super::totals::TotalsDelta;
-use crate::db::{p, Db, Stmt, P};
+use crate::db::{p, Db, Inserter, Stmt, P};
 
-use super::{insert_attrs_sql, insert_sql, AttrNumbers, DateSpan, DecimalTexts, RunSeries, ATTR_COLUMNS};
+use super::{attrs_columns, AttrNumbers, DateSpan, DecimalTexts, RunSeries, ATTR_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::trust::{ChangeReason, Forced, RunChanges, TrustPolicy};
 
@@ -317,9 +317,9 @@ impl NewAttrs {
 
 /// Writes the delivery's records that differ from the stored ones, and zeroes removed ones.
 struct RowWriter<'c> {
-    insert: Stmt<'c>,
+    insert: Inserter<'c>,
     update: Stmt<'c>,
-    attrs: Stmt<'c>,
+    attrs: Inserter<'c>,
     numbers: AttrNumbers,
 }
 
@@ -346,24 +346,36 @@ impl RowWriter<'_> {
             period_facts(&record, period, out);
             let mut values = vec![P::Text(d.tenant.as_str()), P::Int(d.run_id), P::Int(attrs_no)];
             values.extend(ATTR_COLUMNS.iter().map(|(name, _)| record.attr(name).map_or(P::Null, P::Text)));
-            self.attrs.execute(&values)?;
+            self.attrs.push(&values)?;
         }
-        let stmt = if exists { &mut self.update } else { &mut self.insert };
-        stmt.execute(p![
-            d.tenant.as_str(),
-            day_text,
-            series_no,
-            d.run_id,
-            attrs_no,
-            texts.get(0),
-            texts.get(1),
-            texts.get(2),
-            texts.get(3),
-            texts.get_opt(4, t),
-            texts.get_opt(5, t),
-            t.line_count as i64,
-        ])?;
+        let (tenant, day, sums) =
+            (d.tenant.as_str(), day_text, [texts.get(0), texts.get(1), texts.get(2), texts.get(3)]);
+        let values: &[P<'_>] = &[
+            P::Text(tenant),
+            P::Text(day),
+            P::Int(series_no),
+            P::Int(d.run_id),
+            P::Int(attrs_no),
+            P::Text(sums[0]),
+            P::Text(sums[1]),
+            P::Text(sums[2]),
+            P::Text(sums[3]),
+            texts.get_opt(4, t).map_or(P::Null, P::Text),
+            texts.get_opt(5, t).map_or(P::Null, P::Text),
+            P::Int(t.line_count as i64),
+        ];
+        if exists {
+            self.update.execute(values)?;
+        } else {
+            self.insert.push(values)?;
+        }
         Ok(())
+    }
+
+    /// Writes the rows still buffered.
+    fn flush(&mut self) -> Result<()> {
+        self.insert.flush()?;
+        self.attrs.flush()
     }
 
     /// Sets a removed record to zero, keeping its run and descriptive columns.
@@ -424,7 +436,8 @@ pub(super) fn write_records(
     let mut old_days = scope.days.iter().copied().peekable();
 
     let mut rows = RowWriter {
-        insert: db.prepare(&insert_sql(
+        insert: Inserter::new(
+            db,
             "cost_records",
             &[
                 "tenant_id",
@@ -440,13 +453,13 @@ pub(super) fn write_records(
                 "pricing_quantity",
                 "line_count",
             ],
-        ))?,
+        )?,
         update: db.prepare(
             "UPDATE cost_records SET run_id = ?4, attrs_no = ?5, billed_cost = ?6, effective_cost = ?7, list_cost = ?8, \
              contracted_cost = ?9, consumed_quantity = ?10, pricing_quantity = ?11, line_count = ?12 \
              WHERE tenant_id = ?1 AND charge_date = ?2 AND series_no = ?3",
         )?,
-        attrs: db.prepare(&insert_attrs_sql())?,
+        attrs: Inserter::new(db, "record_attrs", &attrs_columns())?,
         numbers: AttrNumbers::default(),
     };
     let mut select_day = db.prepare(
@@ -752,6 +765,7 @@ pub(super) fn write_records(
             }
         }
     }
+    rows.flush()?;
     for end in out.ends.values() {
         span.widen(None, Some(*end), None);
     }
