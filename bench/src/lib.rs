@@ -191,6 +191,40 @@ fn restated(resource: usize, day: i64, per_mille: u32) -> bool {
 /// (same seed, same lines). Since a daily record is a resource's lines of a day, about that share
 /// of the records is restated.
 pub fn generate_cur2_restated(path: &Path, rows: u64, seed: u64, row_group_rows: usize, per_mille: u32) -> Result<u64> {
+    generate_cur2_month(path, rows, seed, row_group_rows, per_mille, &BillMonth::new(2018, 10))
+}
+
+/// The billing month a generated file covers.
+#[derive(Debug, Clone)]
+pub struct BillMonth {
+    start_ms: i64,
+    end_ms: i64,
+    label: String,
+}
+
+impl BillMonth {
+    /// The month `year`-`month` (a calendar month, UTC).
+    pub fn new(year: i32, month: u32) -> BillMonth {
+        let start = chrono::NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default();
+        let end = start.checked_add_months(chrono::Months::new(1)).unwrap_or(start);
+        let ms = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_millis();
+        BillMonth { start_ms: ms(start), end_ms: ms(end), label: format!("{}T00:00:00Z/{}T00:00:00Z", start, end) }
+    }
+
+    fn hours(&self) -> i64 {
+        (self.end_ms - self.start_ms) / 3_600_000
+    }
+}
+
+/// [`generate_cur2_restated`] for another billing month than October 2018.
+pub fn generate_cur2_month(
+    path: &Path,
+    rows: u64,
+    seed: u64,
+    row_group_rows: usize,
+    per_mille: u32,
+    month: &BillMonth,
+) -> Result<u64> {
     let mut rng = Rng(seed ^ 0xC0FF_EE00);
     let accounts: Vec<String> =
         (0..(rows / 60_000).max(2)).map(|i| format!("{:012}", 836_060_457_634u64 + i * 104_729)).collect();
@@ -237,15 +271,16 @@ pub fn generate_cur2_restated(path: &Path, rows: u64, seed: u64, row_group_rows:
         .build();
     let file = std::fs::File::create(path)?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
-    let month_start_ms: i64 = 1_538_352_000_000; // 2018-10-01T00:00:00Z
-    let month_end_ms: i64 = 1_541_030_400_000; // 2018-11-01T00:00:00Z
+    let month_start_ms: i64 = month.start_ms;
+    let month_end_ms: i64 = month.end_ms;
+    let hours = month.hours();
     let batch_rows = 65_536u64;
     let mut written = 0u64;
     let mut line_no = 0u64;
     let ri_rows = 9u64.min(rows);
     while written < rows {
         let n = batch_rows.min(rows - written);
-        let mut b = Builders::new();
+        let mut b = Builders::new(month);
         for k in 0..n {
             line_no += 1;
             let is_rifee = written + k < ri_rows;
@@ -261,13 +296,13 @@ pub fn generate_cur2_restated(path: &Path, rows: u64, seed: u64, row_group_rows:
                     product: SERVICES[2],
                     region: REGIONS[0],
                     resource: "",
-                    amount: 744.0,
-                    cost: round10(744.0 * 0.03),
+                    amount: hours as f64,
+                    cost: round10(hours as f64 * 0.03),
                     public: 0.0,
                     term: "Reserved",
                     ri_arn: Some(arn),
                     ri_effective: None,
-                    ri_unused: Some(round10(744.0 * 0.03 * 0.1)),
+                    ri_unused: Some(round10(hours as f64 * 0.03 * 0.1)),
                     cost_center: None,
                 });
                 continue;
@@ -277,7 +312,7 @@ pub fn generate_cur2_restated(path: &Path, rows: u64, seed: u64, row_group_rows:
             let svc = SERVICES[r.service];
             // Like the real export, line items progress through the month: a record's hourly
             // lines lie close together in the file (rows of one day, not of the whole month).
-            let hour = ((written + k) * 744 / rows) as i64;
+            let hour = ((written + k) * hours as u64 / rows) as i64;
             let start = month_start_ms + hour * 3_600_000;
             let amount = if svc.4 == "Hrs" {
                 1.0
@@ -341,15 +376,17 @@ struct Builders {
     f: Vec<Float64Builder>,
     t: Vec<TimestampMillisecondBuilder>,
     m: Vec<MapBuilder<StringBuilder, StringBuilder>>,
+    month: BillMonth,
 }
 
 // Column order in `schema()`, by kind: s = string, f = float, t = timestamp, m = map.
 const ORDER: &str = "ssttsssmmsssfssssfsssfsssfttsfsssmsssssfsffmfsff";
 
 impl Builders {
-    fn new() -> Self {
+    fn new(month: &BillMonth) -> Self {
         let count = |c: char| ORDER.chars().filter(|&x| x == c).count();
         Builders {
+            month: month.clone(),
             s: (0..count('s')).map(|_| StringBuilder::new()).collect(),
             f: (0..count('f')).map(|_| Float64Builder::new()).collect(),
             t: (0..count('t')).map(|_| TimestampMillisecondBuilder::new().with_timezone("UTC")).collect(),
@@ -367,7 +404,7 @@ impl Builders {
             Some(r.payer.into()),
             Some("Workshop Payer".into()),
             Some(format!("{:052x}", r.id.wrapping_mul(0x9E37_79B9_7F4A_7C15))),
-            Some("2018-10-01T00:00:00Z/2018-11-01T00:00:00Z".into()),
+            Some(self.month.label.clone()),
             Some(format!("{}a", r.region.0)),
             Some("USD".into()),
             Some("Amazon Web Services, Inc.".into()),
@@ -404,7 +441,7 @@ impl Builders {
             None,
             None,
         ];
-        let times = [1_541_030_400_000, 1_538_352_000_000, r.end_ms, r.start_ms];
+        let times = [self.month.end_ms, self.month.start_ms, r.end_ms, r.start_ms];
         debug_assert_eq!(self.s.len(), strings.len());
         debug_assert_eq!(self.f.len(), floats.len());
         for (b, v) in self.s.iter_mut().zip(strings.iter()) {

@@ -88,6 +88,8 @@ pub struct Caller {
     pub role: Role,
     /// The key's id.
     pub key_id: String,
+    /// The request's place among its tenant's running requests.
+    pub slot: limits::Slot,
 }
 
 impl Caller {
@@ -129,7 +131,8 @@ where
                     ::metrics::counter!("valdrix_rate_limited_requests_total").increment(1);
                     return Err(ApiError::too_many_requests(wait));
                 }
-                Ok(Caller { tenant: presented.tenant, role: info.role, key_id: info.key_id })
+                let slot = RateLimits::from_ref(state).enter(presented.tenant.as_str()).await;
+                Ok(Caller { tenant: presented.tenant, role: info.role, key_id: info.key_id, slot })
             }
             _ => Err(ApiError::unauthorized("the API key is unknown or revoked")),
         }

@@ -199,11 +199,29 @@ impl ToSql for P<'_> {
 pub struct PgOptions {
     /// Every statement of a transaction is cancelled past this (milliseconds; 0 = none).
     pub statement_timeout_ms: u64,
+    /// Parallel workers one statement may use (`max_parallel_workers_per_gather`; none: the
+    /// server's setting). The server gives 0: one request is one backend on one core, so a
+    /// tenant's heavy scan cannot take every core from the others.
+    pub parallel_workers: Option<u32>,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { statement_timeout_ms: 5_000 }
+        PgOptions { statement_timeout_ms: 5_000, parallel_workers: Some(0) }
+    }
+}
+
+impl PgOptions {
+    /// The `SET LOCAL` statements of a transaction with these options.
+    fn set_local(&self) -> String {
+        let mut sql = String::new();
+        if self.statement_timeout_ms > 0 {
+            sql.push_str(&format!("SET LOCAL statement_timeout = {};", self.statement_timeout_ms));
+        }
+        if let Some(n) = self.parallel_workers {
+            sql.push_str(&format!("SET LOCAL max_parallel_workers_per_gather = {n};"));
+        }
+        sql
     }
 }
 
@@ -220,7 +238,7 @@ impl PgStore {
     /// migrations, which needs a role that owns the schema (or may create it); statements have
     /// no timeout (the command line).
     pub fn open(url: &str) -> Result<Self> {
-        let mut s = Self::connect_with(url, PgOptions { statement_timeout_ms: 0 })?;
+        let mut s = Self::connect_with(url, PgOptions { statement_timeout_ms: 0, parallel_workers: None })?;
         // The application role may read the schema version but not change the schema: an
         // up-to-date database is opened without trying.
         if s.schema_version()? != Self::newest_version() {
@@ -263,9 +281,9 @@ impl PgStore {
         }
         self.conn.batch_execute("BEGIN")?;
         let result = (|| {
-            if self.options.statement_timeout_ms > 0 {
-                self.conn
-                    .batch_execute(&format!("SET LOCAL statement_timeout = {}", self.options.statement_timeout_ms))?;
+            let set = self.options.set_local();
+            if !set.is_empty() {
+                self.conn.batch_execute(&set)?;
             }
             self.conn.set_tenant(tenant.as_str())?;
             f(Db::Postgres(&self.conn))
@@ -418,8 +436,9 @@ impl PgStore {
 
     fn begin_impl(&mut self) -> Result<()> {
         self.conn.batch_execute("BEGIN")?;
-        if self.options.statement_timeout_ms > 0 {
-            self.conn.batch_execute(&format!("SET LOCAL statement_timeout = {}", self.options.statement_timeout_ms))?;
+        let set = self.options.set_local();
+        if !set.is_empty() {
+            self.conn.batch_execute(&set)?;
         }
         self.explicit.set(true);
         Ok(())
@@ -491,7 +510,9 @@ mod tests {
     #[test]
     fn a_statement_past_the_timeout_is_cancelled() {
         let db = PgTestDb::new();
-        let store = PgStore::connect_with(&db.app_url(), PgOptions { statement_timeout_ms: 100 }).unwrap();
+        let store =
+            PgStore::connect_with(&db.app_url(), PgOptions { statement_timeout_ms: 100, parallel_workers: Some(0) })
+                .unwrap();
         let err = store
             .scoped(&TenantId::parse("a").unwrap(), |db| db.query_row("SELECT pg_sleep(1)", p![], |_| Ok(())))
             .expect_err("pg_sleep(1) outlived a 100 ms timeout");

@@ -102,6 +102,13 @@ struct ServeArgs {
     /// The largest upload accepted by POST /api/v1/ingest/upload, in MiB.
     #[arg(long, default_value_t = 1024)]
     max_upload_mb: u64,
+    /// Requests of one tenant that may run at once (the others wait their turn): a tenant's heavy
+    /// queries then cannot take every connection of the pool, nor every core.
+    #[arg(long, default_value_t = 2)]
+    tenant_concurrency: usize,
+    /// PostgreSQL: parallel workers one request's statement may use (0: one core per request).
+    #[arg(long, default_value_t = 0)]
+    parallel_workers: u32,
     /// Requests a tenant may make at once before the rate applies.
     #[arg(long, default_value_t = 100)]
     rate_burst: u32,
@@ -605,7 +612,10 @@ fn serve_url(cli: &Cli, url: &str, a: &ServeArgs, started: &dyn Fn(std::net::Soc
             .app_database_url
             .clone()
             .unwrap_or_else(|| valdrix_store::postgres::with_user(&url, valdrix_store::postgres::APP_ROLE));
-        let options = valdrix_store::PgOptions { statement_timeout_ms: a.statement_timeout_ms };
+        let options = valdrix_store::PgOptions {
+            statement_timeout_ms: a.statement_timeout_ms,
+            parallel_workers: Some(a.parallel_workers),
+        };
         valdrix_store::PgStore::connect_with(&app, options.clone())
             .with_context(|| format!("connecting as the application role ({})", redact(&app)))?;
         StorePool::postgres(&app, options, a.pool)
@@ -617,7 +627,7 @@ fn serve_url(cli: &Cli, url: &str, a: &ServeArgs, started: &dyn Fn(std::net::Soc
         let listener =
             tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
         started(listener.local_addr()?);
-        let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst);
+        let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst).with_concurrency(a.tenant_concurrency);
         let ops = std::sync::Arc::new(valdrix::server_ops::AppOperations { policy: config.trust.clone() });
         let mut state = AppState::new(stores, limits, ops).map_err(anyhow::Error::msg)?;
         state.policy = config.trust.clone();

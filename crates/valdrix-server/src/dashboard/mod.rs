@@ -51,6 +51,8 @@ pub struct Session {
     pub role: Role,
     /// The form token of this session.
     pub csrf: String,
+    /// The request's place among its tenant's running requests.
+    pub slot: crate::limits::Slot,
 }
 
 /// Not signed in (or the key was revoked): to the sign-in page.
@@ -99,7 +101,8 @@ where
             ::metrics::counter!("valdrix_rate_limited_requests_total").increment(1);
             return Err(crate::ApiError::too_many_requests(wait).into_response());
         }
-        Ok(Session { tenant, key_id, role: info.role, csrf: keys.csrf(value) })
+        let slot = RateLimits::from_ref(state).enter(tenant.as_str()).await;
+        Ok(Session { tenant, key_id, role: info.role, csrf: keys.csrf(value), slot })
     }
 }
 
