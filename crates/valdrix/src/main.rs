@@ -103,9 +103,10 @@ struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     max_upload_mb: u64,
     /// Requests of one tenant that may run at once (the others wait their turn): a tenant's heavy
-    /// queries then cannot take every connection of the pool, nor every core.
-    #[arg(long, default_value_t = 2)]
-    tenant_concurrency: usize,
+    /// queries then cannot take every connection of the pool, nor every core. Default: half the
+    /// cores (at least 1).
+    #[arg(long)]
+    tenant_concurrency: Option<usize>,
     /// PostgreSQL: parallel workers one request's statement may use (0: one core per request).
     #[arg(long, default_value_t = 0)]
     parallel_workers: u32,
@@ -627,7 +628,11 @@ fn serve_url(cli: &Cli, url: &str, a: &ServeArgs, started: &dyn Fn(std::net::Soc
         let listener =
             tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
         started(listener.local_addr()?);
-        let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst).with_concurrency(a.tenant_concurrency);
+        // Half the cores: one tenant's heavy requests always leave the other half to the rest
+        // (BENCHMARKS.md, noisy neighbours: with every core, a small tenant's p99 grew 1.4-1.7×).
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let concurrency = a.tenant_concurrency.unwrap_or((cores / 2).max(1));
+        let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst).with_concurrency(concurrency);
         let ops = std::sync::Arc::new(valdrix::server_ops::AppOperations { policy: config.trust.clone() });
         let mut state = AppState::new(stores, limits, ops).map_err(anyhow::Error::msg)?;
         state.policy = config.trust.clone();
