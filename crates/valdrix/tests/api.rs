@@ -494,4 +494,60 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
     let a_account = a_export.as_str().unwrap().lines().nth(1).unwrap().to_string();
     assert!(!csv_text.contains(&a_account), "b's export holds a's row");
     assert_problem(&api.get("/api/v1/export/focus?format=xlsx", b), 400, "export format");
+
+    // The dashboard, signed in with b's key: b's pages only; a's run is not found; a forged
+    // session cookie is sent to sign in.
+    let accounts = |key: &str| -> std::collections::BTreeSet<String> {
+        api.get("/api/v1/costs?group_by=account", key).2["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["keys"]["account"].as_str().map(String::from))
+            .collect()
+    };
+    let a_account = accounts(a).difference(&accounts(b)).next().expect("an account only a has").clone();
+    let browser: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let cookie = sign_in(&browser, &api.base, b);
+    let page = |path: &str, cookie: &str| {
+        let r = browser.get(format!("{}{path}", api.base)).header("Cookie", cookie).call().unwrap();
+        (r.status().as_u16(), r.into_body().read_to_string().unwrap_or_default())
+    };
+    for path in ["/", "/explorer?group_by=account&from=2000-01-01&to=2030-01-01", "/runs"] {
+        let (status, html) = page(path, &cookie);
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(!html.contains(&a_account), "{path} shows a's account {a_account}");
+    }
+    let csv = page("/explorer.csv?group_by=account&from=2000-01-01&to=2030-01-01", &cookie).1;
+    assert!(csv.starts_with("account,") && !csv.contains(&a_account), "{csv}");
+    assert_eq!(page(&format!("/runs/{a_run}"), &cookie).0, 404, "b's session reaching a's run");
+    let forged = cookie.replace("vdx_session=v1.b.", "vdx_session=v1.a.");
+    assert_eq!(page("/", &forged).0, 303, "a forged session cookie");
+}
+
+/// Signs in to the dashboard with `key` as a browser does; the session cookie.
+fn sign_in(browser: &ureq::Agent, base: &str, key: &str) -> String {
+    let form = browser.get(format!("{base}/login")).call().unwrap();
+    let set_cookie = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.split(';').next().filter(|p| p.starts_with(name)).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+    };
+    let nonce = set_cookie(&form, "vdx_login=");
+    let html = form.into_body().read_to_string().unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let done = browser
+        .post(format!("{base}/login"))
+        .header("Cookie", &nonce)
+        .send_form([("key", key), ("csrf", csrf.as_str())])
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 303);
+    set_cookie(&done, "vdx_session=")
 }
