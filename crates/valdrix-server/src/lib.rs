@@ -122,21 +122,22 @@ where
             .ok_or_else(|| ApiError::unauthorized("send an API key: Authorization: Bearer vdx.…"))?;
         let token = header.strip_prefix("Bearer ").unwrap_or("").trim();
         let presented = auth::parse(token).ok_or_else(|| ApiError::unauthorized("the API key is malformed"))?;
-        let stores = StorePool::from_ref(state);
-        let (tenant, key_id) = (presented.tenant.clone(), presented.key_id.clone());
-        let found = stores.run(move |s| s.api_key(&tenant, &key_id)).await?;
-        match found {
-            Some((info, hash)) if auth::verify(&presented, &info, &hash) => {
-                if let Err(wait) = RateLimits::from_ref(state).check(presented.tenant.as_str()) {
-                    ::metrics::counter!("valdrix_rate_limited_requests_total").increment(1);
-                    return Err(ApiError::too_many_requests(wait));
-                }
-                let slot = RateLimits::from_ref(state).enter(presented.tenant.as_str()).await;
-                Ok(Caller { tenant: presented.tenant, role: info.role, key_id: info.key_id, slot })
-            }
-            _ => Err(ApiError::unauthorized("the API key is unknown or revoked")),
-        }
+        let info = verify_key(&StorePool::from_ref(state), &presented)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+        let slot = RateLimits::from_ref(state).admit(presented.tenant.as_str()).await?;
+        Ok(Caller { tenant: presented.tenant, role: info.role, key_id: info.key_id, slot })
     }
+}
+
+/// The stored key a presented key is, when its secret matches and it is not revoked.
+pub async fn verify_key(
+    stores: &StorePool,
+    presented: &auth::PresentedKey,
+) -> Result<Option<valdrix_store::keys::ApiKeyInfo>, ApiError> {
+    let (tenant, key_id) = (presented.tenant.clone(), presented.key_id.clone());
+    let found = stores.run(move |s| s.api_key(&tenant, &key_id)).await?;
+    Ok(found.filter(|(info, hash)| auth::verify(presented, info, hash)).map(|(info, _)| info))
 }
 
 /// The API's routes, with the request-id, problem and security-header middleware.

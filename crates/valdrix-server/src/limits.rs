@@ -44,6 +44,16 @@ impl RateLimits {
         self
     }
 
+    /// Admits a request of `tenant`: refused (429, counted) past its rate, otherwise once it has
+    /// a place among the tenant's running requests.
+    pub async fn admit(&self, tenant: &str) -> Result<Slot, crate::ApiError> {
+        if let Err(wait) = self.check(tenant) {
+            ::metrics::counter!("valdrix_rate_limited_requests_total").increment(1);
+            return Err(crate::ApiError::too_many_requests(wait));
+        }
+        Ok(self.enter(tenant).await)
+    }
+
     /// Waits for a place among `tenant`'s running requests.
     pub async fn enter(&self, tenant: &str) -> Slot {
         let n = self.concurrency?;

@@ -309,6 +309,17 @@ pub(crate) fn page_limit(v: &str) -> Result<usize, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("limit={v:?}: 1 to {MAX_PAGE}")))
 }
 
+/// Cuts `rows` (fetched one past `limit`) to a page: the rows, and the cursor of the next page
+/// (`cursor` of the last row kept) when there is one.
+pub(crate) fn page<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(cursor);
+    (rows, next)
+}
+
 /// Refuses any parameter left over.
 pub(crate) fn no_more(pairs: &[(String, String)]) -> Result<(), ApiError> {
     match pairs.first() {
@@ -422,13 +433,8 @@ pub async fn runs(
     }
     let tenant = caller.tenant.clone();
     // One more than the page: whether there is a next page.
-    let mut runs = stores.run(move |s| s.runs_before(&tenant, before, limit + 1)).await?;
-    let next_cursor = if runs.len() > limit {
-        runs.truncate(limit);
-        runs.last().map(|r| format!("r{}", r.run_id))
-    } else {
-        None
-    };
+    let runs = stores.run(move |s| s.runs_before(&tenant, before, limit + 1)).await?;
+    let (runs, next_cursor) = page(runs, limit, |r| format!("r{}", r.run_id));
     Ok(Json(RunsOut { runs, next_cursor }))
 }
 

@@ -11,8 +11,8 @@ use valdrix_store::keys::Role;
 use valdrix_store::{AuditEntry, PeriodInfo, RecordCursor, RecordRow, RestatementAlert};
 
 use super::{
-    cost_query, json_body, no_more, page_limit, query_pairs, take, Conflict, Forbidden, MetricName, NotFound, NotJson,
-    Refusals,
+    cost_query, json_body, no_more, page, page_limit, query_pairs, take, Conflict, Forbidden, MetricName, NotFound,
+    NotJson, Refusals,
 };
 use crate::{ApiError, AppState, Caller};
 
@@ -81,14 +81,9 @@ pub async fn records(
         return Err(ApiError::bad_request("records are not grouped: drop group_by"));
     }
     let tenant = caller.tenant.clone();
-    let mut rows = state.stores.run(move |s| s.records(&tenant, &q, after.as_ref(), limit + 1)).await?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| RecordCursor::after(r).encode())
-    } else {
-        None
-    };
-    Ok(Json(RecordsOut { records: rows, next_cursor }))
+    let rows = state.stores.run(move |s| s.records(&tenant, &q, after.as_ref(), limit + 1)).await?;
+    let (records, next_cursor) = page(rows, limit, |r| RecordCursor::after(r).encode());
+    Ok(Json(RecordsOut { records, next_cursor }))
 }
 
 /// Every value a record has had, delivery by delivery.
@@ -248,16 +243,11 @@ pub async fn audit_entries(
     if !exists {
         return Err(ApiError::not_found(format!("no run {run}")));
     }
-    let mut page: Vec<AuditEntry> =
+    let mut entries: Vec<AuditEntry> =
         entries.into_iter().filter(|e| after.as_deref().is_none_or(|a| e.record_id.as_str() > a)).collect();
-    page.sort_by(|a, b| a.record_id.cmp(&b.record_id));
-    let next_cursor = if page.len() > limit {
-        page.truncate(limit);
-        page.last().map(|e| e.record_id.clone())
-    } else {
-        None
-    };
-    Ok(Json(EntriesOut { entries: page, next_cursor }))
+    entries.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+    let (entries, next_cursor) = page(entries, limit, |e| e.record_id.clone());
+    Ok(Json(EntriesOut { entries, next_cursor }))
 }
 
 /// Parameters of `GET /api/v1/alerts`.
@@ -312,13 +302,8 @@ pub async fn alerts(
         }
     }
     let tenant = caller.tenant.clone();
-    let mut alerts = state.stores.run(move |s| s.alerts(&tenant, run, before, limit + 1)).await?;
-    let next_cursor = if alerts.len() > limit {
-        alerts.truncate(limit);
-        alerts.last().map(|a| format!("a{}", a.alert_id))
-    } else {
-        None
-    };
+    let alerts = state.stores.run(move |s| s.alerts(&tenant, run, before, limit + 1)).await?;
+    let (alerts, next_cursor) = page(alerts, limit, |a| format!("a{}", a.alert_id));
     Ok(Json(AlertsOut { alerts, next_cursor }))
 }
 
@@ -376,7 +361,7 @@ pub async fn periods(
     // Periods are months × streams: few, and answered whole by the store, newest first then
     // by stream; the page starts after the cursor's position in that order.
     let all = state.stores.run(move |s| s.periods(&tenant, chrono::Utc::now())).await?;
-    let mut page: Vec<PeriodInfo> = all
+    let periods: Vec<PeriodInfo> = all
         .into_iter()
         .filter(|p| {
             after.as_ref().is_none_or(|(period, stream)| {
@@ -384,13 +369,8 @@ pub async fn periods(
             })
         })
         .collect();
-    let next_cursor = if page.len() > limit {
-        page.truncate(limit);
-        page.last().map(period_cursor)
-    } else {
-        None
-    };
-    Ok(Json(PeriodsOut { periods: page, next_cursor }))
+    let (periods, next_cursor) = page(periods, limit, period_cursor);
+    Ok(Json(PeriodsOut { periods, next_cursor }))
 }
 
 /// Why a period is closed or reopened.

@@ -70,6 +70,11 @@ impl FromRef<AppState> for SessionKey {
     }
 }
 
+/// The request's `Cookie` header ("" when it has none).
+fn cookies(headers: &HeaderMap) -> &str {
+    headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -84,8 +89,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = SessionKey::from_ref(state);
-        let header = parts.headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let value = session::cookie(header, COOKIE).ok_or_else(|| SignIn.into_response())?;
+        let value = session::cookie(cookies(&parts.headers), COOKIE).ok_or_else(|| SignIn.into_response())?;
         let (tenant, key_id) = keys.verify(value, now()).ok_or_else(|| SignIn.into_response())?;
         // The key must still be active: revoking it ends its sessions.
         let (t, k) = (tenant.clone(), key_id.clone());
@@ -97,11 +101,7 @@ where
             Some((info, _)) if info.revoked_at.is_none() => info,
             _ => return Err(SignIn.into_response()),
         };
-        if let Err(wait) = RateLimits::from_ref(state).check(tenant.as_str()) {
-            ::metrics::counter!("valdrix_rate_limited_requests_total").increment(1);
-            return Err(crate::ApiError::too_many_requests(wait).into_response());
-        }
-        let slot = RateLimits::from_ref(state).enter(tenant.as_str()).await;
+        let slot = RateLimits::from_ref(state).admit(tenant.as_str()).await.map_err(IntoResponse::into_response)?;
         Ok(Session { tenant, key_id, role: info.role, csrf: keys.csrf(value), slot })
     }
 }
@@ -223,11 +223,10 @@ async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let keys = &state.sessions;
-    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Ok(Form(form)) = form else {
         return login_response(keys, &headers, StatusCode::BAD_REQUEST, Some("The form was incomplete; try again."));
     };
-    let nonce_ok = session::cookie(cookies, LOGIN_COOKIE).is_some_and(|n| keys.check_csrf(n, &form.csrf));
+    let nonce_ok = session::cookie(cookies(&headers), LOGIN_COOKIE).is_some_and(|n| keys.check_csrf(n, &form.csrf));
     if !nonce_ok {
         return login_response(keys, &headers, StatusCode::FORBIDDEN, Some("The form expired; try again."));
     }
@@ -235,20 +234,16 @@ async fn login(
     let Some(presented) = auth::parse(form.key.trim()) else {
         return refused("That is not a Valdrix API key (vdx.tenant.keyid.secret).");
     };
-    let (t, k) = (presented.tenant.clone(), presented.key_id.clone());
-    let found = match state.stores.run(move |s| s.api_key(&t, &k)).await {
-        Ok(f) => f,
-        Err(e) => return crate::ApiError::from(e).into_response(),
-    };
-    match found {
-        Some((info, hash)) if auth::verify(&presented, &info, &hash) => {
+    match crate::verify_key(&state.stores, &presented).await {
+        Err(e) => e.into_response(),
+        Ok(Some(info)) => {
             let cookie = keys.issue(&presented.tenant, &info.key_id, now() + LIFETIME_SECS);
             let mut response = Redirect::to("/").into_response();
             set_cookie(response.headers_mut(), &headers, COOKIE, &cookie, "/", LIFETIME_SECS);
             set_cookie(response.headers_mut(), &headers, LOGIN_COOKIE, "", "/login", 0);
             response
         }
-        _ => refused("The key is unknown or revoked."),
+        Ok(None) => refused("The key is unknown or revoked."),
     }
 }
 
@@ -263,8 +258,7 @@ async fn logout(
     headers: HeaderMap,
     form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let session = session::cookie(cookies, COOKIE).unwrap_or("");
+    let session = session::cookie(cookies(&headers), COOKIE).unwrap_or("");
     if !form.is_ok_and(|Form(f)| state.sessions.check_csrf(session, &f.csrf)) {
         return crate::ApiError::forbidden("the form's token does not match the session").into_response();
     }
