@@ -1,0 +1,698 @@
+//! The AWS rules.
+
+use super::{Action, Candidate, Context, Rule, Savings};
+use crate::check::{DayTest, MetricCheck, Missing};
+use crate::policy::Params;
+use crate::prices::AwsPrices;
+use crate::resource::{Details, Kind, MetricQuery, Resource, Statistic};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashSet};
+
+/// Every AWS rule.
+pub fn rules() -> Vec<Box<dyn Rule>> {
+    vec![
+        Box::new(UnattachedVolume),
+        Box::new(OrphanedSnapshot),
+        Box::new(UnassociatedAddress),
+        Box::new(IdleInstance),
+        Box::new(StoppedInstance),
+        Box::new(IdleNatGateway),
+        Box::new(LoadBalancerWithoutHealthyTargets { kind: Kind::ClassicLoadBalancer }),
+        Box::new(LoadBalancerWithoutHealthyTargets { kind: Kind::LoadBalancerV2 }),
+        Box::new(AlbWithoutTargetGroups),
+        Box::new(LoadBalancerWithoutTraffic { kind: Kind::ClassicLoadBalancer }),
+        Box::new(LoadBalancerWithoutTraffic { kind: Kind::LoadBalancerV2 }),
+        Box::new(IdleDatabase),
+        Box::new(ColdWarehouse),
+        Box::new(IdleEndpoint),
+        Box::new(StaleImage),
+        Box::new(Gp2Volume),
+        Box::new(PreviousGeneration),
+    ]
+}
+
+fn prices() -> &'static AwsPrices {
+    AwsPrices::shipped()
+}
+
+/// Whether the resource is at least `p.min_age_days` old; unknown age does not pass (an age
+/// test is evidence the rule needs).
+fn old_enough(r: &Resource, cx: &Context<'_>, p: &Params) -> Option<i64> {
+    let age = r.age_days(cx.now)?;
+    (age >= i64::from(p.min_age_days.unwrap_or(0))).then_some(age)
+}
+
+/// A metric check from the rule's parameters.
+fn check(p: &Params, namespace: &str, name: &str, dims: &[(&str, &str)], test: DayTest) -> MetricCheck {
+    MetricCheck {
+        query: MetricQuery {
+            namespace: namespace.into(),
+            name: name.into(),
+            dimensions: dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            statistic: p.statistic.unwrap_or(Statistic::Average),
+            period_secs: p.period_secs.unwrap_or(3600),
+        },
+        window_days: p.window_days.unwrap_or(14),
+        test,
+        min_points_per_day: p.min_points_per_day.unwrap_or(1),
+        missing: p.missing.unwrap_or_default(),
+    }
+}
+
+fn metric_params(
+    window: u32,
+    period: u32,
+    statistic: Statistic,
+    threshold: f64,
+    points: usize,
+    missing: Missing,
+) -> Params {
+    Params {
+        min_age_days: Some(window),
+        window_days: Some(window),
+        period_secs: Some(period),
+        statistic: Some(statistic),
+        threshold: Some(threshold),
+        min_points_per_day: Some(points),
+        missing: Some(missing),
+        ..Params::plain()
+    }
+}
+
+/// EBS volumes left `available` (attached to nothing) for a week.
+struct UnattachedVolume;
+impl Rule for UnattachedVolume {
+    fn id(&self) -> &'static str {
+        "aws.ebs.unattached"
+    }
+    fn kind(&self) -> Kind {
+        Kind::EbsVolume
+    }
+    fn title(&self) -> &'static str {
+        "EBS volumes attached to nothing for at least 7 days (no I/O data, which EBS publishes only while attached)"
+    }
+    fn defaults(&self) -> Params {
+        // A volume publishes I/O metrics only while attached: no data points is the evidence.
+        Params { min_age_days: Some(7), ..metric_params(7, 3600, Statistic::Sum, 0.0, 1, Missing::Zero) }
+    }
+    fn action(&self) -> Option<Action> {
+        Some(Action::SnapshotAndDeleteVolume)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Volume { volume_type, size_gib, iops, state, attached_to } = &r.details else { return None };
+        if state != "available" || !attached_to.is_empty() {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        let estimate = prices().volume(volume_type, *size_gib, *iops, &r.region);
+        Some(Candidate::of(
+            r,
+            format!("{size_gib} GiB {volume_type} volume attached to nothing, created {age} days ago"),
+            estimate,
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        ["VolumeReadOps", "VolumeWriteOps"]
+            .iter()
+            .map(|m| check(p, "AWS/EBS", m, &[("VolumeId", &r.id)], DayTest::NoData))
+            .collect()
+    }
+}
+
+/// Snapshots older than 90 days that back no AMI and no launch template.
+struct OrphanedSnapshot;
+impl Rule for OrphanedSnapshot {
+    fn id(&self) -> &'static str {
+        "aws.ebs.snapshot-orphaned"
+    }
+    fn kind(&self) -> Kind {
+        Kind::EbsSnapshot
+    }
+    fn needs(&self) -> &'static [Kind] {
+        &[Kind::Ami, Kind::LaunchTemplate]
+    }
+    fn title(&self) -> &'static str {
+        "EBS snapshots older than 90 days that back no AMI and no launch template version"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(90), ..Params::plain() }
+    }
+    fn action(&self) -> Option<Action> {
+        Some(Action::DeleteSnapshot)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Snapshot { size_gib, owner, .. } = &r.details else { return None };
+        // Public and shared snapshots of other accounts are not ours to judge.
+        if owner != cx.account {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        let used: HashSet<&str> = [Kind::Ami, Kind::LaunchTemplate]
+            .iter()
+            .flat_map(|k| cx.inventory.get(*k))
+            .flat_map(|i| match &i.details {
+                Details::ImageLike { snapshots } => snapshots.iter().map(String::as_str).collect::<Vec<_>>(),
+                _ => vec![],
+            })
+            .collect();
+        if used.contains(r.id.as_str()) {
+            return None;
+        }
+        let estimate = Some(prices().snapshot(*size_gib, &r.region));
+        Some(Candidate::of(
+            r,
+            format!("{size_gib} GiB snapshot taken {age} days ago; no AMI or launch template uses it"),
+            estimate,
+        ))
+    }
+}
+
+/// Elastic IPs associated with nothing.
+struct UnassociatedAddress;
+impl Rule for UnassociatedAddress {
+    fn id(&self) -> &'static str {
+        "aws.ec2.eip-unassociated"
+    }
+    fn kind(&self) -> Kind {
+        Kind::ElasticIp
+    }
+    fn title(&self) -> &'static str {
+        "Elastic IPs associated with no instance or network interface"
+    }
+    fn defaults(&self) -> Params {
+        Params::plain()
+    }
+    fn action(&self) -> Option<Action> {
+        Some(Action::ReleaseAddress)
+    }
+    fn select(&self, r: &Resource, _cx: &Context<'_>, _p: &Params) -> Option<Candidate> {
+        let Details::Address { public_ip, association } = &r.details else { return None };
+        if association.is_some() {
+            return None;
+        }
+        Some(Candidate::of(
+            r,
+            format!("Elastic IP {public_ip} is associated with nothing"),
+            Some(prices().public_ip(&r.region)),
+        ))
+    }
+}
+
+/// Running instances whose daily CPU stayed low on every day of the window.
+struct IdleInstance;
+impl Rule for IdleInstance {
+    fn id(&self) -> &'static str {
+        "aws.ec2.idle"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Ec2Instance
+    }
+    fn title(&self) -> &'static str {
+        "Running EC2 instances with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days"
+    }
+    fn defaults(&self) -> Params {
+        Params { peak: Some(10.0), ..metric_params(14, 3600, Statistic::Average, 2.0, 20, Missing::NotIdle) }
+    }
+    fn action(&self) -> Option<Action> {
+        Some(Action::StopInstance)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Instance { instance_type, state, .. } = &r.details else { return None };
+        if state != "running" {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("{instance_type} running since {age} days ago"),
+            prices().instance(instance_type, &r.region),
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let test = DayTest::MeanBelow { threshold: p.threshold.unwrap_or(2.0), peak: p.peak };
+        vec![check(p, "AWS/EC2", "CPUUtilization", &[("InstanceId", &r.id)], test)]
+    }
+}
+
+/// Instances stopped for a month: the instance costs nothing, its volumes still do.
+struct StoppedInstance;
+impl Rule for StoppedInstance {
+    fn id(&self) -> &'static str {
+        "aws.ec2.stopped"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Ec2Instance
+    }
+    fn needs(&self) -> &'static [Kind] {
+        &[Kind::EbsVolume]
+    }
+    fn title(&self) -> &'static str {
+        "EC2 instances stopped for at least 30 days, still paying for their volumes"
+    }
+    fn defaults(&self) -> Params {
+        // A running instance publishes CPU every period: any data point in the window means it ran.
+        Params { min_age_days: Some(30), ..metric_params(30, 3600, Statistic::Maximum, 0.0, 1, Missing::Zero) }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Instance { instance_type, state, state_since, volumes } = &r.details else { return None };
+        if state != "stopped" {
+            return None;
+        }
+        let days = (cx.now - (*state_since)?).num_days();
+        if days < i64::from(p.min_age_days.unwrap_or(30)) {
+            return None;
+        }
+        let mut total = Decimal::ZERO;
+        let mut parts = vec![];
+        let mut priced_all = true;
+        for v in cx.inventory.get(Kind::EbsVolume).iter().filter(|v| volumes.contains(&v.id)) {
+            if let Details::Volume { volume_type, size_gib, iops, .. } = &v.details {
+                match prices().volume(volume_type, *size_gib, *iops, &r.region) {
+                    Some(e) => {
+                        total += e.monthly;
+                        parts.push(format!("{}: {}", v.id, e.basis));
+                    }
+                    None => priced_all = false,
+                }
+            }
+        }
+        let estimate = (priced_all && !parts.is_empty()).then(|| crate::prices::Estimate {
+            monthly: total,
+            currency: prices().currency.clone(),
+            basis: parts.join("; "),
+        });
+        Some(Candidate {
+            reason: format!("{instance_type} stopped {days} days ago; {} attached volumes still billed", volumes.len()),
+            bill_ids: volumes.clone(),
+            estimate,
+            savings: Savings::All,
+        })
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        vec![check(p, "AWS/EC2", "CPUUtilization", &[("InstanceId", &r.id)], DayTest::NoData)]
+    }
+}
+
+/// NAT gateways that sent nothing for 14 days.
+struct IdleNatGateway;
+impl Rule for IdleNatGateway {
+    fn id(&self) -> &'static str {
+        "aws.ec2.nat-idle"
+    }
+    fn kind(&self) -> Kind {
+        Kind::NatGateway
+    }
+    fn title(&self) -> &'static str {
+        "NAT gateways with no bytes out to destinations on each of 14 days"
+    }
+    fn defaults(&self) -> Params {
+        metric_params(14, 3600, Statistic::Sum, 0.0, 20, Missing::NotIdle)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::NatGateway { state } = &r.details else { return None };
+        if state != "available" {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("NAT gateway available, created {age} days ago"),
+            Some(prices().nat_gateway(&r.region)),
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let test = DayTest::SumAtMost(p.threshold.unwrap_or(0.0));
+        vec![check(p, "AWS/NATGateway", "BytesOutToDestination", &[("NatGatewayId", &r.id)], test)]
+    }
+}
+
+fn lb(r: &Resource) -> Option<(&str, &str, &crate::resource::Targets)> {
+    match &r.details {
+        Details::LoadBalancer { scheme, metric_name, targets } => Some((scheme, metric_name, targets)),
+        _ => None,
+    }
+}
+
+/// Load balancers with no registered target, or none healthy.
+struct LoadBalancerWithoutHealthyTargets {
+    kind: Kind,
+}
+impl Rule for LoadBalancerWithoutHealthyTargets {
+    fn id(&self) -> &'static str {
+        match self.kind {
+            Kind::ClassicLoadBalancer => "aws.elb.no-healthy-targets",
+            _ => "aws.elbv2.no-healthy-targets",
+        }
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn title(&self) -> &'static str {
+        match self.kind {
+            Kind::ClassicLoadBalancer => "Classic Load Balancers with no registered instance, or none healthy",
+            _ => "Application and Network Load Balancers whose target groups hold no target, or none healthy",
+        }
+    }
+    fn defaults(&self) -> Params {
+        Params::plain()
+    }
+    fn select(&self, r: &Resource, _cx: &Context<'_>, _p: &Params) -> Option<Candidate> {
+        let (scheme, _, t) = lb(r)?;
+        // A v2 load balancer without target groups is the next rule's.
+        if t.groups == Some(0) || t.healthy > 0 {
+            return None;
+        }
+        let reason = if t.registered == 0 {
+            format!("{scheme} load balancer has no registered targets")
+        } else {
+            format!("{scheme} load balancer has {} registered targets, none healthy", t.registered)
+        };
+        Some(Candidate::of(r, reason, prices().load_balancer(scheme, &r.region)))
+    }
+}
+
+/// Application Load Balancers with no target group at all.
+struct AlbWithoutTargetGroups;
+impl Rule for AlbWithoutTargetGroups {
+    fn id(&self) -> &'static str {
+        "aws.elbv2.no-target-groups"
+    }
+    fn kind(&self) -> Kind {
+        Kind::LoadBalancerV2
+    }
+    fn title(&self) -> &'static str {
+        "Application Load Balancers with no target group"
+    }
+    fn defaults(&self) -> Params {
+        Params::plain()
+    }
+    fn select(&self, r: &Resource, _cx: &Context<'_>, _p: &Params) -> Option<Candidate> {
+        let (scheme, _, t) = lb(r)?;
+        (scheme == "application" && t.groups == Some(0)).then(|| {
+            Candidate::of(
+                r,
+                "application load balancer has no target groups".into(),
+                prices().load_balancer(scheme, &r.region),
+            )
+        })
+    }
+}
+
+/// Load balancers that served nothing for 14 days.
+struct LoadBalancerWithoutTraffic {
+    kind: Kind,
+}
+impl Rule for LoadBalancerWithoutTraffic {
+    fn id(&self) -> &'static str {
+        match self.kind {
+            Kind::ClassicLoadBalancer => "aws.elb.no-requests",
+            _ => "aws.elbv2.no-requests",
+        }
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn title(&self) -> &'static str {
+        match self.kind {
+            Kind::ClassicLoadBalancer => "Classic Load Balancers with no requests on each of 14 days",
+            _ => "Application Load Balancers with no requests (Network: no new flows) on each of 14 days",
+        }
+    }
+    fn defaults(&self) -> Params {
+        // Request counts are published only when there were requests: a missing day is zero.
+        metric_params(14, 3600, Statistic::Sum, 0.0, 1, Missing::Zero)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let (scheme, _, _) = lb(r)?;
+        if scheme == "gateway" {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("{scheme} load balancer created {age} days ago"),
+            prices().load_balancer(scheme, &r.region),
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let Some((scheme, name, _)) = lb(r) else { return vec![] };
+        let test = DayTest::SumAtMost(p.threshold.unwrap_or(0.0));
+        let (ns, metric) = match scheme {
+            "classic" => ("AWS/ELB", "RequestCount"),
+            "network" => ("AWS/NetworkELB", "NewFlowCount"),
+            _ => ("AWS/ApplicationELB", "RequestCount"),
+        };
+        vec![check(p, ns, metric, &[("LoadBalancer", name)], test)]
+            .into_iter()
+            .map(|mut c| {
+                if scheme == "classic" {
+                    c.query.dimensions = vec![("LoadBalancerName".into(), name.into())];
+                }
+                c
+            })
+            .collect()
+    }
+}
+
+/// RDS instances nobody connected to for 14 days.
+struct IdleDatabase;
+impl Rule for IdleDatabase {
+    fn id(&self) -> &'static str {
+        "aws.rds.idle"
+    }
+    fn kind(&self) -> Kind {
+        Kind::RdsInstance
+    }
+    fn title(&self) -> &'static str {
+        "RDS instances with no database connections on each of 14 days"
+    }
+    fn defaults(&self) -> Params {
+        metric_params(14, 3600, Statistic::Maximum, 0.0, 20, Missing::NotIdle)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Database { class, engine, state } = &r.details else { return None };
+        if state != "available" {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("{engine} {class} available, created {age} days ago"),
+            prices().database(class, &r.region),
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let test = DayTest::MaxAtMost(p.threshold.unwrap_or(0.0));
+        vec![check(p, "AWS/RDS", "DatabaseConnections", &[("DBInstanceIdentifier", &r.id)], test)]
+    }
+}
+
+/// Redshift clusters nobody connected to for 14 days.
+struct ColdWarehouse;
+impl Rule for ColdWarehouse {
+    fn id(&self) -> &'static str {
+        "aws.redshift.cold"
+    }
+    fn kind(&self) -> Kind {
+        Kind::RedshiftCluster
+    }
+    fn title(&self) -> &'static str {
+        "Redshift clusters with no database connections on each of 14 days"
+    }
+    fn defaults(&self) -> Params {
+        metric_params(14, 3600, Statistic::Maximum, 0.0, 20, Missing::NotIdle)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Warehouse { node_type, nodes, state } = &r.details else { return None };
+        if state != "available" {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("{nodes} × {node_type} cluster available, created {age} days ago"),
+            prices().warehouse(node_type, *nodes, &r.region),
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let test = DayTest::MaxAtMost(p.threshold.unwrap_or(0.0));
+        vec![check(p, "AWS/Redshift", "DatabaseConnections", &[("ClusterIdentifier", &r.id)], test)]
+    }
+}
+
+/// SageMaker endpoints with no invocations for 14 days.
+struct IdleEndpoint;
+impl Rule for IdleEndpoint {
+    fn id(&self) -> &'static str {
+        "aws.sagemaker.idle-endpoint"
+    }
+    fn kind(&self) -> Kind {
+        Kind::SageMakerEndpoint
+    }
+    fn title(&self) -> &'static str {
+        "SageMaker endpoints in service with no invocations on any variant on each of 14 days"
+    }
+    fn defaults(&self) -> Params {
+        // Invocations are published only when there were some: a missing day is zero.
+        metric_params(14, 3600, Statistic::Sum, 0.0, 1, Missing::Zero)
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Endpoint { state, variants } = &r.details else { return None };
+        if state != "InService" || variants.is_empty() {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("endpoint in service with {} variants, created {age} days ago", variants.len()),
+            None,
+        ))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let Details::Endpoint { variants, .. } = &r.details else { return vec![] };
+        let test = DayTest::SumAtMost(p.threshold.unwrap_or(0.0));
+        let name = r.name.as_deref().unwrap_or(&r.id);
+        variants
+            .iter()
+            .map(|v| check(p, "AWS/SageMaker", "Invocations", &[("EndpointName", name), ("VariantName", v)], test))
+            .collect()
+    }
+}
+
+/// ECR images nobody pulled for 90 days.
+struct StaleImage;
+impl Rule for StaleImage {
+    fn id(&self) -> &'static str {
+        "aws.ecr.stale-image"
+    }
+    fn kind(&self) -> Kind {
+        Kind::EcrImage
+    }
+    fn title(&self) -> &'static str {
+        "ECR images not pulled for 90 days (or never pulled and pushed 90 days ago)"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(90), ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::ContainerImage { repository, pushed_at, last_pull, size_bytes, .. } = &r.details else {
+            return None;
+        };
+        let min = i64::from(p.min_age_days.unwrap_or(90));
+        let reason = match (last_pull, pushed_at) {
+            (Some(pull), _) => {
+                let days = (cx.now - *pull).num_days();
+                (days >= min).then(|| format!("image in {repository} last pulled {days} days ago"))?
+            }
+            (None, Some(push)) => {
+                let days = (cx.now - *push).num_days();
+                (days >= min).then(|| format!("image in {repository} pushed {days} days ago and never pulled"))?
+            }
+            (None, None) => return None,
+        };
+        Some(Candidate::of(r, reason, Some(prices().image(*size_bytes, &r.region))))
+    }
+}
+
+/// gp2 volumes that would cost less as gp3 with the same baseline performance.
+struct Gp2Volume;
+impl Rule for Gp2Volume {
+    fn id(&self) -> &'static str {
+        "aws.ebs.gp2-to-gp3"
+    }
+    fn kind(&self) -> Kind {
+        Kind::EbsVolume
+    }
+    fn title(&self) -> &'static str {
+        "gp2 volumes that would cost less as gp3 with the same baseline IOPS"
+    }
+    fn defaults(&self) -> Params {
+        Params::plain()
+    }
+    fn select(&self, r: &Resource, _cx: &Context<'_>, _p: &Params) -> Option<Candidate> {
+        let Details::Volume { volume_type, size_gib, .. } = &r.details else { return None };
+        if volume_type != "gp2" {
+            return None;
+        }
+        let now = prices().volume("gp2", *size_gib, None, &r.region)?;
+        let then = prices().as_gp3(*size_gib, &r.region)?;
+        if then.monthly >= now.monthly || now.monthly.is_zero() {
+            return None;
+        }
+        let fraction = ((now.monthly - then.monthly) / now.monthly).round_dp(4);
+        let mut c = Candidate::of(
+            r,
+            format!("{size_gib} GiB gp2 volume; as gp3 it would cost {}% less", fraction * Decimal::from(100)),
+            Some(now.clone()),
+        );
+        c.savings = Savings::Share {
+            fraction,
+            basis: format!("gp2 {} → gp3 {} ({})", now.monthly, then.monthly, then.basis),
+        };
+        Some(c)
+    }
+}
+
+/// Instances of a previous generation, with the successor's price where the table has both.
+struct PreviousGeneration;
+impl Rule for PreviousGeneration {
+    fn id(&self) -> &'static str {
+        "aws.ec2.previous-generation"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Ec2Instance
+    }
+    fn title(&self) -> &'static str {
+        "Running EC2 instances of a previous-generation family, with the current family's price"
+    }
+    fn defaults(&self) -> Params {
+        let families: BTreeMap<String, String> = [
+            ("t1", "t3"),
+            ("m1", "m5"),
+            ("m2", "r5"),
+            ("m3", "m5"),
+            ("m4", "m5"),
+            ("c1", "c5"),
+            ("c3", "c5"),
+            ("c4", "c5"),
+            ("cc2", "c5"),
+            ("cr1", "r5"),
+            ("r3", "r5"),
+            ("r4", "r5"),
+            ("i2", "i3"),
+            ("d2", "d3"),
+            ("g2", "g4dn"),
+            ("hs1", "d3"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        Params { families, ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, _cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Instance { instance_type, state, .. } = &r.details else { return None };
+        if state != "running" {
+            return None;
+        }
+        let (family, size) = instance_type.split_once('.')?;
+        let successor = p.families.get(family)?;
+        let target = format!("{successor}.{size}");
+        let current = prices().instance(instance_type, &r.region);
+        let mut c = Candidate::of(
+            r,
+            format!("{instance_type} is a previous-generation type; {target} is current"),
+            current.clone(),
+        );
+        c.savings = match (current, prices().instance(&target, &r.region)) {
+            (Some(a), Some(b)) if b.monthly < a.monthly && !a.monthly.is_zero() => Savings::Share {
+                fraction: ((a.monthly - b.monthly) / a.monthly).round_dp(4),
+                basis: format!("{instance_type} {} → {target} {} per month at list price", a.monthly, b.monthly),
+            },
+            _ => Savings::Unknown,
+        };
+        Some(c)
+    }
+}
+
+#[cfg(test)]
+mod tests;

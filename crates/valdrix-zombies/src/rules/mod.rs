@@ -1,0 +1,140 @@
+//! Rules, in the manner of Cloud Custodian's policies: a resource type, filters (attributes and
+//! age first, then metrics), and the remediation that would apply.
+//!
+//! A rule judges in two stages so that metrics are read only for resources that could be
+//! zombies: [`Rule::select`] looks at what the inventory says (state, attachments, age, related
+//! resources) and [`Rule::metrics`] names the metric checks a candidate must also fail to be a
+//! finding. Every rule takes the evaluation time from its [`Context`], never from the clock.
+
+pub mod aws;
+
+use crate::check::MetricCheck;
+use crate::policy::Params;
+use crate::prices::Estimate;
+use crate::resource::{Kind, Resource};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// The resources of one region, by type.
+#[derive(Debug, Default, Clone)]
+pub struct Inventory {
+    by_kind: BTreeMap<Kind, Vec<Resource>>,
+}
+
+impl Inventory {
+    /// Files resources under their type.
+    pub fn insert(&mut self, kind: Kind, resources: Vec<Resource>) {
+        self.by_kind.entry(kind).or_default().extend(resources);
+    }
+
+    /// The resources of a type (none if it was not listed).
+    pub fn get(&self, kind: Kind) -> &[Resource] {
+        self.by_kind.get(&kind).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Resources listed, of all types.
+    pub fn len(&self) -> usize {
+        self.by_kind.values().map(Vec::len).sum()
+    }
+
+    /// Whether nothing was listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a rule evaluates against.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The evaluation time (tests move it; scans use now).
+    pub now: DateTime<Utc>,
+    /// The account, subscription or project scanned.
+    pub account: &'a str,
+    /// The region's inventory.
+    pub inventory: &'a Inventory,
+}
+
+/// How much of a finding's monthly cost acting on it would save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Savings {
+    /// All of it (the resource would be deleted or released).
+    All,
+    /// A share of it, with the arithmetic (a gp2 volume moved to gp3).
+    Share {
+        /// Fraction of the monthly cost saved, between 0 and 1.
+        fraction: Decimal,
+        /// How it was worked out.
+        basis: String,
+    },
+    /// Not known (no price for the replacement).
+    Unknown,
+}
+
+/// A resource that passed a rule's first stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Why, in words.
+    pub reason: String,
+    /// The ids whose bill lines are this finding's cost (a stopped instance pays for its
+    /// volumes): the resource's own id and aliases unless the rule says otherwise.
+    pub bill_ids: Vec<String>,
+    /// What the price table says it costs, used when the bill has no line.
+    pub estimate: Option<Estimate>,
+    /// What acting on it would save.
+    pub savings: Savings,
+}
+
+impl Candidate {
+    /// A candidate billed under the resource's own ids, all of whose cost acting would save.
+    pub fn of(r: &Resource, reason: String, estimate: Option<Estimate>) -> Candidate {
+        let mut bill_ids = vec![r.id.clone()];
+        bill_ids.extend(r.aliases.iter().cloned());
+        Candidate { reason, bill_ids, estimate, savings: Savings::All }
+    }
+}
+
+/// The remediation a finding of a rule allows (always planned, approved and then executed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Snapshot the volume, then delete it.
+    SnapshotAndDeleteVolume,
+    /// Release the Elastic IP.
+    ReleaseAddress,
+    /// Stop the instance.
+    StopInstance,
+    /// Delete the snapshot.
+    DeleteSnapshot,
+}
+
+/// One zombie rule.
+pub trait Rule: Send + Sync {
+    /// A stable id (`aws.ebs.unattached`), the policy file's key.
+    fn id(&self) -> &'static str;
+    /// The resource type judged.
+    fn kind(&self) -> Kind;
+    /// Other types the rule consults (the AMIs that keep a snapshot alive).
+    fn needs(&self) -> &'static [Kind] {
+        &[]
+    }
+    /// One line saying what the rule finds.
+    fn title(&self) -> &'static str;
+    /// Its defaults: window, period, statistic, threshold, missing data, age.
+    fn defaults(&self) -> Params;
+    /// The remediation its findings allow, if any.
+    fn action(&self) -> Option<Action> {
+        None
+    }
+    /// First stage: `Some` if the resource is a candidate.
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate>;
+    /// Second stage: checks a candidate must find idle, all of them (none: the first stage decides).
+    fn metrics(&self, _r: &Resource, _p: &Params) -> Vec<MetricCheck> {
+        Vec::new()
+    }
+}
+
+/// Every rule this build knows.
+pub fn all() -> Vec<Box<dyn Rule>> {
+    aws::rules()
+}
