@@ -437,20 +437,13 @@ impl Rule for LoadBalancerWithoutTraffic {
     fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
         let Some((scheme, name, _)) = lb(r) else { return vec![] };
         let test = DayTest::SumAtMost(p.threshold.unwrap_or(0.0));
-        let (ns, metric) = match scheme {
-            "classic" => ("AWS/ELB", "RequestCount"),
-            "network" => ("AWS/NetworkELB", "NewFlowCount"),
-            _ => ("AWS/ApplicationELB", "RequestCount"),
+        // Classic Load Balancers are named by `LoadBalancerName`, v2 ones by `LoadBalancer`.
+        let (ns, metric, dim) = match scheme {
+            "classic" => ("AWS/ELB", "RequestCount", "LoadBalancerName"),
+            "network" => ("AWS/NetworkELB", "NewFlowCount", "LoadBalancer"),
+            _ => ("AWS/ApplicationELB", "RequestCount", "LoadBalancer"),
         };
-        vec![check(p, ns, metric, &[("LoadBalancer", name)], test)]
-            .into_iter()
-            .map(|mut c| {
-                if scheme == "classic" {
-                    c.query.dimensions = vec![("LoadBalancerName".into(), name.into())];
-                }
-                c
-            })
-            .collect()
+        vec![check(p, ns, metric, &[(dim, name)], test)]
     }
 }
 
