@@ -10,9 +10,11 @@
 //!   ([`check`]) and the remediation they allow; thresholds come from a [`policy`] file.
 //! - [`scan`]: regions and rules in parallel, bounded in time and concurrency, with a status per
 //!   region and rule and partial results always returned.
+//! - [`aws`]: the AWS provider, through the official SDK clients and CloudWatch GetMetricData.
 //! - [`bill`] and [`prices`]: each finding's monthly cost, from the tenant's bill where it has
 //!   lines for the resource, else from the shipped list prices, labelled an estimate.
 
+pub mod aws;
 pub mod bill;
 pub mod check;
 pub mod policy;

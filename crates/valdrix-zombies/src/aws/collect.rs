@@ -1,0 +1,675 @@
+//! One collector per resource type: the SDK calls that list it, and the mapping of the SDK's
+//! shapes to [`Resource`] and its [`Details`].
+//!
+//! Lists are read to the end through the SDK's paginators. Lookups per resource (target health,
+//! endpoint variants, repository images) run a few at a time, so that one region with hundreds of
+//! load balancers neither runs serially nor floods the API.
+
+use super::{call_error, to_chrono, Clients};
+use crate::provider::ProviderError;
+use crate::resource::{Details, Kind, Resource, Targets};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use futures::{stream, StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+
+/// Per-resource lookups in flight at once within one listing.
+const LOOKUPS: usize = 8;
+
+/// Classic and v2 DescribeTags take at most 20 names or ARNs a call.
+const TAG_BATCH: usize = 20;
+
+/// One region's listing context.
+pub(super) struct Listing<'a> {
+    pub clients: &'a Clients,
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+/// EC2's empty strings (moto fills absent association fields with them) are absent values.
+fn present(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
+    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+}
+
+/// When an instance entered its state: EC2 writes it into the state transition reason, as in
+/// `User initiated (2024-01-31 17:04:12 GMT)`.
+pub(crate) fn transition_time(reason: &str) -> Option<DateTime<Utc>> {
+    let open = reason.rfind('(')?;
+    let close = reason[open..].find(')')? + open;
+    let inner = reason[open + 1..close].trim().trim_end_matches("GMT").trim_end_matches("UTC").trim();
+    NaiveDateTime::parse_from_str(inner, "%Y-%m-%d %H:%M:%S").ok().map(|t| t.and_utc())
+}
+
+/// The part of a v2 load balancer's ARN that CloudWatch names it by (`app/NAME/ID`).
+pub(crate) fn v2_metric_name(arn: &str) -> String {
+    arn.split_once(":loadbalancer/").map_or(arn, |(_, rest)| rest).to_string()
+}
+
+impl Listing<'_> {
+    fn resource(&self, kind: Kind, id: String, details: Details) -> Resource {
+        Resource {
+            kind,
+            id,
+            aliases: Vec::new(),
+            region: self.region.to_string(),
+            account: self.account.to_string(),
+            name: None,
+            created: None,
+            tags: BTreeMap::new(),
+            details,
+        }
+    }
+
+    fn arn(&self, service: &str, rest: &str) -> String {
+        format!("arn:aws:{service}:{}:{}:{rest}", self.region, self.account)
+    }
+
+    /// Every resource of a type in the region.
+    pub async fn list(&self, kind: Kind) -> Result<Vec<Resource>, ProviderError> {
+        match kind {
+            Kind::EbsVolume => self.volumes().await,
+            Kind::EbsSnapshot => self.snapshots().await,
+            Kind::Ami => self.images().await,
+            Kind::LaunchTemplate => self.launch_templates().await,
+            Kind::ElasticIp => self.addresses().await,
+            Kind::Ec2Instance => self.instances().await,
+            Kind::NatGateway => self.nat_gateways().await,
+            Kind::ClassicLoadBalancer => self.classic_load_balancers().await,
+            Kind::LoadBalancerV2 => self.v2_load_balancers().await,
+            Kind::RdsInstance => self.databases().await,
+            Kind::RedshiftCluster => self.clusters().await,
+            Kind::SageMakerEndpoint => self.endpoints().await,
+            Kind::EcrImage => self.container_images().await,
+        }
+    }
+
+    async fn volumes(&self) -> Result<Vec<Resource>, ProviderError> {
+        let volumes: Vec<_> = self
+            .clients
+            .ec2
+            .describe_volumes()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeVolumes", e))?;
+        Ok(volumes
+            .into_iter()
+            .filter_map(|v| {
+                let id = v.volume_id()?.to_string();
+                let mut r = self.resource(
+                    Kind::EbsVolume,
+                    id.clone(),
+                    Details::Volume {
+                        volume_type: v.volume_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                        size_gib: v.size().map_or(0, i64::from),
+                        iops: v.iops().map(i64::from),
+                        state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        attached_to: v.attachments().iter().filter_map(|a| present(a.instance_id())).collect(),
+                    },
+                );
+                r.aliases.push(self.arn("ec2", &format!("volume/{id}")));
+                r.created = v.create_time().and_then(to_chrono);
+                r.tags = ec2_tags(v.tags());
+                r.name = r.tags.get("Name").cloned();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn snapshots(&self) -> Result<Vec<Resource>, ProviderError> {
+        // Only the account's own: public snapshots of others are not the account's to clean up.
+        let snapshots: Vec<_> = self
+            .clients
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeSnapshots", e))?;
+        Ok(snapshots
+            .into_iter()
+            .filter_map(|s| {
+                let id = s.snapshot_id()?.to_string();
+                let mut r = self.resource(
+                    Kind::EbsSnapshot,
+                    id.clone(),
+                    Details::Snapshot {
+                        volume_id: present(s.volume_id()),
+                        size_gib: s.volume_size().map_or(0, i64::from),
+                        owner: s.owner_id().unwrap_or_default().to_string(),
+                    },
+                );
+                r.aliases.push(self.arn("ec2", &format!("snapshot/{id}")));
+                r.created = s.start_time().and_then(to_chrono);
+                r.tags = ec2_tags(s.tags());
+                r.name = r.tags.get("Name").cloned();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn images(&self) -> Result<Vec<Resource>, ProviderError> {
+        let images: Vec<_> = self
+            .clients
+            .ec2
+            .describe_images()
+            .owners("self")
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeImages", e))?;
+        Ok(images
+            .into_iter()
+            .filter_map(|i| {
+                let snapshots =
+                    i.block_device_mappings().iter().filter_map(|m| present(m.ebs()?.snapshot_id())).collect();
+                let mut r = self.resource(Kind::Ami, i.image_id()?.to_string(), Details::ImageLike { snapshots });
+                r.name = i.name().map(str::to_string);
+                r.created =
+                    i.creation_date().and_then(|d| DateTime::parse_from_rfc3339(d).ok()).map(|d| d.with_timezone(&Utc));
+                r.tags = ec2_tags(i.tags());
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn launch_templates(&self) -> Result<Vec<Resource>, ProviderError> {
+        let ec2 = &self.clients.ec2;
+        let templates: Vec<_> = ec2
+            .describe_launch_templates()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeLaunchTemplates", e))?;
+        // Every version counts: an old version can still be launched, and keeps its snapshots.
+        let templates: Vec<_> =
+            templates.into_iter().filter_map(|t| Some((t.launch_template_id()?.to_string(), t))).collect();
+        stream::iter(templates)
+            .map(|(id, t)| async move {
+                let versions: Vec<_> = ec2
+                    .describe_launch_template_versions()
+                    .launch_template_id(&id)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| call_error("ec2", "DescribeLaunchTemplateVersions", e))?;
+                let snapshots = versions
+                    .iter()
+                    .filter_map(|v| v.launch_template_data())
+                    .flat_map(|d| d.block_device_mappings())
+                    .filter_map(|m| present(m.ebs()?.snapshot_id()))
+                    .collect();
+                let mut r = self.resource(Kind::LaunchTemplate, id, Details::ImageLike { snapshots });
+                r.name = t.launch_template_name().map(str::to_string);
+                r.created = t.create_time().and_then(to_chrono);
+                r.tags = ec2_tags(t.tags());
+                Ok::<_, ProviderError>(r)
+            })
+            .buffered(LOOKUPS)
+            .try_collect()
+            .await
+    }
+
+    async fn addresses(&self) -> Result<Vec<Resource>, ProviderError> {
+        let out = self
+            .clients
+            .ec2
+            .describe_addresses()
+            .send()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeAddresses", e))?;
+        Ok(out
+            .addresses()
+            .iter()
+            .filter_map(|a| {
+                let public_ip = a.public_ip()?.to_string();
+                let association = present(a.association_id())
+                    .or_else(|| present(a.instance_id()))
+                    .or_else(|| present(a.network_interface_id()));
+                let id = present(a.allocation_id()).unwrap_or_else(|| public_ip.clone());
+                let mut r = self.resource(
+                    Kind::ElasticIp,
+                    id.clone(),
+                    Details::Address { public_ip: public_ip.clone(), association },
+                );
+                // Bills name an address by its allocation's ARN or by the IP itself.
+                r.aliases = vec![self.arn("ec2", &format!("elastic-ip/{id}")), public_ip];
+                r.tags = ec2_tags(a.tags());
+                r.name = r.tags.get("Name").cloned();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn instances(&self) -> Result<Vec<Resource>, ProviderError> {
+        let reservations: Vec<_> = self
+            .clients
+            .ec2
+            .describe_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeInstances", e))?;
+        Ok(reservations
+            .iter()
+            .flat_map(|res| res.instances())
+            .filter_map(|i| {
+                let id = i.instance_id()?.to_string();
+                let state = i.state().and_then(|s| s.name()).map(|s| s.as_str().to_string()).unwrap_or_default();
+                if state == "terminated" {
+                    return None;
+                }
+                let mut r = self.resource(
+                    Kind::Ec2Instance,
+                    id.clone(),
+                    Details::Instance {
+                        instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                        state,
+                        state_since: i.state_transition_reason().and_then(transition_time),
+                        volumes: i
+                            .block_device_mappings()
+                            .iter()
+                            .filter_map(|m| present(m.ebs()?.volume_id()))
+                            .collect(),
+                    },
+                );
+                r.aliases.push(self.arn("ec2", &format!("instance/{id}")));
+                r.created = i.launch_time().and_then(to_chrono);
+                r.tags = ec2_tags(i.tags());
+                r.name = r.tags.get("Name").cloned();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn nat_gateways(&self) -> Result<Vec<Resource>, ProviderError> {
+        let gateways: Vec<_> = self
+            .clients
+            .ec2
+            .describe_nat_gateways()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeNatGateways", e))?;
+        Ok(gateways
+            .into_iter()
+            .filter_map(|g| {
+                let id = g.nat_gateway_id()?.to_string();
+                let state = g.state().map(|s| s.as_str().to_string()).unwrap_or_default();
+                if state == "deleted" || state == "deleting" {
+                    return None;
+                }
+                let mut r = self.resource(Kind::NatGateway, id.clone(), Details::NatGateway { state });
+                r.aliases.push(self.arn("ec2", &format!("natgateway/{id}")));
+                r.created = g.create_time().and_then(to_chrono);
+                r.tags = ec2_tags(g.tags());
+                r.name = r.tags.get("Name").cloned();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn classic_load_balancers(&self) -> Result<Vec<Resource>, ProviderError> {
+        let elb = &self.clients.elb;
+        let lbs: Vec<_> = elb
+            .describe_load_balancers()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("elb", "DescribeLoadBalancers", e))?;
+        let names: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_name().map(str::to_string)).collect();
+        let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for chunk in names.chunks(TAG_BATCH) {
+            let out = elb
+                .describe_tags()
+                .set_load_balancer_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| call_error("elb", "DescribeTags", e))?;
+            for d in out.tag_descriptions() {
+                let Some(name) = d.load_balancer_name() else { continue };
+                let map =
+                    d.tags().iter().map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string())).collect();
+                tags.insert(name.to_string(), map);
+            }
+        }
+        let lbs: Vec<_> = lbs.into_iter().filter_map(|l| Some((l.load_balancer_name()?.to_string(), l))).collect();
+        stream::iter(lbs)
+            .map(|(name, l)| {
+                let tags = tags.get(&name).cloned().unwrap_or_default();
+                async move {
+                    let registered = l.instances().len();
+                    let healthy = if registered == 0 {
+                        0
+                    } else {
+                        elb.describe_instance_health()
+                            .load_balancer_name(&name)
+                            .send()
+                            .await
+                            .map_err(|e| call_error("elb", "DescribeInstanceHealth", e))?
+                            .instance_states()
+                            .iter()
+                            .filter(|s| s.state() == Some("InService"))
+                            .count()
+                    };
+                    let details = Details::LoadBalancer {
+                        scheme: "classic".into(),
+                        metric_name: name.clone(),
+                        targets: Targets { groups: None, registered, healthy },
+                    };
+                    let mut r = self.resource(Kind::ClassicLoadBalancer, name.clone(), details);
+                    r.aliases.push(self.arn("elasticloadbalancing", &format!("loadbalancer/{name}")));
+                    r.name = Some(name);
+                    r.created = l.created_time().and_then(to_chrono);
+                    r.tags = tags;
+                    Ok::<_, ProviderError>(r)
+                }
+            })
+            .buffered(LOOKUPS)
+            .try_collect()
+            .await
+    }
+
+    async fn v2_load_balancers(&self) -> Result<Vec<Resource>, ProviderError> {
+        let elbv2 = &self.clients.elbv2;
+        let lbs: Vec<_> = elbv2
+            .describe_load_balancers()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("elbv2", "DescribeLoadBalancers", e))?;
+        let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
+        let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for chunk in arns.chunks(TAG_BATCH) {
+            let out = elbv2
+                .describe_tags()
+                .set_resource_arns(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| call_error("elbv2", "DescribeTags", e))?;
+            for d in out.tag_descriptions() {
+                let Some(arn) = d.resource_arn() else { continue };
+                let map = d
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect();
+                tags.insert(arn.to_string(), map);
+            }
+        }
+        let lbs: Vec<_> = lbs.into_iter().filter_map(|l| Some((l.load_balancer_arn()?.to_string(), l))).collect();
+        stream::iter(lbs)
+            .map(|(arn, l)| {
+                let tags = tags.get(&arn).cloned().unwrap_or_default();
+                async move {
+                    let targets = self.v2_targets(&arn).await?;
+                    let details = Details::LoadBalancer {
+                        scheme: l.r#type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "application".into()),
+                        metric_name: v2_metric_name(&arn),
+                        targets,
+                    };
+                    let mut r = self.resource(Kind::LoadBalancerV2, arn, details);
+                    r.name = l.load_balancer_name().map(str::to_string);
+                    r.created = l.created_time().and_then(to_chrono);
+                    r.tags = tags;
+                    Ok::<_, ProviderError>(r)
+                }
+            })
+            .buffered(LOOKUPS)
+            .try_collect()
+            .await
+    }
+
+    /// A v2 load balancer's target groups and their targets' health.
+    async fn v2_targets(&self, arn: &str) -> Result<Targets, ProviderError> {
+        use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
+        use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
+        let elbv2 = &self.clients.elbv2;
+        let groups: Vec<_> = match elbv2
+            .describe_target_groups()
+            .load_balancer_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+        {
+            Ok(groups) => groups,
+            // AWS answers a load balancer without target groups with an empty list; some
+            // implementations (moto) with this error instead. Both mean: no groups.
+            Err(e) if e.code() == Some("TargetGroupNotFound") => Vec::new(),
+            Err(e) => return Err(call_error("elbv2", "DescribeTargetGroups", e)),
+        };
+        let mut targets = Targets { groups: Some(groups.len()), registered: 0, healthy: 0 };
+        for g in &groups {
+            let Some(group_arn) = g.target_group_arn() else { continue };
+            let health = elbv2
+                .describe_target_health()
+                .target_group_arn(group_arn)
+                .send()
+                .await
+                .map_err(|e| call_error("elbv2", "DescribeTargetHealth", e))?;
+            for d in health.target_health_descriptions() {
+                targets.registered += 1;
+                if d.target_health().and_then(|h| h.state()) == Some(&TargetHealthStateEnum::Healthy) {
+                    targets.healthy += 1;
+                }
+            }
+        }
+        Ok(targets)
+    }
+
+    async fn databases(&self) -> Result<Vec<Resource>, ProviderError> {
+        let dbs: Vec<_> = self
+            .clients
+            .rds
+            .describe_db_instances()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("rds", "DescribeDBInstances", e))?;
+        Ok(dbs
+            .into_iter()
+            .filter_map(|d| {
+                let id = d.db_instance_identifier()?.to_string();
+                let details = Details::Database {
+                    class: d.db_instance_class().unwrap_or_default().to_string(),
+                    engine: d.engine().unwrap_or_default().to_string(),
+                    state: d.db_instance_status().unwrap_or_default().to_string(),
+                };
+                let mut r = self.resource(Kind::RdsInstance, id.clone(), details);
+                r.aliases
+                    .push(d.db_instance_arn().map_or_else(|| self.arn("rds", &format!("db:{id}")), str::to_string));
+                r.name = Some(id);
+                r.created = d.instance_create_time().and_then(to_chrono);
+                r.tags = d
+                    .tag_list()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn clusters(&self) -> Result<Vec<Resource>, ProviderError> {
+        let clusters: Vec<_> = self
+            .clients
+            .redshift
+            .describe_clusters()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("redshift", "DescribeClusters", e))?;
+        Ok(clusters
+            .into_iter()
+            .filter_map(|c| {
+                let id = c.cluster_identifier()?.to_string();
+                let details = Details::Warehouse {
+                    node_type: c.node_type().unwrap_or_default().to_string(),
+                    nodes: c.number_of_nodes().map_or(1, i64::from),
+                    state: c.cluster_status().unwrap_or_default().to_string(),
+                };
+                let mut r = self.resource(Kind::RedshiftCluster, id.clone(), details);
+                r.aliases.push(self.arn("redshift", &format!("cluster:{id}")));
+                r.name = Some(id);
+                r.created = c.cluster_create_time().and_then(to_chrono);
+                r.tags = c
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect();
+                Some(r)
+            })
+            .collect())
+    }
+
+    async fn endpoints(&self) -> Result<Vec<Resource>, ProviderError> {
+        let sm = &self.clients.sagemaker;
+        let endpoints: Vec<_> = sm
+            .list_endpoints()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("sagemaker", "ListEndpoints", e))?;
+        stream::iter(endpoints)
+            .map(|e| async move {
+                let name = e.endpoint_name().unwrap_or_default().to_string();
+                let described = sm
+                    .describe_endpoint()
+                    .endpoint_name(&name)
+                    .send()
+                    .await
+                    .map_err(|err| call_error("sagemaker", "DescribeEndpoint", err))?;
+                let variants = described
+                    .production_variants()
+                    .iter()
+                    .filter_map(|v| v.variant_name().map(str::to_string))
+                    .collect();
+                let arn = e.endpoint_arn().unwrap_or_default().to_string();
+                let tags: Vec<_> = sm
+                    .list_tags()
+                    .resource_arn(&arn)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|err| call_error("sagemaker", "ListTags", err))?;
+                let state = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+                let mut r = self.resource(Kind::SageMakerEndpoint, name.clone(), Details::Endpoint { state, variants });
+                r.aliases.push(arn);
+                r.name = Some(name);
+                r.created = e.creation_time().and_then(to_chrono);
+                r.tags = tags
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+                    .collect();
+                Ok::<_, ProviderError>(r)
+            })
+            .buffered(LOOKUPS)
+            .try_collect()
+            .await
+    }
+
+    async fn container_images(&self) -> Result<Vec<Resource>, ProviderError> {
+        let ecr = &self.clients.ecr;
+        let repositories: Vec<_> = ecr
+            .describe_repositories()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("ecr", "DescribeRepositories", e))?;
+        let names: Vec<String> =
+            repositories.iter().filter_map(|repo| repo.repository_name().map(str::to_string)).collect();
+        let per_repository: Vec<Vec<Resource>> = stream::iter(names)
+            .map(|repository| async move {
+                let images: Vec<_> = ecr
+                    .describe_images()
+                    .repository_name(&repository)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .map_err(|e| call_error("ecr", "DescribeImages", e))?;
+                Ok::<_, ProviderError>(
+                    images
+                        .into_iter()
+                        .filter_map(|i| {
+                            let digest = i.image_digest()?.to_string();
+                            let details = Details::ContainerImage {
+                                repository: repository.clone(),
+                                image_tags: i.image_tags().to_vec(),
+                                pushed_at: i.image_pushed_at().and_then(to_chrono),
+                                last_pull: i.last_recorded_pull_time().and_then(to_chrono),
+                                size_bytes: i.image_size_in_bytes().unwrap_or(0),
+                            };
+                            let mut r = self.resource(Kind::EcrImage, format!("{repository}@{digest}"), details);
+                            r.name = i.image_tags().first().map(|t| format!("{repository}:{t}"));
+                            r.created = i.image_pushed_at().and_then(to_chrono);
+                            Some(r)
+                        })
+                        .collect(),
+                )
+            })
+            .buffered(LOOKUPS)
+            .try_collect()
+            .await?;
+        Ok(per_repository.into_iter().flatten().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_state_transition_time() {
+        let t = transition_time("User initiated (2024-01-31 17:04:12 GMT)").expect("parsed");
+        assert_eq!(t.to_rfc3339(), "2024-01-31T17:04:12+00:00");
+        assert_eq!(
+            transition_time("Server.ScheduledStop (2023-05-01 00:00:00 GMT)").map(|t| t.timestamp()),
+            Some(1682899200)
+        );
+        assert_eq!(transition_time(""), None);
+        assert_eq!(transition_time("User initiated"), None);
+    }
+
+    #[test]
+    fn names_a_v2_load_balancer_as_cloudwatch_does() {
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188";
+        assert_eq!(v2_metric_name(arn), "app/web/50dc6c495c0c9188");
+        assert_eq!(v2_metric_name("net/x/1"), "net/x/1");
+    }
+}

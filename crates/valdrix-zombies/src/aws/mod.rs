@@ -1,0 +1,241 @@
+//! The AWS provider: resources through the official Rust SDK, metrics through CloudWatch's
+//! GetMetricData.
+//!
+//! Credentials come from the standard chain (environment, profile, SSO, instance role), or from a
+//! role assumed with an external id, which is how a customer grants a cross-account scan. The
+//! endpoint honours `AWS_ENDPOINT_URL` (and the per-service variants), which is how the tests
+//! point it at moto. Throttled and transient failures are retried by the SDK's standard retry
+//! strategy with exponential backoff and jitter, up to [`MAX_ATTEMPTS`] attempts per call unless
+//! `AWS_MAX_ATTEMPTS` says otherwise.
+
+mod collect;
+
+use crate::provider::{Provider, ProviderError};
+use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series};
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Attempts per API call, the first included, before a throttled or transient failure is
+/// reported (the SDK's standard strategy: exponential backoff with jitter between them).
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// GetMetricData takes at most 500 queries a call.
+const METRIC_BATCH: usize = 500;
+
+/// How to reach one AWS account.
+#[derive(Debug, Clone, Default)]
+pub struct AwsConnection {
+    /// A named profile of the shared config files (default: the standard chain).
+    pub profile: Option<String>,
+    /// A role to assume in the scanned account.
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy requires.
+    pub external_id: Option<String>,
+    /// The region for global calls (STS); default: the environment's, else `us-east-1`.
+    pub home_region: Option<String>,
+}
+
+/// The SDK clients of one region.
+struct Clients {
+    ec2: aws_sdk_ec2::Client,
+    elb: aws_sdk_elasticloadbalancing::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    rds: aws_sdk_rds::Client,
+    redshift: aws_sdk_redshift::Client,
+    sagemaker: aws_sdk_sagemaker::Client,
+    ecr: aws_sdk_ecr::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+impl Clients {
+    fn new(base: &SdkConfig, region: &str) -> Clients {
+        let config = base.to_builder().region(Region::new(region.to_string())).build();
+        Clients {
+            ec2: aws_sdk_ec2::Client::new(&config),
+            elb: aws_sdk_elasticloadbalancing::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            redshift: aws_sdk_redshift::Client::new(&config),
+            sagemaker: aws_sdk_sagemaker::Client::new(&config),
+            ecr: aws_sdk_ecr::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+        }
+    }
+}
+
+/// One AWS account, scanned through the SDK.
+pub struct AwsProvider {
+    config: SdkConfig,
+    account: String,
+    regions: Mutex<HashMap<String, Arc<Clients>>>,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider").field("account", &self.account).finish_non_exhaustive()
+    }
+}
+
+/// A failed SDK call as a provider error, with the service's own code and message.
+pub(crate) fn call_error<E>(service: &str, operation: &str, err: E) -> ProviderError
+where
+    E: std::error::Error + 'static,
+{
+    ProviderError::Call {
+        service: service.into(),
+        operation: operation.into(),
+        message: DisplayErrorContext(&err).to_string(),
+    }
+}
+
+/// An SDK timestamp as a chrono one.
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs(t.timestamp())
+}
+
+impl AwsProvider {
+    /// Resolves credentials (assuming the role if one is given) and learns the account id
+    /// from STS GetCallerIdentity, which also proves the credentials work.
+    pub async fn connect(conn: &AwsConnection) -> Result<AwsProvider, ProviderError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // `AWS_MAX_ATTEMPTS` (or the profile's `max_attempts`) wins when set.
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+        }
+        if let Some(profile) = &conn.profile {
+            loader = loader.profile_name(profile);
+        }
+        let region = match &conn.home_region {
+            Some(r) => Region::new(r.clone()),
+            None => aws_config::meta::region::RegionProviderChain::default_provider()
+                .region()
+                .await
+                .unwrap_or_else(|| Region::new("us-east-1")),
+        };
+        let mut config = loader.region(region).load().await;
+        if let Some(role) = &conn.role_arn {
+            let mut assume =
+                AssumeRoleProvider::builder(role.clone()).session_name("valdrix-zombies").configure(&config);
+            if let Some(id) = &conn.external_id {
+                assume = assume.external_id(id.clone());
+            }
+            let creds = assume.build().await;
+            config = config.into_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build();
+        }
+        let who = aws_sdk_sts::Client::new(&config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| call_error("sts", "GetCallerIdentity", e))?;
+        let account = who.account().unwrap_or_default().to_string();
+        Ok(AwsProvider { config, account, regions: Mutex::new(HashMap::new()) })
+    }
+
+    /// The regions enabled for the account (EC2 DescribeRegions), for `--region all`.
+    pub async fn enabled_regions(&self) -> Result<Vec<String>, ProviderError> {
+        let home = self.config.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".into());
+        let out = self
+            .clients(&home)
+            .ec2
+            .describe_regions()
+            .send()
+            .await
+            .map_err(|e| call_error("ec2", "DescribeRegions", e))?;
+        let mut regions: Vec<String> =
+            out.regions().iter().filter_map(|r| r.region_name().map(str::to_string)).collect();
+        regions.sort();
+        Ok(regions)
+    }
+
+    fn clients(&self, region: &str) -> Arc<Clients> {
+        let mut map = self.regions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(region.to_string()).or_insert_with(|| Arc::new(Clients::new(&self.config, region))).clone()
+    }
+
+    async fn read_metrics(
+        &self,
+        region: &str,
+        queries: &[MetricQuery],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Series>, ProviderError> {
+        let cw = self.clients(region).cloudwatch.clone();
+        let mut out = vec![Series::default(); queries.len()];
+        for (batch_no, batch) in queries.chunks(METRIC_BATCH).enumerate() {
+            let base = batch_no * METRIC_BATCH;
+            let mut request = cw.get_metric_data().start_time(to_smithy(from)).end_time(to_smithy(to));
+            for (i, q) in batch.iter().enumerate() {
+                let mut metric = Metric::builder().namespace(&q.namespace).metric_name(&q.name);
+                for (k, v) in &q.dimensions {
+                    metric = metric.dimensions(Dimension::builder().name(k).value(v).build());
+                }
+                let stat = MetricStat::builder()
+                    .metric(metric.build())
+                    .period(i32::try_from(q.period_secs).unwrap_or(i32::MAX))
+                    .stat(q.statistic.as_str())
+                    .build();
+                request = request.metric_data_queries(
+                    MetricDataQuery::builder().id(format!("q{}", base + i)).metric_stat(stat).return_data(true).build(),
+                );
+            }
+            let mut pages = request.into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| call_error("cloudwatch", "GetMetricData", e))?;
+                for result in page.metric_data_results() {
+                    let Some(index) =
+                        result.id().and_then(|id| id.strip_prefix('q')).and_then(|n| n.parse::<usize>().ok())
+                    else {
+                        continue;
+                    };
+                    let Some(series) = out.get_mut(index) else { continue };
+                    for (t, v) in result.timestamps().iter().zip(result.values()) {
+                        if let Some(t) = to_chrono(t) {
+                            series.points.push((t, *v));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Provider for AwsProvider {
+    fn cloud(&self) -> Cloud {
+        Cloud::Aws
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>> {
+        Box::pin(async move {
+            let clients = self.clients(region);
+            let cx = collect::Listing { clients: &clients, region, account: &self.account };
+            cx.list(kind).await
+        })
+    }
+
+    fn metrics<'a>(
+        &'a self,
+        region: &'a str,
+        queries: &'a [MetricQuery],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
+        Box::pin(self.read_metrics(region, queries, from, to))
+    }
+}
