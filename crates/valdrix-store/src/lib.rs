@@ -16,6 +16,7 @@ pub mod query;
 pub mod sqlite;
 pub mod testing;
 pub mod trust;
+pub mod zombies;
 
 pub use error::{Result, StoreError};
 pub use postgres::{Maintenance, PgOptions, PgStore};
@@ -274,6 +275,34 @@ pub trait Store {
         now: DateTime<Utc>,
         policy: &TrustPolicy,
     ) -> Result<Vec<CostRow>>;
+
+    /// Records a zombie scan against what earlier scans of the account found: new findings,
+    /// findings still present, reopened and resolved ones (see [`zombies::NewZombieScan`]).
+    fn record_zombie_scan(
+        &mut self,
+        tenant: &TenantId,
+        scan: &zombies::NewZombieScan,
+    ) -> Result<zombies::ZombieScanSummary>;
+
+    /// The tenant's zombie scans, newest first.
+    fn zombie_scans(&self, tenant: &TenantId, limit: usize) -> Result<Vec<zombies::ZombieScanSummary>>;
+
+    /// Stored zombie findings: open ones first, the costliest first.
+    fn zombies(&self, tenant: &TenantId, filter: &zombies::ZombieFilter) -> Result<Vec<zombies::StoredZombie>>;
+
+    /// Marks a finding ignored by a person (or takes the mark away); false when there is no such
+    /// finding.
+    fn set_zombie_ignored(
+        &mut self,
+        tenant: &TenantId,
+        key: &zombies::ZombieKey,
+        ignored: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<bool>;
+
+    /// A finding's transitions, oldest first.
+    fn zombie_history(&self, tenant: &TenantId, key: &zombies::ZombieKey) -> Result<Vec<zombies::ZombieEvent>>;
 }
 
 /// One stored record, with its id.

@@ -27,7 +27,10 @@ use crate::error::{Result, StoreError};
 use crate::Store;
 
 /// Migrations of the PostgreSQL schema, in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_zombies.sql")),
+];
 
 /// The role the server connects as: owns nothing, cannot bypass row-level security.
 pub const APP_ROLE: &str = "valdrix_app";

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_cost_trust.sql")),
     (5, include_str!("../migrations/sqlite/0005_daily_totals.sql")),
     (6, include_str!("../migrations/sqlite/0006_api_keys.sql")),
+    (7, include_str!("../migrations/sqlite/0007_zombies.sql")),
 ];
 
 /// Migrations after which a step written in Rust completes the schema change.

@@ -19,6 +19,7 @@ pub(crate) mod keys;
 pub(crate) mod restate;
 pub(crate) mod totals;
 pub(crate) mod trust;
+pub(crate) mod zombies;
 
 /// Group-by values and currency of one answer row.
 pub(crate) type GroupKey = (Vec<Option<String>>, String);
@@ -199,6 +200,49 @@ macro_rules! store_methods {
             policy: &$crate::TrustPolicy,
         ) -> $crate::Result<Vec<$crate::CostRow>> {
             self.scoped(tenant, |db| $crate::engine::trust::final_daily_costs(db, tenant, q, now, policy))
+        }
+
+        fn record_zombie_scan(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            scan: &$crate::zombies::NewZombieScan,
+        ) -> $crate::Result<$crate::zombies::ZombieScanSummary> {
+            self.scoped(tenant, |db| $crate::engine::zombies::record_scan(db, tenant, scan))
+        }
+
+        fn zombie_scans(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            limit: usize,
+        ) -> $crate::Result<Vec<$crate::zombies::ZombieScanSummary>> {
+            self.scoped(tenant, |db| $crate::engine::zombies::scans(db, tenant, limit))
+        }
+
+        fn zombies(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            filter: &$crate::zombies::ZombieFilter,
+        ) -> $crate::Result<Vec<$crate::zombies::StoredZombie>> {
+            self.scoped(tenant, |db| $crate::engine::zombies::list(db, tenant, filter))
+        }
+
+        fn set_zombie_ignored(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            key: &$crate::zombies::ZombieKey,
+            ignored: bool,
+            actor: &str,
+            reason: &str,
+        ) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::zombies::set_ignored(db, tenant, key, ignored, actor, reason))
+        }
+
+        fn zombie_history(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            key: &$crate::zombies::ZombieKey,
+        ) -> $crate::Result<Vec<$crate::zombies::ZombieEvent>> {
+            self.scoped(tenant, |db| $crate::engine::zombies::history(db, tenant, key))
         }
     };
 }
