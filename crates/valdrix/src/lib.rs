@@ -10,3 +10,4 @@ pub mod pipeline;
 pub mod remote;
 pub mod server_ops;
 pub mod trust_views;
+pub mod zombies;

@@ -71,6 +71,124 @@ enum Command {
     /// PostgreSQL upkeep: create the monthly partitions of cost records ahead of time and apply
     /// the retention policy (run it daily, as the schema's owner).
     Maintain(MaintainArgs),
+    /// Idle and orphaned resources: scan an account, list the rules.
+    Zombies {
+        #[command(subcommand)]
+        what: ZombiesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZombiesCommand {
+    /// Scan an account for zombies, each priced from the bill (or a labelled list-price estimate).
+    Scan(ZombieScanArgs),
+    /// Stored findings with where each stands: new, still present, resolved or ignored.
+    List(ZombieListArgs),
+    /// Recorded scans, newest first, with what each changed.
+    Scans {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Mark a finding ignored (kept out of the open list and the savings, in every later scan).
+    Ignore(ZombieIgnoreArgs),
+    /// Take the ignore mark off a finding.
+    Unignore(ZombieIgnoreArgs),
+    /// The rules, with their default window, statistic, threshold and missing-data treatment.
+    Rules {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Args)]
+struct ZombieListArgs {
+    /// Only findings in this status: new, still-present, resolved, ignored, or open (new and
+    /// still present). Repeatable; default: open and ignored.
+    #[arg(long)]
+    status: Vec<String>,
+    /// Only this rule.
+    #[arg(long)]
+    rule: Option<String>,
+    /// At most this many (0: all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+}
+
+#[derive(Args)]
+struct ZombieIgnoreArgs {
+    /// The rule of the finding.
+    #[arg(long)]
+    rule: String,
+    /// The resource.
+    #[arg(long)]
+    resource: String,
+    /// Its region.
+    #[arg(long)]
+    region: String,
+    /// Its account (needed only when the tenant scans several with findings of that resource).
+    #[arg(long)]
+    account: Option<String>,
+    /// Why (kept in the finding's history).
+    #[arg(long)]
+    reason: String,
+    /// Who (default: the user running the command).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+#[derive(Args)]
+struct ZombieScanArgs {
+    /// The cloud to scan.
+    #[arg(long, default_value = "aws", value_parser = ["aws"])]
+    provider: String,
+    /// A region to scan (repeatable); `all` scans every region enabled for the account.
+    /// Default: the environment's region (AWS_REGION), else us-east-1.
+    #[arg(long)]
+    region: Vec<String>,
+    /// A policy file (TOML): thresholds, windows, exclusion tags, rules turned off.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Run only this rule (repeatable).
+    #[arg(long)]
+    rule: Vec<String>,
+    /// Judge as of this instant (RFC 3339) instead of now.
+    #[arg(long)]
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    /// AWS: a named profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// AWS: a role to assume in the scanned account.
+    #[arg(long)]
+    role_arn: Option<String>,
+    /// AWS: the external id the role's trust policy requires.
+    #[arg(long, requires = "role_arn")]
+    external_id: Option<String>,
+    /// Seconds listing one region may take.
+    #[arg(long, default_value_t = 30)]
+    region_timeout: u64,
+    /// Seconds one rule may take in one region.
+    #[arg(long, default_value_t = 60)]
+    rule_timeout: u64,
+    /// Seconds the whole scan may take.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// Provider calls in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Output format (json: the whole report with every region's and rule's status).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+    /// Do not record the scan in the store (by default its findings join their history).
+    #[arg(long)]
+    no_record: bool,
 }
 
 #[derive(Args, Clone)]
@@ -497,6 +615,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Zombies { what } => zombies_cmd(&cli, &tenant, what),
         Command::Ingest(a) => {
             let config = load_config(&cli)?;
             let mut store = open_store(&cli)?;
@@ -590,6 +709,95 @@ fn run(cli: Cli) -> Result<()> {
                 let _ = writeln!(out, "Stop the server with Ctrl-C.");
                 let _ = out.flush();
             })
+        }
+    }
+}
+
+fn zombies_cmd(cli: &Cli, tenant: &TenantId, what: &ZombiesCommand) -> Result<()> {
+    use std::time::Duration;
+    use valdrix::zombies;
+    let mut out = std::io::stdout().lock();
+    match what {
+        ZombiesCommand::Rules { format } => zombies::rules_grid().write(*format, &mut out),
+        ZombiesCommand::Scan(a) => {
+            let request = zombies::ScanRequest {
+                cloud: valdrix_zombies::Cloud::parse(&a.provider).context("--provider")?,
+                regions: a.region.clone(),
+                policy: a.policy.clone(),
+                only_rules: a.rule.clone(),
+                at: a.at,
+                aws: valdrix_zombies::aws::AwsConnection {
+                    profile: a.profile.clone(),
+                    role_arn: a.role_arn.clone(),
+                    external_id: a.external_id.clone(),
+                    home_region: None,
+                },
+                region_timeout: Duration::from_secs(a.region_timeout),
+                rule_timeout: Duration::from_secs(a.rule_timeout),
+                timeout: Duration::from_secs(a.timeout),
+                concurrency: a.concurrency,
+            };
+            let mut store = open_store(cli)?;
+            let report = zombies::scan(Some(store.as_ref()), tenant, &request)?;
+            zombies::write_report(&report, a.format, &mut out)?;
+            if !a.no_record {
+                let s = zombies::record(store.as_mut(), tenant, &report, &format!("cli:{}", actor(&None)))?;
+                eprintln!(
+                    "recorded scan {}: {} new, {} still present, {} resolved, {} ignored (valdrix zombies list)",
+                    s.scan_id, s.new, s.still_present, s.resolved, s.ignored
+                );
+            }
+            Ok(())
+        }
+        ZombiesCommand::List(a) => {
+            use valdrix_store::zombies::{ZombieFilter, ZombieStatus};
+            let mut statuses = Vec::new();
+            for s in &a.status {
+                match s.as_str() {
+                    "open" => statuses.extend([ZombieStatus::New, ZombieStatus::StillPresent]),
+                    other => statuses.push(ZombieStatus::parse(other).with_context(|| {
+                        format!("--status {other}: use new, still-present, resolved, ignored or open")
+                    })?),
+                }
+            }
+            if statuses.is_empty() {
+                statuses = vec![ZombieStatus::New, ZombieStatus::StillPresent, ZombieStatus::Ignored];
+            }
+            let store = open_store(cli)?;
+            let filter = ZombieFilter { statuses, rule: a.rule.clone(), cloud: None, limit: a.limit };
+            let rows = store.zombies(tenant, &filter)?;
+            zombies::stored_grid(&rows, a.format == OutputFormat::Table).write(a.format, &mut out)
+        }
+        ZombiesCommand::Scans { limit, format } => {
+            let store = open_store(cli)?;
+            zombies::scans_grid(&store.zombie_scans(tenant, *limit)?).write(*format, &mut out)
+        }
+        ZombiesCommand::Ignore(a) | ZombiesCommand::Unignore(a) => {
+            let ignore = matches!(what, ZombiesCommand::Ignore(_));
+            let mut store = open_store(cli)?;
+            let all = valdrix_store::zombies::ZombieFilter { rule: Some(a.rule.clone()), ..Default::default() };
+            let matches: Vec<_> = store
+                .zombies(tenant, &all)?
+                .into_iter()
+                .filter(|z| z.key.resource_id == a.resource && z.key.region == a.region)
+                .filter(|z| a.account.as_ref().is_none_or(|acc| &z.key.account == acc))
+                .collect();
+            let key = match matches.as_slice() {
+                [one] => one.key.clone(),
+                [] => bail!("no finding of {} for {} in {}", a.rule, a.resource, a.region),
+                _ => bail!("findings of {} accounts match: say which with --account", matches.len()),
+            };
+            let who = format!("cli:{}", actor(&a.actor));
+            store.set_zombie_ignored(tenant, &key, ignore, &who, &a.reason)?;
+            writeln!(
+                out,
+                "{} {} ({} in {})",
+                if ignore { "ignored" } else { "unignored" },
+                key.resource_id,
+                key.rule,
+                key.region
+            )?;
+            Ok(())
         }
     }
 }

@@ -138,6 +138,8 @@ pub fn start_moto() -> (Server, Vec<(&'static str, String)>) {
     let mut server = Server(
         std::process::Command::new(tool("py/bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // No public AMIs: their ~1,300 snapshots would be listed as the account's own.
+            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

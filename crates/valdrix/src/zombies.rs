@@ -1,0 +1,368 @@
+//! `valdrix zombies`: scan an account for idle and orphaned resources, price each finding from
+//! the tenant's bill (or the shipped list prices, labelled an estimate), and render the report.
+
+use crate::output::{money_for_people, Grid, OutputFormat};
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+use valdrix_core::TenantId;
+use valdrix_store::Store;
+use valdrix_zombies::aws::{AwsConnection, AwsProvider};
+use valdrix_zombies::bill::BillPrices;
+use valdrix_zombies::rules::Rule;
+use valdrix_zombies::scan::Status;
+use valdrix_zombies::{Cloud, Configured, Params, Policy, Provider, ScanOptions, ScanReport};
+
+/// What to scan, and how.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    /// The cloud.
+    pub cloud: Cloud,
+    /// Regions; `all` stands for every region enabled for the account; none: the home region.
+    pub regions: Vec<String>,
+    /// A policy file (thresholds, exclusions, rules turned off).
+    pub policy: Option<PathBuf>,
+    /// Only these rules (none: every enabled rule).
+    pub only_rules: Vec<String>,
+    /// The evaluation time (default: now).
+    pub at: Option<DateTime<Utc>>,
+    /// How to reach the AWS account.
+    pub aws: AwsConnection,
+    /// Bound on listing one region.
+    pub region_timeout: Duration,
+    /// Bound on one rule in one region.
+    pub rule_timeout: Duration,
+    /// Bound on the whole scan.
+    pub timeout: Duration,
+    /// Provider calls in flight at once.
+    pub concurrency: usize,
+}
+
+/// The rules of a cloud with their parameters: defaults, then the policy file.
+fn configured<'a>(rules: &'a [Box<dyn Rule>], req: &ScanRequest) -> Result<Vec<Configured<'a>>> {
+    let known: Vec<(&str, Params)> = rules.iter().map(|r| (r.id(), r.defaults())).collect();
+    let policy = match &req.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading policy {}", path.display()))?;
+            Policy::parse(&path.display().to_string(), &text, &known)?
+        }
+        None => Policy::default(),
+    };
+    for id in &req.only_rules {
+        if !rules.iter().any(|r| r.id() == id) {
+            bail!("--rule {id}: no such rule (valdrix zombies rules lists them)");
+        }
+    }
+    Ok(rules
+        .iter()
+        .filter(|r| req.only_rules.is_empty() || req.only_rules.iter().any(|id| id == r.id()))
+        .map(|r| Configured { rule: r.as_ref(), params: policy.params(r.id(), r.defaults()) })
+        .collect())
+}
+
+/// Scans, then prices the findings from the tenant's bill where the store has lines for them.
+pub fn scan(store: Option<&dyn Store>, tenant: &TenantId, req: &ScanRequest) -> Result<ScanReport> {
+    if req.cloud != Cloud::Aws {
+        bail!("zombie scans of {} need its provider, which this build does not have yet", req.cloud.as_str());
+    }
+    let rules: Vec<Box<dyn Rule>> =
+        valdrix_zombies::rules::all().into_iter().filter(|r| r.kind().cloud() == req.cloud).collect();
+    let configured = configured(&rules, req)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut report = runtime.block_on(async {
+        let provider = AwsProvider::connect(&req.aws).await.context("connecting to AWS")?;
+        let regions = if req.regions.iter().any(|r| r == "all") {
+            provider.enabled_regions().await.context("listing the account's regions")?
+        } else if req.regions.is_empty() {
+            vec![req.aws.home_region.clone().unwrap_or_else(home_region)]
+        } else {
+            req.regions.clone()
+        };
+        let mut opts = ScanOptions::new(regions, req.at.unwrap_or_else(Utc::now));
+        opts.region_timeout = req.region_timeout;
+        opts.rule_timeout = req.rule_timeout;
+        opts.global_timeout = req.timeout;
+        opts.concurrency = req.concurrency;
+        let provider: &dyn Provider = &provider;
+        anyhow::Ok(valdrix_zombies::scan(provider, &configured, &opts).await)
+    })?;
+    if let Some(store) = store {
+        report.price_from_bill(&BillPrices::new(store, tenant)).context("reading the bill for prices")?;
+    }
+    Ok(report)
+}
+
+/// The region of the environment or profile (`AWS_REGION`, `AWS_DEFAULT_REGION`), else us-east-1.
+fn home_region() -> String {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+fn money(d: Option<rust_decimal::Decimal>, people: bool) -> Option<String> {
+    d.map(|d| if people { money_for_people(d) } else { d.to_string() })
+}
+
+/// The findings as a grid (table and CSV).
+fn findings_grid(report: &ScanReport, people: bool) -> Grid {
+    let columns = [
+        "rule",
+        "resource_id",
+        "resource_type",
+        "region",
+        "monthly_cost",
+        "currency",
+        "cost_source",
+        "monthly_savings",
+        "reason",
+    ];
+    let rows = report
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                Some(f.rule.clone()),
+                Some(f.resource_id.clone()),
+                Some(f.resource_type.clone()),
+                Some(f.region.clone()),
+                money(f.monthly_cost, people),
+                f.currency.clone(),
+                Some(cost_source(f)),
+                money(f.monthly_savings, people),
+                Some(f.reason.clone()),
+            ]
+        })
+        .collect();
+    Grid {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+        numeric: columns.iter().map(|c| c.starts_with("monthly")).collect(),
+    }
+}
+
+fn status_text(s: &Status) -> String {
+    match s {
+        Status::Ok => "ok".into(),
+        Status::Timeout => "timeout".into(),
+        Status::Error(m) => format!("error: {m}"),
+    }
+}
+
+/// Writes a report: JSON is the whole report (findings with their evidence, each region's and
+/// rule's status); CSV the findings; a table the findings, then what did not finish and the totals.
+pub fn write_report(report: &ScanReport, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Csv => findings_grid(report, false).write(format, out)?,
+        OutputFormat::Table => {
+            findings_grid(report, true).write(format, out)?;
+            for r in report.regions.iter().filter(|r| r.status != Status::Ok) {
+                writeln!(out, "region {}: {}", r.region, status_text(&r.status))?;
+            }
+            for r in report.rules.iter().filter(|r| r.status != Status::Ok) {
+                writeln!(out, "rule {} in {}: {}", r.rule, r.region, status_text(&r.status))?;
+            }
+            let savings = report.savings_by_currency();
+            let savings = if savings.is_empty() {
+                "none priced".to_string()
+            } else {
+                savings.iter().map(|(c, s)| format!("{} {c}", money_for_people(*s))).collect::<Vec<_>>().join(", ")
+            };
+            let estimated =
+                report.findings.iter().filter(|f| f.cost_source == valdrix_zombies::scan::CostSource::Estimate).count();
+            writeln!(
+                out,
+                "{} finding(s) in account {} across {} region(s) in {:.1} s; monthly savings {savings} ({estimated} priced by estimate){}",
+                report.findings.len(),
+                report.account,
+                report.regions.len(),
+                report.elapsed_ms as f64 / 1000.0,
+                if report.complete() { "" } else { "; the scan is INCOMPLETE (see above)" },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Every rule with its defaults, for `valdrix zombies rules`.
+pub fn rules_grid() -> Grid {
+    let columns =
+        ["rule", "resource_type", "window_days", "statistic", "threshold", "missing", "min_age_days", "finds"];
+    let rows = valdrix_zombies::rules::all()
+        .iter()
+        .map(|r| {
+            let p = r.defaults();
+            vec![
+                Some(r.id().to_string()),
+                Some(r.kind().as_str().to_string()),
+                p.window_days.map(|v| v.to_string()),
+                p.statistic.map(|s| s.as_str().to_string()),
+                p.threshold.map(|v| v.to_string()),
+                p.missing.map(|m| m.as_str().to_string()),
+                p.min_age_days.map(|v| v.to_string()),
+                Some(r.title().to_string()),
+            ]
+        })
+        .collect();
+    Grid {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+        numeric: columns.iter().map(|c| *c == "window_days" || *c == "threshold" || *c == "min_age_days").collect(),
+    }
+}
+
+/// Records a scan in the store: what is new, still present, resolved or ignored since the last
+/// scan of the account. Findings of rules and regions that did not finish are left as they were.
+pub fn record(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    report: &ScanReport,
+    actor: &str,
+) -> Result<valdrix_store::zombies::ZombieScanSummary> {
+    use valdrix_store::zombies::{NewZombieScan, ZombieKey, ZombieObservation};
+    let cloud = report.cloud.as_str().to_string();
+    let findings = report
+        .findings
+        .iter()
+        .map(|f| {
+            Ok(ZombieObservation {
+                key: ZombieKey {
+                    cloud: cloud.clone(),
+                    account: report.account.clone(),
+                    rule: f.rule.clone(),
+                    region: f.region.clone(),
+                    resource_id: f.resource_id.clone(),
+                },
+                resource_type: f.resource_type.clone(),
+                monthly_cost: f.monthly_cost,
+                monthly_savings: f.monthly_savings,
+                currency: f.currency.clone(),
+                cost_source: cost_source(f),
+                finding: serde_json::to_string(f)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let statuses = serde_json::json!({ "regions": report.regions, "rules": report.rules });
+    let scan = NewZombieScan {
+        cloud,
+        account: report.account.clone(),
+        evaluated_at: report.evaluated_at,
+        actor: actor.to_string(),
+        complete: report.complete(),
+        finished: report
+            .rules
+            .iter()
+            .filter(|r| r.status == Status::Ok)
+            .map(|r| (r.rule.clone(), r.region.clone()))
+            .collect(),
+        statuses: statuses.to_string(),
+        findings,
+    };
+    Ok(store.record_zombie_scan(tenant, &scan)?)
+}
+
+fn cost_source(f: &valdrix_zombies::Finding) -> String {
+    serde_json::to_value(f.cost_source).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Stored findings as a grid, for `valdrix zombies list`.
+pub fn stored_grid(rows: &[valdrix_store::zombies::StoredZombie], people: bool) -> Grid {
+    let columns = [
+        "status",
+        "rule",
+        "resource_id",
+        "region",
+        "account",
+        "monthly_cost",
+        "currency",
+        "cost_source",
+        "monthly_savings",
+        "first_seen_at",
+        "last_seen_at",
+        "resolved_at",
+        "ignored_by",
+        "ignore_reason",
+        "reason",
+    ];
+    let rows = rows
+        .iter()
+        .map(|z| {
+            let reason = serde_json::from_str::<serde_json::Value>(&z.finding)
+                .ok()
+                .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string));
+            vec![
+                Some(z.status.as_str().to_string()),
+                Some(z.key.rule.clone()),
+                Some(z.key.resource_id.clone()),
+                Some(z.key.region.clone()),
+                Some(z.key.account.clone()),
+                money(z.monthly_cost, people),
+                z.currency.clone(),
+                Some(z.cost_source.clone()),
+                money(z.monthly_savings, people),
+                Some(z.first_seen_at.clone()),
+                Some(z.last_seen_at.clone()),
+                z.resolved_at.clone(),
+                z.ignored_by.clone(),
+                z.ignore_reason.clone(),
+                reason,
+            ]
+        })
+        .collect();
+    Grid {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+        numeric: columns.iter().map(|c| c.starts_with("monthly")).collect(),
+    }
+}
+
+/// Recorded scans as a grid, for `valdrix zombies scans`.
+pub fn scans_grid(scans: &[valdrix_store::zombies::ZombieScanSummary]) -> Grid {
+    let columns = [
+        "scan_id",
+        "cloud",
+        "account",
+        "evaluated_at",
+        "scanned_at",
+        "actor",
+        "complete",
+        "findings",
+        "new",
+        "still_present",
+        "resolved",
+        "ignored",
+    ];
+    let rows = scans
+        .iter()
+        .map(|s| {
+            vec![
+                Some(s.scan_id.to_string()),
+                Some(s.cloud.clone()),
+                Some(s.account.clone()),
+                Some(s.evaluated_at.clone()),
+                Some(s.scanned_at.clone()),
+                Some(s.actor.clone()),
+                Some(s.complete.to_string()),
+                Some(s.findings.to_string()),
+                Some(s.new.to_string()),
+                Some(s.still_present.to_string()),
+                Some(s.resolved.to_string()),
+                Some(s.ignored.to_string()),
+            ]
+        })
+        .collect();
+    Grid {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+        numeric: columns
+            .iter()
+            .map(|c| matches!(*c, "scan_id" | "findings" | "new" | "still_present" | "resolved" | "ignored"))
+            .collect(),
+    }
+}

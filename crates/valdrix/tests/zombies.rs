@@ -1,0 +1,215 @@
+//! `valdrix zombies scan` against a fake AWS account in moto: a zombie of every AWS rule beside
+//! near-miss decoys (tests/fixtures/zombie_account.py says which is which). Each rule must find
+//! exactly its zombies: precision and recall 1.0, rule by rule.
+
+mod common;
+
+use common::{python_bin, repo_root, start_moto, valdrix_env};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Builds the account; returns the evaluation time and, per rule, the ids a scan must find.
+fn build_account(env: &[(&str, String)]) -> (String, BTreeMap<String, BTreeSet<String>>, Vec<String>) {
+    let out = std::process::Command::new(python_bin())
+        .arg(repo_root().join("tests/fixtures/zombie_account.py"))
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .output()
+        .expect("run the fixture");
+    assert!(out.status.success(), "fixture failed: {}", String::from_utf8_lossy(&out.stderr));
+    let truth: Value = serde_json::from_slice(&out.stdout).expect("fixture JSON");
+    let expected = truth["expected"]
+        .as_object()
+        .expect("expected")
+        .iter()
+        .map(|(rule, ids)| {
+            let ids = ids.as_array().expect("ids").iter().map(|i| i.as_str().expect("id").to_string()).collect();
+            (rule.clone(), ids)
+        })
+        .collect();
+    let decoys = truth["decoys"].as_array().expect("decoys").iter().map(|d| d.as_str().unwrap().to_string()).collect();
+    (truth["at"].as_str().expect("at").to_string(), expected, decoys)
+}
+
+/// A FOCUS bill with 30 days of a volume's storage at 0.25 a day, ending the day before `at`.
+fn volume_bill(dir: &std::path::Path, at: &str, volume: &str) -> std::path::PathBuf {
+    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap().date_naive();
+    let mut csv = String::from(
+        "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargeCategory,ServiceName,ResourceId,BilledCost,EffectiveCost\n",
+    );
+    for back in 1..=30 {
+        let day = at - chrono::Days::new(back);
+        let period = day.format("%Y-%m-01");
+        csv.push_str(&format!(
+            "123456789012,USD,{period}T00:00:00Z,{day}T00:00:00Z,Usage,Amazon Elastic Block Store,arn:aws:ec2:us-east-1:123456789012:volume/{volume},0.30,0.25\n"
+        ));
+    }
+    let path = dir.join("bill.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+#[test]
+fn finds_every_zombie_and_no_decoy_in_moto() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_moto, env) = start_moto();
+    let (at, expected, decoys) = build_account(&env);
+    let db = dir.path().join("zombies.sqlite");
+
+    // The unattached volume of the home region is in the bill: its cost comes from there.
+    let volume = expected["aws.ebs.unattached"].iter().find(|v| !v.is_empty()).unwrap().clone();
+    let bill = volume_bill(dir.path(), &at, &volume);
+    let (ok, _, err) = valdrix_env(&db, &env, &["ingest", "--quiet", bill.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    let args = ["zombies", "scan", "--region", "us-east-1", "--region", "us-west-2", "--at", &at, "--format", "json"];
+    let (ok, out, err) = valdrix_env(&db, &env, &args);
+    assert!(ok, "scan failed: {err}");
+    let report: Value = serde_json::from_str(&out).expect("report JSON");
+
+    // Every region and rule finished.
+    for part in ["regions", "rules"] {
+        for r in report[part].as_array().unwrap() {
+            assert_eq!(r["status"], "ok", "{part}: {r}");
+        }
+    }
+    let findings = report["findings"].as_array().unwrap();
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in findings {
+        for key in ["rule", "resource_id", "resource_type", "region", "reason", "monthly_cost", "cost_source"] {
+            assert!(f.get(key).is_some(), "finding without {key}: {f}");
+        }
+        found.entry(f["rule"].as_str().unwrap().into()).or_default().insert(f["resource_id"].as_str().unwrap().into());
+    }
+    let rules: Vec<String> = valdrix_zombies::rules::all().iter().map(|r| r.id().to_string()).collect();
+    let mut summary = Vec::new();
+    for rule in &rules {
+        let want = expected.get(rule).cloned().unwrap_or_default();
+        let got = found.get(rule).cloned().unwrap_or_default();
+        assert!(!want.is_empty(), "the fixture has no zombie for {rule}");
+        let hits = want.intersection(&got).count() as f64;
+        let (precision, recall) = (hits / got.len().max(1) as f64, hits / want.len() as f64);
+        summary.push(format!("{rule}: precision {precision:.2} recall {recall:.2}"));
+        assert_eq!(got, want, "{rule}: found {got:?}, expected {want:?}");
+    }
+    println!("{}", summary.join("\n"));
+    for d in &decoys {
+        assert!(!findings.iter().any(|f| f["resource_id"] == d.as_str()), "decoy {d} was found");
+    }
+
+    // Prices: the billed volume from the bill (0.25 a day over 30 billed days, scaled to 30.4375
+    // days), the Elastic IP from the shipped table, labelled an estimate.
+    let by = |rule: &str, id: &str| {
+        findings.iter().find(|f| f["rule"] == rule && f["resource_id"] == id).unwrap_or_else(|| panic!("{rule} {id}"))
+    };
+    let billed = by("aws.ebs.unattached", &volume);
+    assert_eq!(billed["cost_source"], "bill", "{billed}");
+    assert_eq!(billed["monthly_cost"], "7.61", "{billed}");
+    assert_eq!(billed["monthly_savings"], "7.61", "{billed}");
+    let eip = expected["aws.ec2.eip-unassociated"].iter().next().unwrap();
+    let eip = by("aws.ec2.eip-unassociated", eip);
+    assert_eq!(eip["cost_source"], "estimate", "{eip}");
+    assert_eq!(eip["monthly_cost"], "3.65", "{eip}");
+    assert!(eip["cost_basis"].as_str().unwrap().starts_with("estimate:"), "{eip}");
+
+    // The table names the findings and the savings; CSV has a row per finding.
+    let (ok, table, err) = valdrix_env(&db, &env, &["zombies", "scan", "--region", "us-east-1", "--at", &at]);
+    assert!(ok, "{err}");
+    assert!(table.contains("aws.ec2.idle") && table.contains("monthly savings"), "{table}");
+    let (ok, csv, err) =
+        valdrix_env(&db, &env, &["zombies", "scan", "--region", "us-west-2", "--at", &at, "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+
+    // A policy that raises the idle threshold's peak and excludes a tag changes what is found;
+    // an unknown rule in it is an error naming the file.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[rules.\"aws.ec2.idle\"]\nenabled = false\n").unwrap();
+    let (ok, out, err) = valdrix_env(
+        &db,
+        &env,
+        &["zombies", "scan", "--at", &at, "--policy", policy.to_str().unwrap(), "--format", "json"],
+    );
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(report["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "aws.ec2.idle"));
+    std::fs::write(&policy, "[rules.\"aws.ec2.nope\"]\nenabled = false\n").unwrap();
+    let (ok, _, err) = valdrix_env(&db, &env, &["zombies", "scan", "--at", &at, "--policy", policy.to_str().unwrap()]);
+    assert!(!ok && err.contains("policy.toml") && err.contains("aws.ec2.nope"), "{err}");
+
+    // Every scan that ran was recorded: the findings are open, none resolved so far.
+    let list = |status: &str| -> Vec<Value> {
+        let (ok, out, err) = valdrix_env(&db, &env, &["zombies", "list", "--status", status, "--format", "json"]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_eq!(list("open").len(), findings.len());
+    assert!(list("resolved").is_empty());
+    let (ok, scans, err) = valdrix_env(&db, &env, &["zombies", "scans", "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert_eq!(scans.lines().count(), 1 + 4, "{scans}");
+
+    // The Elastic IP of us-west-2 is released: the next scan of that region resolves its
+    // finding; the volume there is marked ignored and stays so.
+    let west = |rule: &str| {
+        findings
+            .iter()
+            .find(|f| f["rule"] == rule && f["region"] == "us-west-2")
+            .map(|f| f["resource_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (eip, vol) = (west("aws.ec2.eip-unassociated"), west("aws.ebs.unattached"));
+    let mut release_env = env.clone();
+    release_env.push(("EIP", eip.clone()));
+    common::python(
+        "import boto3, os\nboto3.client('ec2', region_name='us-west-2').release_address(AllocationId=os.environ['EIP'])",
+        &release_env,
+    );
+    let (ok, out, err) = valdrix_env(
+        &db,
+        &env,
+        &[
+            "zombies",
+            "ignore",
+            "--rule",
+            "aws.ebs.unattached",
+            "--resource",
+            &vol,
+            "--region",
+            "us-west-2",
+            "--reason",
+            "legal hold",
+        ],
+    );
+    assert!(ok && out.contains("ignored"), "{out}{err}");
+    let (ok, _, err) =
+        valdrix_env(&db, &env, &["zombies", "scan", "--region", "us-west-2", "--at", &at, "--format", "json"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("0 new, 0 still present, 1 resolved, 1 ignored"), "{err}");
+    let resolved = list("resolved");
+    assert_eq!(resolved.len(), 1);
+    assert_eq!(resolved[0]["resource_id"], eip.as_str());
+    let ignored = list("ignored");
+    assert_eq!(ignored.len(), 1);
+    assert_eq!(
+        (ignored[0]["resource_id"].as_str(), ignored[0]["ignore_reason"].as_str()),
+        (Some(vol.as_str()), Some("legal hold"))
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_is_an_error_not_an_empty_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let env = vec![
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
+        ("AWS_MAX_ATTEMPTS", "1".to_string()),
+    ];
+    let db = dir.path().join("z.sqlite");
+    let (ok, out, err) = valdrix_env(&db, &env, &["zombies", "scan", "--format", "json"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("connecting to AWS") && err.contains("GetCallerIdentity"), "{err}");
+}
