@@ -303,6 +303,36 @@ pub trait Store {
 
     /// A finding's transitions, oldest first.
     fn zombie_history(&self, tenant: &TenantId, key: &zombies::ZombieKey) -> Result<Vec<zombies::ZombieEvent>>;
+
+    /// Makes a remediation plan of pending steps (numbered from 1 in the order given; their
+    /// numbers and states are the store's) and logs it.
+    fn create_remediation_plan(
+        &mut self,
+        tenant: &TenantId,
+        cloud: &str,
+        account: &str,
+        actor: &str,
+        steps: &[zombies::RemediationStep],
+    ) -> Result<zombies::RemediationPlan>;
+
+    /// A remediation plan with its steps.
+    fn remediation_plan(&self, tenant: &TenantId, plan_id: i64) -> Result<Option<zombies::RemediationPlan>>;
+
+    /// The tenant's remediation plans, newest first.
+    fn remediation_plans(&self, tenant: &TenantId, limit: usize) -> Result<Vec<zombies::RemediationPlan>>;
+
+    /// Logs an event of a plan and applies the step and plan states it carries. A plan moves
+    /// only planned → approved → executed or failed, or to cancelled before execution;
+    /// anything else is [`StoreError::Conflict`].
+    fn remediation_event(
+        &mut self,
+        tenant: &TenantId,
+        plan_id: i64,
+        event: &zombies::RemediationEvent,
+    ) -> Result<zombies::RemediationPlan>;
+
+    /// A plan's log, oldest first.
+    fn remediation_log(&self, tenant: &TenantId, plan_id: i64) -> Result<Vec<zombies::RemediationLogEntry>>;
 }
 
 /// One stored record, with its id.

@@ -196,3 +196,178 @@ pub struct ZombieEvent {
     /// Why, where someone said.
     pub detail: Option<String>,
 }
+
+/// Where a remediation plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanState {
+    /// Made, waiting for approval: executing it changes nothing.
+    Planned,
+    /// Approved by a person: it may be executed.
+    Approved,
+    /// Executed; every step done or skipped.
+    Executed,
+    /// Executed; a step failed.
+    Failed,
+    /// Withdrawn before execution.
+    Cancelled,
+}
+
+impl PlanState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanState::Planned => "planned",
+            PlanState::Approved => "approved",
+            PlanState::Executed => "executed",
+            PlanState::Failed => "failed",
+            PlanState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PlanState> {
+        Some(match s {
+            "planned" => PlanState::Planned,
+            "approved" => PlanState::Approved,
+            "executed" => PlanState::Executed,
+            "failed" => PlanState::Failed,
+            "cancelled" => PlanState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn read(s: &str) -> crate::Result<PlanState> {
+        PlanState::parse(s).ok_or_else(|| crate::StoreError::Corrupt {
+            table: "remediation_plans",
+            column: "state",
+            message: s.to_string(),
+        })
+    }
+}
+
+/// Where a step of a plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepState {
+    /// Not executed yet.
+    Pending,
+    /// Done.
+    Done,
+    /// Tried and failed (the detail says why).
+    Failed,
+    /// Not done: the resource was no longer what the finding said (the detail says why).
+    Skipped,
+}
+
+impl StepState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Done => "done",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    pub(crate) fn read(s: &str) -> crate::Result<StepState> {
+        Ok(match s {
+            "pending" => StepState::Pending,
+            "done" => StepState::Done,
+            "failed" => StepState::Failed,
+            "skipped" => StepState::Skipped,
+            _ => {
+                return Err(crate::StoreError::Corrupt {
+                    table: "remediation_steps",
+                    column: "state",
+                    message: s.to_string(),
+                })
+            }
+        })
+    }
+}
+
+/// One step of a plan: an action on one resource, from one finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemediationStep {
+    /// Its number in the plan, from 1.
+    pub step_no: i64,
+    /// The rule whose finding it acts on.
+    pub rule: String,
+    /// Region.
+    pub region: String,
+    /// The resource.
+    pub resource_id: String,
+    /// Its type.
+    pub resource_type: String,
+    /// The action (`snapshot-and-delete-volume`, `release-address`, `stop-instance`,
+    /// `delete-snapshot`).
+    pub action: String,
+    /// What it saves a month, as the finding said.
+    pub monthly_savings: Option<Decimal>,
+    /// Currency.
+    pub currency: Option<String>,
+    /// Where it stands.
+    pub state: StepState,
+    /// What happened (the snapshot taken, the error).
+    pub detail: Option<String>,
+}
+
+/// A remediation plan with its steps.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemediationPlan {
+    /// Its id.
+    pub plan_id: i64,
+    /// The cloud.
+    pub cloud: String,
+    /// The account acted on.
+    pub account: String,
+    /// Where it stands.
+    pub state: PlanState,
+    /// When it was made.
+    pub created_at: String,
+    /// Who made it.
+    pub created_by: String,
+    /// When it was approved.
+    pub approved_at: Option<String>,
+    /// Who approved it.
+    pub approved_by: Option<String>,
+    /// When its execution ended.
+    pub finished_at: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<RemediationStep>,
+}
+
+/// An entry of a plan's log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemediationLogEntry {
+    /// The step, if the entry is about one.
+    pub step_no: Option<i64>,
+    /// When.
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// `planned`, `approved`, `refused`, `dry-run`, `started`, `snapshot`, `done`, `skipped`,
+    /// `failed`, `executed`, `cancelled`.
+    pub event: String,
+    /// What, in words.
+    pub detail: String,
+}
+
+/// Something that happened to a plan: logged, and where it says so, the step's or the plan's
+/// new state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemediationEvent {
+    /// The step it is about.
+    pub step_no: Option<i64>,
+    /// Who.
+    pub actor: String,
+    /// What (see [`RemediationLogEntry::event`]).
+    pub event: String,
+    /// In words.
+    pub detail: String,
+    /// The step's new state and detail.
+    pub step: Option<(StepState, String)>,
+    /// The plan's new state.
+    pub plan: Option<PlanState>,
+}

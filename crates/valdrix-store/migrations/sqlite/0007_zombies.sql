@@ -62,3 +62,47 @@ CREATE TABLE zombie_events (
     detail       TEXT
 );
 CREATE INDEX zombie_events_finding ON zombie_events (tenant_id, cloud, account, rule, region, resource_id, event_id);
+
+-- Remediation: a plan of steps made from findings, approved by a person, then executed (dry run
+-- first); every step of it in the log.
+CREATE TABLE remediation_plans (
+    tenant_id    TEXT NOT NULL REFERENCES tenants (tenant_id),
+    plan_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    cloud        TEXT NOT NULL,
+    account      TEXT NOT NULL,
+    state        TEXT NOT NULL CHECK (state IN ('planned', 'approved', 'executed', 'failed', 'cancelled')),
+    created_at   TEXT NOT NULL,
+    created_by   TEXT NOT NULL,
+    approved_at  TEXT,
+    approved_by  TEXT,
+    finished_at  TEXT
+);
+CREATE INDEX remediation_plans_tenant ON remediation_plans (tenant_id, plan_id);
+
+CREATE TABLE remediation_steps (
+    tenant_id        TEXT NOT NULL REFERENCES tenants (tenant_id),
+    plan_id          INTEGER NOT NULL,
+    step_no          INTEGER NOT NULL,
+    rule             TEXT NOT NULL,
+    region           TEXT NOT NULL,
+    resource_id      TEXT NOT NULL,
+    resource_type    TEXT NOT NULL,
+    action           TEXT NOT NULL,
+    monthly_savings  TEXT,
+    currency         TEXT,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed', 'skipped')),
+    detail           TEXT,
+    PRIMARY KEY (tenant_id, plan_id, step_no)
+);
+
+CREATE TABLE remediation_log (
+    tenant_id  TEXT NOT NULL REFERENCES tenants (tenant_id),
+    entry_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+    plan_id    INTEGER NOT NULL,
+    step_no    INTEGER,
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    detail     TEXT NOT NULL
+);
+CREATE INDEX remediation_log_plan ON remediation_log (tenant_id, plan_id, entry_id);

@@ -244,6 +244,50 @@ macro_rules! store_methods {
         ) -> $crate::Result<Vec<$crate::zombies::ZombieEvent>> {
             self.scoped(tenant, |db| $crate::engine::zombies::history(db, tenant, key))
         }
+
+        fn create_remediation_plan(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            cloud: &str,
+            account: &str,
+            actor: &str,
+            steps: &[$crate::zombies::RemediationStep],
+        ) -> $crate::Result<$crate::zombies::RemediationPlan> {
+            self.scoped(tenant, |db| $crate::engine::zombies::create_plan(db, tenant, cloud, account, actor, steps))
+        }
+
+        fn remediation_plan(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            plan_id: i64,
+        ) -> $crate::Result<Option<$crate::zombies::RemediationPlan>> {
+            self.scoped(tenant, |db| $crate::engine::zombies::plan(db, tenant, plan_id))
+        }
+
+        fn remediation_plans(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            limit: usize,
+        ) -> $crate::Result<Vec<$crate::zombies::RemediationPlan>> {
+            self.scoped(tenant, |db| $crate::engine::zombies::plans(db, tenant, limit))
+        }
+
+        fn remediation_event(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            plan_id: i64,
+            event: &$crate::zombies::RemediationEvent,
+        ) -> $crate::Result<$crate::zombies::RemediationPlan> {
+            self.scoped(tenant, |db| $crate::engine::zombies::plan_event(db, tenant, plan_id, event))
+        }
+
+        fn remediation_log(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            plan_id: i64,
+        ) -> $crate::Result<Vec<$crate::zombies::RemediationLogEntry>> {
+            self.scoped(tenant, |db| $crate::engine::zombies::plan_log(db, tenant, plan_id))
+        }
     };
 }
 pub(crate) use store_methods;

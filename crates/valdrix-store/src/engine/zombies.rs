@@ -10,7 +10,8 @@ use valdrix_core::TenantId;
 use crate::db::{p, Db, Row};
 use crate::error::{Result, StoreError};
 use crate::zombies::{
-    NewZombieScan, StoredZombie, ZombieEvent, ZombieFilter, ZombieKey, ZombieScanSummary, ZombieStatus,
+    NewZombieScan, PlanState, RemediationEvent, RemediationLogEntry, RemediationPlan, RemediationStep, StepState,
+    StoredZombie, ZombieEvent, ZombieFilter, ZombieKey, ZombieScanSummary, ZombieStatus,
 };
 
 const SCAN_COLUMNS: &str = "scan_id, cloud, account, evaluated_at, scanned_at, actor, complete, findings, \
@@ -365,5 +366,193 @@ pub(crate) fn history(db: Db<'_>, tenant: &TenantId, key: &ZombieKey) -> Result<
         |r| {
             Ok(ZombieEvent { scan_id: r.get(0)?, event: r.get(1)?, at: r.get(2)?, actor: r.get(3)?, detail: r.get(4)? })
         },
+    )
+}
+
+/// Makes a plan of pending steps (numbered from 1, in the order given) and logs it.
+pub(crate) fn create_plan(
+    db: Db<'_>,
+    tenant: &TenantId,
+    cloud: &str,
+    account: &str,
+    actor: &str,
+    steps: &[RemediationStep],
+) -> Result<RemediationPlan> {
+    if steps.is_empty() {
+        return Err(StoreError::InvalidQuery("a remediation plan needs at least one step".into()));
+    }
+    let plan_id = db.savepoint(|| {
+        super::ensure_tenant(db, tenant)?;
+        let now = Utc::now().to_rfc3339();
+        let plan_id: i64 = db.query_row(
+            "INSERT INTO remediation_plans (tenant_id, cloud, account, state, created_at, created_by) \
+             VALUES (?1, ?2, ?3, 'planned', ?4, ?5) RETURNING plan_id",
+            p![tenant.as_str(), cloud, account, now, actor],
+            |r| r.get(0),
+        )?;
+        for (i, s) in steps.iter().enumerate() {
+            db.execute(
+                "INSERT INTO remediation_steps (tenant_id, plan_id, step_no, rule, region, resource_id, resource_type, \
+                 action, monthly_savings, currency, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
+                p![
+                    tenant.as_str(),
+                    plan_id,
+                    i as i64 + 1,
+                    s.rule,
+                    s.region,
+                    s.resource_id,
+                    s.resource_type,
+                    s.action,
+                    s.monthly_savings.map(|d| d.to_string()),
+                    s.currency
+                ],
+            )?;
+        }
+        log(
+            db,
+            tenant,
+            plan_id,
+            None,
+            &now,
+            actor,
+            "planned",
+            &format!("{} steps on {cloud} account {account}", steps.len()),
+        )?;
+        Ok(plan_id)
+    })?;
+    plan(db, tenant, plan_id)?.ok_or_else(|| StoreError::Internal("the plan just made is missing".into()))
+}
+
+fn log(
+    db: Db<'_>,
+    tenant: &TenantId,
+    plan_id: i64,
+    step: Option<i64>,
+    at: &str,
+    actor: &str,
+    event: &str,
+    detail: &str,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO remediation_log (tenant_id, plan_id, step_no, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        p![tenant.as_str(), plan_id, step, at, actor, event, detail],
+    )?;
+    Ok(())
+}
+
+/// A plan with its steps.
+pub(crate) fn plan(db: Db<'_>, tenant: &TenantId, plan_id: i64) -> Result<Option<RemediationPlan>> {
+    let head = db.query_opt(
+        "SELECT plan_id, cloud, account, state, created_at, created_by, approved_at, approved_by, finished_at \
+         FROM remediation_plans WHERE tenant_id = ?1 AND plan_id = ?2",
+        p![tenant.as_str(), plan_id],
+        |r| {
+            let state: String = r.get(3)?;
+            Ok(RemediationPlan {
+                plan_id: r.get(0)?,
+                cloud: r.get(1)?,
+                account: r.get(2)?,
+                state: PlanState::read(&state)?,
+                created_at: r.get(4)?,
+                created_by: r.get(5)?,
+                approved_at: r.get(6)?,
+                approved_by: r.get(7)?,
+                finished_at: r.get(8)?,
+                steps: Vec::new(),
+            })
+        },
+    )?;
+    let Some(mut plan) = head else { return Ok(None) };
+    plan.steps = db.query_map(
+        "SELECT step_no, rule, region, resource_id, resource_type, action, monthly_savings, currency, state, detail \
+         FROM remediation_steps WHERE tenant_id = ?1 AND plan_id = ?2 ORDER BY step_no",
+        p![tenant.as_str(), plan_id],
+        |r| {
+            let state: String = r.get(8)?;
+            Ok(RemediationStep {
+                step_no: r.get(0)?,
+                rule: r.get(1)?,
+                region: r.get(2)?,
+                resource_id: r.get(3)?,
+                resource_type: r.get(4)?,
+                action: r.get(5)?,
+                monthly_savings: decimal(r, 6, "monthly_savings")?,
+                currency: r.get(7)?,
+                state: StepState::read(&state)?,
+                detail: r.get(9)?,
+            })
+        },
+    )?;
+    Ok(Some(plan))
+}
+
+/// The tenant's plans, newest first (without their steps).
+pub(crate) fn plans(db: Db<'_>, tenant: &TenantId, limit: usize) -> Result<Vec<RemediationPlan>> {
+    let ids: Vec<i64> = db.query_map(
+        "SELECT plan_id FROM remediation_plans WHERE tenant_id = ?1 ORDER BY plan_id DESC LIMIT ?2",
+        p![tenant.as_str(), limit.min(i64::MAX as usize) as i64],
+        |r| r.get(0),
+    )?;
+    ids.into_iter().filter_map(|id| plan(db, tenant, id).transpose()).collect()
+}
+
+/// Whether a plan may move from one state to another.
+fn allowed(from: PlanState, to: PlanState) -> bool {
+    use PlanState::*;
+    matches!(
+        (from, to),
+        (Planned, Approved) | (Approved, Executed) | (Approved, Failed) | (Planned | Approved, Cancelled)
+    )
+}
+
+/// Logs an event of a plan, and applies the step's and the plan's new states it carries.
+pub(crate) fn plan_event(db: Db<'_>, tenant: &TenantId, plan_id: i64, e: &RemediationEvent) -> Result<RemediationPlan> {
+    db.savepoint(|| {
+        let Some(current) = plan(db, tenant, plan_id)? else {
+            return Err(StoreError::Conflict(format!("there is no remediation plan {plan_id}")));
+        };
+        let now = Utc::now().to_rfc3339();
+        if let Some(to) = e.plan {
+            if !allowed(current.state, to) {
+                return Err(StoreError::Conflict(format!(
+                    "remediation plan {plan_id} is {}; it cannot become {}",
+                    current.state.as_str(),
+                    to.as_str()
+                )));
+            }
+            let (approved, finished) = match to {
+                PlanState::Approved => (true, false),
+                PlanState::Executed | PlanState::Failed | PlanState::Cancelled => (false, true),
+                PlanState::Planned => (false, false),
+            };
+            db.execute(
+                "UPDATE remediation_plans SET state = ?3, \
+                 approved_at = CASE WHEN ?4 = 1 THEN ?6 ELSE approved_at END, \
+                 approved_by = CASE WHEN ?4 = 1 THEN ?7 ELSE approved_by END, \
+                 finished_at = CASE WHEN ?5 = 1 THEN ?6 ELSE finished_at END \
+                 WHERE tenant_id = ?1 AND plan_id = ?2",
+                p![tenant.as_str(), plan_id, to.as_str(), i64::from(approved), i64::from(finished), now, e.actor],
+            )?;
+        }
+        if let (Some(step), Some((state, detail))) = (e.step_no, &e.step) {
+            let n = db.execute(
+                "UPDATE remediation_steps SET state = ?4, detail = ?5 WHERE tenant_id = ?1 AND plan_id = ?2 AND step_no = ?3",
+                p![tenant.as_str(), plan_id, step, state.as_str(), detail],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Conflict(format!("remediation plan {plan_id} has no step {step}")));
+            }
+        }
+        log(db, tenant, plan_id, e.step_no, &now, &e.actor, &e.event, &e.detail)?;
+        plan(db, tenant, plan_id)?.ok_or_else(|| StoreError::Internal("the plan vanished".into()))
+    })
+}
+
+/// A plan's log, oldest first.
+pub(crate) fn plan_log(db: Db<'_>, tenant: &TenantId, plan_id: i64) -> Result<Vec<RemediationLogEntry>> {
+    db.query_map(
+        "SELECT step_no, at, actor, event, detail FROM remediation_log WHERE tenant_id = ?1 AND plan_id = ?2 ORDER BY entry_id",
+        p![tenant.as_str(), plan_id],
+        |r| Ok(RemediationLogEntry { step_no: r.get(0)?, at: r.get(1)?, actor: r.get(2)?, event: r.get(3)?, detail: r.get(4)? }),
     )
 }

@@ -9,6 +9,9 @@
 //! `AWS_MAX_ATTEMPTS` says otherwise.
 
 mod collect;
+mod remediate;
+
+pub use remediate::Outcome;
 
 use crate::provider::{Provider, ProviderError};
 use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series};

@@ -108,6 +108,25 @@ pub enum Action {
     DeleteSnapshot,
 }
 
+impl Action {
+    /// The name findings and plans carry (`snapshot-and-delete-volume`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::SnapshotAndDeleteVolume => "snapshot-and-delete-volume",
+            Action::ReleaseAddress => "release-address",
+            Action::StopInstance => "stop-instance",
+            Action::DeleteSnapshot => "delete-snapshot",
+        }
+    }
+
+    /// Parses what [`Action::as_str`] writes.
+    pub fn parse(s: &str) -> Option<Action> {
+        [Action::SnapshotAndDeleteVolume, Action::ReleaseAddress, Action::StopInstance, Action::DeleteSnapshot]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
 /// One zombie rule.
 pub trait Rule: Send + Sync {
     /// A stable id (`aws.ebs.unattached`), the policy file's key.
