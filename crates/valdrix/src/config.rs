@@ -5,6 +5,10 @@
 //! final_after_hours = 48   # a charge day is preliminary until this long after it ends
 //! alert_percent = 2        # a restatement alerts past this % of a day × account × service total…
 //! alert_floor = "10.00"    # …and past this amount (in that total's currency)
+//!
+//! [remediation]
+//! approvers = ["alice", "bob"]   # who may approve zombie remediation plans (default: anyone
+//!                                # but the plan's author)
 //! ```
 //!
 //! Every key is optional; a missing file means the defaults. Unknown keys are errors, so a typo
@@ -24,6 +28,15 @@ use valdrix_store::TrustPolicy;
 struct File {
     #[serde(default)]
     trust: Option<TrustSection>,
+    #[serde(default)]
+    remediation: Option<RemediationSection>,
+}
+
+/// `[remediation]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemediationSection {
+    approvers: Option<Vec<String>>,
 }
 
 /// `[trust]`.
@@ -65,6 +78,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// Finality and restatement alerts.
     pub trust: TrustPolicy,
+    /// Who may approve remediation plans (empty: anyone but the plan's author).
+    pub approvers: Vec<String>,
 }
 
 impl Config {
@@ -104,7 +119,8 @@ impl Config {
                 trust.alert_floor = f.decimal("trust.alert_floor")?;
             }
         }
-        Ok(Config { path: None, trust })
+        let approvers = file.remediation.and_then(|r| r.approvers).unwrap_or_default();
+        Ok(Config { path: None, trust, approvers })
     }
 }
 

@@ -366,3 +366,247 @@ pub fn scans_grid(scans: &[valdrix_store::zombies::ZombieScanSummary]) -> Grid {
             .collect(),
     }
 }
+
+/// Which findings a remediation plan takes.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRequest {
+    /// Only findings of these rules (none: every rule whose findings allow an action).
+    pub rules: Vec<String>,
+    /// Only these resources (none: all).
+    pub resources: Vec<String>,
+    /// Only this account (needed when findings of several match).
+    pub account: Option<String>,
+}
+
+/// Makes a plan from the open findings (not ignored) whose rule allows an action.
+pub fn plan(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    req: &PlanRequest,
+    actor: &str,
+) -> Result<valdrix_store::zombies::RemediationPlan> {
+    use valdrix_store::zombies::{RemediationStep, StepState, ZombieFilter, ZombieStatus};
+    let filter = ZombieFilter { statuses: vec![ZombieStatus::New, ZombieStatus::StillPresent], ..Default::default() };
+    let mut chosen = Vec::new();
+    for z in store.zombies(tenant, &filter)? {
+        let finding: serde_json::Value = serde_json::from_str(&z.finding).context("a stored finding")?;
+        let Some(action) =
+            finding.get("action").and_then(|a| a.as_str()).and_then(valdrix_zombies::rules::Action::parse)
+        else {
+            continue;
+        };
+        let wanted = (req.rules.is_empty() || req.rules.contains(&z.key.rule))
+            && (req.resources.is_empty() || req.resources.contains(&z.key.resource_id))
+            && req.account.as_ref().is_none_or(|a| a == &z.key.account);
+        if wanted {
+            chosen.push((z, action));
+        }
+    }
+    if chosen.is_empty() {
+        bail!("no open finding matches whose rule allows a remediation (valdrix zombies list shows the findings)");
+    }
+    let accounts: std::collections::BTreeSet<(&str, &str)> =
+        chosen.iter().map(|(z, _)| (z.key.cloud.as_str(), z.key.account.as_str())).collect();
+    if accounts.len() > 1 {
+        bail!("the findings span {} accounts: choose one with --account (a plan acts on one account)", accounts.len());
+    }
+    let (cloud, account) = accounts.into_iter().next().map(|(c, a)| (c.to_string(), a.to_string())).unwrap_or_default();
+    let steps: Vec<RemediationStep> = chosen
+        .iter()
+        .map(|(z, action)| RemediationStep {
+            step_no: 0,
+            rule: z.key.rule.clone(),
+            region: z.key.region.clone(),
+            resource_id: z.key.resource_id.clone(),
+            resource_type: z.resource_type.clone(),
+            action: action.as_str().to_string(),
+            monthly_savings: z.monthly_savings,
+            currency: z.currency.clone(),
+            state: StepState::Pending,
+            detail: None,
+        })
+        .collect();
+    Ok(store.create_remediation_plan(tenant, &cloud, &account, actor, &steps)?)
+}
+
+/// Approves a plan. Who may: one of `approvers` when the configuration names them, otherwise
+/// anyone but the plan's author (a plan is never approved by the person who made it).
+pub fn approve(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    plan_id: i64,
+    actor: &str,
+    approvers: &[String],
+) -> Result<valdrix_store::zombies::RemediationPlan> {
+    use valdrix_store::zombies::{PlanState, RemediationEvent};
+    let plan =
+        store.remediation_plan(tenant, plan_id)?.with_context(|| format!("there is no remediation plan {plan_id}"))?;
+    let name = actor.strip_prefix("cli:").unwrap_or(actor);
+    let allowed = if approvers.is_empty() { plan.created_by != actor } else { approvers.iter().any(|a| a == name) };
+    if !allowed {
+        let why = if approvers.is_empty() {
+            "the author of a plan cannot approve it".to_string()
+        } else {
+            format!("{name} is not an approver ([remediation] approvers in the configuration)")
+        };
+        store.remediation_event(
+            tenant,
+            plan_id,
+            &RemediationEvent {
+                step_no: None,
+                actor: actor.into(),
+                event: "refused".into(),
+                detail: format!("approval refused: {why}"),
+                step: None,
+                plan: None,
+            },
+        )?;
+        bail!("plan {plan_id} not approved: {why}");
+    }
+    let detail = format!("{} steps approved", plan.steps.len());
+    let event = RemediationEvent {
+        step_no: None,
+        actor: actor.into(),
+        event: "approved".into(),
+        detail,
+        step: None,
+        plan: Some(PlanState::Approved),
+    };
+    Ok(store.remediation_event(tenant, plan_id, &event)?)
+}
+
+/// Executes an approved plan: a dry run unless `apply`. Each step is checked against the
+/// resource as it is now, logged before and after, and its state kept; a step that fails does
+/// not stop the others. An unapproved plan is refused and nothing is called.
+pub fn execute(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    plan_id: i64,
+    apply: bool,
+    actor: &str,
+    aws: &AwsConnection,
+) -> Result<valdrix_store::zombies::RemediationPlan> {
+    use valdrix_store::zombies::{PlanState, RemediationEvent, StepState};
+    use valdrix_zombies::aws::Outcome;
+    let plan =
+        store.remediation_plan(tenant, plan_id)?.with_context(|| format!("there is no remediation plan {plan_id}"))?;
+    let note =
+        |event: &str, step: Option<i64>, detail: String, step_state: Option<StepState>, plan: Option<PlanState>| {
+            RemediationEvent {
+                step_no: step,
+                actor: actor.to_string(),
+                event: event.to_string(),
+                step: step_state.map(|s| (s, detail.clone())),
+                detail,
+                plan,
+            }
+        };
+    if plan.state != PlanState::Approved {
+        let why = format!("plan {plan_id} is {}, not approved: nothing was changed", plan.state.as_str());
+        store.remediation_event(tenant, plan_id, &note("refused", None, why.clone(), None, None))?;
+        bail!(why);
+    }
+    if plan.cloud != "aws" {
+        bail!("remediation on {} needs its provider, which this build does not have yet", plan.cloud);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let provider = runtime.block_on(AwsProvider::connect(aws)).context("connecting to AWS")?;
+    if provider.account() != plan.account {
+        bail!(
+            "the credentials reach account {}, but plan {plan_id} acts on account {}: nothing was changed",
+            provider.account(),
+            plan.account
+        );
+    }
+    let label = format!("plan {plan_id}");
+    let mut failed = 0;
+    for step in plan.steps.iter().filter(|s| s.state == StepState::Pending) {
+        let action = valdrix_zombies::rules::Action::parse(&step.action)
+            .with_context(|| format!("step {} has an unknown action {:?}", step.step_no, step.action))?;
+        let what = format!("{} {} in {}", step.action, step.resource_id, step.region);
+        if apply {
+            store.remediation_event(tenant, plan_id, &note("started", Some(step.step_no), what.clone(), None, None))?;
+        }
+        let result = runtime.block_on(provider.remediate(&step.region, action, &step.resource_id, !apply, &label));
+        let event = match result {
+            Ok(Outcome::WouldSucceed(d)) => note("dry-run", Some(step.step_no), d, None, None),
+            Ok(Outcome::Done(d)) => note("done", Some(step.step_no), d, Some(StepState::Done), None),
+            Ok(Outcome::Skipped(d)) if apply => note("skipped", Some(step.step_no), d, Some(StepState::Skipped), None),
+            Ok(Outcome::Skipped(d)) => note("dry-run", Some(step.step_no), format!("would skip: {d}"), None, None),
+            Err(e) if apply => {
+                failed += 1;
+                note("failed", Some(step.step_no), format!("{what}: {e}"), Some(StepState::Failed), None)
+            }
+            Err(e) => {
+                failed += 1;
+                note("dry-run", Some(step.step_no), format!("would fail: {e}"), None, None)
+            }
+        };
+        store.remediation_event(tenant, plan_id, &event)?;
+    }
+    if apply {
+        let (state, detail) = if failed == 0 {
+            (PlanState::Executed, "every step done or skipped".to_string())
+        } else {
+            (PlanState::Failed, format!("{failed} steps failed"))
+        };
+        let event = if failed == 0 { "executed" } else { "failed" };
+        Ok(store.remediation_event(tenant, plan_id, &note(event, None, detail, None, Some(state)))?)
+    } else {
+        let detail = if failed == 0 {
+            "dry run: every step would succeed or be skipped; nothing was changed".to_string()
+        } else {
+            format!("dry run: {failed} steps would fail; nothing was changed")
+        };
+        Ok(store.remediation_event(tenant, plan_id, &note("dry-run", None, detail, None, None))?)
+    }
+}
+
+/// A plan's steps as a grid.
+pub fn plan_grid(plan: &valdrix_store::zombies::RemediationPlan, people: bool) -> Grid {
+    let columns = ["step", "action", "resource_id", "region", "rule", "monthly_savings", "currency", "state", "detail"];
+    let rows = plan
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                Some(s.step_no.to_string()),
+                Some(s.action.clone()),
+                Some(s.resource_id.clone()),
+                Some(s.region.clone()),
+                Some(s.rule.clone()),
+                money(s.monthly_savings, people),
+                s.currency.clone(),
+                Some(s.state.as_str().to_string()),
+                s.detail.clone(),
+            ]
+        })
+        .collect();
+    Grid {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+        numeric: columns.iter().map(|c| *c == "step" || *c == "monthly_savings").collect(),
+    }
+}
+
+/// A plan's log as a grid.
+pub fn log_grid(entries: &[valdrix_store::zombies::RemediationLogEntry]) -> Grid {
+    let columns = ["at", "actor", "event", "step", "detail"];
+    let rows = entries
+        .iter()
+        .map(|e| {
+            vec![
+                Some(e.at.clone()),
+                Some(e.actor.clone()),
+                Some(e.event.clone()),
+                e.step_no.map(|s| s.to_string()),
+                Some(e.detail.clone()),
+            ]
+        })
+        .collect();
+    Grid {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows,
+        numeric: vec![false, false, false, true, false],
+    }
+}

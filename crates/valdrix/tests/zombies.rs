@@ -213,3 +213,91 @@ fn an_unreachable_endpoint_is_an_error_not_an_empty_scan() {
     assert!(!ok, "{out}");
     assert!(err.contains("connecting to AWS") && err.contains("GetCallerIdentity"), "{err}");
 }
+
+/// Whether a volume and an address exist, and how many snapshots were taken of the volume.
+fn account_state(env: &[(&str, String)], volume: &str, eip: &str) -> (bool, bool, usize) {
+    let out = std::process::Command::new(python_bin())
+        .arg("-c")
+        .arg(
+            "import boto3, sys\n\
+             e = boto3.client('ec2', region_name='us-east-1')\n\
+             v = e.describe_volumes(Filters=[{'Name': 'volume-id', 'Values': [sys.argv[1]]}])['Volumes']\n\
+             a = [x for x in e.describe_addresses()['Addresses'] if x.get('AllocationId') == sys.argv[2]]\n\
+             s = [x for x in e.describe_snapshots(OwnerIds=['self'])['Snapshots'] if x.get('VolumeId') == sys.argv[1]\n\
+                  and x['State'] == 'completed' and {'Key': 'valdrix:volume', 'Value': sys.argv[1]} in x.get('Tags', [])]\n\
+             print(len(v), len(a), len(s))",
+        )
+        .args([volume, eip])
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let n: Vec<usize> = text.split_whitespace().map(|t| t.parse().unwrap()).collect();
+    (n[0] == 1, n[1] == 1, n[2])
+}
+
+#[test]
+fn remediation_is_planned_approved_then_executed_in_moto() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_moto, env) = start_moto();
+    let (at, expected, _) = build_account(&env);
+    let db = dir.path().join("remediate.sqlite");
+    let run = |args: &[&str]| valdrix_env(&db, &env, args);
+    let (ok, _, err) = run(&["zombies", "scan", "--region", "us-east-1", "--at", &at, "--format", "json"]);
+    assert!(ok, "{err}");
+    // The home region's zombies of each rule (the fixture lists the home region's first).
+    let volume = expected["aws.ebs.unattached"].iter().find(|v| account_state(&env, v, "").0).unwrap().clone();
+    let eip = expected["aws.ec2.eip-unassociated"].iter().find(|a| account_state(&env, "", a).1).unwrap().clone();
+
+    let rules = ["--rule", "aws.ebs.unattached", "--rule", "aws.ec2.eip-unassociated"];
+    let (ok, out, err) = run(&[&["zombies", "remediate", "plan", "--actor", "pat"][..], &rules[..]].concat());
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("plan 1") && out.contains(&volume) && out.contains(&eip) && out.contains("Nothing was changed"),
+        "{out}"
+    );
+
+    // Not approved: executing it is refused and changes nothing.
+    let (ok, _, err) = run(&["zombies", "remediate", "execute", "1", "--apply"]);
+    assert!(!ok && err.contains("not approved: nothing was changed"), "{err}");
+    assert_eq!(account_state(&env, &volume, &eip), (true, true, 0));
+    // Its author cannot approve it; someone else can.
+    let (ok, _, err) = run(&["zombies", "remediate", "approve", "1", "--actor", "pat"]);
+    assert!(!ok && err.contains("author"), "{err}");
+    let (ok, out, err) = run(&["zombies", "remediate", "approve", "1", "--actor", "alice"]);
+    assert!(ok && out.contains("approved by cli:alice"), "{out}{err}");
+
+    // A dry run asks AWS (DryRun) and changes nothing.
+    let (ok, out, err) = run(&["zombies", "remediate", "execute", "1"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("every step would succeed"), "{out}");
+    assert_eq!(account_state(&env, &volume, &eip), (true, true, 0));
+
+    // Applied: the volume is deleted after its snapshot completed; the address is released.
+    let (ok, out, err) = run(&["zombies", "remediate", "execute", "1", "--apply", "--actor", "ops"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(account_state(&env, &volume, &eip), (false, false, 1));
+    let (ok, out, _) = run(&["zombies", "remediate", "show", "1", "--format", "json"]);
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["plan"]["state"], "executed");
+    assert!(shown["plan"]["steps"].as_array().unwrap().iter().all(|s| s["state"] == "done"), "{shown}");
+    let events: Vec<&str> = shown["log"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "planned", "refused", "refused", "approved", "dry-run", "dry-run", "dry-run", "started", "done", "started",
+            "done", "executed"
+        ],
+        "{shown}"
+    );
+    // Executed once: a second execution is refused.
+    let (ok, _, err) = run(&["zombies", "remediate", "execute", "1", "--apply"]);
+    assert!(!ok && err.contains("executed, not approved"), "{err}");
+
+    // The next scan resolves both findings.
+    let (ok, _, err) = run(&["zombies", "scan", "--region", "us-east-1", "--at", &at, "--format", "json"]);
+    assert!(ok, "{err}");
+    assert!(err.contains(" 2 resolved"), "{err}");
+}
