@@ -8,8 +8,20 @@ use common::{python_bin, repo_root, start_moto, valdrix_env};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Builds the account; returns the evaluation time and, per rule, the ids a scan must find.
-fn build_account(env: &[(&str, String)]) -> (String, BTreeMap<String, BTreeSet<String>>, Vec<String>) {
+/// What the fixture built.
+struct Account {
+    /// The evaluation time.
+    at: String,
+    /// Per rule, the ids a scan must find.
+    expected: BTreeMap<String, BTreeSet<String>>,
+    /// Resources no rule may find.
+    decoys: Vec<String>,
+    /// Per rule, one zombie in the home region (us-east-1).
+    home: BTreeMap<String, String>,
+}
+
+/// Builds the account in moto.
+fn build_account(env: &[(&str, String)]) -> Account {
     let out = std::process::Command::new(python_bin())
         .arg(repo_root().join("tests/fixtures/zombie_account.py"))
         .envs(env.iter().map(|(k, v)| (*k, v)))
@@ -27,7 +39,13 @@ fn build_account(env: &[(&str, String)]) -> (String, BTreeMap<String, BTreeSet<S
         })
         .collect();
     let decoys = truth["decoys"].as_array().expect("decoys").iter().map(|d| d.as_str().unwrap().to_string()).collect();
-    (truth["at"].as_str().expect("at").to_string(), expected, decoys)
+    let home = truth["home"]
+        .as_object()
+        .expect("home")
+        .iter()
+        .map(|(rule, id)| (rule.clone(), id.as_str().expect("id").to_string()))
+        .collect();
+    Account { at: truth["at"].as_str().expect("at").to_string(), expected, decoys, home }
 }
 
 /// A FOCUS bill with 30 days of a volume's storage at 0.25 a day, ending the day before `at`.
@@ -52,11 +70,11 @@ fn volume_bill(dir: &std::path::Path, at: &str, volume: &str) -> std::path::Path
 fn finds_every_zombie_and_no_decoy_in_moto() {
     let dir = tempfile::tempdir().unwrap();
     let (_moto, env) = start_moto();
-    let (at, expected, decoys) = build_account(&env);
+    let Account { at, expected, decoys, home } = build_account(&env);
     let db = dir.path().join("zombies.sqlite");
 
     // The unattached volume of the home region is in the bill: its cost comes from there.
-    let volume = expected["aws.ebs.unattached"].iter().find(|v| !v.is_empty()).unwrap().clone();
+    let volume = home["aws.ebs.unattached"].clone();
     let bill = volume_bill(dir.path(), &at, &volume);
     let (ok, _, err) = valdrix_env(&db, &env, &["ingest", "--quiet", bill.to_str().unwrap()]);
     assert!(ok, "{err}");
@@ -105,8 +123,7 @@ fn finds_every_zombie_and_no_decoy_in_moto() {
     assert_eq!(billed["cost_source"], "bill", "{billed}");
     assert_eq!(billed["monthly_cost"], "7.61", "{billed}");
     assert_eq!(billed["monthly_savings"], "7.61", "{billed}");
-    let eip = expected["aws.ec2.eip-unassociated"].iter().next().unwrap();
-    let eip = by("aws.ec2.eip-unassociated", eip);
+    let eip = by("aws.ec2.eip-unassociated", &home["aws.ec2.eip-unassociated"]);
     assert_eq!(eip["cost_source"], "estimate", "{eip}");
     assert_eq!(eip["monthly_cost"], "3.65", "{eip}");
     assert!(eip["cost_basis"].as_str().unwrap().starts_with("estimate:"), "{eip}");
@@ -241,14 +258,12 @@ fn account_state(env: &[(&str, String)], volume: &str, eip: &str) -> (bool, bool
 fn remediation_is_planned_approved_then_executed_in_moto() {
     let dir = tempfile::tempdir().unwrap();
     let (_moto, env) = start_moto();
-    let (at, expected, _) = build_account(&env);
+    let Account { at, home, .. } = build_account(&env);
     let db = dir.path().join("remediate.sqlite");
     let run = |args: &[&str]| valdrix_env(&db, &env, args);
     let (ok, _, err) = run(&["zombies", "scan", "--region", "us-east-1", "--at", &at, "--format", "json"]);
     assert!(ok, "{err}");
-    // The home region's zombies of each rule (the fixture lists the home region's first).
-    let volume = expected["aws.ebs.unattached"].iter().find(|v| account_state(&env, v, "").0).unwrap().clone();
-    let eip = expected["aws.ec2.eip-unassociated"].iter().find(|a| account_state(&env, "", a).1).unwrap().clone();
+    let (volume, eip) = (home["aws.ebs.unattached"].clone(), home["aws.ec2.eip-unassociated"].clone());
 
     let rules = ["--rule", "aws.ebs.unattached", "--rule", "aws.ec2.eip-unassociated"];
     let (ok, out, err) = run(&[&["zombies", "remediate", "plan", "--actor", "pat"][..], &rules[..]].concat());
