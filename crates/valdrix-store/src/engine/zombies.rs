@@ -408,34 +408,28 @@ pub(crate) fn create_plan(
                 ],
             )?;
         }
-        log(
-            db,
-            tenant,
-            plan_id,
-            None,
-            &now,
-            actor,
-            "planned",
-            &format!("{} steps on {cloud} account {account}", steps.len()),
-        )?;
+        let detail = format!("{} steps on {cloud} account {account}", steps.len());
+        let entry = Entry { plan_id, step: None, at: &now, actor, event: "planned", detail: &detail };
+        log(db, tenant, &entry)?;
         Ok(plan_id)
     })?;
     plan(db, tenant, plan_id)?.ok_or_else(|| StoreError::Internal("the plan just made is missing".into()))
 }
 
-fn log(
-    db: Db<'_>,
-    tenant: &TenantId,
+/// One entry of a plan's log, as written.
+struct Entry<'a> {
     plan_id: i64,
     step: Option<i64>,
-    at: &str,
-    actor: &str,
-    event: &str,
-    detail: &str,
-) -> Result<()> {
+    at: &'a str,
+    actor: &'a str,
+    event: &'a str,
+    detail: &'a str,
+}
+
+fn log(db: Db<'_>, tenant: &TenantId, e: &Entry<'_>) -> Result<()> {
     db.execute(
         "INSERT INTO remediation_log (tenant_id, plan_id, step_no, at, actor, event, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        p![tenant.as_str(), plan_id, step, at, actor, event, detail],
+        p![tenant.as_str(), e.plan_id, e.step, e.at, e.actor, e.event, e.detail],
     )?;
     Ok(())
 }
@@ -543,7 +537,8 @@ pub(crate) fn plan_event(db: Db<'_>, tenant: &TenantId, plan_id: i64, e: &Remedi
                 return Err(StoreError::Conflict(format!("remediation plan {plan_id} has no step {step}")));
             }
         }
-        log(db, tenant, plan_id, e.step_no, &now, &e.actor, &e.event, &e.detail)?;
+        let entry = Entry { plan_id, step: e.step_no, at: &now, actor: &e.actor, event: &e.event, detail: &e.detail };
+        log(db, tenant, &entry)?;
         plan(db, tenant, plan_id)?.ok_or_else(|| StoreError::Internal("the plan vanished".into()))
     })
 }
