@@ -6,6 +6,7 @@
 #   .tools/st         Python 3 venv: schemathesis (property-based tests of the API against its OpenAPI)
 #   .tools/node       azurite (Azure Blob emulator), playwright-core (drives Chromium in the dashboard tests)
 #   chromium          Debian's package, system-wide (the dashboard's browser tests)
+#   .tools/c7n        with --bench only: Cloud Custodian, the zombie benchmark's peer
 # Nothing is downloaded at test time; this script is the only place that installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,5 +58,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
     || { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y --no-install-recommends chromium >/dev/null; }
+fi
+# Benchmark peers, only when asked (`scripts/setup-test-tools.sh --bench`): the tests do not use them.
+if [ "${1:-}" = "--bench" ]; then
+  want_c7n="c7n==0.9.53"
+  if [ ! -f "$tools/c7n/.installed" ] || [ "$(cat "$tools/c7n/.installed")" != "$want_c7n" ]; then
+    echo "setup: Cloud Custodian ($want_c7n)"
+    python3 -m venv "$tools/c7n"
+    "$tools/c7n/bin/pip" install --quiet --disable-pip-version-check "$want_c7n"
+    echo "$want_c7n" > "$tools/c7n/.installed"
+  fi
 fi
 echo "setup: test tools ready in $tools"
