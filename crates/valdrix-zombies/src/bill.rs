@@ -19,6 +19,9 @@ fn days_per_month() -> Decimal {
     Decimal::new(304375, 4)
 }
 
+/// Resource ids priced per store query.
+const ID_BATCH: usize = 2_000;
+
 /// What the bill says one resource costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BillCost {
@@ -69,16 +72,21 @@ impl<'a> BillPrices<'a> {
             .into_iter()
             .filter_map(|r| r.keys.first().cloned().flatten().and_then(|d| d.parse().ok()))
             .collect();
-        let rows = self.store.costs(
-            self.tenant,
-            &CostQuery {
-                group_by: vec![Dimension::Resource],
-                metric: Metric::Effective,
-                from: Some(from),
-                to: Some(to),
-                filters: vec![Filter { dimension: Dimension::Resource, values: ids.into_iter().cloned().collect() }],
-            },
-        )?;
+        // Ids in batches: a statement takes a bounded number of parameters (SQLite 32,766).
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        let mut rows = Vec::new();
+        for batch in ids.chunks(ID_BATCH) {
+            rows.extend(self.store.costs(
+                self.tenant,
+                &CostQuery {
+                    group_by: vec![Dimension::Resource],
+                    metric: Metric::Effective,
+                    from: Some(from),
+                    to: Some(to),
+                    filters: vec![Filter { dimension: Dimension::Resource, values: batch.to_vec() }],
+                },
+            )?);
+        }
         // resource id → currency → (amount, lines)
         let mut by_id: HashMap<String, BTreeMap<String, (Decimal, u64)>> = HashMap::new();
         for r in rows {
@@ -198,13 +206,18 @@ mod tests {
         };
         store.replace_stream(&tenant, &run, &records).unwrap();
         let bill = BillPrices::new(&store, &tenant);
-        let groups = vec![
+        let mut groups = vec![
             vec!["vol-1".to_string(), "arn:aws:ec2:us-east-1:111:volume/vol-1".to_string()],
             vec!["vol-1".to_string()],
             vec!["vol-2".to_string()],
             vec!["vol-none".to_string()],
         ];
+        // A large scan prices thousands of ids at once (SQLite once refused the query as too deep).
+        groups.extend(
+            (0..6_000).map(|i| vec![format!("vol-x{i}"), format!("arn:aws:ec2:us-east-1:111:volume/vol-x{i}")]),
+        );
         let costs = bill.monthly(&groups, now).unwrap();
+        assert!(costs[4..].iter().all(Option::is_none));
         // 20.00 over 20 days, × 30.4375.
         let both = costs[0].as_ref().unwrap();
         assert_eq!(both.monthly, Decimal::new(304375, 4).round_dp(2));

@@ -607,14 +607,20 @@ fn where_sql(dialect: Dialect, q: &CostQuery, params: &mut Vec<String>) -> Strin
     }
     for f in &q.filters {
         let expr = dimension_sql(dialect, &f.dimension, params);
+        // One IN list, not a chain of ORs: SQLite bounds an expression's depth at 1,000, and a
+        // zombie scan prices thousands of resource ids in one query.
         let mut alts = Vec::new();
+        let mut listed = Vec::new();
         for v in &f.values {
             if v.is_empty() {
                 alts.push(format!("{expr} IS NULL OR {expr} = ''"));
             } else {
                 params.push(v.clone());
-                alts.push(format!("{expr} = ?{}", params.len() + 1));
+                listed.push(format!("?{}", params.len() + 1));
             }
+        }
+        if !listed.is_empty() {
+            alts.push(format!("{expr} IN ({})", listed.join(", ")));
         }
         if !alts.is_empty() {
             w.push_str(&format!(" AND ({})", alts.join(" OR ")));

@@ -268,13 +268,14 @@ pub(crate) fn costs(db: Db<'_>, tenant: &TenantId, q: &CostQuery) -> Result<Opti
     }
     for f in &q.filters {
         let column = expr(&f.dimension);
-        let mut alts = Vec::new();
+        // An IN list, not a chain of ORs (SQLite bounds an expression's depth at 1,000).
+        let mut listed = Vec::new();
         for v in &f.values {
             params.push(v.clone());
-            alts.push(format!("{column} = ?{}", params.len()));
+            listed.push(format!("?{}", params.len()));
         }
-        if !alts.is_empty() {
-            w.push_str(&format!(" AND ({})", alts.join(" OR ")));
+        if !listed.is_empty() {
+            w.push_str(&format!(" AND {column} IN ({})", listed.join(", ")));
         }
     }
     let exprs: Vec<&str> = q.group_by.iter().map(expr).collect();
