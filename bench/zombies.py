@@ -251,7 +251,9 @@ def main():
         valdrix_cmd = [a.valdrix, "--database-url", os.path.join(work, "v.sqlite"), "zombies", "scan", "--policy", policy]
         valdrix_cmd += [x for r in REGIONS for x in ("--region", r)]
         valdrix_cmd += [x for r in RULES for x in ("--rule", r)]
-        valdrix_cmd += ["--format", "json", "--no-record"]
+        # moto answers GetMetricData far slower than CloudWatch (it scans every stored point
+        # for every query): the default per-rule bound of 60 s is too short for it.
+        valdrix_cmd += ["--rule-timeout", "900", "--timeout", "1800", "--format", "json", "--no-record"]
 
         times = {"valdrix": [], "c7n": []}
         found = {}
