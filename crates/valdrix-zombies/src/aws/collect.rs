@@ -30,8 +30,14 @@ fn present(s: Option<&str>) -> Option<String> {
     s.filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// Tags from (key, value) pairs, whichever SDK's tag type they come from; a tag without a key
+/// is dropped, one without a value has the empty value.
+fn tag_map<'t>(pairs: impl Iterator<Item = (Option<&'t str>, Option<&'t str>)>) -> BTreeMap<String, String> {
+    pairs.filter_map(|(k, v)| Some((k?.to_string(), v.unwrap_or_default().to_string()))).collect()
+}
+
 fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> BTreeMap<String, String> {
-    tags.iter().filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string()))).collect()
+    tag_map(tags.iter().map(|t| (t.key(), t.value())))
 }
 
 /// When an instance entered its state: EC2 writes it into the state transition reason, as in
@@ -411,11 +417,7 @@ impl Listing<'_> {
                 .map_err(|e| call_error("elbv2", "DescribeTags", e))?;
             for d in out.tag_descriptions() {
                 let Some(arn) = d.resource_arn() else { continue };
-                let map = d
-                    .tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                    .collect();
+                let map = tag_map(d.tags().iter().map(|t| (t.key(), t.value())));
                 tags.insert(arn.to_string(), map);
             }
         }
@@ -506,11 +508,7 @@ impl Listing<'_> {
                     .push(d.db_instance_arn().map_or_else(|| self.arn("rds", &format!("db:{id}")), str::to_string));
                 r.name = Some(id);
                 r.created = d.instance_create_time().and_then(to_chrono);
-                r.tags = d
-                    .tag_list()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                    .collect();
+                r.tags = tag_map(d.tag_list().iter().map(|t| (t.key(), t.value())));
                 Some(r)
             })
             .collect())
@@ -540,11 +538,7 @@ impl Listing<'_> {
                 r.aliases.push(self.arn("redshift", &format!("cluster:{id}")));
                 r.name = Some(id);
                 r.created = c.cluster_create_time().and_then(to_chrono);
-                r.tags = c
-                    .tags()
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                    .collect();
+                r.tags = tag_map(c.tags().iter().map(|t| (t.key(), t.value())));
                 Some(r)
             })
             .collect())
@@ -589,10 +583,7 @@ impl Listing<'_> {
                 r.aliases.push(arn);
                 r.name = Some(name);
                 r.created = e.creation_time().and_then(to_chrono);
-                r.tags = tags
-                    .iter()
-                    .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
-                    .collect();
+                r.tags = tag_map(tags.iter().map(|t| (t.key(), t.value())));
                 Ok::<_, ProviderError>(r)
             })
             .buffered(LOOKUPS)
