@@ -11,16 +11,21 @@
 //! - [`scan`]: regions and rules in parallel, bounded in time and concurrency, with a status per
 //!   region and rule and partial results always returned.
 //! - [`aws`]: the AWS provider, through the official SDK clients and CloudWatch GetMetricData.
+//! - [`azure`] and [`gcp`]: the Azure (Resource Manager and Azure Monitor) and Google Cloud
+//!   (Compute Engine and Cloud Monitoring) providers, over their REST APIs ([`rest`]).
 //! - [`bill`] and [`prices`]: each finding's monthly cost, from the tenant's bill where it has
 //!   lines for the resource, else from the shipped list prices, labelled an estimate.
 
 pub mod aws;
+pub mod azure;
 pub mod bill;
 pub mod check;
+pub mod gcp;
 pub mod policy;
 pub mod prices;
 pub mod provider;
 pub mod resource;
+pub mod rest;
 pub mod rules;
 pub mod scan;
 

@@ -4,8 +4,8 @@
 //! of them, rule by rule, and names exclusions for all rules. It is TOML, meant to be edited:
 //!
 //! ```toml
-//! # Resources carrying any of these tags (a key, or key=value) are never findings.
-//! exclude_tags = ["valdrix:ignore", "env=dr"]
+//! # Resources carrying any of these tags or labels (a key, or key=value) are never findings.
+//! exclude_tags = ["valdrix:ignore", "valdrix-ignore", "env=dr"]
 //!
 //! [rules."aws.ec2.idle"]
 //! window_days = 21
@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 
 /// The tag that excludes a resource from every rule unless the policy says otherwise.
 pub const IGNORE_TAG: &str = "valdrix:ignore";
+
+/// The same for GCP, whose label keys cannot hold a colon.
+pub const IGNORE_LABEL: &str = "valdrix-ignore";
 
 /// A policy file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +175,7 @@ pub struct Policy {
 }
 
 fn default_exclusions() -> Vec<String> {
-    vec![IGNORE_TAG.to_string()]
+    vec![IGNORE_TAG.to_string(), IGNORE_LABEL.to_string()]
 }
 
 impl Default for Policy {
@@ -249,6 +252,6 @@ mod tests {
         let e = Policy::parse("p.toml", "[rules.\"aws.ec2.idle\"]\nperiod_secs = 7\n", &known()).unwrap_err();
         assert!(e.to_string().contains("period_secs"), "{e}");
         // No exclusions given: the ignore tag still applies.
-        assert_eq!(Policy::parse("p.toml", "", &known()).unwrap().exclude_tags, vec![IGNORE_TAG]);
+        assert_eq!(Policy::parse("p.toml", "", &known()).unwrap().exclude_tags, vec![IGNORE_TAG, IGNORE_LABEL]);
     }
 }

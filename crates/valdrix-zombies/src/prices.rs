@@ -6,6 +6,45 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+mod azure;
+mod gcp;
+
+pub use azure::AzurePrices;
+pub use gcp::GcpPrices;
+
+/// `, used for REGION` when a table's price stands in for another region's.
+fn elsewhere(table_region: &str, region: &str) -> String {
+    if region.is_empty() || region == table_region {
+        String::new()
+    } else {
+        format!(", used for {region}")
+    }
+}
+
+/// An hourly price over a month of hours.
+fn hourly(currency: &str, table_region: &str, hours: Decimal, what: &str, hour: Decimal, region: &str) -> Estimate {
+    Estimate {
+        monthly: (hour * hours).round_dp(2),
+        currency: currency.to_string(),
+        basis: format!(
+            "{hour} {currency} per hour × {hours} hours ({what}, {table_region} list price{})",
+            elsewhere(table_region, region)
+        ),
+    }
+}
+
+/// A per-GiB-month price.
+fn per_gib(currency: &str, table_region: &str, gib: Decimal, per: Decimal, what: &str, region: &str) -> Estimate {
+    Estimate {
+        monthly: (gib * per).round_dp(2),
+        currency: currency.to_string(),
+        basis: format!(
+            "{gib} GiB × {per} {currency} per GiB-month ({what}, {table_region} list price{})",
+            elsewhere(table_region, region)
+        ),
+    }
+}
+
 /// AWS list prices (see `prices/aws.toml` for their source and date).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,11 +151,7 @@ impl AwsPrices {
     }
 
     fn elsewhere(&self, region: &str) -> String {
-        if region.is_empty() || region == self.region {
-            String::new()
-        } else {
-            format!(", used for {region}")
-        }
+        elsewhere(&self.region, region)
     }
 
     /// An EBS volume's storage and provisioned IOPS.

@@ -67,6 +67,26 @@ pub enum Kind {
     SageMakerEndpoint,
     /// An image in an ECR repository.
     EcrImage,
+    /// An Azure managed disk.
+    AzureDisk,
+    /// An Azure managed-disk snapshot.
+    AzureSnapshot,
+    /// An Azure public IP address.
+    AzurePublicIp,
+    /// An Azure network interface.
+    AzureNic,
+    /// An Azure virtual machine (with its power state).
+    AzureVm,
+    /// A GCP persistent disk (zonal or regional).
+    GcpDisk,
+    /// A GCP disk snapshot.
+    GcpSnapshot,
+    /// A GCP machine image.
+    GcpMachineImage,
+    /// A GCP static address (regional or global).
+    GcpAddress,
+    /// A GCP Compute Engine instance.
+    GcpInstance,
 }
 
 impl Kind {
@@ -86,12 +106,30 @@ impl Kind {
             Kind::RedshiftCluster => "aws.redshift.cluster",
             Kind::SageMakerEndpoint => "aws.sagemaker.endpoint",
             Kind::EcrImage => "aws.ecr.image",
+            Kind::AzureDisk => "azure.compute.disk",
+            Kind::AzureSnapshot => "azure.compute.snapshot",
+            Kind::AzurePublicIp => "azure.network.public-ip",
+            Kind::AzureNic => "azure.network.nic",
+            Kind::AzureVm => "azure.compute.vm",
+            Kind::GcpDisk => "gcp.compute.disk",
+            Kind::GcpSnapshot => "gcp.compute.snapshot",
+            Kind::GcpMachineImage => "gcp.compute.machine-image",
+            Kind::GcpAddress => "gcp.compute.address",
+            Kind::GcpInstance => "gcp.compute.instance",
         }
     }
 
     /// The cloud the type belongs to.
     pub fn cloud(self) -> Cloud {
-        Cloud::Aws
+        match self {
+            Kind::AzureDisk | Kind::AzureSnapshot | Kind::AzurePublicIp | Kind::AzureNic | Kind::AzureVm => {
+                Cloud::Azure
+            }
+            Kind::GcpDisk | Kind::GcpSnapshot | Kind::GcpMachineImage | Kind::GcpAddress | Kind::GcpInstance => {
+                Cloud::Gcp
+            }
+            _ => Cloud::Aws,
+        }
     }
 }
 
@@ -236,6 +274,65 @@ pub enum Details {
         last_pull: Option<DateTime<Utc>>,
         /// Size in bytes.
         size_bytes: i64,
+    },
+    /// An Azure managed disk or a GCP persistent disk.
+    Disk {
+        /// Azure's SKU (`Premium_LRS`) or GCP's disk type (`pd-balanced`).
+        sku: String,
+        /// Size in GiB.
+        size_gib: i64,
+        /// Azure's disk state (`Unattached`, `Attached`, `Reserved`) or GCP's status (`READY`).
+        state: String,
+        /// The virtual machines or instances using it.
+        users: Vec<String>,
+        /// When it was last detached, where the provider records it (Azure's
+        /// `LastOwnershipUpdateTime`, GCP's `lastDetachTimestamp`).
+        detached_since: Option<DateTime<Utc>>,
+    },
+    /// An Azure or GCP snapshot, or a GCP machine image: a stored copy of disks.
+    StoredCopy {
+        /// The disk or instance it was taken of.
+        source: Option<String>,
+        /// Size of what was copied, in GiB.
+        size_gib: i64,
+        /// Bytes actually stored, where the provider says (GCP).
+        stored_bytes: Option<i64>,
+    },
+    /// An Azure public IP or a GCP static address.
+    PublicAddress {
+        /// The address (empty while Azure has not allocated a dynamic one).
+        address: String,
+        /// Azure's SKU (`Standard`, `Basic`) or GCP's network tier.
+        sku: String,
+        /// GCP's status (`RESERVED`, `IN_USE`); Azure: `Associated` or `Unassociated`.
+        status: String,
+        /// What uses it (a NIC's IP configuration, a NAT gateway, a forwarding rule).
+        users: Vec<String>,
+        /// Whether it is a public address (GCP internal addresses cost nothing).
+        external: bool,
+    },
+    /// An Azure network interface.
+    NetworkInterface {
+        /// The virtual machine it is attached to.
+        vm: Option<String>,
+        /// The private endpoint that owns it.
+        private_endpoint: Option<String>,
+        /// Public IPs of its IP configurations.
+        public_ips: Vec<String>,
+    },
+    /// An Azure virtual machine or a GCP instance.
+    Vm {
+        /// Azure's VM size (`Standard_D2s_v5`) or GCP's machine type (`e2-standard-2`).
+        size: String,
+        /// Azure's power state (`running`, `stopped`, `deallocated`) or GCP's status
+        /// (`RUNNING`, `TERMINATED`).
+        state: String,
+        /// When it entered that state, where the provider says.
+        state_since: Option<DateTime<Utc>>,
+        /// Its disks (ids as the disk listing names them).
+        disks: Vec<String>,
+        /// The id its metrics are published under (Azure: the ARM id; GCP: the numeric id).
+        metric_id: String,
     },
 }
 

@@ -229,10 +229,12 @@ struct ZombieIgnoreArgs {
 #[derive(Args)]
 struct ZombieScanArgs {
     /// The cloud to scan.
-    #[arg(long, default_value = "aws", value_parser = ["aws"])]
+    #[arg(long, default_value = "aws", value_parser = ["aws", "azure", "gcp"])]
     provider: String,
-    /// A region to scan (repeatable); `all` scans every region enabled for the account.
-    /// Default: the environment's region (AWS_REGION), else us-east-1.
+    /// A region (Azure: location) to scan (repeatable); `all` scans every region enabled for
+    /// the AWS account, or holding resources of the Azure subscription or GCP project (`global`
+    /// holds GCP's global resources). Default: AWS_REGION, else us-east-1, on AWS; all on Azure
+    /// and GCP.
     #[arg(long)]
     region: Vec<String>,
     /// A policy file (TOML): thresholds, windows, exclusion tags, rules turned off.
@@ -253,6 +255,21 @@ struct ZombieScanArgs {
     /// AWS: the external id the role's trust policy requires.
     #[arg(long, requires = "role_arn")]
     external_id: Option<String>,
+    /// Azure: the subscription to scan (default: AZURE_SUBSCRIPTION_ID). Credentials: an app's
+    /// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, else a managed identity, else
+    /// the Azure CLI's login.
+    #[arg(long)]
+    subscription: Option<String>,
+    /// GCP: the project to scan (default: GOOGLE_CLOUD_PROJECT, else the key file's).
+    /// Credentials: GOOGLE_OAUTH_ACCESS_TOKEN, else the key file GOOGLE_APPLICATION_CREDENTIALS
+    /// names (or gcloud's application-default login), else the metadata server.
+    #[arg(long)]
+    project: Option<String>,
+    /// Azure or GCP: the API base URL, for a private endpoint or a test double (default:
+    /// VALDRIX_AZURE_ENDPOINT or VALDRIX_GCP_ENDPOINT, else the public cloud's). AWS takes
+    /// AWS_ENDPOINT_URL.
+    #[arg(long)]
+    endpoint: Option<String>,
     /// Seconds listing one region may take.
     #[arg(long, default_value_t = 30)]
     region_timeout: u64,
@@ -814,6 +831,11 @@ fn zombies_cmd(cli: &Cli, tenant: &TenantId, what: &ZombiesCommand) -> Result<()
                     external_id: a.external_id.clone(),
                     home_region: None,
                 },
+                azure: valdrix_zombies::azure::AzureConnection {
+                    subscription: a.subscription.clone(),
+                    endpoint: a.endpoint.clone(),
+                },
+                gcp: valdrix_zombies::gcp::GcpConnection { project: a.project.clone(), endpoint: a.endpoint.clone() },
                 region_timeout: Duration::from_secs(a.region_timeout),
                 rule_timeout: Duration::from_secs(a.rule_timeout),
                 timeout: Duration::from_secs(a.timeout),

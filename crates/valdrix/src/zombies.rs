@@ -10,9 +10,12 @@ use std::time::Duration;
 use valdrix_core::TenantId;
 use valdrix_store::Store;
 use valdrix_zombies::aws::{AwsConnection, AwsProvider};
+use valdrix_zombies::azure::{AzureConnection, AzureProvider};
 use valdrix_zombies::bill::BillPrices;
+use valdrix_zombies::gcp::{GcpConnection, GcpProvider};
 use valdrix_zombies::rules::Rule;
 use valdrix_zombies::scan::Status;
+use valdrix_zombies::Kind;
 use valdrix_zombies::{Cloud, Configured, Params, Policy, Provider, ScanOptions, ScanReport};
 
 /// What to scan, and how.
@@ -20,7 +23,8 @@ use valdrix_zombies::{Cloud, Configured, Params, Policy, Provider, ScanOptions, 
 pub struct ScanRequest {
     /// The cloud.
     pub cloud: Cloud,
-    /// Regions; `all` stands for every region enabled for the account; none: the home region.
+    /// Regions; `all` stands for every region enabled for the account (AWS) or holding
+    /// resources (Azure, GCP); none: the home region (AWS) or all (Azure, GCP).
     pub regions: Vec<String>,
     /// A policy file (thresholds, exclusions, rules turned off).
     pub policy: Option<PathBuf>,
@@ -30,6 +34,10 @@ pub struct ScanRequest {
     pub at: Option<DateTime<Utc>>,
     /// How to reach the AWS account.
     pub aws: AwsConnection,
+    /// How to reach the Azure subscription.
+    pub azure: AzureConnection,
+    /// How to reach the GCP project.
+    pub gcp: GcpConnection,
     /// Bound on listing one region.
     pub region_timeout: Duration,
     /// Bound on one rule in one region.
@@ -64,34 +72,78 @@ fn configured<'a>(rules: &'a [Box<dyn Rule>], req: &ScanRequest) -> Result<Vec<C
 
 /// Scans, then prices the findings from the tenant's bill where the store has lines for them.
 pub fn scan(store: Option<&dyn Store>, tenant: &TenantId, req: &ScanRequest) -> Result<ScanReport> {
-    if req.cloud != Cloud::Aws {
-        bail!("zombie scans of {} need its provider, which this build does not have yet", req.cloud.as_str());
-    }
     let rules: Vec<Box<dyn Rule>> =
         valdrix_zombies::rules::all().into_iter().filter(|r| r.kind().cloud() == req.cloud).collect();
     let configured = configured(&rules, req)?;
+    // Every type an enabled rule judges or consults: what "every region" is discovered from on
+    // clouds that list a whole subscription or project at once.
+    let kinds: Vec<Kind> = configured
+        .iter()
+        .filter(|c| c.params.enabled)
+        .flat_map(|c| std::iter::once(c.rule.kind()).chain(c.rule.needs().iter().copied()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let every = req.regions.is_empty() || req.regions.iter().any(|r| r == "all");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut report = runtime.block_on(async {
-        let provider = AwsProvider::connect(&req.aws).await.context("connecting to AWS")?;
-        let regions = if req.regions.iter().any(|r| r == "all") {
-            provider.enabled_regions().await.context("listing the account's regions")?
-        } else if req.regions.is_empty() {
-            vec![req.aws.home_region.clone().unwrap_or_else(home_region)]
-        } else {
-            req.regions.clone()
+        let discover = |what: &'static str| move |e| anyhow::Error::new(e).context(what);
+        let options = |regions: Vec<String>| {
+            let mut opts = ScanOptions::new(regions, req.at.unwrap_or_else(Utc::now));
+            opts.region_timeout = req.region_timeout;
+            opts.rule_timeout = req.rule_timeout;
+            opts.global_timeout = req.timeout;
+            opts.concurrency = req.concurrency;
+            opts
         };
-        let mut opts = ScanOptions::new(regions, req.at.unwrap_or_else(Utc::now));
-        opts.region_timeout = req.region_timeout;
-        opts.rule_timeout = req.rule_timeout;
-        opts.global_timeout = req.timeout;
-        opts.concurrency = req.concurrency;
-        let provider: &dyn Provider = &provider;
-        anyhow::Ok(valdrix_zombies::scan(provider, &configured, &opts).await)
+        let report = match req.cloud {
+            Cloud::Aws => {
+                let provider = AwsProvider::connect(&req.aws).await.context("connecting to AWS")?;
+                let regions = if req.regions.iter().any(|r| r == "all") {
+                    provider.enabled_regions().await.context("listing the account's regions")?
+                } else if req.regions.is_empty() {
+                    vec![req.aws.home_region.clone().unwrap_or_else(home_region)]
+                } else {
+                    req.regions.clone()
+                };
+                valdrix_zombies::scan(&provider as &dyn Provider, &configured, &options(regions)).await
+            }
+            Cloud::Azure => {
+                let provider = AzureProvider::connect(&req.azure).await.context("connecting to Azure")?;
+                let regions = if every {
+                    bounded(req.timeout, provider.locations(&kinds))
+                        .await?
+                        .map_err(discover("listing the subscription's resources"))?
+                } else {
+                    req.regions.clone()
+                };
+                valdrix_zombies::scan(&provider as &dyn Provider, &configured, &options(regions)).await
+            }
+            Cloud::Gcp => {
+                let provider = GcpProvider::connect(&req.gcp).await.context("connecting to Google Cloud")?;
+                let regions = if every {
+                    bounded(req.timeout, provider.regions(&kinds))
+                        .await?
+                        .map_err(discover("listing the project's resources"))?
+                } else {
+                    req.regions.clone()
+                };
+                valdrix_zombies::scan(&provider as &dyn Provider, &configured, &options(regions)).await
+            }
+        };
+        anyhow::Ok(report)
     })?;
     if let Some(store) = store {
         report.price_from_bill(&BillPrices::new(store, tenant)).context("reading the bill for prices")?;
     }
     Ok(report)
+}
+
+/// A future bounded by the scan's global timeout.
+async fn bounded<T>(limit: Duration, f: impl std::future::Future<Output = T>) -> Result<T> {
+    tokio::time::timeout(limit, f)
+        .await
+        .map_err(|_| anyhow::anyhow!("finding the regions to scan took longer than the scan's timeout ({limit:?})"))
 }
 
 /// The region of the environment or profile (`AWS_REGION`, `AWS_DEFAULT_REGION`), else us-east-1.

@@ -89,6 +89,7 @@ impl Listing<'_> {
             Kind::RedshiftCluster => self.clusters().await,
             Kind::SageMakerEndpoint => self.endpoints().await,
             Kind::EcrImage => self.container_images().await,
+            other => Err(ProviderError::Unsupported("the AWS provider", other.as_str())),
         }
     }
 

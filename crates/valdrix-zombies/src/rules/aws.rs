@@ -1,10 +1,10 @@
 //! The AWS rules.
 
-use super::{Action, Candidate, Context, Rule, Savings};
+use super::{check, metric_params, old_enough, Action, Candidate, Context, Rule, Savings};
 use crate::check::{DayTest, MetricCheck, Missing};
 use crate::policy::Params;
 use crate::prices::AwsPrices;
-use crate::resource::{Details, Kind, MetricQuery, Resource, Statistic};
+use crate::resource::{Details, Kind, Resource, Statistic};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashSet};
 
@@ -33,50 +33,6 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
 
 fn prices() -> &'static AwsPrices {
     AwsPrices::shipped()
-}
-
-/// Whether the resource is at least `p.min_age_days` old; unknown age does not pass (an age
-/// test is evidence the rule needs).
-fn old_enough(r: &Resource, cx: &Context<'_>, p: &Params) -> Option<i64> {
-    let age = r.age_days(cx.now)?;
-    (age >= i64::from(p.min_age_days.unwrap_or(0))).then_some(age)
-}
-
-/// A metric check from the rule's parameters.
-fn check(p: &Params, namespace: &str, name: &str, dims: &[(&str, &str)], test: DayTest) -> MetricCheck {
-    MetricCheck {
-        query: MetricQuery {
-            namespace: namespace.into(),
-            name: name.into(),
-            dimensions: dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            statistic: p.statistic.unwrap_or(Statistic::Average),
-            period_secs: p.period_secs.unwrap_or(3600),
-        },
-        window_days: p.window_days.unwrap_or(14),
-        test,
-        min_points_per_day: p.min_points_per_day.unwrap_or(1),
-        missing: p.missing.unwrap_or_default(),
-    }
-}
-
-fn metric_params(
-    window: u32,
-    period: u32,
-    statistic: Statistic,
-    threshold: f64,
-    points: usize,
-    missing: Missing,
-) -> Params {
-    Params {
-        min_age_days: Some(window),
-        window_days: Some(window),
-        period_secs: Some(period),
-        statistic: Some(statistic),
-        threshold: Some(threshold),
-        min_points_per_day: Some(points),
-        missing: Some(missing),
-        ..Params::plain()
-    }
 }
 
 /// EBS volumes left `available` (attached to nothing) for a week.

@@ -1,0 +1,230 @@
+//! The Google Cloud rules: unattached persistent disks, unused static addresses, old snapshots
+//! and machine images, stopped instances still paying for their disks, and idle instances by CPU.
+//!
+//! No GCP rule offers a remediation yet: findings are planned and acted on by hand.
+
+use super::{check, metric_params, old_enough, Candidate, Context, Rule, Savings};
+use crate::check::{DayTest, MetricCheck, Missing};
+use crate::policy::Params;
+use crate::prices::{Estimate, GcpPrices};
+use crate::resource::{Details, Kind, Resource, Statistic};
+use rust_decimal::Decimal;
+
+/// Every GCP rule.
+pub fn rules() -> Vec<Box<dyn Rule>> {
+    vec![
+        Box::new(UnattachedDisk),
+        Box::new(UnusedAddress),
+        Box::new(OldSnapshot),
+        Box::new(OldMachineImage),
+        Box::new(StoppedInstance),
+        Box::new(IdleInstance),
+    ]
+}
+
+fn prices() -> &'static GcpPrices {
+    GcpPrices::shipped()
+}
+
+/// Persistent disks used by no instance for a week.
+struct UnattachedDisk;
+impl Rule for UnattachedDisk {
+    fn id(&self) -> &'static str {
+        "gcp.disk.unattached"
+    }
+    fn kind(&self) -> Kind {
+        Kind::GcpDisk
+    }
+    fn title(&self) -> &'static str {
+        "Persistent disks used by no instance for at least 7 days (since their last detach, else their creation)"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(7), ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Disk { sku, size_gib, state, users, detached_since } = &r.details else { return None };
+        if state != "READY" || !users.is_empty() {
+            return None;
+        }
+        let days = (cx.now - detached_since.or(r.created)?).num_days();
+        if days < i64::from(p.min_age_days.unwrap_or(7)) {
+            return None;
+        }
+        let since = if detached_since.is_some() { "detached" } else { "created" };
+        Some(Candidate::of(
+            r,
+            format!("{size_gib} GiB {sku} disk used by no instance, {since} {days} days ago"),
+            prices().disk(sku, *size_gib, &r.region),
+        ))
+    }
+}
+
+/// Static external addresses reserved and not in use.
+struct UnusedAddress;
+impl Rule for UnusedAddress {
+    fn id(&self) -> &'static str {
+        "gcp.address.unused"
+    }
+    fn kind(&self) -> Kind {
+        Kind::GcpAddress
+    }
+    fn title(&self) -> &'static str {
+        "Static external IP addresses reserved and used by nothing"
+    }
+    fn defaults(&self) -> Params {
+        Params::plain()
+    }
+    fn select(&self, r: &Resource, _cx: &Context<'_>, _p: &Params) -> Option<Candidate> {
+        let Details::PublicAddress { address, status, users, external, .. } = &r.details else { return None };
+        // Internal addresses are free; an address being reserved is not yet one.
+        if !external || status != "RESERVED" || !users.is_empty() {
+            return None;
+        }
+        Some(Candidate::of(
+            r,
+            format!("static external address {address} is reserved and used by nothing"),
+            Some(prices().unused_address(&r.region)),
+        ))
+    }
+}
+
+/// Disk snapshots older than 90 days.
+struct OldSnapshot;
+impl Rule for OldSnapshot {
+    fn id(&self) -> &'static str {
+        "gcp.snapshot.old"
+    }
+    fn kind(&self) -> Kind {
+        Kind::GcpSnapshot
+    }
+    fn title(&self) -> &'static str {
+        "Disk snapshots older than 90 days"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(90), ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::StoredCopy { size_gib, stored_bytes, .. } = &r.details else { return None };
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("snapshot of a {size_gib} GiB disk taken {age} days ago"),
+            Some(prices().snapshot(*stored_bytes, *size_gib, &r.region)),
+        ))
+    }
+}
+
+/// Machine images older than 90 days.
+struct OldMachineImage;
+impl Rule for OldMachineImage {
+    fn id(&self) -> &'static str {
+        "gcp.machine-image.old"
+    }
+    fn kind(&self) -> Kind {
+        Kind::GcpMachineImage
+    }
+    fn title(&self) -> &'static str {
+        "Machine images older than 90 days"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(90), ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::StoredCopy { size_gib, stored_bytes, .. } = &r.details else { return None };
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(
+            r,
+            format!("machine image of {size_gib} GiB of disks made {age} days ago"),
+            Some(prices().machine_image(*stored_bytes, *size_gib, &r.region)),
+        ))
+    }
+}
+
+/// Instances stopped for a month: the instance costs nothing, its disks still do.
+struct StoppedInstance;
+impl Rule for StoppedInstance {
+    fn id(&self) -> &'static str {
+        "gcp.instance.stopped"
+    }
+    fn kind(&self) -> Kind {
+        Kind::GcpInstance
+    }
+    fn needs(&self) -> &'static [Kind] {
+        &[Kind::GcpDisk]
+    }
+    fn title(&self) -> &'static str {
+        "Instances stopped for at least 30 days, still paying for their disks"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(30), ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Vm { size, state, state_since, disks, .. } = &r.details else { return None };
+        if state != "TERMINATED" && state != "STOPPED" {
+            return None;
+        }
+        if disks.is_empty() {
+            return None;
+        }
+        let days = (cx.now - (*state_since)?).num_days();
+        if days < i64::from(p.min_age_days.unwrap_or(30)) {
+            return None;
+        }
+        let mut total = Decimal::ZERO;
+        let mut parts = vec![];
+        let mut priced_all = true;
+        for d in cx.inventory.get(Kind::GcpDisk).iter().filter(|d| disks.contains(&d.id)) {
+            if let Details::Disk { sku, size_gib, .. } = &d.details {
+                match prices().disk(sku, *size_gib, &r.region) {
+                    Some(e) => {
+                        total += e.monthly;
+                        parts.push(format!("{}: {}", d.name.as_deref().unwrap_or(&d.id), e.basis));
+                    }
+                    None => priced_all = false,
+                }
+            }
+        }
+        let estimate = (priced_all && !parts.is_empty()).then(|| Estimate {
+            monthly: total,
+            currency: prices().currency.clone(),
+            basis: parts.join("; "),
+        });
+        Some(Candidate {
+            reason: format!("{size} stopped {days} days ago; {} attached disks still billed", disks.len()),
+            bill_ids: disks.clone(),
+            estimate,
+            savings: Savings::All,
+        })
+    }
+}
+
+/// Running instances whose daily CPU stayed low on every day of the window.
+struct IdleInstance;
+impl Rule for IdleInstance {
+    fn id(&self) -> &'static str {
+        "gcp.instance.idle"
+    }
+    fn kind(&self) -> Kind {
+        Kind::GcpInstance
+    }
+    fn title(&self) -> &'static str {
+        "Running instances with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days"
+    }
+    fn defaults(&self) -> Params {
+        Params { peak: Some(10.0), ..metric_params(14, 3600, Statistic::Average, 2.0, 20, Missing::NotIdle) }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Vm { size, state, .. } = &r.details else { return None };
+        if state != "RUNNING" {
+            return None;
+        }
+        let age = old_enough(r, cx, p)?;
+        Some(Candidate::of(r, format!("{size} running, created {age} days ago"), prices().machine(size, &r.region)))
+    }
+    fn metrics(&self, r: &Resource, p: &Params) -> Vec<MetricCheck> {
+        let Details::Vm { metric_id, .. } = &r.details else { return vec![] };
+        // Cloud Monitoring reports utilization as a fraction; the provider scales it to percent.
+        let test = DayTest::MeanBelow { threshold: p.threshold.unwrap_or(2.0), peak: p.peak };
+        vec![check(p, "compute.googleapis.com", "instance/cpu/utilization", &[("instance_id", metric_id)], test)]
+    }
+}
