@@ -1,12 +1,60 @@
-//! `valdrix zombies scan` against a fake AWS account in moto: a zombie of every AWS rule beside
-//! near-miss decoys (tests/fixtures/zombie_account.py says which is which). Each rule must find
-//! exactly its zombies: precision and recall 1.0, rule by rule.
+//! `valdrix zombies scan` against a fake AWS account in moto (tests/fixtures/zombie_account.py)
+//! and against local fakes of the Azure and GCP APIs (tests/fixtures/fake_cloud.py): a zombie of
+//! every rule beside near-miss decoys. Each rule must find exactly its zombies: precision and
+//! recall 1.0, rule by rule.
 
 mod common;
 
-use common::{python_bin, repo_root, start_moto, valdrix_env};
+use common::{python_bin, repo_root, start_moto, valdrix_env, Server};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use valdrix_zombies::Cloud;
+
+/// Per rule, the ids of a JSON list of ids.
+fn ids_by_rule(v: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    v.as_object()
+        .expect("expected")
+        .iter()
+        .map(|(rule, ids)| {
+            let ids = ids.as_array().expect("ids").iter().map(|i| i.as_str().expect("id").to_string()).collect();
+            (rule.clone(), ids)
+        })
+        .collect()
+}
+
+/// Asserts that each rule of `cloud` found exactly what it should (precision and recall 1.0)
+/// and that no decoy was found; prints each rule's precision and recall.
+fn assert_exact(report: &Value, cloud: Cloud, expected: &BTreeMap<String, BTreeSet<String>>, decoys: &[String]) {
+    let findings = report["findings"].as_array().expect("findings");
+    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in findings {
+        for key in ["rule", "resource_id", "resource_type", "region", "reason", "monthly_cost", "cost_source"] {
+            assert!(f.get(key).is_some(), "finding without {key}: {f}");
+        }
+        found.entry(f["rule"].as_str().unwrap().into()).or_default().insert(f["resource_id"].as_str().unwrap().into());
+    }
+    let rules: Vec<String> = valdrix_zombies::rules::all()
+        .iter()
+        .filter(|r| r.kind().cloud() == cloud)
+        .map(|r| r.id().to_string())
+        .collect();
+    assert!(!rules.is_empty());
+    let mut summary = Vec::new();
+    for rule in &rules {
+        let want = expected.get(rule).cloned().unwrap_or_default();
+        let got = found.get(rule).cloned().unwrap_or_default();
+        assert!(!want.is_empty(), "the fixture has no zombie for {rule}");
+        let hits = want.intersection(&got).count() as f64;
+        let (precision, recall) = (hits / got.len().max(1) as f64, hits / want.len() as f64);
+        summary.push(format!("{rule}: precision {precision:.2} recall {recall:.2}"));
+        assert_eq!(got, want, "{rule}: found {got:?}, expected {want:?}");
+    }
+    assert!(found.keys().all(|r| rules.contains(r)), "a rule of another cloud ran: {:?}", found.keys());
+    println!("{}", summary.join("\n"));
+    for d in decoys {
+        assert!(!findings.iter().any(|f| f["resource_id"] == d.as_str()), "decoy {d} was found");
+    }
+}
 
 /// What the fixture built.
 struct Account {
@@ -29,15 +77,7 @@ fn build_account(env: &[(&str, String)]) -> Account {
         .expect("run the fixture");
     assert!(out.status.success(), "fixture failed: {}", String::from_utf8_lossy(&out.stderr));
     let truth: Value = serde_json::from_slice(&out.stdout).expect("fixture JSON");
-    let expected = truth["expected"]
-        .as_object()
-        .expect("expected")
-        .iter()
-        .map(|(rule, ids)| {
-            let ids = ids.as_array().expect("ids").iter().map(|i| i.as_str().expect("id").to_string()).collect();
-            (rule.clone(), ids)
-        })
-        .collect();
+    let expected = ids_by_rule(&truth["expected"]);
     let decoys = truth["decoys"].as_array().expect("decoys").iter().map(|d| d.as_str().unwrap().to_string()).collect();
     let home = truth["home"]
         .as_object()
@@ -50,6 +90,12 @@ fn build_account(env: &[(&str, String)]) -> Account {
 
 /// A FOCUS bill with 30 days of a volume's storage at 0.25 a day, ending the day before `at`.
 fn volume_bill(dir: &std::path::Path, at: &str, volume: &str) -> std::path::PathBuf {
+    let id = format!("arn:aws:ec2:us-east-1:123456789012:volume/{volume}");
+    resource_bill(dir, at, "123456789012", "Amazon Elastic Block Store", &id)
+}
+
+/// A FOCUS bill with 30 days of one resource at 0.25 a day, ending the day before `at`.
+fn resource_bill(dir: &std::path::Path, at: &str, account: &str, service: &str, id: &str) -> std::path::PathBuf {
     let at = chrono::DateTime::parse_from_rfc3339(at).unwrap().date_naive();
     let mut csv = String::from(
         "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargeCategory,ServiceName,ResourceId,BilledCost,EffectiveCost\n",
@@ -57,9 +103,7 @@ fn volume_bill(dir: &std::path::Path, at: &str, volume: &str) -> std::path::Path
     for back in 1..=30 {
         let day = at - chrono::Days::new(back);
         let period = day.format("%Y-%m-01");
-        csv.push_str(&format!(
-            "123456789012,USD,{period}T00:00:00Z,{day}T00:00:00Z,Usage,Amazon Elastic Block Store,arn:aws:ec2:us-east-1:123456789012:volume/{volume},0.30,0.25\n"
-        ));
+        csv.push_str(&format!("{account},USD,{period}T00:00:00Z,{day}T00:00:00Z,Usage,{service},{id},0.30,0.25\n"));
     }
     let path = dir.join("bill.csv");
     std::fs::write(&path, csv).unwrap();
@@ -90,29 +134,8 @@ fn finds_every_zombie_and_no_decoy_in_moto() {
             assert_eq!(r["status"], "ok", "{part}: {r}");
         }
     }
+    assert_exact(&report, Cloud::Aws, &expected, &decoys);
     let findings = report["findings"].as_array().unwrap();
-    let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in findings {
-        for key in ["rule", "resource_id", "resource_type", "region", "reason", "monthly_cost", "cost_source"] {
-            assert!(f.get(key).is_some(), "finding without {key}: {f}");
-        }
-        found.entry(f["rule"].as_str().unwrap().into()).or_default().insert(f["resource_id"].as_str().unwrap().into());
-    }
-    let rules: Vec<String> = valdrix_zombies::rules::all().iter().map(|r| r.id().to_string()).collect();
-    let mut summary = Vec::new();
-    for rule in &rules {
-        let want = expected.get(rule).cloned().unwrap_or_default();
-        let got = found.get(rule).cloned().unwrap_or_default();
-        assert!(!want.is_empty(), "the fixture has no zombie for {rule}");
-        let hits = want.intersection(&got).count() as f64;
-        let (precision, recall) = (hits / got.len().max(1) as f64, hits / want.len() as f64);
-        summary.push(format!("{rule}: precision {precision:.2} recall {recall:.2}"));
-        assert_eq!(got, want, "{rule}: found {got:?}, expected {want:?}");
-    }
-    println!("{}", summary.join("\n"));
-    for d in &decoys {
-        assert!(!findings.iter().any(|f| f["resource_id"] == d.as_str()), "decoy {d} was found");
-    }
 
     // Prices: the billed volume from the bill (0.25 a day over 30 billed days, scaled to 30.4375
     // days), the Elastic IP from the shipped table, labelled an estimate.
@@ -315,4 +338,262 @@ fn remediation_is_planned_approved_then_executed_in_moto() {
     let (ok, _, err) = run(&["zombies", "scan", "--region", "us-east-1", "--at", &at, "--format", "json"]);
     assert!(ok, "{err}");
     assert!(err.contains(" 2 resolved"), "{err}");
+}
+
+/// A fake cloud API (tests/fixtures/fake_cloud.py) and the ground truth it printed.
+fn start_fake(cloud: &str) -> (Server, Value) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(python_bin())
+        .arg(repo_root().join("tests/fixtures/fake_cloud.py"))
+        .arg(cloud)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the fake");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("the fake's first line");
+    let truth: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("the fake printed {line:?}: {e}"));
+    (server, truth)
+}
+
+/// What the fake served.
+fn fake_stats(port: u64) -> Value {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    write!(s, "GET /_fake/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).expect("stats JSON")
+}
+
+fn regions_of(report: &Value) -> Vec<String> {
+    report["regions"].as_array().unwrap().iter().map(|r| r["region"].as_str().unwrap().to_string()).collect()
+}
+
+fn all_ok(report: &Value) {
+    for part in ["regions", "rules"] {
+        for r in report[part].as_array().unwrap() {
+            assert_eq!(r["status"], "ok", "{part}: {r}");
+        }
+    }
+}
+
+fn finding<'a>(report: &'a Value, rule: &str, id: &str) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == rule && f["resource_id"] == id)
+        .unwrap_or_else(|| panic!("no {rule} finding for {id}"))
+}
+
+#[test]
+fn finds_every_azure_zombie_and_no_decoy_in_the_fake_resource_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_fake, truth) = start_fake("azure");
+    let port = truth["port"].as_u64().unwrap();
+    let at = truth["at"].as_str().unwrap().to_string();
+    let subscription = truth["account"].as_str().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let env = vec![
+        ("AZURE_TENANT_ID", truth["tenant"].as_str().unwrap().to_string()),
+        ("AZURE_CLIENT_ID", truth["client_id"].as_str().unwrap().to_string()),
+        ("AZURE_CLIENT_SECRET", truth["client_secret"].as_str().unwrap().to_string()),
+        ("AZURE_AUTHORITY_HOST", base.clone()),
+        ("AZURE_SUBSCRIPTION_ID", subscription.clone()),
+        ("VALDRIX_AZURE_ENDPOINT", base.clone()),
+    ];
+    let expected = ids_by_rule(&truth["expected"]);
+    let decoys: Vec<String> =
+        truth["decoys"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect();
+    let db = dir.path().join("zombies.sqlite");
+
+    // Cost exports write ARM ids in lower case: the disk is still priced from its bill lines.
+    let disk = expected["azure.disk.unattached"].iter().find(|d| d.ends_with("data-detached-20d")).unwrap().clone();
+    let bill = resource_bill(dir.path(), &at, &subscription, "Storage", &disk.to_ascii_lowercase());
+    let (ok, _, err) = valdrix_env(&db, &env, &["ingest", "--quiet", bill.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    // No region named: every location holding resources.
+    let (ok, out, err) =
+        valdrix_env(&db, &env, &["zombies", "scan", "--provider", "azure", "--at", &at, "--format", "json"]);
+    assert!(ok, "scan failed: {err}");
+    let report: Value = serde_json::from_str(&out).expect("report JSON");
+    assert_eq!(report["cloud"], "azure");
+    assert_eq!(report["account"], subscription.as_str());
+    assert_eq!(regions_of(&report), ["eastus", "westeurope"]);
+    all_ok(&report);
+    assert_exact(&report, Cloud::Azure, &expected, &decoys);
+
+    // Prices: the disk from the bill (0.25 a day scaled to 30.4375 days), a public IP from the
+    // shipped table, labelled an estimate; an orphaned NIC costs nothing and says why.
+    let billed = finding(&report, "azure.disk.unattached", &disk);
+    assert_eq!(
+        (billed["cost_source"].as_str(), billed["monthly_cost"].as_str()),
+        (Some("bill"), Some("7.61")),
+        "{billed}"
+    );
+    let pip = expected["azure.network.public-ip-unassociated"].iter().next().unwrap();
+    let pip = finding(&report, "azure.network.public-ip-unassociated", pip);
+    assert_eq!((pip["cost_source"].as_str(), pip["monthly_cost"].as_str()), (Some("estimate"), Some("3.65")), "{pip}");
+    let nic = expected["azure.network.nic-orphaned"].iter().find(|n| n.ends_with("nic-orphaned")).unwrap();
+    let nic = finding(&report, "azure.network.nic-orphaned", nic);
+    assert_eq!(nic["monthly_cost"], "0.00");
+    assert!(nic["reason"].as_str().unwrap().contains("holds 1 public IP"), "{nic}");
+    assert!(nic["cost_basis"].as_str().unwrap().contains("not billed"), "{nic}");
+    let snap = expected["azure.snapshot.old"].iter().find(|s| s.ends_with("snap-of-deleted-disk")).unwrap();
+    assert!(finding(&report, "azure.snapshot.old", snap)["reason"].as_str().unwrap().contains("no longer exists"));
+
+    // Every list was paged, a throttled call was retried, and every call carried the token.
+    let stats = fake_stats(port);
+    assert!(stats["pages"].as_u64().unwrap() > 5, "{stats}");
+    assert!(stats["throttled"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(stats["unauthorized"], 0, "{stats}");
+
+    // One location only.
+    let args = [
+        "zombies",
+        "scan",
+        "--provider",
+        "azure",
+        "--region",
+        "westeurope",
+        "--at",
+        &at,
+        "--format",
+        "json",
+        "--no-record",
+    ];
+    let (ok, out, err) = valdrix_env(&db, &env, &args);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(regions_of(&report), ["westeurope"]);
+    assert!(report["findings"].as_array().unwrap().iter().all(|f| f["region"] == "westeurope"));
+    assert_eq!(report["findings"].as_array().unwrap().len(), 5);
+
+    // A wrong secret is an error naming the credentials, not an empty scan.
+    let mut bad = env.clone();
+    bad.retain(|(k, _)| *k != "AZURE_CLIENT_SECRET");
+    bad.push(("AZURE_CLIENT_SECRET", "wrong".into()));
+    let (ok, out, err) = valdrix_env(&db, &bad, &["zombies", "scan", "--provider", "azure", "--at", &at]);
+    assert!(!ok, "a scan with a wrong secret succeeded: {out}");
+    assert!(err.contains("invalid_client") && err.contains("client secret of app valdrix-scanner"), "{err}");
+
+    // The findings joined the tenant's history.
+    let (ok, out, err) = valdrix_env(&db, &env, &["zombies", "list", "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().filter(|l| l.contains("azure.")).count(), 11, "{out}");
+}
+
+#[test]
+fn finds_every_gcp_zombie_and_no_decoy_in_the_fake_compute_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_fake, truth) = start_fake("gcp");
+    let port = truth["port"].as_u64().unwrap();
+    let at = truth["at"].as_str().unwrap().to_string();
+    let project = truth["account"].as_str().unwrap().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    // The user credentials `gcloud auth application-default login` writes, pointed at the fake.
+    let key = dir.path().join("adc.json");
+    let refresh = truth["refresh_token"].as_str().unwrap();
+    std::fs::write(
+        &key,
+        format!(
+            r#"{{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"{refresh}","token_uri":"{base}/token"}}"#
+        ),
+    )
+    .unwrap();
+    let env =
+        vec![("GOOGLE_APPLICATION_CREDENTIALS", key.display().to_string()), ("VALDRIX_GCP_ENDPOINT", base.clone())];
+    let expected = ids_by_rule(&truth["expected"]);
+    let decoys: Vec<String> =
+        truth["decoys"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_string()).collect();
+    let db = dir.path().join("zombies.sqlite");
+
+    // Billing exports name the disk by its global name.
+    let disk = expected["gcp.disk.unattached"].iter().find(|d| d.ends_with("data-detached-10d")).unwrap().clone();
+    let global = format!("//compute.googleapis.com/{disk}");
+    let bill = resource_bill(dir.path(), &at, &project, "Compute Engine", &global);
+    let (ok, _, err) = valdrix_env(&db, &env, &["ingest", "--quiet", bill.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    let args = ["zombies", "scan", "--provider", "gcp", "--project", &project, "--at", &at, "--format", "json"];
+    let (ok, out, err) = valdrix_env(&db, &env, &args);
+    assert!(ok, "scan failed: {err}");
+    let report: Value = serde_json::from_str(&out).expect("report JSON");
+    assert_eq!(report["cloud"], "gcp");
+    assert_eq!(regions_of(&report), ["europe-west1", "global", "us-central1"]);
+    all_ok(&report);
+    assert_exact(&report, Cloud::Gcp, &expected, &decoys);
+
+    let billed = finding(&report, "gcp.disk.unattached", &disk);
+    assert_eq!(
+        (billed["cost_source"].as_str(), billed["monthly_cost"].as_str()),
+        (Some("bill"), Some("7.61")),
+        "{billed}"
+    );
+    let address = expected["gcp.address.unused"].iter().find(|a| a.contains("/global/")).unwrap();
+    let address = finding(&report, "gcp.address.unused", address);
+    assert_eq!((address["cost_source"].as_str(), address["monthly_cost"].as_str()), (Some("estimate"), Some("7.30")));
+    // A stopped instance costs what its disks cost: a 20 GiB pd-balanced boot disk.
+    let stopped = expected["gcp.instance.stopped"].iter().next().unwrap();
+    let stopped = finding(&report, "gcp.instance.stopped", stopped);
+    assert_eq!(stopped["monthly_cost"], "2.00", "{stopped}");
+    // Utilization is judged in percent, as the policy states it.
+    let idle = expected["gcp.instance.idle"].iter().next().unwrap();
+    let reason = finding(&report, "gcp.instance.idle", idle)["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("below 2 on each of the last 14 days"), "{reason}");
+
+    let stats = fake_stats(port);
+    assert!(stats["pages"].as_u64().unwrap() > 5, "{stats}");
+    assert!(stats["throttled"].as_u64().unwrap() >= 2, "{stats}");
+    assert_eq!(stats["unauthorized"], 0, "{stats}");
+
+    // A policy turns a rule off and raises another's threshold.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[rules.\"gcp.snapshot.old\"]\nenabled = false\n[rules.\"gcp.instance.idle\"]\nthreshold = 5.0\npeak = 100.0\n",
+    )
+    .unwrap();
+    let args = [
+        "zombies",
+        "scan",
+        "--provider",
+        "gcp",
+        "--project",
+        &project,
+        "--at",
+        &at,
+        "--format",
+        "json",
+        "--no-record",
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+    let (ok, out, err) = valdrix_env(&db, &env, &args);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert!(!findings.iter().any(|f| f["rule"] == "gcp.snapshot.old"));
+    // At 5 % with no peak bound, the nightly batch (a 4.6 % day) is idle too.
+    let idle: BTreeSet<&str> = findings
+        .iter()
+        .filter(|f| f["rule"] == "gcp.instance.idle")
+        .map(|f| f["resource_id"].as_str().unwrap())
+        .collect();
+    assert!(idle.iter().any(|i| i.ends_with("vm-nightly-batch")), "{idle:?}");
+
+    // A refresh token the issuer refuses is an error, not an empty scan.
+    std::fs::write(
+        &key,
+        format!(r#"{{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"revoked","token_uri":"{base}/token"}}"#),
+    )
+    .unwrap();
+    let (ok, _, err) =
+        valdrix_env(&db, &env, &["zombies", "scan", "--provider", "gcp", "--project", &project, "--at", &at]);
+    assert!(!ok);
+    assert!(err.contains("invalid_grant"), "{err}");
 }

@@ -155,7 +155,7 @@ impl Rule for OrphanedNic {
         // A NIC itself is free: the finding is clutter that holds addresses and blocks subnet
         // changes, and says so with a zero cost rather than none.
         let estimate = Estimate {
-            monthly: Decimal::ZERO,
+            monthly: Decimal::new(0, 2),
             currency: prices().currency.clone(),
             basis: "network interfaces are not billed".into(),
         };
