@@ -190,6 +190,9 @@ pub enum Details {
         state: String,
         /// Instances it is attached to.
         attached_to: Vec<String>,
+        /// When it entered its state, where the source says (an AWS Config item's capture
+        /// time; the EC2 API does not say).
+        state_since: Option<DateTime<Utc>>,
     },
     /// An EBS snapshot.
     Snapshot {

@@ -117,6 +117,7 @@ impl Listing<'_> {
                         iops: v.iops().map(i64::from),
                         state: v.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
                         attached_to: v.attachments().iter().filter_map(|a| present(a.instance_id())).collect(),
+                        state_since: None,
                     },
                 );
                 r.aliases.push(self.arn("ec2", &format!("volume/{id}")));

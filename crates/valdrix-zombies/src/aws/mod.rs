@@ -23,7 +23,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// Attempts per API call, the first included, before a throttled or transient failure is
@@ -32,6 +32,12 @@ pub const MAX_ATTEMPTS: u32 = 6;
 
 /// GetMetricData takes at most 500 queries a call.
 const METRIC_BATCH: usize = 500;
+
+/// Days back that ListMetrics vouches for: it lists what had data in the past two weeks.
+const LISTED_DAYS: i64 = 13;
+
+/// Queries from which listing the metrics first pays (fewer are read directly).
+const LIST_FIRST: usize = 20;
 
 /// How to reach one AWS account.
 #[derive(Debug, Clone, Default)]
@@ -167,6 +173,34 @@ impl AwsProvider {
         map.entry(region.to_string()).or_insert_with(|| Arc::new(Clients::new(&self.config, region))).clone()
     }
 
+    /// The dimension sets of a metric that CloudWatch lists in a region: those with a data
+    /// point in the past two weeks.
+    async fn listed(
+        &self,
+        cw: &aws_sdk_cloudwatch::Client,
+        namespace: &str,
+        name: &str,
+    ) -> Result<HashSet<DimensionKey>, ProviderError> {
+        let mut pages = cw.list_metrics().namespace(namespace).metric_name(name).into_paginator().send();
+        let mut out = HashSet::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| call_error("cloudwatch", "ListMetrics", e))?;
+            for m in page.metrics() {
+                out.insert(dimension_key(
+                    m.dimensions().iter().map(|d| (d.name().unwrap_or_default(), d.value().unwrap_or_default())),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads metrics, asking GetMetricData only about what can have data.
+    ///
+    /// GetMetricData is billed per metric read, and a scan asks about thousands (every
+    /// unattached volume's I/O). ListMetrics names every metric with a data point in the past
+    /// two weeks, a page of 500 at a time, so when the window lies within them a metric it does
+    /// not name has no data there and is not read; when the window reaches further back, only
+    /// the older part is read for it.
     async fn read_metrics(
         &self,
         region: &str,
@@ -175,6 +209,49 @@ impl AwsProvider {
         to: DateTime<Utc>,
     ) -> Result<Vec<Series>, ProviderError> {
         let cw = self.clients(region).cloudwatch.clone();
+        let now = Utc::now();
+        // A day's margin on the two weeks, and an hour for a new metric to be listed.
+        let listed_from = now - chrono::Duration::days(LISTED_DAYS);
+        if queries.len() < LIST_FIRST || to > now - chrono::Duration::hours(1) {
+            return self.get_metric_data(&cw, &queries.iter().collect::<Vec<_>>(), from, to).await;
+        }
+        let mut active: HashMap<(&str, &str), HashSet<DimensionKey>> = HashMap::new();
+        for q in queries {
+            if let std::collections::hash_map::Entry::Vacant(e) = active.entry((&q.namespace, &q.name)) {
+                e.insert(self.listed(&cw, &q.namespace, &q.name).await?);
+            }
+        }
+        let (mut loud, mut quiet) = (vec![], vec![]);
+        for (i, q) in queries.iter().enumerate() {
+            let key = dimension_key(q.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            if active.get(&(q.namespace.as_str(), q.name.as_str())).is_some_and(|set| set.contains(&key)) {
+                loud.push(i);
+            } else {
+                quiet.push(i);
+            }
+        }
+        let mut out = vec![Series::default(); queries.len()];
+        let asked: Vec<&MetricQuery> = loud.iter().map(|i| &queries[*i]).collect();
+        for (i, s) in loud.iter().zip(self.get_metric_data(&cw, &asked, from, to).await?) {
+            out[*i] = s;
+        }
+        if from < listed_from && !quiet.is_empty() {
+            let asked: Vec<&MetricQuery> = quiet.iter().map(|i| &queries[*i]).collect();
+            for (i, s) in quiet.iter().zip(self.get_metric_data(&cw, &asked, from, listed_from).await?) {
+                out[*i] = s;
+            }
+        }
+        Ok(out)
+    }
+
+    /// GetMetricData over queries, 500 a call, following next tokens; series in query order.
+    async fn get_metric_data(
+        &self,
+        cw: &aws_sdk_cloudwatch::Client,
+        queries: &[&MetricQuery],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Series>, ProviderError> {
         let mut out = vec![Series::default(); queries.len()];
         for (batch_no, batch) in queries.chunks(METRIC_BATCH).enumerate() {
             let base = batch_no * METRIC_BATCH;
@@ -213,6 +290,16 @@ impl AwsProvider {
         }
         Ok(out)
     }
+}
+
+/// A metric's dimensions (name, value) in a canonical order.
+type DimensionKey = Vec<(String, String)>;
+
+/// A metric's dimensions in a canonical order, to compare sets.
+fn dimension_key<'a>(dims: impl Iterator<Item = (&'a str, &'a str)>) -> DimensionKey {
+    let mut key: Vec<(String, String)> = dims.map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    key.sort();
+    key
 }
 
 impl Provider for AwsProvider {

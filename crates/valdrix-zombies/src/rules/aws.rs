@@ -49,21 +49,37 @@ impl Rule for UnattachedVolume {
     }
     fn defaults(&self) -> Params {
         // A volume publishes I/O metrics only while attached: no data points is the evidence.
-        Params { min_age_days: Some(7), ..metric_params(7, 3600, Statistic::Sum, 0.0, 1, Missing::Zero) }
+        // Whether a day has any is the question, so daily periods answer it with a 24th of
+        // the data points hourly ones would return.
+        Params { min_age_days: Some(7), ..metric_params(7, 86_400, Statistic::Sum, 0.0, 1, Missing::Zero) }
     }
     fn action(&self) -> Option<Action> {
         Some(Action::SnapshotAndDeleteVolume)
     }
     fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
-        let Details::Volume { volume_type, size_gib, iops, state, attached_to } = &r.details else { return None };
+        let Details::Volume { volume_type, size_gib, iops, state, attached_to, state_since } = &r.details else {
+            return None;
+        };
         if state != "available" || !attached_to.is_empty() {
             return None;
         }
         let age = old_enough(r, cx, p)?;
+        // Where the source says when it became available (an offline inventory, which has no
+        // I/O metrics to tell), that is the time that counts.
+        let detached = match state_since {
+            Some(t) => {
+                let days = (cx.now - *t).num_days();
+                if days < i64::from(p.min_age_days.unwrap_or(7)) {
+                    return None;
+                }
+                format!(", available for {days} days")
+            }
+            None => String::new(),
+        };
         let estimate = prices().volume(volume_type, *size_gib, *iops, &r.region);
         Some(Candidate::of(
             r,
-            format!("{size_gib} GiB {volume_type} volume attached to nothing, created {age} days ago"),
+            format!("{size_gib} GiB {volume_type} volume attached to nothing, created {age} days ago{detached}"),
             estimate,
         ))
     }
@@ -206,8 +222,9 @@ impl Rule for StoppedInstance {
         "EC2 instances stopped for at least 30 days, still paying for their volumes"
     }
     fn defaults(&self) -> Params {
-        // A running instance publishes CPU every period: any data point in the window means it ran.
-        Params { min_age_days: Some(30), ..metric_params(30, 3600, Statistic::Maximum, 0.0, 1, Missing::Zero) }
+        // A running instance publishes CPU every period: any data point in the window means it
+        // ran. Daily periods answer that as well as hourly ones, with fewer points.
+        Params { min_age_days: Some(30), ..metric_params(30, 86_400, Statistic::Maximum, 0.0, 1, Missing::Zero) }
     }
     fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
         let Details::Instance { instance_type, state, state_since, volumes } = &r.details else { return None };

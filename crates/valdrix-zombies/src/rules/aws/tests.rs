@@ -116,6 +116,7 @@ fn volume(state: &str, vt: &str, size: i64, attached: &[&str]) -> Details {
         iops: None,
         state: state.into(),
         attached_to: attached.iter().map(|s| s.to_string()).collect(),
+        state_since: None,
     }
 }
 
