@@ -21,6 +21,7 @@ pub mod azure;
 pub mod bill;
 pub mod check;
 pub mod gcp;
+pub mod inventory;
 pub mod policy;
 pub mod prices;
 pub mod provider;

@@ -41,4 +41,9 @@ pub trait Provider: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>>;
+    /// Whether the provider has metrics at all (an inventory file has none: the scan then
+    /// judges by attributes only, and says so).
+    fn has_metrics(&self) -> bool {
+        true
+    }
 }

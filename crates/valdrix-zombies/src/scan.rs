@@ -8,7 +8,7 @@
 //! most `concurrency` provider calls are in flight at once.
 
 use crate::bill::BillPrices;
-use crate::check::Verdict;
+use crate::check::{DayTest, Verdict};
 use crate::policy::Params;
 use crate::provider::{Provider, ProviderError};
 use crate::resource::{Cloud, Details, Kind, Resource};
@@ -409,8 +409,9 @@ async fn judge(
     report.candidates = candidates.len();
     // Every check of a rule has the same window, so one read covers them all.
     let queries: Vec<_> = candidates.iter().flat_map(|(_, _, checks)| checks.iter().map(|k| k.query.clone())).collect();
+    let offline = !provider.has_metrics();
     let series = match candidates.iter().flat_map(|(_, _, checks)| checks.first()).next() {
-        Some(first) if !queries.is_empty() => {
+        Some(first) if !queries.is_empty() && !offline => {
             let (from, to) = first.span(now);
             let _permit = permits.acquire().await;
             provider.metrics(region, &queries, from, to).await?
@@ -424,6 +425,15 @@ async fn judge(
         let mut idle = true;
         let mut insufficient = false;
         for check in &checks {
+            if offline {
+                // Without metrics a check that only confirms quiet (no data at all) is noted
+                // as unconfirmed; one that decides on the values leaves the resource unjudged.
+                match check.test {
+                    DayTest::NoData => evidence.push(format!("{} not checked (no metrics offline)", check.query.name)),
+                    _ => insufficient = true,
+                }
+                continue;
+            }
             let s = series.next().unwrap_or_default();
             match check.judge(&s, now) {
                 Verdict::Idle(e) => evidence.push(e),

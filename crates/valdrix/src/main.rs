@@ -233,8 +233,8 @@ struct ZombieScanArgs {
     provider: String,
     /// A region (Azure: location) to scan (repeatable); `all` scans every region enabled for
     /// the AWS account, or holding resources of the Azure subscription or GCP project (`global`
-    /// holds GCP's global resources). Default: AWS_REGION, else us-east-1, on AWS; all on Azure
-    /// and GCP.
+    /// holds GCP's global resources). Default: AWS_REGION, else us-east-1, on AWS; all on Azure,
+    /// GCP and inventory files.
     #[arg(long)]
     region: Vec<String>,
     /// A policy file (TOML): thresholds, windows, exclusion tags, rules turned off.
@@ -270,6 +270,16 @@ struct ZombieScanArgs {
     /// AWS_ENDPOINT_URL.
     #[arg(long)]
     endpoint: Option<String>,
+    /// Scan an inventory file instead of the cloud, offline: an AWS Config snapshot (JSON,
+    /// gzipped or not), an Azure Resource Graph query result, or a GCP Cloud Asset Inventory
+    /// export, as --provider says. It has no metrics: metric-judged rules leave their
+    /// candidates unjudged, and metric confirmations are reported as not checked.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// With --inventory: the account, subscription or project to scan when the file holds
+    /// several.
+    #[arg(long, requires = "inventory")]
+    account: Option<String>,
     /// Seconds listing one region may take.
     #[arg(long, default_value_t = 30)]
     region_timeout: u64,
@@ -836,6 +846,8 @@ fn zombies_cmd(cli: &Cli, tenant: &TenantId, what: &ZombiesCommand) -> Result<()
                     endpoint: a.endpoint.clone(),
                 },
                 gcp: valdrix_zombies::gcp::GcpConnection { project: a.project.clone(), endpoint: a.endpoint.clone() },
+                inventory: a.inventory.clone(),
+                account: a.account.clone(),
                 region_timeout: Duration::from_secs(a.region_timeout),
                 rule_timeout: Duration::from_secs(a.rule_timeout),
                 timeout: Duration::from_secs(a.timeout),

@@ -13,6 +13,7 @@ use valdrix_zombies::aws::{AwsConnection, AwsProvider};
 use valdrix_zombies::azure::{AzureConnection, AzureProvider};
 use valdrix_zombies::bill::BillPrices;
 use valdrix_zombies::gcp::{GcpConnection, GcpProvider};
+use valdrix_zombies::inventory::InventoryProvider;
 use valdrix_zombies::rules::Rule;
 use valdrix_zombies::scan::Status;
 use valdrix_zombies::Kind;
@@ -38,6 +39,11 @@ pub struct ScanRequest {
     pub azure: AzureConnection,
     /// How to reach the GCP project.
     pub gcp: GcpConnection,
+    /// An inventory file to scan instead of the cloud (AWS Config snapshot, Azure Resource
+    /// Graph result, GCP Cloud Asset Inventory export, by the cloud).
+    pub inventory: Option<PathBuf>,
+    /// The account, subscription or project to take from an inventory covering several.
+    pub account: Option<String>,
     /// Bound on listing one region.
     pub region_timeout: Duration,
     /// Bound on one rule in one region.
@@ -96,6 +102,11 @@ pub fn scan(store: Option<&dyn Store>, tenant: &TenantId, req: &ScanRequest) -> 
             opts.concurrency = req.concurrency;
             opts
         };
+        if let Some(path) = &req.inventory {
+            let provider = InventoryProvider::read(req.cloud, path, req.account.as_deref())?;
+            let regions = if every { provider.regions() } else { req.regions.clone() };
+            return anyhow::Ok(valdrix_zombies::scan(&provider as &dyn Provider, &configured, &options(regions)).await);
+        }
         let report = match req.cloud {
             Cloud::Aws => {
                 let provider = AwsProvider::connect(&req.aws).await.context("connecting to AWS")?;

@@ -597,3 +597,47 @@ fn finds_every_gcp_zombie_and_no_decoy_in_the_fake_compute_engine() {
     assert!(!ok);
     assert!(err.contains("invalid_grant"), "{err}");
 }
+
+#[test]
+fn an_aws_config_snapshot_is_scanned_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("zombies.sqlite");
+    let item = |id: &str, kind: &str, captured: &str, config: Value| {
+        serde_json::json!({"configurationItemCaptureTime": captured, "configurationItemStatus": "OK",
+            "resourceType": kind, "resourceId": id, "awsRegion": "eu-west-1", "awsAccountId": "123456789012",
+            "resourceCreationTime": "2026-01-01T00:00:00Z", "tags": {}, "configuration": config})
+    };
+    let snapshot = serde_json::json!({"fileVersion": "1.0", "configurationItems": [
+        item("vol-1", "AWS::EC2::Volume", "2026-05-01T00:00:00Z", serde_json::json!({"size": 10, "volumeType": "gp3", "state": "available"})),
+        item("vol-2", "AWS::EC2::Volume", "2026-06-14T00:00:00Z", serde_json::json!({"size": 10, "volumeType": "gp3", "state": "available"})),
+        item("eipalloc-1", "AWS::EC2::EIP", "2026-05-01T00:00:00Z", serde_json::json!({"allocationId": "eipalloc-1", "publicIp": "198.51.100.7"})),
+    ]});
+    let file = dir.path().join("config-snapshot.json");
+    std::fs::write(&file, snapshot.to_string()).unwrap();
+    let args =
+        ["zombies", "scan", "--inventory", file.to_str().unwrap(), "--at", "2026-06-15T12:00:00Z", "--format", "json"];
+    let (ok, out, err) = common::valdrix(&db, &args);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["account"], "123456789012");
+    assert_eq!(regions_of(&report), ["eu-west-1"]);
+    let found: BTreeSet<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["rule"].as_str().unwrap(), f["resource_id"].as_str().unwrap()))
+        .collect();
+    // The volume detached yesterday (by its capture time) is no finding.
+    assert_eq!(found, [("aws.ebs.unattached", "vol-1"), ("aws.ec2.eip-unassociated", "eipalloc-1")].into());
+    assert!(err.contains("recorded scan"), "{err}");
+
+    // A file that is not a snapshot is an error naming it; nothing is recorded.
+    let bad = dir.path().join("not-a-snapshot.json");
+    std::fs::write(&bad, "{\"configurationItems\": [{\"resourceType\": \"AWS::EC2::Volume\"}]}").unwrap();
+    let (ok, _, err) = common::valdrix(&db, &["zombies", "scan", "--inventory", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("not-a-snapshot.json") && err.contains("configurationItems[0]"), "{err}");
+    let (ok, out, _) = common::valdrix(&db, &["zombies", "scans", "--format", "csv"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 2, "one scan recorded: {out}");
+}

@@ -8,7 +8,7 @@
 //! strategy with exponential backoff and jitter, up to [`MAX_ATTEMPTS`] attempts per call unless
 //! `AWS_MAX_ATTEMPTS` says otherwise.
 
-mod collect;
+pub(crate) mod collect;
 mod remediate;
 
 pub use remediate::Outcome;

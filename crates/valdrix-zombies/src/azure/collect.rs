@@ -14,7 +14,7 @@ fn id_at(v: &Value, path: &[&str]) -> Option<String> {
 }
 
 /// One listed item as a resource of `kind` (none when it lacks an id).
-pub(super) fn resource(kind: Kind, v: &Value, subscription: &str) -> Option<Resource> {
+pub(crate) fn resource(kind: Kind, v: &Value, subscription: &str) -> Option<Resource> {
     let id = str_at(v, &["id"])?.to_string();
     let details = match kind {
         Kind::AzureDisk => Details::Disk {
@@ -64,7 +64,15 @@ pub(super) fn resource(kind: Kind, v: &Value, subscription: &str) -> Option<Reso
             };
             // The power state has no time of its own; the last operation's (a stop, for a
             // stopped VM) is on the provisioning state.
-            let state = code("PowerState/").map(|(s, _)| s).unwrap_or_else(|| "unknown".into());
+            // Resource Graph has it elsewhere: `properties.extended.instanceView.powerState`.
+            let state = code("PowerState/")
+                .map(|(s, _)| s)
+                .or_else(|| {
+                    str_at(v, &["properties", "extended", "instanceView", "powerState", "code"])
+                        .and_then(|c| c.strip_prefix("PowerState/"))
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "unknown".into());
             let since = code("ProvisioningState/").and_then(|(_, t)| t);
             let mut disks: Vec<String> =
                 id_at(v, &["properties", "storageProfile", "osDisk", "managedDisk", "id"]).into_iter().collect();

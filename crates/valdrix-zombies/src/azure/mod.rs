@@ -8,7 +8,7 @@
 //! `VALDRIX_AZURE_ENDPOINT`) names another, which is how the tests point it at a local fake.
 
 mod auth;
-mod collect;
+pub(crate) mod collect;
 
 pub use auth::AzureCredential;
 

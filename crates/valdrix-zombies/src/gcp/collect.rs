@@ -32,7 +32,7 @@ fn paths(v: &Value, key: &str) -> Vec<String> {
 }
 
 /// One listed item as a resource of `kind` (none when it lacks a name).
-pub(super) fn resource(kind: Kind, v: &Value, project: &str) -> Option<Resource> {
+pub(crate) fn resource(kind: Kind, v: &Value, project: &str) -> Option<Resource> {
     let name = str_at(v, &["name"])?.to_string();
     let numeric = int_at(v, &["id"]).map(|n| n.to_string());
     let region = region_of(v);

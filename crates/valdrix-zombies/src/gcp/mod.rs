@@ -12,7 +12,7 @@
 //! URL serving both APIs' paths, which is how the tests point it at a local fake.
 
 mod auth;
-mod collect;
+pub(crate) mod collect;
 
 pub use auth::{GcpCredential, SCOPE};
 
