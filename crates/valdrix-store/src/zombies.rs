@@ -371,3 +371,147 @@ pub struct RemediationEvent {
     /// The plan's new state.
     pub plan: Option<PlanState>,
 }
+
+/// Which open findings a remediation plan takes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanSelection {
+    /// Only findings of these rules (none: every rule whose findings allow an action).
+    pub rules: Vec<String>,
+    /// Only these resources (none: all).
+    pub resources: Vec<String>,
+    /// Only this account (needed when the findings span several).
+    pub account: Option<String>,
+}
+
+/// Makes a plan of the open findings (new or still present, not ignored) that the selection
+/// takes and whose finding names a remediation (`action`). A plan acts on one account.
+///
+/// [`StoreError::NotFound`] when no finding matches; [`StoreError::InvalidQuery`] when they span
+/// several accounts and none was chosen.
+pub fn plan_remediation(
+    store: &mut dyn crate::Store,
+    tenant: &valdrix_core::TenantId,
+    selection: &PlanSelection,
+    actor: &str,
+) -> crate::Result<RemediationPlan> {
+    use crate::StoreError;
+    let filter = ZombieFilter { statuses: vec![ZombieStatus::New, ZombieStatus::StillPresent], ..Default::default() };
+    let mut chosen = Vec::new();
+    for z in store.zombies(tenant, &filter)? {
+        let finding: serde_json::Value = serde_json::from_str(&z.finding).map_err(|e| StoreError::Corrupt {
+            table: "zombie_findings",
+            column: "finding",
+            message: e.to_string(),
+        })?;
+        let Some(action) = finding.get("action").and_then(|a| a.as_str()).filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        let wanted = (selection.rules.is_empty() || selection.rules.contains(&z.key.rule))
+            && (selection.resources.is_empty() || selection.resources.contains(&z.key.resource_id))
+            && selection.account.as_ref().is_none_or(|a| a == &z.key.account);
+        if wanted {
+            let action = action.to_string();
+            chosen.push((z, action));
+        }
+    }
+    if chosen.is_empty() {
+        return Err(StoreError::NotFound(
+            "no open finding matches whose rule allows a remediation (list the findings to see them)".into(),
+        ));
+    }
+    let accounts: std::collections::BTreeSet<(&str, &str)> =
+        chosen.iter().map(|(z, _)| (z.key.cloud.as_str(), z.key.account.as_str())).collect();
+    if accounts.len() > 1 {
+        return Err(StoreError::InvalidQuery(format!(
+            "the findings span {} accounts: choose one account (a plan acts on one account)",
+            accounts.len()
+        )));
+    }
+    let (cloud, account) = accounts.into_iter().next().map(|(c, a)| (c.to_string(), a.to_string())).unwrap_or_default();
+    let steps: Vec<RemediationStep> = chosen
+        .into_iter()
+        .map(|(z, action)| RemediationStep {
+            step_no: 0,
+            rule: z.key.rule,
+            region: z.key.region,
+            resource_id: z.key.resource_id,
+            resource_type: z.resource_type,
+            action,
+            monthly_savings: z.monthly_savings,
+            currency: z.currency,
+            state: StepState::Pending,
+            detail: None,
+        })
+        .collect();
+    store.create_remediation_plan(tenant, &cloud, &account, actor, &steps)
+}
+
+/// What became of an approval.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Approval {
+    /// Approved: the plan as it now is.
+    Approved(RemediationPlan),
+    /// Refused (and logged as `refused`), with why.
+    Refused(String),
+}
+
+/// Approves a plan for `actor`, unless `refusal` (asked about the plan) gives a reason not to,
+/// in which case the refusal is logged. The author of a plan never approves it.
+///
+/// [`StoreError::NotFound`] for no such plan; [`StoreError::Conflict`] for a plan past approval.
+pub fn approve_plan(
+    store: &mut dyn crate::Store,
+    tenant: &valdrix_core::TenantId,
+    plan_id: i64,
+    actor: &str,
+    refusal: &dyn Fn(&RemediationPlan) -> Option<String>,
+) -> crate::Result<Approval> {
+    let plan = store
+        .remediation_plan(tenant, plan_id)?
+        .ok_or_else(|| crate::StoreError::NotFound(format!("there is no remediation plan {plan_id}")))?;
+    let why = if plan.created_by == actor {
+        Some("the author of a plan cannot approve it".to_string())
+    } else {
+        refusal(&plan)
+    };
+    if let Some(why) = why {
+        let event = RemediationEvent {
+            step_no: None,
+            actor: actor.into(),
+            event: "refused".into(),
+            detail: format!("approval refused: {why}"),
+            step: None,
+            plan: None,
+        };
+        store.remediation_event(tenant, plan_id, &event)?;
+        return Ok(Approval::Refused(why));
+    }
+    let event = RemediationEvent {
+        step_no: None,
+        actor: actor.into(),
+        event: "approved".into(),
+        detail: format!("{} steps approved", plan.steps.len()),
+        step: None,
+        plan: Some(PlanState::Approved),
+    };
+    Ok(Approval::Approved(store.remediation_event(tenant, plan_id, &event)?))
+}
+
+/// Cancels a plan before it is executed, with a reason.
+pub fn cancel_plan(
+    store: &mut dyn crate::Store,
+    tenant: &valdrix_core::TenantId,
+    plan_id: i64,
+    actor: &str,
+    reason: &str,
+) -> crate::Result<RemediationPlan> {
+    let event = RemediationEvent {
+        step_no: None,
+        actor: actor.into(),
+        event: "cancelled".into(),
+        detail: reason.into(),
+        step: None,
+        plan: Some(PlanState::Cancelled),
+    };
+    store.remediation_event(tenant, plan_id, &event)
+}

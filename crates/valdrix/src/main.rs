@@ -921,7 +921,7 @@ fn zombies_cmd(cli: &Cli, tenant: &TenantId, what: &ZombiesCommand) -> Result<()
 
 fn remediate_cmd(cli: &Cli, tenant: &TenantId, what: &RemediateCommand, out: &mut dyn Write) -> Result<()> {
     use valdrix::zombies;
-    use valdrix_store::zombies::{PlanState, RemediationEvent};
+    use valdrix_store::zombies::PlanState;
     let mut store = open_store(cli)?;
     let who = |a: &Option<String>| format!("cli:{}", actor(a));
     let show = |plan: &valdrix_store::zombies::RemediationPlan, out: &mut dyn Write| -> Result<()> {
@@ -983,15 +983,7 @@ fn remediate_cmd(cli: &Cli, tenant: &TenantId, what: &RemediateCommand, out: &mu
             Ok(())
         }
         RemediateCommand::Cancel { plan, reason, actor: a } => {
-            let event = RemediationEvent {
-                step_no: None,
-                actor: who(a),
-                event: "cancelled".into(),
-                detail: reason.clone(),
-                step: None,
-                plan: Some(PlanState::Cancelled),
-            };
-            store.remediation_event(tenant, *plan, &event)?;
+            valdrix_store::zombies::cancel_plan(store.as_mut(), tenant, *plan, &who(a), reason)?;
             writeln!(out, "plan {plan} cancelled")?;
             Ok(())
         }

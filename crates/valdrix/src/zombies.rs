@@ -448,52 +448,20 @@ pub fn plan(
     req: &PlanRequest,
     actor: &str,
 ) -> Result<valdrix_store::zombies::RemediationPlan> {
-    use valdrix_store::zombies::{RemediationStep, StepState, ZombieFilter, ZombieStatus};
-    let filter = ZombieFilter { statuses: vec![ZombieStatus::New, ZombieStatus::StillPresent], ..Default::default() };
-    let mut chosen = Vec::new();
-    for z in store.zombies(tenant, &filter)? {
-        let finding: serde_json::Value = serde_json::from_str(&z.finding).context("a stored finding")?;
-        let Some(action) =
-            finding.get("action").and_then(|a| a.as_str()).and_then(valdrix_zombies::rules::Action::parse)
-        else {
-            continue;
-        };
-        let wanted = (req.rules.is_empty() || req.rules.contains(&z.key.rule))
-            && (req.resources.is_empty() || req.resources.contains(&z.key.resource_id))
-            && req.account.as_ref().is_none_or(|a| a == &z.key.account);
-        if wanted {
-            chosen.push((z, action));
-        }
-    }
-    if chosen.is_empty() {
-        bail!("no open finding matches whose rule allows a remediation (valdrix zombies list shows the findings)");
-    }
-    let accounts: std::collections::BTreeSet<(&str, &str)> =
-        chosen.iter().map(|(z, _)| (z.key.cloud.as_str(), z.key.account.as_str())).collect();
-    if accounts.len() > 1 {
-        bail!("the findings span {} accounts: choose one with --account (a plan acts on one account)", accounts.len());
-    }
-    let (cloud, account) = accounts.into_iter().next().map(|(c, a)| (c.to_string(), a.to_string())).unwrap_or_default();
-    let steps: Vec<RemediationStep> = chosen
-        .iter()
-        .map(|(z, action)| RemediationStep {
-            step_no: 0,
-            rule: z.key.rule.clone(),
-            region: z.key.region.clone(),
-            resource_id: z.key.resource_id.clone(),
-            resource_type: z.resource_type.clone(),
-            action: action.as_str().to_string(),
-            monthly_savings: z.monthly_savings,
-            currency: z.currency.clone(),
-            state: StepState::Pending,
-            detail: None,
-        })
-        .collect();
-    Ok(store.create_remediation_plan(tenant, &cloud, &account, actor, &steps)?)
+    use valdrix_store::zombies::{plan_remediation, PlanSelection};
+    let selection =
+        PlanSelection { rules: req.rules.clone(), resources: req.resources.clone(), account: req.account.clone() };
+    plan_remediation(store, tenant, &selection, actor).map_err(|e| match e {
+        valdrix_store::StoreError::InvalidQuery(m) => anyhow::anyhow!("{m} with --account"),
+        valdrix_store::StoreError::NotFound(_) => anyhow::anyhow!(
+            "no open finding matches whose rule allows a remediation (valdrix zombies list shows the findings)"
+        ),
+        other => other.into(),
+    })
 }
 
 /// Approves a plan. Who may: one of `approvers` when the configuration names them, otherwise
-/// anyone but the plan's author (a plan is never approved by the person who made it).
+/// anyone; never the plan's author (a plan is never approved by the person who made it).
 pub fn approve(
     store: &mut dyn Store,
     tenant: &TenantId,
@@ -501,41 +469,16 @@ pub fn approve(
     actor: &str,
     approvers: &[String],
 ) -> Result<valdrix_store::zombies::RemediationPlan> {
-    use valdrix_store::zombies::{PlanState, RemediationEvent};
-    let plan =
-        store.remediation_plan(tenant, plan_id)?.with_context(|| format!("there is no remediation plan {plan_id}"))?;
-    let name = actor.strip_prefix("cli:").unwrap_or(actor);
-    let allowed = if approvers.is_empty() { plan.created_by != actor } else { approvers.iter().any(|a| a == name) };
-    if !allowed {
-        let why = if approvers.is_empty() {
-            "the author of a plan cannot approve it".to_string()
-        } else {
-            format!("{name} is not an approver ([remediation] approvers in the configuration)")
-        };
-        store.remediation_event(
-            tenant,
-            plan_id,
-            &RemediationEvent {
-                step_no: None,
-                actor: actor.into(),
-                event: "refused".into(),
-                detail: format!("approval refused: {why}"),
-                step: None,
-                plan: None,
-            },
-        )?;
-        bail!("plan {plan_id} not approved: {why}");
-    }
-    let detail = format!("{} steps approved", plan.steps.len());
-    let event = RemediationEvent {
-        step_no: None,
-        actor: actor.into(),
-        event: "approved".into(),
-        detail,
-        step: None,
-        plan: Some(PlanState::Approved),
+    use valdrix_store::zombies::{approve_plan, Approval};
+    let name = actor.strip_prefix("cli:").unwrap_or(actor).to_string();
+    let refusal = |_: &valdrix_store::zombies::RemediationPlan| {
+        (!approvers.is_empty() && !approvers.contains(&name))
+            .then(|| format!("{name} is not an approver ([remediation] approvers in the configuration)"))
     };
-    Ok(store.remediation_event(tenant, plan_id, &event)?)
+    match approve_plan(store, tenant, plan_id, actor, &refusal)? {
+        Approval::Approved(plan) => Ok(plan),
+        Approval::Refused(why) => bail!("plan {plan_id} not approved: {why}"),
+    }
 }
 
 /// Executes an approved plan: a dry run unless `apply`. Each step is checked against the

@@ -291,7 +291,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(counts.len() >= 2 && counts[0] == counts[1] && cases.contains("passed"), "{cases}\n{text}");
     assert!(!text.contains("failed"), "{text}");
     // It ran every operation.
-    assert!(text.contains("Tested: 21"), "{text}");
+    assert!(text.contains("Tested: 30"), "{text}");
 }
 
 /// One tenant past its rate limit gets 429 with Retry-After; another tenant is not slowed.
@@ -550,4 +550,157 @@ fn sign_in(browser: &ureq::Agent, base: &str, key: &str) -> String {
         .unwrap();
     assert_eq!(done.status().as_u16(), 303);
     set_cookie(&done, "vdx_session=")
+}
+
+/// Records a zombie scan for `tenant` from an AWS Config snapshot (an unattached volume and an
+/// unassociated Elastic IP, both with a remediation).
+fn record_zombies(db: &PgTestDb, tenant: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let item = |id: &str, kind: &str, config: Value| {
+        serde_json::json!({"configurationItemCaptureTime": "2026-05-01T00:00:00Z", "configurationItemStatus": "OK",
+            "resourceType": kind, "resourceId": id, "awsRegion": "eu-west-1", "awsAccountId": "123456789012",
+            "resourceCreationTime": "2026-01-01T00:00:00Z", "tags": {}, "configuration": config})
+    };
+    let snapshot = serde_json::json!({"configurationItems": [
+        item("vol-1", "AWS::EC2::Volume", serde_json::json!({"size": 10, "volumeType": "gp3", "state": "available"})),
+        item("eipalloc-1", "AWS::EC2::EIP", serde_json::json!({"allocationId": "eipalloc-1", "publicIp": "198.51.100.7"})),
+    ]});
+    let file = dir.path().join("snapshot.json");
+    std::fs::write(&file, snapshot.to_string()).unwrap();
+    let args =
+        ["--tenant", tenant, "zombies", "scan", "--inventory", file.to_str().unwrap(), "--at", "2026-06-15T12:00:00Z"];
+    let (ok, out, err) = valdrix(Path::new(&db.app_url()), &args);
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn zombie_findings_and_plans_stay_within_the_tenant_and_need_a_second_admin() {
+    let Fixture { db, api, a_admin, b_admin, b_viewer, _server } = fixture(&[]);
+    record_zombies(&db, "a");
+    let (a_analyst, a_admin2) = (key(&db, "a", "analyst"), key(&db, "a", "admin"));
+
+    // Findings: a's, with their evidence; b sees none.
+    let found = api.get("/api/v1/zombies?status=open", &a_admin);
+    assert_eq!(found.0, 200, "{:?}", found.2);
+    let findings = found.2["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    let eip = findings.iter().find(|f| f["rule"] == "aws.ec2.eip-unassociated").unwrap();
+    assert_eq!(eip["monthly_cost"], "3.65");
+    assert!(eip["finding"]["reason"].as_str().unwrap().contains("198.51.100.7"), "{eip}");
+    assert_eq!(api.get("/api/v1/zombies", &b_admin).2["findings"].as_array().unwrap().len(), 0);
+    assert_problem(&api.get("/api/v1/zombies?status=dead", &a_admin), 400, "an unknown status");
+    assert_eq!(api.get("/api/v1/zombies/scans", &a_admin).2["scans"].as_array().unwrap().len(), 1);
+    assert_eq!(api.get("/api/v1/zombies/scans", &b_admin).2["scans"].as_array().unwrap().len(), 0);
+
+    // Ignoring: an analyst of a may; b cannot reach a's finding; the history says who and why.
+    let key_of_eip: Value = ["cloud", "account", "rule", "region", "resource_id"]
+        .iter()
+        .map(|k| (k.to_string(), eip[*k].clone()))
+        .collect::<serde_json::Map<String, Value>>()
+        .into();
+    let ignore = |key: &str, ignored: bool| {
+        let body = serde_json::json!({"finding": key_of_eip, "ignored": ignored, "reason": "kept for the DR drill"});
+        api.call("POST", "/api/v1/zombies/ignore", Some(key), Some(body))
+    };
+    assert_problem(&ignore(&b_viewer, true), 403, "a viewer ignoring");
+    assert_problem(&ignore(&b_admin, true), 404, "b ignoring a's finding");
+    assert_eq!(ignore(&a_analyst, true).0, 204);
+    let history = api.call("POST", "/api/v1/zombies/history", Some(&a_admin), Some(key_of_eip.clone()));
+    assert_eq!(history.0, 200, "{:?}", history.2);
+    let events: Vec<&str> =
+        history.2["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events, ["new", "ignored"]);
+    assert_problem(
+        &api.call("POST", "/api/v1/zombies/history", Some(&b_admin), Some(key_of_eip.clone())),
+        404,
+        "b's history of a's finding",
+    );
+    assert_eq!(ignore(&a_analyst, false).0, 204);
+
+    // Plans: b has nothing to plan; a's analyst plans the volume; a's plan is not b's.
+    let plan_body = serde_json::json!({"rules": ["aws.ebs.unattached"]});
+    assert_problem(
+        &api.call("POST", "/api/v1/zombies/plans", Some(&b_viewer), Some(plan_body.clone())),
+        403,
+        "a viewer planning",
+    );
+    assert_problem(
+        &api.call("POST", "/api/v1/zombies/plans", Some(&b_admin), Some(plan_body.clone())),
+        404,
+        "b planning a's findings",
+    );
+    let made = api.call("POST", "/api/v1/zombies/plans", Some(&a_analyst), Some(plan_body));
+    assert_eq!(made.0, 201, "{:?}", made.2);
+    let plan_id = made.2["plan"]["plan_id"].as_i64().unwrap();
+    assert_eq!(made.2["plan"]["state"], "planned");
+    assert_eq!(made.2["plan"]["steps"][0]["action"], "snapshot-and-delete-volume");
+    assert_problem(&api.get(&format!("/api/v1/zombies/plans/{plan_id}"), &b_admin), 404, "b reading a's plan");
+    assert_problem(
+        &api.call("POST", &format!("/api/v1/zombies/plans/{plan_id}/approve"), Some(&b_admin), None),
+        404,
+        "b approving a's plan",
+    );
+    assert_problem(
+        &api.call("POST", &format!("/api/v1/zombies/plans/{plan_id}/approve"), Some(&a_analyst), None),
+        403,
+        "an analyst approving",
+    );
+
+    // Approval on the dashboard by an admin of a who did not make the plan.
+    let browser: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let cookie = sign_in(&browser, &api.base, &a_admin);
+    let page = browser.get(format!("{}/zombies", api.base)).header("Cookie", &cookie).call().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.into_body().read_to_string().unwrap();
+    assert!(html.contains("vol-1") && html.contains("3.65 USD") && html.contains("Approve"), "{html}");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let forged = browser
+        .post(format!("{}/zombies/plans/{plan_id}/approve", api.base))
+        .header("Cookie", &cookie)
+        .send_form([("csrf", "0".repeat(32).as_str())])
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403, "a forged form token");
+    let approved = browser
+        .post(format!("{}/zombies/plans/{plan_id}/approve", api.base))
+        .header("Cookie", &cookie)
+        .send_form([("csrf", csrf.as_str())])
+        .unwrap();
+    assert_eq!(approved.status().as_u16(), 303);
+    let plan = api.get(&format!("/api/v1/zombies/plans/{plan_id}"), &a_admin);
+    assert_eq!(plan.2["plan"]["state"], "approved", "{:?}", plan.2);
+    assert_eq!(plan.2["plan"]["approved_by"], format!("key:{}", key_id(&a_admin)));
+    let log: Vec<&str> = plan.2["log"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(log, ["planned", "approved"]);
+
+    // An admin's own plan: refused to its author (and logged), cancelled by an analyst, then
+    // past approval.
+    let own = api.call(
+        "POST",
+        "/api/v1/zombies/plans",
+        Some(&a_admin),
+        Some(serde_json::json!({"rules": ["aws.ec2.eip-unassociated"]})),
+    );
+    assert_eq!(own.0, 201, "{:?}", own.2);
+    let own_id = own.2["plan"]["plan_id"].as_i64().unwrap();
+    let refused = api.call("POST", &format!("/api/v1/zombies/plans/{own_id}/approve"), Some(&a_admin), None);
+    assert_problem(&refused, 403, "the author approving");
+    assert!(refused.2["detail"].as_str().unwrap().contains("author"), "{:?}", refused.2);
+    let cancel = serde_json::json!({"reason": "the address is for the DR drill"});
+    let cancelled = api.call("POST", &format!("/api/v1/zombies/plans/{own_id}/cancel"), Some(&a_analyst), Some(cancel));
+    assert_eq!(cancelled.0, 200, "{:?}", cancelled.2);
+    let log: Vec<&str> = cancelled.2["log"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(log, ["planned", "refused", "cancelled"]);
+    assert_problem(
+        &api.call("POST", &format!("/api/v1/zombies/plans/{own_id}/approve"), Some(&a_admin2), None),
+        409,
+        "approving a cancelled plan",
+    );
+    let plans = api.get("/api/v1/zombies/plans", &a_admin);
+    assert_eq!(plans.2["plans"].as_array().unwrap().len(), 2);
+    assert_eq!(api.get("/api/v1/zombies/plans", &b_admin).2["plans"].as_array().unwrap().len(), 0);
 }

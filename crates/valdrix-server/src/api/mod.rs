@@ -21,6 +21,7 @@ pub mod ingest;
 pub mod reconcile;
 mod refusals;
 pub mod trust;
+pub mod zombies;
 
 pub use refusals::{Conflict, Forbidden, NotFound, NotJson, Refusals, TooLarge, Unreadable, Unready};
 
@@ -241,12 +242,15 @@ pub struct CreatedKey {
     paths(healthz, readyz, tenant, costs, runs, list_keys, create_key, revoke_key,
         trust::records, trust::history, trust::run_audit, trust::audit_entries, trust::alerts, trust::periods,
         trust::close_period, trust::reopen_period, trust::freshness, reconcile::reconciliation,
-        ingest::upload, ingest::from_url, ingest::export_focus),
+        ingest::upload, ingest::from_url, ingest::export_focus,
+        zombies::list, zombies::history, zombies::ignore, zombies::scans, zombies::plans, zombies::create_plan,
+        zombies::plan, zombies::approve, zombies::cancel),
     components(schemas(MetricName, RoleName, FilterText, Problem)),
     modifiers(&BearerAuth),
     tags((name = "costs", description = "Cost answers and the FOCUS export"),
          (name = "ingestion", description = "Uploads, object-storage fetches, runs and what they changed"),
          (name = "trust", description = "Records and their lineage, alerts, billing periods, reconciliation"),
+         (name = "zombies", description = "Idle and orphaned resources found by scans, and their remediation plans"),
          (name = "tenant", description = "The caller's tenant"),
          (name = "keys", description = "API keys of the tenant (admin)"), (name = "health", description = "Health"))
 )]

@@ -8,6 +8,7 @@
 pub mod chart;
 mod pages;
 pub mod session;
+mod zombies;
 
 use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::request::Parts;
@@ -33,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/explorer.csv", get(pages::explorer_csv))
         .route("/runs", get(pages::runs))
         .route("/runs/{run_id}", get(pages::run))
+        .route("/zombies", get(zombies::overview))
+        .route("/zombies/plans/{plan_id}/approve", axum::routing::post(zombies::approve))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
         .route("/static/dashboard.css", get(stylesheet))
@@ -139,7 +142,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: Mar
                     a.brand href="/" { "Valdrix" }
                     @if let Some(s) = session {
                         nav {
-                            @for (href, name) in [("/", "Overview"), ("/explorer", "Cost explorer"), ("/runs", "Ingestion runs"), ("/api/v1/docs/", "API")] {
+                            @for (href, name) in [("/", "Overview"), ("/explorer", "Cost explorer"), ("/runs", "Ingestion runs"), ("/zombies", "Zombies"), ("/api/v1/docs/", "API")] {
                                 a class=(if name == active { "active" } else { "" }) href=(href) { (name) }
                             }
                         }
