@@ -1,6 +1,6 @@
 //! The AWS rules.
 
-use super::{check, metric_params, old_enough, Action, Candidate, Context, Rule, Savings};
+use super::{check, estimate_of_parts, metric_params, old_enough, Action, Candidate, Context, Rule, Savings};
 use crate::check::{DayTest, MetricCheck, Missing};
 use crate::policy::Params;
 use crate::prices::AwsPrices;
@@ -235,25 +235,19 @@ impl Rule for StoppedInstance {
         if days < i64::from(p.min_age_days.unwrap_or(30)) {
             return None;
         }
-        let mut total = Decimal::ZERO;
-        let mut parts = vec![];
-        let mut priced_all = true;
-        for v in cx.inventory.get(Kind::EbsVolume).iter().filter(|v| volumes.contains(&v.id)) {
-            if let Details::Volume { volume_type, size_gib, iops, .. } = &v.details {
-                match prices().volume(volume_type, *size_gib, *iops, &r.region) {
-                    Some(e) => {
-                        total += e.monthly;
-                        parts.push(format!("{}: {}", v.id, e.basis));
-                    }
-                    None => priced_all = false,
+        let parts = cx
+            .inventory
+            .get(Kind::EbsVolume)
+            .iter()
+            .filter(|v| volumes.contains(&v.id))
+            .map(|v| match &v.details {
+                Details::Volume { volume_type, size_gib, iops, .. } => {
+                    (v.id.clone(), prices().volume(volume_type, *size_gib, *iops, &r.region))
                 }
-            }
-        }
-        let estimate = (priced_all && !parts.is_empty()).then(|| crate::prices::Estimate {
-            monthly: total,
-            currency: prices().currency.clone(),
-            basis: parts.join("; "),
-        });
+                _ => (v.id.clone(), None),
+            })
+            .collect();
+        let estimate = estimate_of_parts(parts);
         Some(Candidate {
             reason: format!("{instance_type} stopped {days} days ago; {} attached volumes still billed", volumes.len()),
             bill_ids: volumes.clone(),

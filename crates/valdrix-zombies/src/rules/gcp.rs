@@ -3,20 +3,19 @@
 //!
 //! No GCP rule offers a remediation yet: findings are planned and acted on by hand.
 
-use super::{check, metric_params, old_enough, Candidate, Context, Rule, Savings};
+use super::{check, estimate_of_parts, metric_params, old_enough, Candidate, Context, Rule, Savings};
 use crate::check::{DayTest, MetricCheck, Missing};
 use crate::policy::Params;
-use crate::prices::{Estimate, GcpPrices};
+use crate::prices::GcpPrices;
 use crate::resource::{Details, Kind, Resource, Statistic};
-use rust_decimal::Decimal;
 
 /// Every GCP rule.
 pub fn rules() -> Vec<Box<dyn Rule>> {
     vec![
         Box::new(UnattachedDisk),
         Box::new(UnusedAddress),
-        Box::new(OldSnapshot),
-        Box::new(OldMachineImage),
+        Box::new(OldCopy { kind: Kind::GcpSnapshot }),
+        Box::new(OldCopy { kind: Kind::GcpMachineImage }),
         Box::new(StoppedInstance),
         Box::new(IdleInstance),
     ]
@@ -88,43 +87,27 @@ impl Rule for UnusedAddress {
     }
 }
 
-/// Disk snapshots older than 90 days.
-struct OldSnapshot;
-impl Rule for OldSnapshot {
-    fn id(&self) -> &'static str {
-        "gcp.snapshot.old"
-    }
-    fn kind(&self) -> Kind {
-        Kind::GcpSnapshot
-    }
-    fn title(&self) -> &'static str {
-        "Disk snapshots older than 90 days"
-    }
-    fn defaults(&self) -> Params {
-        Params { min_age_days: Some(90), ..Params::plain() }
-    }
-    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
-        let Details::StoredCopy { size_gib, stored_bytes, .. } = &r.details else { return None };
-        let age = old_enough(r, cx, p)?;
-        Some(Candidate::of(
-            r,
-            format!("snapshot of a {size_gib} GiB disk taken {age} days ago"),
-            Some(prices().snapshot(*stored_bytes, *size_gib, &r.region)),
-        ))
-    }
+/// Stored copies older than 90 days: disk snapshots, or machine images.
+struct OldCopy {
+    kind: Kind,
 }
-
-/// Machine images older than 90 days.
-struct OldMachineImage;
-impl Rule for OldMachineImage {
+impl Rule for OldCopy {
     fn id(&self) -> &'static str {
-        "gcp.machine-image.old"
+        if self.kind == Kind::GcpSnapshot {
+            "gcp.snapshot.old"
+        } else {
+            "gcp.machine-image.old"
+        }
     }
     fn kind(&self) -> Kind {
-        Kind::GcpMachineImage
+        self.kind
     }
     fn title(&self) -> &'static str {
-        "Machine images older than 90 days"
+        if self.kind == Kind::GcpSnapshot {
+            "Disk snapshots older than 90 days"
+        } else {
+            "Machine images older than 90 days"
+        }
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(90), ..Params::plain() }
@@ -132,11 +115,18 @@ impl Rule for OldMachineImage {
     fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
         let Details::StoredCopy { size_gib, stored_bytes, .. } = &r.details else { return None };
         let age = old_enough(r, cx, p)?;
-        Some(Candidate::of(
-            r,
-            format!("machine image of {size_gib} GiB of disks made {age} days ago"),
-            Some(prices().machine_image(*stored_bytes, *size_gib, &r.region)),
-        ))
+        let (reason, estimate) = if self.kind == Kind::GcpSnapshot {
+            (
+                format!("snapshot of a {size_gib} GiB disk taken {age} days ago"),
+                prices().snapshot(*stored_bytes, *size_gib, &r.region),
+            )
+        } else {
+            (
+                format!("machine image of {size_gib} GiB of disks made {age} days ago"),
+                prices().machine_image(*stored_bytes, *size_gib, &r.region),
+            )
+        };
+        Some(Candidate::of(r, reason, Some(estimate)))
     }
 }
 
@@ -170,25 +160,20 @@ impl Rule for StoppedInstance {
         if days < i64::from(p.min_age_days.unwrap_or(30)) {
             return None;
         }
-        let mut total = Decimal::ZERO;
-        let mut parts = vec![];
-        let mut priced_all = true;
-        for d in cx.inventory.get(Kind::GcpDisk).iter().filter(|d| disks.contains(&d.id)) {
-            if let Details::Disk { sku, size_gib, .. } = &d.details {
-                match prices().disk(sku, *size_gib, &r.region) {
-                    Some(e) => {
-                        total += e.monthly;
-                        parts.push(format!("{}: {}", d.name.as_deref().unwrap_or(&d.id), e.basis));
-                    }
-                    None => priced_all = false,
+        let parts = cx
+            .inventory
+            .get(Kind::GcpDisk)
+            .iter()
+            .filter(|d| disks.contains(&d.id))
+            .map(|d| {
+                let label = d.name.clone().unwrap_or_else(|| d.id.clone());
+                match &d.details {
+                    Details::Disk { sku, size_gib, .. } => (label, prices().disk(sku, *size_gib, &r.region)),
+                    _ => (label, None),
                 }
-            }
-        }
-        let estimate = (priced_all && !parts.is_empty()).then(|| Estimate {
-            monthly: total,
-            currency: prices().currency.clone(),
-            basis: parts.join("; "),
-        });
+            })
+            .collect();
+        let estimate = estimate_of_parts(parts);
         Some(Candidate {
             reason: format!("{size} stopped {days} days ago; {} attached disks still billed", disks.len()),
             bill_ids: disks.clone(),

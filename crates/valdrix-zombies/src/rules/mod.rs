@@ -206,3 +206,18 @@ pub(crate) fn metric_params(
         ..Params::plain()
     }
 }
+
+/// One estimate for the parts of a finding (a stopped instance's volumes), labelled part by part;
+/// none when there are no parts or one has no price (a partial sum would understate the cost).
+pub(crate) fn estimate_of_parts(parts: Vec<(String, Option<Estimate>)>) -> Option<Estimate> {
+    let mut total = Decimal::ZERO;
+    let mut currency = None;
+    let mut basis = vec![];
+    for (label, e) in parts {
+        let e = e?;
+        total += e.monthly;
+        basis.push(format!("{label}: {}", e.basis));
+        currency.get_or_insert(e.currency);
+    }
+    Some(Estimate { monthly: total, currency: currency?, basis: basis.join("; ") })
+}
