@@ -63,6 +63,8 @@ pub struct AwsPrices {
     pub network: NetworkPrices,
     /// ECR storage.
     pub ecr: EcrPrices,
+    /// S3 storage.
+    pub s3: S3Prices,
     /// EC2 instance types per hour.
     pub ec2_hour: BTreeMap<String, Decimal>,
     /// RDS instance classes per hour.
@@ -109,6 +111,14 @@ pub struct NetworkPrices {
 pub struct EcrPrices {
     /// Storage per GiB-month.
     pub storage_gib_month: Decimal,
+}
+
+/// S3 prices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Prices {
+    /// S3 Standard storage per GiB-month.
+    pub standard_gib_month: Decimal,
 }
 
 /// An amount from the price table, with how it was worked out.
@@ -235,6 +245,12 @@ impl AwsPrices {
     pub fn warehouse(&self, node_type: &str, nodes: i64, region: &str) -> Option<Estimate> {
         let hour = *self.redshift_node_hour.get(node_type)?;
         Some(self.hourly(node_type, hour, Decimal::from(nodes.max(1)), region))
+    }
+
+    /// Bytes stored in S3 Standard (the parts of incomplete multipart uploads).
+    pub fn s3_standard(&self, bytes: i64, region: &str) -> Estimate {
+        let gib = (Decimal::from(bytes) / Decimal::from(1u64 << 30)).round_dp(4);
+        per_gib(&self.currency, &self.region, gib, self.s3.standard_gib_month, "S3 Standard storage", region)
     }
 
     /// An ECR image's storage.

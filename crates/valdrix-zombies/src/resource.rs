@@ -67,6 +67,8 @@ pub enum Kind {
     SageMakerEndpoint,
     /// An image in an ECR repository.
     EcrImage,
+    /// An S3 bucket (its incomplete multipart uploads and lifecycle).
+    S3Bucket,
     /// An Azure managed disk.
     AzureDisk,
     /// An Azure managed-disk snapshot.
@@ -106,6 +108,7 @@ impl Kind {
             Kind::RedshiftCluster => "aws.redshift.cluster",
             Kind::SageMakerEndpoint => "aws.sagemaker.endpoint",
             Kind::EcrImage => "aws.ecr.image",
+            Kind::S3Bucket => "aws.s3.bucket",
             Kind::AzureDisk => "azure.compute.disk",
             Kind::AzureSnapshot => "azure.compute.snapshot",
             Kind::AzurePublicIp => "azure.network.public-ip",
@@ -278,6 +281,14 @@ pub enum Details {
         /// Size in bytes.
         size_bytes: i64,
     },
+    /// An S3 bucket: what its incomplete multipart uploads hold, and whether its lifecycle
+    /// aborts them.
+    Bucket {
+        /// Each incomplete multipart upload.
+        uploads: Vec<PartialUpload>,
+        /// Days after which an enabled lifecycle rule aborts incomplete uploads, if one does.
+        abort_after_days: Option<i64>,
+    },
     /// An Azure managed disk or a GCP persistent disk.
     Disk {
         /// Azure's SKU (`Premium_LRS`) or GCP's disk type (`pd-balanced`).
@@ -337,6 +348,18 @@ pub enum Details {
         /// The id its metrics are published under (Azure: the ARM id; GCP: the numeric id).
         metric_id: String,
     },
+}
+
+/// A multipart upload started and never completed or aborted: its parts are stored and billed,
+/// and listed nowhere but in the bucket's uploads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartialUpload {
+    /// The object key.
+    pub key: String,
+    /// When it was started.
+    pub initiated: Option<DateTime<Utc>>,
+    /// Bytes of its parts.
+    pub bytes: i64,
 }
 
 /// How values of one metric are reduced to a data point per period.

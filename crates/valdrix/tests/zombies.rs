@@ -150,6 +150,11 @@ fn finds_every_zombie_and_no_decoy_in_moto() {
     assert_eq!(eip["cost_source"], "estimate", "{eip}");
     assert_eq!(eip["monthly_cost"], "3.65", "{eip}");
     assert!(eip["cost_basis"].as_str().unwrap().starts_with("estimate:"), "{eip}");
+    // Forgotten upload parts are priced as S3 Standard storage, never from the bucket's bill.
+    let bucket = by("aws.s3.incomplete-uploads", &home["aws.s3.incomplete-uploads"]);
+    assert_eq!(bucket["cost_source"], "estimate", "{bucket}");
+    assert!(bucket["cost_basis"].as_str().unwrap().contains("S3 Standard storage"), "{bucket}");
+    assert!(bucket["reason"].as_str().unwrap().contains("holding 1 MiB"), "{bucket}");
 
     // The table names the findings and the savings; CSV has a row per finding.
     let (ok, table, err) = valdrix_env(&db, &env, &["zombies", "scan", "--region", "us-east-1", "--at", &at]);
@@ -158,7 +163,15 @@ fn finds_every_zombie_and_no_decoy_in_moto() {
     let (ok, csv, err) =
         valdrix_env(&db, &env, &["zombies", "scan", "--region", "us-west-2", "--at", &at, "--format", "csv"]);
     assert!(ok, "{err}");
-    assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+    let west = findings.iter().filter(|f| f["region"] == "us-west-2").count();
+    assert!(west >= 3, "{west} findings in us-west-2");
+    let buckets: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f["rule"] == "aws.s3.incomplete-uploads")
+        .map(|f| (f["resource_id"].as_str().unwrap(), f["region"].as_str().unwrap()))
+        .collect();
+    assert_eq!(buckets, [("forgotten-uploads-us-east-1", "us-east-1"), ("forgotten-uploads-west", "us-west-2")]);
+    assert_eq!(csv.lines().count(), 1 + west, "{csv}");
 
     // A policy that raises the idle threshold's peak and excludes a tag changes what is found;
     // an unknown rule in it is an error naming the file.
@@ -224,7 +237,8 @@ fn finds_every_zombie_and_no_decoy_in_moto() {
     let (ok, _, err) =
         valdrix_env(&db, &env, &["zombies", "scan", "--region", "us-west-2", "--at", &at, "--format", "json"]);
     assert!(ok, "{err}");
-    assert!(err.contains("0 new, 0 still present, 1 resolved, 1 ignored"), "{err}");
+    // The bucket of forgotten uploads is still there; the address is gone; the volume ignored.
+    assert!(err.contains("0 new, 1 still present, 1 resolved, 1 ignored"), "{err}");
     let resolved = list("resolved");
     assert_eq!(resolved.len(), 1);
     assert_eq!(resolved[0]["resource_id"], eip.as_str());

@@ -7,7 +7,7 @@
 
 use super::{call_error, to_chrono, Clients};
 use crate::provider::ProviderError;
-use crate::resource::{Details, Kind, Resource, Targets};
+use crate::resource::{Details, Kind, PartialUpload, Resource, Targets};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::{stream, StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
@@ -89,6 +89,7 @@ impl Listing<'_> {
             Kind::RedshiftCluster => self.clusters().await,
             Kind::SageMakerEndpoint => self.endpoints().await,
             Kind::EcrImage => self.container_images().await,
+            Kind::S3Bucket => self.buckets().await,
             other => Err(ProviderError::Unsupported("the AWS provider", other.as_str())),
         }
     }
@@ -640,6 +641,132 @@ impl Listing<'_> {
             .try_collect()
             .await?;
         Ok(per_repository.into_iter().flatten().collect())
+    }
+
+    /// The region's buckets, each with its incomplete multipart uploads (and their parts'
+    /// bytes), the lifecycle rule that aborts them if any, and its tags.
+    async fn buckets(&self) -> Result<Vec<Resource>, ProviderError> {
+        let s3 = &self.clients.s3;
+        // ListBuckets is global: it filters by region where the service does, and each bucket
+        // says its region (else GetBucketLocation does).
+        let listed: Vec<_> = s3
+            .list_buckets()
+            .bucket_region(self.region)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("s3", "ListBuckets", e))?;
+        let per_bucket: Vec<Option<Resource>> = stream::iter(listed)
+            .map(|b| async move {
+                let Some(name) = b.name().map(str::to_string) else { return Ok(None) };
+                let region = match b.bucket_region() {
+                    Some(r) => r.to_string(),
+                    None => bucket_location(s3, &name).await?,
+                };
+                if region != self.region {
+                    return Ok(None);
+                }
+                let details = Details::Bucket {
+                    uploads: incomplete_uploads(s3, &name).await?,
+                    abort_after_days: abort_after_days(s3, &name).await?,
+                };
+                let mut r = self.resource(Kind::S3Bucket, name.clone(), details);
+                r.aliases.push(format!("arn:aws:s3:::{name}"));
+                r.created = b.creation_date().and_then(to_chrono);
+                r.tags = bucket_tags(s3, &name).await?;
+                r.name = Some(name);
+                Ok::<_, ProviderError>(Some(r))
+            })
+            .buffered(LOOKUPS)
+            .try_collect()
+            .await?;
+        Ok(per_bucket.into_iter().flatten().collect())
+    }
+}
+
+/// A bucket's region: GetBucketLocation says none for us-east-1 and `EU` for eu-west-1.
+async fn bucket_location(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<String, ProviderError> {
+    let out =
+        s3.get_bucket_location().bucket(bucket).send().await.map_err(|e| call_error("s3", "GetBucketLocation", e))?;
+    Ok(match out.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(r) => r.to_string(),
+    })
+}
+
+/// Every incomplete multipart upload of a bucket, with the bytes of its parts.
+async fn incomplete_uploads(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<PartialUpload>, ProviderError> {
+    let mut uploads = vec![];
+    let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+    loop {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .set_key_marker(key_marker.clone())
+            .set_upload_id_marker(id_marker.clone())
+            .send()
+            .await
+            .map_err(|e| call_error("s3", "ListMultipartUploads", e))?;
+        for u in page.uploads() {
+            let (Some(key), Some(id)) = (u.key(), u.upload_id()) else { continue };
+            let mut bytes = 0i64;
+            let mut part_marker = None::<String>;
+            loop {
+                let parts = s3
+                    .list_parts()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .set_part_number_marker(part_marker.clone())
+                    .send()
+                    .await
+                    .map_err(|e| call_error("s3", "ListParts", e))?;
+                bytes += parts.parts().iter().filter_map(|p| p.size()).sum::<i64>();
+                match parts.next_part_number_marker().filter(|_| parts.is_truncated() == Some(true)) {
+                    Some(m) => part_marker = Some(m.to_string()),
+                    None => break,
+                }
+            }
+            uploads.push(PartialUpload { key: key.to_string(), initiated: u.initiated().and_then(to_chrono), bytes });
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(uploads);
+        }
+        key_marker = page.next_key_marker().map(str::to_string);
+        id_marker = page.next_upload_id_marker().map(str::to_string);
+        if key_marker.is_none() && id_marker.is_none() {
+            return Ok(uploads);
+        }
+    }
+}
+
+/// The fewest days after which an enabled lifecycle rule aborts incomplete uploads.
+async fn abort_after_days(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<i64>, ProviderError> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    use aws_sdk_s3::types::ExpirationStatus;
+    match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(out) => Ok(out
+            .rules()
+            .iter()
+            .filter(|r| r.status() == &ExpirationStatus::Enabled)
+            .filter_map(|r| r.abort_incomplete_multipart_upload()?.days_after_initiation())
+            .map(i64::from)
+            .min()),
+        Err(e) if e.code() == Some("NoSuchLifecycleConfiguration") => Ok(None),
+        Err(e) => Err(call_error("s3", "GetBucketLifecycleConfiguration", e)),
+    }
+}
+
+/// A bucket's tags (none when it has no tag set).
+async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<BTreeMap<String, String>, ProviderError> {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    match s3.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(out) => Ok(tag_map(out.tag_set().iter().map(|t| (Some(t.key()), Some(t.value()))))),
+        Err(e) if e.code() == Some("NoSuchTagSet") => Ok(BTreeMap::new()),
+        Err(e) => Err(call_error("s3", "GetBucketTagging", e)),
     }
 }
 

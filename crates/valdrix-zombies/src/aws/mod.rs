@@ -61,6 +61,7 @@ struct Clients {
     redshift: aws_sdk_redshift::Client,
     sagemaker: aws_sdk_sagemaker::Client,
     ecr: aws_sdk_ecr::Client,
+    s3: aws_sdk_s3::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
@@ -75,6 +76,10 @@ impl Clients {
             redshift: aws_sdk_redshift::Client::new(&config),
             sagemaker: aws_sdk_sagemaker::Client::new(&config),
             ecr: aws_sdk_ecr::Client::new(&config),
+            // A custom endpoint (moto, LocalStack, MinIO) serves buckets by path, not by host.
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config).force_path_style(config.endpoint_url().is_some()).build(),
+            ),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
         }
     }

@@ -26,6 +26,7 @@ pub fn rules() -> Vec<Box<dyn Rule>> {
         Box::new(ColdWarehouse),
         Box::new(IdleEndpoint),
         Box::new(StaleImage),
+        Box::new(IncompleteUploads),
         Box::new(Gp2Volume),
         Box::new(PreviousGeneration),
     ]
@@ -551,6 +552,51 @@ impl Rule for StaleImage {
             (None, None) => return None,
         };
         Some(Candidate::of(r, reason, Some(prices().image(*size_bytes, &r.region))))
+    }
+}
+
+/// Buckets holding multipart uploads started a week ago and never finished, which no lifecycle
+/// rule will abort: their parts are billed as storage and appear in no object listing.
+struct IncompleteUploads;
+impl Rule for IncompleteUploads {
+    fn id(&self) -> &'static str {
+        "aws.s3.incomplete-uploads"
+    }
+    fn kind(&self) -> Kind {
+        Kind::S3Bucket
+    }
+    fn title(&self) -> &'static str {
+        "S3 buckets holding multipart uploads left incomplete for 7 days, with no lifecycle rule to abort them"
+    }
+    fn defaults(&self) -> Params {
+        Params { min_age_days: Some(7), ..Params::plain() }
+    }
+    fn select(&self, r: &Resource, cx: &Context<'_>, p: &Params) -> Option<Candidate> {
+        let Details::Bucket { uploads, abort_after_days } = &r.details else { return None };
+        // A lifecycle rule that aborts them cleans the bucket by itself.
+        if abort_after_days.is_some() {
+            return None;
+        }
+        let min = i64::from(p.min_age_days.unwrap_or(7));
+        let stale: Vec<_> =
+            uploads.iter().filter(|u| u.initiated.is_some_and(|t| (cx.now - t).num_days() >= min)).collect();
+        if stale.is_empty() {
+            return None;
+        }
+        let bytes: i64 = stale.iter().map(|u| u.bytes).sum();
+        let oldest = stale.iter().filter_map(|u| u.initiated).min().map(|t| (cx.now - t).num_days()).unwrap_or(min);
+        let mib = Decimal::from(bytes) / Decimal::from(1u64 << 20);
+        Some(Candidate {
+            reason: format!(
+                "{} multipart uploads incomplete for {min} days or more (the oldest {oldest} days), holding {} MiB, and no lifecycle rule aborts them",
+                stale.len(),
+                mib.round_dp(1)
+            ),
+            // The bill prices the whole bucket, not its forgotten parts: the estimate stands.
+            bill_ids: vec![],
+            estimate: Some(prices().s3_standard(bytes, &r.region)),
+            savings: Savings::All,
+        })
     }
 }
 

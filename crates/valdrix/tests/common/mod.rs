@@ -136,7 +136,9 @@ pub fn wait_for(port: u16, server: &mut Server, what: &str) {
 pub fn start_moto() -> (Server, Vec<(&'static str, String)>) {
     let port = free_port();
     let mut server = Server(
-        std::process::Command::new(tool("py/bin/moto_server"))
+        // moto's server with S3 ListParts' XML root corrected (see the script).
+        std::process::Command::new(python_bin())
+            .arg(repo_root().join("tests/fixtures/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // No public AMIs: their ~1,300 snapshots would be listed as the account's own.
             .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

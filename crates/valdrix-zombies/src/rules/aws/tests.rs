@@ -273,6 +273,18 @@ fn account() -> (Account, BTreeMap<&'static str, BTreeSet<&'static str>>) {
     a.add(Kind::EcrImage, "z-img-pulled-long-ago", days_ago(400), img(400, Some(120)));
     a.add(Kind::EcrImage, "d-img-pulled-last-week", days_ago(400), img(400, Some(7)));
     a.add(Kind::EcrImage, "d-img-new", days_ago(10), img(10, None));
+    // S3 buckets with incomplete multipart uploads.
+    let bucket = |ages: &[i64], abort: Option<i64>| Details::Bucket {
+        uploads: ages
+            .iter()
+            .map(|d| crate::resource::PartialUpload { key: format!("k{d}"), initiated: days_ago(*d), bytes: 64 << 20 })
+            .collect(),
+        abort_after_days: abort,
+    };
+    a.add(Kind::S3Bucket, "z-bucket-forgotten-uploads", days_ago(300), bucket(&[30, 2], None));
+    a.add(Kind::S3Bucket, "d-bucket-upload-yesterday", days_ago(300), bucket(&[1], None));
+    a.add(Kind::S3Bucket, "d-bucket-lifecycle-aborts", days_ago(300), bucket(&[30], Some(7)));
+    a.add(Kind::S3Bucket, "d-bucket-clean", days_ago(300), bucket(&[], None));
 
     let expected: BTreeMap<&str, BTreeSet<&str>> = [
         ("aws.ebs.unattached", vec!["z-vol-unattached"]),
@@ -290,6 +302,7 @@ fn account() -> (Account, BTreeMap<&'static str, BTreeSet<&'static str>>) {
         ("aws.redshift.cold", vec!["z-rs-cold"]),
         ("aws.sagemaker.idle-endpoint", vec!["z-ep-idle"]),
         ("aws.ecr.stale-image", vec!["z-img-never-pulled", "z-img-pulled-long-ago"]),
+        ("aws.s3.incomplete-uploads", vec!["z-bucket-forgotten-uploads"]),
         ("aws.ebs.gp2-to-gp3", vec!["z-vol-gp2-in-use"]),
         ("aws.ec2.previous-generation", vec!["z-i-old-gen"]),
     ]
