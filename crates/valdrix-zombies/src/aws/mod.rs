@@ -215,34 +215,29 @@ impl AwsProvider {
     ) -> Result<Vec<Series>, ProviderError> {
         let cw = self.clients(region).cloudwatch.clone();
         let now = Utc::now();
-        // A day's margin on the two weeks, and an hour for a new metric to be listed.
-        let listed_from = now - chrono::Duration::days(LISTED_DAYS);
-        if queries.len() < LIST_FIRST || to > now - chrono::Duration::hours(1) {
-            return self.get_metric_data(&cw, &queries.iter().collect::<Vec<_>>(), from, to).await;
-        }
-        let mut active: HashMap<(&str, &str), HashSet<DimensionKey>> = HashMap::new();
-        for q in queries {
-            if let std::collections::hash_map::Entry::Vacant(e) = active.entry((&q.namespace, &q.name)) {
-                e.insert(self.listed(&cw, &q.namespace, &q.name).await?);
+        let all: Vec<usize> = (0..queries.len()).collect();
+        let reads = if worth_listing(queries.len(), to, now) {
+            let mut active: HashMap<(&str, &str), HashSet<DimensionKey>> = HashMap::new();
+            for q in queries {
+                if let std::collections::hash_map::Entry::Vacant(e) = active.entry((&q.namespace, &q.name)) {
+                    e.insert(self.listed(&cw, &q.namespace, &q.name).await?);
+                }
             }
-        }
-        let (mut loud, mut quiet) = (vec![], vec![]);
-        for (i, q) in queries.iter().enumerate() {
-            let key = dimension_key(q.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            if active.get(&(q.namespace.as_str(), q.name.as_str())).is_some_and(|set| set.contains(&key)) {
-                loud.push(i);
-            } else {
-                quiet.push(i);
-            }
-        }
+            let listed: Vec<bool> = queries
+                .iter()
+                .map(|q| {
+                    let key = dimension_key(q.dimensions.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    active.get(&(q.namespace.as_str(), q.name.as_str())).is_some_and(|set| set.contains(&key))
+                })
+                .collect();
+            plan_reads(&listed, from, to, now - chrono::Duration::days(LISTED_DAYS))
+        } else {
+            vec![Read { queries: all, from, to }]
+        };
         let mut out = vec![Series::default(); queries.len()];
-        let asked: Vec<&MetricQuery> = loud.iter().map(|i| &queries[*i]).collect();
-        for (i, s) in loud.iter().zip(self.get_metric_data(&cw, &asked, from, to).await?) {
-            out[*i] = s;
-        }
-        if from < listed_from && !quiet.is_empty() {
-            let asked: Vec<&MetricQuery> = quiet.iter().map(|i| &queries[*i]).collect();
-            for (i, s) in quiet.iter().zip(self.get_metric_data(&cw, &asked, from, listed_from).await?) {
+        for read in reads {
+            let asked: Vec<&MetricQuery> = read.queries.iter().map(|i| &queries[*i]).collect();
+            for (i, s) in read.queries.iter().zip(self.get_metric_data(&cw, &asked, read.from, read.to).await?) {
                 out[*i] = s;
             }
         }
@@ -297,6 +292,36 @@ impl AwsProvider {
     }
 }
 
+/// One GetMetricData read: which queries, over which span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Read {
+    queries: Vec<usize>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// Whether listing the metrics first pays: enough queries, and a window that ended an hour ago
+/// (a metric takes up to 15 minutes to be listed after its first data point).
+fn worth_listing(queries: usize, to: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    queries >= LIST_FIRST && to <= now - chrono::Duration::hours(1)
+}
+
+/// The reads, given which queries' metrics ListMetrics names (`listed`) and the instant since
+/// which it vouches (`listed_from`): a listed metric is read over the whole window; one it does
+/// not name has no data since `listed_from`, so it is read only over the part of the window
+/// before that, if any.
+fn plan_reads(listed: &[bool], from: DateTime<Utc>, to: DateTime<Utc>, listed_from: DateTime<Utc>) -> Vec<Read> {
+    let (loud, quiet): (Vec<usize>, Vec<usize>) = (0..listed.len()).partition(|i| listed[*i]);
+    let mut reads = vec![];
+    if !loud.is_empty() {
+        reads.push(Read { queries: loud, from, to });
+    }
+    if !quiet.is_empty() && from < listed_from {
+        reads.push(Read { queries: quiet, from, to: listed_from.min(to) });
+    }
+    reads
+}
+
 /// A metric's dimensions (name, value) in a canonical order.
 type DimensionKey = Vec<(String, String)>;
 
@@ -332,5 +357,46 @@ impl Provider for AwsProvider {
         to: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
         Box::pin(self.read_metrics(region, queries, from, to))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, 0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn quiet_metrics_are_read_only_before_what_list_metrics_vouches_for() {
+        // A 7-day window inside the listed two weeks: only the listed metric is read.
+        let reads = plan_reads(&[true, false, false], day(20), day(27), day(14));
+        assert_eq!(reads, vec![Read { queries: vec![0], from: day(20), to: day(27) }]);
+        // A 30-day window: the quiet ones are read over the part before the listed span.
+        let reads = plan_reads(&[false, true, false], day(1), day(27), day(14));
+        assert_eq!(
+            reads,
+            vec![
+                Read { queries: vec![1], from: day(1), to: day(27) },
+                Read { queries: vec![0, 2], from: day(1), to: day(14) }
+            ]
+        );
+        // A window that ended before the listed span: read whole.
+        let reads = plan_reads(&[false], day(1), day(8), day(14));
+        assert_eq!(reads, vec![Read { queries: vec![0], from: day(1), to: day(8) }]);
+        assert!(plan_reads(&[], day(1), day(8), day(14)).is_empty());
+    }
+
+    #[test]
+    fn listing_first_needs_enough_queries_and_a_window_an_hour_old() {
+        let now = day(27) + chrono::Duration::hours(3);
+        assert!(worth_listing(LIST_FIRST, day(27), now));
+        assert!(!worth_listing(LIST_FIRST - 1, day(27), now));
+        // Judged minutes after midnight: the last data may not be listed yet.
+        assert!(!worth_listing(500, day(27), day(27) + chrono::Duration::minutes(20)));
+        // Judged in the future (tests move the clock): never.
+        assert!(!worth_listing(500, day(28), now));
     }
 }
