@@ -1,0 +1,243 @@
+//! Allocation rules: which records a rule matches, and how it assigns them.
+
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// A dimension of a cost record that rules match on and owners come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dim {
+    /// ProviderName.
+    Provider,
+    /// ServiceName.
+    Service,
+    /// BillingAccountId.
+    Account,
+    /// SubAccountId.
+    SubAccount,
+    /// RegionId.
+    Region,
+    /// ChargeCategory.
+    ChargeCategory,
+    /// ResourceId.
+    Resource,
+    /// Usage type or SKU.
+    UsageType,
+}
+
+/// One cost record as allocation sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Its stable id (what `explain` names).
+    pub id: String,
+    /// BillingCurrency.
+    pub currency: String,
+    /// BilledCost.
+    pub billed: Decimal,
+    /// EffectiveCost.
+    pub effective: Decimal,
+    /// Its dimensions (absent: the record has no value for it).
+    pub dims: BTreeMap<Dim, String>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Record {
+    /// A dimension's value.
+    pub fn dim(&self, d: Dim) -> Option<&str> {
+        self.dims.get(&d).map(String::as_str)
+    }
+}
+
+/// One test a record must pass.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// The dimension has one of these values.
+    Is(Dim, Vec<String>),
+    /// The dimension matches a glob (`*` any run, `?` one character).
+    Like(Dim, regex::Regex),
+    /// The tag has one of these values (any value when the list is empty).
+    Tag(String, Vec<String>),
+    /// The record lacks this tag.
+    TagMissing(String),
+    /// The record is one of these (a manual override names records).
+    RecordIs(Vec<String>),
+}
+
+impl Condition {
+    /// A glob condition; `*` and `?` are the only special characters.
+    pub fn like(dim: Dim, glob: &str) -> Result<Condition, RuleError> {
+        let mut pattern = String::from("^");
+        for c in glob.chars() {
+            match c {
+                '*' => pattern.push_str(".*"),
+                '?' => pattern.push('.'),
+                c => pattern.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+        pattern.push('$');
+        regex::Regex::new(&pattern)
+            .map(|r| Condition::Like(dim, r))
+            .map_err(|e| RuleError::Pattern(glob.into(), e.to_string()))
+    }
+
+    fn holds(&self, r: &Record) -> bool {
+        match self {
+            Condition::Is(d, values) => r.dim(*d).is_some_and(|v| values.iter().any(|x| x == v)),
+            Condition::Like(d, re) => r.dim(*d).is_some_and(|v| re.is_match(v)),
+            Condition::Tag(k, values) => r.tags.get(k).is_some_and(|v| values.is_empty() || values.contains(v)),
+            Condition::TagMissing(k) => !r.tags.contains_key(k),
+            Condition::RecordIs(ids) => ids.contains(&r.id),
+        }
+    }
+}
+
+/// All conditions must hold (none: every record).
+#[derive(Debug, Clone, Default)]
+pub struct Match(pub Vec<Condition>);
+
+impl Match {
+    /// Whether the record passes every condition.
+    pub fn matches(&self, r: &Record) -> bool {
+        self.0.iter().all(|c| c.holds(r))
+    }
+}
+
+/// Where an owner rule finds the owner.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnerSource {
+    /// A tag's value.
+    Tag(String),
+    /// A dimension's value.
+    Dim(Dim),
+    /// A table from a dimension's value (an account) to an owner.
+    Table(Dim, BTreeMap<String, String>),
+}
+
+impl OwnerSource {
+    fn owner(&self, r: &Record) -> Option<(String, String)> {
+        match self {
+            OwnerSource::Tag(k) => {
+                r.tags.get(k).filter(|v| !v.is_empty()).map(|v| (v.clone(), format!("tag {k} = {v}")))
+            }
+            OwnerSource::Dim(d) => r.dim(*d).map(|v| (v.to_string(), format!("{d:?} = {v}"))),
+            OwnerSource::Table(d, table) => {
+                let key = r.dim(*d)?;
+                table.get(key).map(|v| (v.clone(), format!("{d:?} {key} is {v}'s in the table")))
+            }
+        }
+    }
+}
+
+/// How a rule assigns what it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Method {
+    /// Direct: the whole record to this target (a manual override).
+    Override(String),
+    /// Direct: the owner from the first source that has one (`team = tag:team`, then
+    /// `tag:owner`, then an account table).
+    Owner(Vec<OwnerSource>),
+    /// Shared: fixed percentages adding up to 100.
+    Percentages(Vec<(String, Decimal)>),
+    /// Shared: in proportion to each target's direct spend (EffectiveCost) in the same currency.
+    ProportionalToDirect(Vec<String>),
+    /// Shared: in proportion to a usage figure per target (requests, seats, GB) given for the
+    /// period.
+    ProportionalToUsage(Vec<(String, Decimal)>),
+    /// Shared: the same share to each target.
+    Even(Vec<String>),
+    /// Shared: fixed amounts (in the pool's currency), the remainder to a named target.
+    Fixed {
+        /// Each target's amount.
+        amounts: Vec<(String, Decimal)>,
+        /// Who takes what is left.
+        remainder: String,
+    },
+}
+
+impl Method {
+    /// Whether the rule assigns directly (first phase) or spreads a shared cost.
+    pub fn is_direct(&self) -> bool {
+        matches!(self, Method::Override(_) | Method::Owner(_))
+    }
+
+    /// The owner of a record under a direct method, with why.
+    pub(crate) fn owner(&self, r: &Record) -> Option<(String, String)> {
+        match self {
+            Method::Override(t) => Some((t.clone(), "manual override".into())),
+            Method::Owner(sources) => sources.iter().find_map(|s| s.owner(r)),
+            _ => None,
+        }
+    }
+}
+
+/// One allocation rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Its id (what contributions name).
+    pub id: String,
+    /// Lower runs first within its phase.
+    pub priority: i32,
+    /// Which records it takes.
+    pub matcher: Match,
+    /// How it assigns them.
+    pub method: Method,
+}
+
+/// A rule that cannot be applied as written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuleError {
+    /// Percentages that do not add up to 100.
+    #[error("rule {0}: percentages add up to {1}, not 100")]
+    Percentages(String, Decimal),
+    /// A rule with no target.
+    #[error("rule {0}: no target")]
+    NoTarget(String),
+    /// A negative figure where shares need one at least zero.
+    #[error("rule {0}: {1} is negative")]
+    Negative(String, Decimal),
+    /// A glob that is not one.
+    #[error("pattern {0:?}: {1}")]
+    Pattern(String, String),
+    /// Two rules with one id.
+    #[error("two rules are named {0}")]
+    Duplicate(String),
+}
+
+impl Rule {
+    /// Checks what can be checked without records.
+    pub fn validate(&self) -> Result<(), RuleError> {
+        let id = || self.id.clone();
+        let negative = |pairs: &[(String, Decimal)]| {
+            pairs.iter().find(|(_, v)| v.is_sign_negative() && !v.is_zero()).map(|(_, v)| *v)
+        };
+        match &self.method {
+            Method::Percentages(p) => {
+                if let Some(v) = negative(p) {
+                    return Err(RuleError::Negative(id(), v));
+                }
+                let sum: Decimal = p.iter().map(|(_, v)| *v).sum();
+                if sum != Decimal::from(100) {
+                    return Err(RuleError::Percentages(id(), sum));
+                }
+            }
+            Method::ProportionalToUsage(p) => {
+                if let Some(v) = negative(p) {
+                    return Err(RuleError::Negative(id(), v));
+                }
+                if p.is_empty() {
+                    return Err(RuleError::NoTarget(id()));
+                }
+            }
+            Method::Fixed { amounts, .. } => {
+                if let Some(v) = negative(amounts) {
+                    return Err(RuleError::Negative(id(), v));
+                }
+            }
+            Method::ProportionalToDirect(t) | Method::Even(t) if t.is_empty() => return Err(RuleError::NoTarget(id())),
+            Method::Owner(s) if s.is_empty() => return Err(RuleError::NoTarget(id())),
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! Allocation: worked examples from the FinOps literature, and properties over random records
+//! and random rule sets (conservation per currency to the last digit; every allocated amount
+//! traceable to source records).
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+use valdrix_analytics::allocation::{
+    allocate, Condition, Dim, Kind, Match, Method, Options, OwnerSource, Record, Rule, RuleError, UNALLOCATED,
+};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn record(id: &str, service: &str, account: &str, amount: &str, tags: &[(&str, &str)]) -> Record {
+    Record {
+        id: id.into(),
+        currency: "USD".into(),
+        billed: d(amount),
+        effective: d(amount),
+        dims: [(Dim::Service, service.to_string()), (Dim::Account, account.to_string())].into_iter().collect(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+fn rule(id: &str, priority: i32, conditions: Vec<Condition>, method: Method) -> Rule {
+    Rule { id: id.into(), priority, matcher: Match(conditions), method }
+}
+
+fn team_by_tag() -> Rule {
+    rule("owner", 10, vec![], Method::Owner(vec![OwnerSource::Tag("team".into())]))
+}
+
+/// (target, kind) → effective.
+fn by_target(records: &[Record], rules: &[Rule], opts: Options) -> BTreeMap<(String, Kind), Decimal> {
+    let a = allocate(records, rules, opts).unwrap();
+    let mut out = BTreeMap::new();
+    for c in &a.contributions {
+        *out.entry((c.target.clone(), c.kind)).or_default() += c.effective;
+    }
+    out
+}
+
+#[test]
+fn a_shared_nat_gateway_of_4500_splits_60_40() {
+    let records = vec![record("nat-1", "NAT Gateway", "111", "4500.00", &[])];
+    let rules = vec![rule(
+        "nat",
+        1,
+        vec![Condition::Is(Dim::Service, vec!["NAT Gateway".into()])],
+        Method::Percentages(vec![("A".into(), d("60")), ("B".into(), d("40"))]),
+    )];
+    let a = allocate(&records, &rules, Options::default()).unwrap();
+    let shares: Vec<(&str, Decimal)> = a.contributions.iter().map(|c| (c.target.as_str(), c.billed)).collect();
+    assert_eq!(shares, vec![("A", d("2700.00")), ("B", d("1800.00"))]);
+    assert_eq!(a.contributions[0].records, vec!["nat-1"]);
+    assert!(a.contributions[0].basis.starts_with("60% of a pool of 4500.00"), "{}", a.contributions[0].basis);
+}
+
+#[test]
+fn support_is_spread_by_each_teams_ec2_spend() {
+    let records = vec![
+        record("ec2-a", "EC2", "111", "600.00", &[("team", "A")]),
+        record("ec2-b", "EC2", "111", "300.00", &[("team", "B")]),
+        record("support", "Support", "111", "90.00", &[]),
+    ];
+    let rules = vec![
+        team_by_tag(),
+        rule(
+            "support",
+            20,
+            vec![Condition::Is(Dim::Service, vec!["Support".into()])],
+            Method::ProportionalToDirect(vec!["A".into(), "B".into()]),
+        ),
+    ];
+    let t = by_target(&records, &rules, Options::default());
+    assert_eq!(t[&("A".into(), Kind::Shared)], d("60.00"));
+    assert_eq!(t[&("B".into(), Kind::Shared)], d("30.00"));
+    assert_eq!(t[&("A".into(), Kind::Direct)], d("600.00"));
+    let a = allocate(&records, &rules, Options::default()).unwrap();
+    let explained = a.explain("A");
+    assert!(explained.iter().any(|c| c.basis.contains("direct spend 600.00 of 900.00 (66.6667%)")), "{explained:?}");
+}
+
+#[test]
+fn untagged_spend_is_redistributed_in_proportion_to_tagged_spend() {
+    let records = vec![
+        record("a", "EC2", "111", "300.00", &[("team", "A")]),
+        record("b", "EC2", "111", "100.00", &[("team", "B")]),
+        record("untagged", "S3", "111", "40.00", &[]),
+    ];
+    let plain = by_target(&records, &[team_by_tag()], Options::default());
+    assert_eq!(plain[&(UNALLOCATED.into(), Kind::Unallocated)], d("40.00"));
+    let spread = by_target(&records, &[team_by_tag()], Options { redistribute_unallocated: true });
+    assert_eq!(spread[&("A".into(), Kind::Redistributed)], d("30.00"));
+    assert_eq!(spread[&("B".into(), Kind::Redistributed)], d("10.00"));
+    // The bucket is still reported, and netted out by its own redistribution.
+    assert_eq!(spread[&(UNALLOCATED.into(), Kind::Unallocated)], d("40.00"));
+    assert_eq!(spread[&(UNALLOCATED.into(), Kind::Redistributed)], d("-40.00"));
+    let a = allocate(&records, &[team_by_tag()], Options { redistribute_unallocated: true }).unwrap();
+    let totals = a.totals();
+    assert_eq!(totals[&("A".into(), "USD".into())].effective(), d("330.00"));
+    assert_eq!(totals[&(UNALLOCATED.into(), "USD".into())].effective(), d("0.00"));
+}
+
+#[test]
+fn fixed_amounts_then_the_remainder() {
+    let records = vec![record("support", "Support", "111", "1000.00", &[])];
+    let fixed =
+        Method::Fixed { amounts: vec![("A".into(), d("300")), ("B".into(), d("200"))], remainder: "Platform".into() };
+    let t = by_target(&records, &[rule("support", 1, vec![], fixed.clone())], Options::default());
+    assert_eq!(t[&("A".into(), Kind::Shared)], d("300"));
+    assert_eq!(t[&("B".into(), Kind::Shared)], d("200"));
+    assert_eq!(t[&("Platform".into(), Kind::Shared)], d("500.00"));
+    // A pool smaller than the fixed amounts gives what it has, in order.
+    let small = vec![record("support", "Support", "111", "250.00", &[])];
+    let t = by_target(&small, &[rule("support", 1, vec![], fixed)], Options::default());
+    assert_eq!((t[&("A".into(), Kind::Shared)], t[&("B".into(), Kind::Shared)]), (d("250.00"), d("0")));
+    assert_eq!(t[&("Platform".into(), Kind::Shared)], d("0.00"));
+}
+
+#[test]
+fn owners_fall_back_from_tag_to_tag_to_the_account_table_and_overrides_win() {
+    let records = vec![
+        record("r1", "EC2", "111", "10", &[("team", "A")]),
+        record("r2", "EC2", "111", "20", &[("owner", "B")]),
+        record("r3", "EC2", "222", "30", &[]),
+        record("r4", "EC2", "333", "40", &[]),
+        record("r5", "EC2", "111", "50", &[("team", "A")]),
+    ];
+    let table: BTreeMap<String, String> = [("222".to_string(), "C".to_string())].into();
+    let rules = vec![
+        rule(
+            "owner",
+            10,
+            vec![],
+            Method::Owner(vec![
+                OwnerSource::Tag("team".into()),
+                OwnerSource::Tag("owner".into()),
+                OwnerSource::Table(Dim::Account, table),
+            ]),
+        ),
+        rule("r5-is-platforms", 99, vec![Condition::RecordIs(vec!["r5".into()])], Method::Override("Platform".into())),
+    ];
+    let t = by_target(&records, &rules, Options::default());
+    assert_eq!(t[&("A".into(), Kind::Direct)], d("10"));
+    assert_eq!(t[&("B".into(), Kind::Direct)], d("20"));
+    assert_eq!(t[&("C".into(), Kind::Direct)], d("30"));
+    assert_eq!(t[&("Platform".into(), Kind::Direct)], d("50"));
+    assert_eq!(t[&(UNALLOCATED.into(), Kind::Unallocated)], d("40"));
+}
+
+#[test]
+fn usage_even_and_patterns() {
+    let records = vec![
+        record("lb-1", "ELB", "111", "100.00", &[]),
+        Record {
+            dims: [(Dim::Resource, "arn:aws:elasticloadbalancing:shared-lb".to_string())].into(),
+            ..record("x", "ELB", "111", "12.00", &[])
+        },
+    ];
+    let rules = vec![
+        rule(
+            "shared-lb",
+            1,
+            vec![Condition::like(Dim::Resource, "arn:aws:*:shared-*").unwrap()],
+            Method::Even(vec!["A".into(), "B".into(), "C".into()]),
+        ),
+        rule(
+            "lb-by-requests",
+            2,
+            vec![Condition::Is(Dim::Service, vec!["ELB".into()])],
+            Method::ProportionalToUsage(vec![("A".into(), d("750000")), ("B".into(), d("250000"))]),
+        ),
+    ];
+    let t = by_target(&records, &rules, Options::default());
+    assert_eq!(t[&("A".into(), Kind::Shared)], d("75.00") + d("4.00"));
+    assert_eq!(t[&("B".into(), Kind::Shared)], d("25.00") + d("4.00"));
+    assert_eq!(t[&("C".into(), Kind::Shared)], d("4.00"));
+}
+
+#[test]
+fn shared_rules_without_direct_spend_leave_the_pool_unallocated_and_say_so() {
+    let records = vec![record("support", "Support", "111", "90.00", &[])];
+    let rules = vec![rule("support", 1, vec![], Method::ProportionalToDirect(vec!["A".into()]))];
+    let a = allocate(&records, &rules, Options::default()).unwrap();
+    assert_eq!(a.contributions.len(), 1);
+    assert_eq!(a.contributions[0].target, UNALLOCATED);
+    assert!(a.unsplit[0].contains("rule support: none of its targets has direct spend in USD"), "{:?}", a.unsplit);
+}
+
+#[test]
+fn bad_rules_are_refused() {
+    let pct = |v: &str| Method::Percentages(vec![("A".into(), d(v)), ("B".into(), d("40"))]);
+    assert_eq!(
+        allocate(&[], &[rule("p", 1, vec![], pct("50"))], Options::default()),
+        Err(RuleError::Percentages("p".into(), d("90")))
+    );
+    let twice = vec![rule("p", 1, vec![], pct("60")), rule("p", 2, vec![], pct("60"))];
+    assert_eq!(allocate(&[], &twice, Options::default()), Err(RuleError::Duplicate("p".into())));
+    assert!(matches!(
+        allocate(&[], &[rule("e", 1, vec![], Method::Even(vec![]))], Options::default()),
+        Err(RuleError::NoTarget(_))
+    ));
+}
+
+// Random records and rule sets ---------------------------------------------------------------
+
+const TEAMS: [&str; 4] = ["A", "B", "C", "D"];
+const SERVICES: [&str; 4] = ["EC2", "S3", "Support", "NAT Gateway"];
+
+fn arb_record() -> impl Strategy<Value = Record> {
+    (0usize..4, 0usize..2, -1_000_000_000i64..10_000_000_000, 0u32..11, proptest::option::of(0usize..4), any::<bool>())
+        .prop_map(|(service, currency, mantissa, scale, team, credit_effective)| {
+            let billed = Decimal::new(mantissa, scale);
+            let effective = if credit_effective { billed * Decimal::new(9, 1) } else { billed };
+            let mut tags = BTreeMap::new();
+            if let Some(t) = team {
+                tags.insert("team".to_string(), TEAMS[t].to_string());
+            }
+            Record {
+                id: String::new(),
+                currency: ["USD", "EUR"][currency].into(),
+                billed,
+                effective,
+                dims: [(Dim::Service, SERVICES[service].to_string())].into(),
+                tags,
+            }
+        })
+}
+
+fn arb_method() -> impl Strategy<Value = Method> {
+    let targets = proptest::sample::subsequence(TEAMS.to_vec(), 1..=4)
+        .prop_map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+    prop_oneof![
+        Just(Method::Owner(vec![OwnerSource::Tag("team".into())])),
+        targets.clone().prop_map(Method::Even),
+        targets.clone().prop_map(Method::ProportionalToDirect),
+        (targets.clone(), proptest::collection::vec(0u32..1000, 4))
+            .prop_filter("some usage", |(_, u)| u.iter().any(|x| *x > 0))
+            .prop_map(|(t, u)| Method::ProportionalToUsage(
+                t.into_iter().zip(u).map(|(t, u)| (t, Decimal::from(u))).collect()
+            )),
+        (0u32..=100).prop_map(|p| Method::Percentages(vec![
+            ("A".into(), Decimal::from(p)),
+            ("B".into(), Decimal::from(100 - p))
+        ])),
+        (0u32..5000, 0u32..5000).prop_map(|(a, b)| Method::Fixed {
+            amounts: vec![("A".into(), Decimal::new(a.into(), 1)), ("B".into(), Decimal::new(b.into(), 1))],
+            remainder: "C".into(),
+        }),
+    ]
+}
+
+fn arb_rules() -> impl Strategy<Value = Vec<Rule>> {
+    proptest::collection::vec((arb_method(), proptest::option::of(0usize..4), -5i32..5), 0..8).prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (method, service, priority))| Rule {
+                id: format!("r{i}"),
+                priority,
+                matcher: Match(
+                    service.map(|s| Condition::Is(Dim::Service, vec![SERVICES[s].into()])).into_iter().collect(),
+                ),
+                method,
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn allocations_add_up_to_the_bill_per_currency_and_trace_to_their_records(
+        mut records in proptest::collection::vec(arb_record(), 0..40),
+        rules in arb_rules(),
+        redistribute in any::<bool>(),
+    ) {
+        for (i, r) in records.iter_mut().enumerate() {
+            r.id = format!("rec-{i}");
+        }
+        let a = allocate(&records, &rules, Options { redistribute_unallocated: redistribute }).unwrap();
+        let mut source: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+        for r in &records {
+            let e = source.entry(r.currency.as_str()).or_default();
+            e.0 += r.billed;
+            e.1 += r.effective;
+        }
+        let mut allocated: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+        for c in &a.contributions {
+            let e = allocated.entry(c.currency.as_str()).or_default();
+            e.0 += c.billed;
+            e.1 += c.effective;
+        }
+        // Exactly, to the last digit, both costs, every currency (and none invented).
+        prop_assert_eq!(&source, &allocated);
+        // Every record is claimed exactly once (directly, by one shared rule, or left in the
+        // bucket), and every contribution names records of its own currency.
+        let by_id: BTreeMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut claims: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut shared_rules: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for c in &a.contributions {
+            prop_assert!(!c.records.is_empty());
+            for id in &c.records {
+                let r = by_id.get(id.as_str()).copied();
+                prop_assert!(r.is_some_and(|r| r.currency == c.currency), "{} in {:?}", id, c);
+            }
+            match c.kind {
+                Kind::Direct | Kind::Unallocated => {
+                    for id in &c.records { *claims.entry(id.as_str()).or_default() += 1; }
+                }
+                Kind::Shared => {
+                    for id in &c.records { shared_rules.entry(id.as_str()).or_default().insert(c.rule.as_deref().unwrap_or("")); }
+                }
+                Kind::Redistributed => {}
+            }
+        }
+        for (id, rules) in &shared_rules {
+            prop_assert_eq!(rules.len(), 1, "{} shared by several rules", id);
+            *claims.entry(id).or_default() += 1;
+        }
+        for r in &records {
+            prop_assert_eq!(claims.get(r.id.as_str()).copied().unwrap_or(0), 1, "{} claimed", &r.id);
+        }
+    }
+}
