@@ -15,9 +15,11 @@
 //! source costs to the last digit.
 
 mod engine;
+pub mod file;
 mod rules;
 pub mod split;
 
 pub use engine::{allocate, Allocation, Contribution, Kind, Options, UNALLOCATED};
+pub use file::{export, parse, RulesFileError};
 pub use rules::{Condition, Dim, Match, Method, OwnerSource, Record, Rule, RuleError};
 pub use split::{split, SplitError};

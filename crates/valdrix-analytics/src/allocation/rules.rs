@@ -97,10 +97,41 @@ impl Condition {
 pub struct Match(pub Vec<Condition>);
 
 impl Match {
+    /// The glob a `Like` condition on `d` was made from.
+    pub fn glob_of(&self, d: Dim) -> Option<String> {
+        self.0.iter().find_map(|c| match c {
+            Condition::Like(x, re) if *x == d => Some(glob_from_regex(re.as_str())),
+            _ => None,
+        })
+    }
+
     /// Whether the record passes every condition.
     pub fn matches(&self, r: &Record) -> bool {
         self.0.iter().all(|c| c.holds(r))
     }
+}
+
+/// The glob a [`Condition::like`] regex was made from (the inverse of that translation).
+fn glob_from_regex(re: &str) -> String {
+    let inner = re.strip_prefix('^').and_then(|r| r.strip_suffix('$')).unwrap_or(re);
+    let mut out = String::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '.' if chars.peek() == Some(&'*') => {
+                chars.next();
+                out.push('*');
+            }
+            '.' => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Where an owner rule finds the owner.
