@@ -206,6 +206,15 @@ pub trait Store {
         f: &mut dyn FnMut(CostRecord) -> Result<()>,
     ) -> Result<()>;
 
+    /// The same as [`Store::for_each_record`], with each record's stable id
+    /// ([`trust::record_id`]), for answers that must name their source records.
+    fn for_each_record_with_id(
+        &self,
+        tenant: &TenantId,
+        q: &CostQuery,
+        f: &mut dyn FnMut(String, CostRecord) -> Result<()>,
+    ) -> Result<()>;
+
     /// Totals per currency over all stored records of the tenant.
     fn totals(&self, tenant: &TenantId) -> Result<BTreeMap<String, CurrencyTotals>>;
 

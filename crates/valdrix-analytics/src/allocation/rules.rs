@@ -43,6 +43,33 @@ pub struct Record {
 }
 
 impl Record {
+    /// A stored record under its id.
+    pub fn from_cost(id: String, r: &valdrix_core::CostRecord) -> Record {
+        let g = &r.grain;
+        let mut dims = BTreeMap::new();
+        let mut put = |d: Dim, v: Option<&str>| {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                dims.insert(d, v.to_string());
+            }
+        };
+        put(Dim::Provider, Some(&g.provider));
+        put(Dim::Service, Some(&g.service_name));
+        put(Dim::Account, Some(&g.billing_account_id));
+        put(Dim::SubAccount, g.sub_account_id.as_deref());
+        put(Dim::Region, g.region_id.as_deref());
+        put(Dim::ChargeCategory, Some(g.charge_category.as_str()));
+        put(Dim::Resource, g.resource_id.as_deref());
+        put(Dim::UsageType, g.usage_type.as_deref());
+        Record {
+            id,
+            currency: g.currency.clone(),
+            billed: r.totals.billed_cost,
+            effective: r.totals.effective_cost,
+            dims,
+            tags: g.tags.0.clone(),
+        }
+    }
+
     /// A dimension's value.
     pub fn dim(&self, d: Dim) -> Option<&str> {
         self.dims.get(&d).map(String::as_str)

@@ -1,14 +1,18 @@
 //! Exact splitting: an amount divided by weights so that the parts add up to the amount to the
 //! last digit, by largest remainders.
 //!
-//! The amount is split in units of its own last decimal place (a bill line of 4,500.00 in cents,
-//! one of 0.0000001234 in units of 10⁻¹⁰): each part first gets the whole units its exact share
+//! The amount is split in units of its own last decimal place, and at least of cents (a bill line
+//! of 4,500.00 in cents, one of 0.0000001234 in units of 10⁻¹⁰; stored amounts lose their
+//! trailing zeros, and 40 split three ways is still split to the cent): each part first gets the whole units its exact share
 //! holds, then the units left over go one each to the parts with the largest fractional
 //! remainders (ties to the earlier part). Nothing is created or lost, and no part differs from its
 //! exact share by a unit or more.
 
 use num_bigint::BigInt;
 use rust_decimal::Decimal;
+
+/// The coarsest unit a split works in: hundredths.
+pub const MIN_SCALE: u32 = 2;
 
 /// A split that cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +38,8 @@ fn common_scale(ws: &[Decimal]) -> u32 {
 }
 
 /// Splits `amount` by `weights`: the parts, in the weights' order, add up to `amount` exactly,
-/// each at the amount's scale. A negative amount (a credit) splits the same way, negated.
+/// each at the amount's scale or [`MIN_SCALE`], whichever is finer. A negative amount (a credit)
+/// splits the same way, negated.
 pub fn split(amount: Decimal, weights: &[Decimal]) -> Result<Vec<Decimal>, SplitError> {
     if let Some(w) = weights.iter().find(|w| w.is_sign_negative() && !w.is_zero()) {
         return Err(SplitError::NegativeWeight(*w));
@@ -45,7 +50,7 @@ pub fn split(amount: Decimal, weights: &[Decimal]) -> Result<Vec<Decimal>, Split
     if total_w == BigInt::from(0) {
         return Err(SplitError::NoWeight);
     }
-    let scale = amount.scale();
+    let scale = amount.scale().max(MIN_SCALE);
     let negative = amount.is_sign_negative();
     let total = units(amount.abs(), scale);
     // Each part's whole units, and what is left of its exact share (as a numerator over total_w).

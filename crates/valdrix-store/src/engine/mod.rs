@@ -75,6 +75,15 @@ macro_rules! store_methods {
             self.scoped(tenant, |db| $crate::engine::for_each_record(db, tenant, q, f))
         }
 
+        fn for_each_record_with_id(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            q: &$crate::CostQuery,
+            f: &mut dyn FnMut(String, valdrix_core::CostRecord) -> $crate::Result<()>,
+        ) -> $crate::Result<()> {
+            self.scoped(tenant, |db| $crate::engine::for_each_record_with_id(db, tenant, q, f))
+        }
+
         fn totals(
             &self,
             tenant: &valdrix_core::TenantId,
@@ -996,6 +1005,29 @@ pub(crate) fn for_each_record(
     let mut all: Vec<String> = vec![tenant.as_str().to_string()];
     all.extend(params);
     db.for_each(&sql, &texts(&all), |r| f(record_from_row(r)?))
+}
+
+/// [`for_each_record`], with each record's stable id (from its series key, the first column,
+/// and its day).
+pub(crate) fn for_each_record_with_id(
+    db: Db<'_>,
+    tenant: &TenantId,
+    q: &CostQuery,
+    f: &mut dyn FnMut(String, CostRecord) -> Result<()>,
+) -> Result<()> {
+    let mut params: Vec<String> = Vec::new();
+    let w = where_sql(db.dialect(), q, &mut params);
+    let sql = format!(
+        "SELECT {} FROM cost_records c {JOIN_SERIES} {JOIN_ATTRS} WHERE {w} ORDER BY c.charge_date, c.series_no",
+        select_record_columns()
+    );
+    let mut all: Vec<String> = vec![tenant.as_str().to_string()];
+    all.extend(params);
+    db.for_each(&sql, &texts(&all), |r| {
+        let key: Vec<u8> = r.get(0)?;
+        let record = record_from_row(r)?;
+        f(crate::trust::record_id(&key, record.grain.charge_date), record)
+    })
 }
 
 /// Totals per currency over all stored records of the tenant.
