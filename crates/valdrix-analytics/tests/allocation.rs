@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use valdrix_analytics::allocation::{
-    allocate, Condition, Dim, Kind, Match, Method, Options, OwnerSource, Record, Rule, RuleError, UNALLOCATED,
+    allocate, unallocated_by, Condition, Dim, Kind, Match, Method, Options, OwnerSource, Record, Rule, RuleError,
+    UNALLOCATED,
 };
 
 fn d(s: &str) -> Decimal {
@@ -103,6 +104,22 @@ fn untagged_spend_is_redistributed_in_proportion_to_tagged_spend() {
     let totals = a.totals();
     assert_eq!(totals[&("A".into(), "USD".into())].effective(), d("330.00"));
     assert_eq!(totals[&(UNALLOCATED.into(), "USD".into())].effective(), d("0.00"));
+}
+
+#[test]
+fn the_bucket_says_which_services_and_resources_lack_the_tag() {
+    let records = vec![
+        record("a", "EC2", "111", "300.00", &[("team", "A")]),
+        record("s3-1", "S3", "111", "25.00", &[]),
+        record("s3-2", "S3", "111", "15.00", &[]),
+        record("lambda", "Lambda", "111", "5.00", &[]),
+    ];
+    let a = allocate(&records, &[team_by_tag()], Options::default()).unwrap();
+    let top = unallocated_by(&records, &a, Dim::Service, 1);
+    assert_eq!(top.len(), 1);
+    assert_eq!((top[0].value.as_deref(), top[0].effective, top[0].records), (Some("S3"), d("40.00"), 2));
+    let all = unallocated_by(&records, &a, Dim::Service, 10);
+    assert_eq!(all.iter().map(|g| g.effective).sum::<Decimal>(), d("45.00"));
 }
 
 #[test]

@@ -5,18 +5,21 @@ use crate::output::{money_for_people, Grid};
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
 use std::path::Path;
-use valdrix_analytics::allocation::{allocate, parse, Allocation, Kind, Options, Record, UNALLOCATED};
+use valdrix_analytics::allocation::{
+    allocate, parse, unallocated_by, Allocation, Dim, Kind, Options, Record, UNALLOCATED,
+};
 use valdrix_core::TenantId;
 use valdrix_store::{CostQuery, Store};
 
-/// Reads the rule file, the records of the query's range and filters, and allocates them.
+/// Reads the rule file, the records of the query's range and filters, and allocates them; the
+/// records come back too, for reports on them.
 pub fn run(
     store: &dyn Store,
     tenant: &TenantId,
     rules: &Path,
     q: &CostQuery,
     redistribute: bool,
-) -> Result<Allocation> {
+) -> Result<(Allocation, Vec<Record>)> {
     let text = std::fs::read_to_string(rules).with_context(|| format!("reading rules {}", rules.display()))?;
     let rules = parse(&rules.display().to_string(), &text)?;
     let mut records = Vec::new();
@@ -24,7 +27,39 @@ pub fn run(
         records.push(Record::from_cost(id, &r));
         Ok(())
     })?;
-    Ok(allocate(&records, &rules, Options { redistribute_unallocated: redistribute })?)
+    let allocation = allocate(&records, &rules, Options { redistribute_unallocated: redistribute })?;
+    Ok((allocation, records))
+}
+
+/// The unallocated bucket: its share of each currency's spend, then the services and the
+/// resources holding most of it (what lacks the tags the rules look for).
+pub fn unallocated_grid(a: &Allocation, records: &[Record], top: usize, people: bool) -> Grid {
+    let mut spend: std::collections::BTreeMap<&str, Decimal> = Default::default();
+    for r in records {
+        *spend.entry(r.currency.as_str()).or_default() += r.effective;
+    }
+    let share = |v: Decimal, currency: &str| {
+        let whole = spend.get(currency).copied().unwrap_or_default();
+        (!whole.is_zero()).then(|| format!("{}%", (v * Decimal::from(100) / whole).round_dp(1)))
+    };
+    let mut rows = vec![];
+    for ((target, currency), t) in a.totals() {
+        if target == UNALLOCATED {
+            let v = t.direct_effective;
+            rows.push(vec![Some("total".into()), None, Some(currency.clone()), amount(v, people), share(v, &currency)]);
+        }
+    }
+    for (label, dim) in [("service", Dim::Service), ("resource", Dim::Resource)] {
+        for g in unallocated_by(records, a, dim, top) {
+            let s = share(g.effective, &g.currency);
+            rows.push(vec![Some(label.into()), g.value, Some(g.currency), amount(g.effective, people), s]);
+        }
+    }
+    Grid {
+        columns: ["group", "value", "currency", "effective", "share_of_spend"].map(String::from).to_vec(),
+        numeric: vec![false, false, false, true, true],
+        rows,
+    }
 }
 
 fn amount(d: Decimal, people: bool) -> Option<String> {

@@ -440,6 +440,10 @@ struct AllocateArgs {
     /// Show the contributions behind one target's figure (`Unallocated` for the bucket).
     #[arg(long)]
     explain: Option<String>,
+    /// Report the unallocated bucket: its share of spend, and the services and resources
+    /// holding most of it (what lacks the tags the rules look for).
+    #[arg(long, conflicts_with = "explain")]
+    unallocated: bool,
     /// Output format (json: every contribution with its records and arithmetic).
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
@@ -687,7 +691,12 @@ fn allocate_cmd(cli: &Cli, tenant: &TenantId, a: &AllocateArgs) -> Result<()> {
         q.to = first.checked_add_months(chrono::Months::new(1));
     }
     let store = open_store(cli)?;
-    let allocation = valdrix::allocate::run(store.as_ref(), tenant, &a.rules, &q, a.redistribute)?;
+    let (allocation, records) = valdrix::allocate::run(store.as_ref(), tenant, &a.rules, &q, a.redistribute)?;
+    if a.unallocated {
+        let mut out = std::io::stdout().lock();
+        return valdrix::allocate::unallocated_grid(&allocation, &records, 10, a.format == OutputFormat::Table)
+            .write(a.format, &mut out);
+    }
     let mut out = std::io::stdout().lock();
     let people = a.format == OutputFormat::Table;
     if a.format == OutputFormat::Json {

@@ -113,6 +113,21 @@ fn a_month_is_split_by_the_rules_to_the_cent() {
     assert!(ok);
     assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
 
+    // The bucket: 40 of 5,530 (0.7 %), all of it S3's bucket-x.
+    let (ok, csv, err) =
+        valdrix(&db, &["allocate", "--rules", rules.to_str().unwrap(), "--unallocated", "--format", "csv"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "group,value,currency,effective,share_of_spend",
+            "total,,USD,40,0.7%",
+            "service,Amazon S3,USD,40,0.7%",
+            "resource,bucket-x,USD,40,0.7%"
+        ]
+    );
+
     // A bad rule file is an error naming the file and the rule; a month with no records has
     // nothing to explain.
     let bad = dir.path().join("bad.json");

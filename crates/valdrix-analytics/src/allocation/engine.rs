@@ -385,3 +385,60 @@ fn redistribute(out: &mut Allocation, currency: &str, billed: Decimal, effective
         basis: "redistributed to the targets in proportion to what they were allocated".into(),
     });
 }
+
+/// One group of the unallocated bucket: a value of a dimension and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UnallocatedGroup {
+    /// Currency.
+    pub currency: String,
+    /// The dimension's value (none: records without one).
+    pub value: Option<String>,
+    /// EffectiveCost in the bucket.
+    pub effective: Decimal,
+    /// BilledCost in the bucket.
+    pub billed: Decimal,
+    /// Records.
+    pub records: usize,
+}
+
+/// What the unallocated bucket holds, by a dimension (the services or resources that lack the
+/// tag the rules look for), largest first, at most `top` groups per currency.
+pub fn unallocated_by(records: &[Record], a: &Allocation, dim: super::Dim, top: usize) -> Vec<UnallocatedGroup> {
+    let bucket: BTreeSet<&str> = a
+        .contributions
+        .iter()
+        .filter(|c| c.kind == Kind::Unallocated)
+        .flat_map(|c| c.records.iter().map(String::as_str))
+        .collect();
+    let mut groups: BTreeMap<(String, Option<String>), (Decimal, Decimal, usize)> = BTreeMap::new();
+    for r in records.iter().filter(|r| bucket.contains(r.id.as_str())) {
+        let g = groups.entry((r.currency.clone(), r.dim(dim).map(str::to_string))).or_default();
+        g.0 += r.effective;
+        g.1 += r.billed;
+        g.2 += 1;
+    }
+    let mut out: Vec<UnallocatedGroup> = groups
+        .into_iter()
+        .map(|((currency, value), (effective, billed, records))| UnallocatedGroup {
+            currency,
+            value,
+            effective,
+            billed,
+            records,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (&a.currency, std::cmp::Reverse(a.effective.abs()), &a.value).cmp(&(
+            &b.currency,
+            std::cmp::Reverse(b.effective.abs()),
+            &b.value,
+        ))
+    });
+    let mut per_currency: BTreeMap<String, usize> = BTreeMap::new();
+    out.retain(|g| {
+        let n = per_currency.entry(g.currency.clone()).or_default();
+        *n += 1;
+        *n <= top
+    });
+    out
+}

@@ -19,7 +19,7 @@ pub mod file;
 mod rules;
 pub mod split;
 
-pub use engine::{allocate, Allocation, Contribution, Kind, Options, UNALLOCATED};
+pub use engine::{allocate, unallocated_by, Allocation, Contribution, Kind, Options, UnallocatedGroup, UNALLOCATED};
 pub use file::{export, parse, RulesFileError};
 pub use rules::{Condition, Dim, Match, Method, OwnerSource, Record, Rule, RuleError};
 pub use split::{split, SplitError};
