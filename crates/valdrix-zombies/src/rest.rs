@@ -215,6 +215,34 @@ impl Listings {
     }
 }
 
+impl Listings {
+    /// The regions holding resources of these types (each type listed by `fetch` if it was not
+    /// yet), for a scan of "every region".
+    pub async fn regions<F, Fut>(&self, kinds: &[Kind], fetch: F) -> Result<Vec<String>, ProviderError>
+    where
+        F: Fn(Kind) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Resource>, ProviderError>>,
+    {
+        let mut out = std::collections::BTreeSet::new();
+        for kind in kinds {
+            for r in self.get(*kind, fetch(*kind)).await?.iter() {
+                out.insert(r.region.clone());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// An instant as the Azure and GCP APIs take it (`2026-11-01T00:00:00Z`).
+pub fn instant(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A form body (`application/x-www-form-urlencoded`), as token endpoints take it.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
 /// A URL from a base and a path, with query parameters.
 pub fn url(base: &Url, path: &str, query: &[(&str, &str)]) -> Result<Url, ProviderError> {
     let mut u = base.join(path.trim_start_matches('/')).map_err(|e| ProviderError::Call {

@@ -1,7 +1,7 @@
 //! `valdrix allocate`: the stored records of a range split among teams by a rule file, with the
 //! unallocated bucket and, for any target, the contributions that make up its figure.
 
-use crate::output::{money_for_people, Grid};
+use crate::output::{money_text, Grid};
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
 use std::path::Path;
@@ -63,7 +63,7 @@ pub fn unallocated_grid(a: &Allocation, records: &[Record], top: usize, people: 
 }
 
 fn amount(d: Decimal, people: bool) -> Option<String> {
-    Some(if people { money_for_people(d) } else { d.normalize().to_string() })
+    Some(money_text(d, people))
 }
 
 /// Each target's direct, shared and redistributed cost (EffectiveCost) and its total, billed and

@@ -78,6 +78,15 @@ impl Grid {
     }
 }
 
+/// An amount: exact for programs, rounded with separators for people.
+pub fn money_text(d: rust_decimal::Decimal, people: bool) -> String {
+    if people {
+        money_for_people(d)
+    } else {
+        d.normalize().to_string()
+    }
+}
+
 /// Formats an amount for people: two decimals with thousands separators, keeping exactness in
 /// machine formats (those print the full decimal).
 pub fn money_for_people(d: rust_decimal::Decimal) -> String {

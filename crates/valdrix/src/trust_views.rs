@@ -3,16 +3,12 @@
 
 use rust_decimal::Decimal;
 
-use crate::output::{money_for_people, Grid};
+use crate::output::Grid;
 use valdrix_store::{AuditEvent, PeriodInfo, RecordHistory, RecordRow, RestatementAlert, RunAudit, RunSummary};
 
 /// An amount: exact for programs, rounded with separators for people.
 fn money(d: Decimal, machine: bool) -> String {
-    if machine {
-        d.normalize().to_string()
-    } else {
-        money_for_people(d)
-    }
+    crate::output::money_text(d, !machine)
 }
 
 /// A signed amount for people (`+12.35`).

@@ -305,6 +305,14 @@ pub(crate) fn take(pairs: &mut Vec<(String, String)>, names: &[&str]) -> Vec<(St
     taken
 }
 
+/// A positive number naming a run or a plan; otherwise a 400 saying which.
+pub(crate) fn number(what: &str, v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad_request(format!("{what} {v:?}: a {what} number")))
+}
+
 /// A page size: 1 to [`MAX_PAGE`].
 pub(crate) fn page_limit(v: &str) -> Result<usize, ApiError> {
     v.parse()

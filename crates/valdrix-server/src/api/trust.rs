@@ -142,7 +142,7 @@ pub struct AuditParams {
 }
 
 fn run_id(v: &str) -> Result<i64, ApiError> {
-    v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request(format!("run {v:?}: a run number")))
+    super::number("run", v)
 }
 
 /// The audit of a run: added, added late, restated, removed, post-final, net change, largest.

@@ -415,7 +415,7 @@ pub async fn create_plan(
 }
 
 fn plan_id(v: &str) -> Result<i64, ApiError> {
-    v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request(format!("plan {v:?}: a plan number")))
+    super::number("plan", v)
 }
 
 /// A plan with its log.

@@ -16,7 +16,8 @@ use super::chart::{self, Bar};
 use super::{layout, money, page, Session};
 use crate::{ApiError, AppState};
 
-fn error_page(session: &Session, active: &str, e: ApiError) -> Response {
+/// An error in the page frame, the navigation showing `active`.
+pub(super) fn error_page(session: &Session, active: &str, e: ApiError) -> Response {
     page(
         e.status,
         layout(

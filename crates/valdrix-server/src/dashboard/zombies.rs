@@ -22,8 +22,7 @@ use crate::{ApiError, AppState};
 const TITLE: &str = "Zombies";
 
 fn error_page(session: &Session, e: ApiError) -> Response {
-    let content = html! { h1 { (TITLE) } p.error { (e.detail) } p { a href="/zombies" { "Back to the findings" } } };
-    page(e.status, layout(TITLE, Some(session), TITLE, content))
+    super::pages::error_page(session, TITLE, e)
 }
 
 /// The reason a finding's evidence gives.
@@ -159,8 +158,9 @@ pub async fn approve(
     if session.role < Role::Admin {
         return error_page(&session, ApiError::forbidden("approving a plan needs the admin role"));
     }
-    let Some(id) = plan_id.parse::<i64>().ok().filter(|n| *n > 0) else {
-        return error_page(&session, ApiError::bad_request(format!("plan {plan_id:?}: a plan number")));
+    let id = match crate::api::number("plan", &plan_id) {
+        Ok(id) => id,
+        Err(e) => return error_page(&session, e),
     };
     let (tenant, actor) = (session.tenant.clone(), format!("key:{}", session.key_id));
     match state.stores.run(move |s| approve_plan(s, &tenant, id, &actor, &|_| None)).await {

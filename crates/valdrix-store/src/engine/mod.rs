@@ -989,12 +989,13 @@ pub(crate) fn records_costs(db: Db<'_>, tenant: &TenantId, q: &CostQuery) -> Res
         .collect())
 }
 
-/// Calls `f` with every record matching the query's range and filters, in charge-date order.
-pub(crate) fn for_each_record(
+/// Calls `f` with the row of every record matching the query's range and filters (the columns
+/// of [`select_record_columns`]), in charge-date order.
+fn for_each_record_row(
     db: Db<'_>,
     tenant: &TenantId,
     q: &CostQuery,
-    f: &mut dyn FnMut(CostRecord) -> Result<()>,
+    f: &mut dyn FnMut(&Row<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut params: Vec<String> = Vec::new();
     let w = where_sql(db.dialect(), q, &mut params);
@@ -1004,7 +1005,17 @@ pub(crate) fn for_each_record(
     );
     let mut all: Vec<String> = vec![tenant.as_str().to_string()];
     all.extend(params);
-    db.for_each(&sql, &texts(&all), |r| f(record_from_row(r)?))
+    db.for_each(&sql, &texts(&all), f)
+}
+
+/// Calls `f` with every record matching the query's range and filters, in charge-date order.
+pub(crate) fn for_each_record(
+    db: Db<'_>,
+    tenant: &TenantId,
+    q: &CostQuery,
+    f: &mut dyn FnMut(CostRecord) -> Result<()>,
+) -> Result<()> {
+    for_each_record_row(db, tenant, q, &mut |r| f(record_from_row(r)?))
 }
 
 /// [`for_each_record`], with each record's stable id (from its series key, the first column,
@@ -1015,15 +1026,7 @@ pub(crate) fn for_each_record_with_id(
     q: &CostQuery,
     f: &mut dyn FnMut(String, CostRecord) -> Result<()>,
 ) -> Result<()> {
-    let mut params: Vec<String> = Vec::new();
-    let w = where_sql(db.dialect(), q, &mut params);
-    let sql = format!(
-        "SELECT {} FROM cost_records c {JOIN_SERIES} {JOIN_ATTRS} WHERE {w} ORDER BY c.charge_date, c.series_no",
-        select_record_columns()
-    );
-    let mut all: Vec<String> = vec![tenant.as_str().to_string()];
-    all.extend(params);
-    db.for_each(&sql, &texts(&all), |r| {
+    for_each_record_row(db, tenant, q, &mut |r| {
         let key: Vec<u8> = r.get(0)?;
         let record = record_from_row(r)?;
         f(crate::trust::record_id(&key, record.grain.charge_date), record)

@@ -3,7 +3,7 @@
 //! account, and the VM's instance metadata service.
 
 use crate::provider::ProviderError;
-use crate::rest::{Credential, Http, Token};
+use crate::rest::{form, Credential, Http, Token};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use std::time::Duration;
@@ -86,10 +86,6 @@ fn token_of(v: &Value, key: &str, operation: &str) -> Result<Token, ProviderErro
     })?;
     let lifetime = seconds(v.get("expires_in")).unwrap_or(3600);
     Ok(Token { value: value.to_string(), lifetime: Duration::from_secs(lifetime) })
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 impl Credential for AzureCredential {

@@ -15,12 +15,11 @@ pub use auth::AzureCredential;
 use crate::provider::{Provider, ProviderError};
 use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series, Statistic};
 use crate::rest::{self, Listings, Rest};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Url;
 use serde_json::Value;
-use std::collections::BTreeSet;
 
 /// Azure Resource Manager in the public cloud.
 pub const ARM_ENDPOINT: &str = "https://management.azure.com/";
@@ -83,10 +82,6 @@ fn aggregation(s: Statistic) -> (&'static str, &'static str) {
     }
 }
 
-fn instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 impl AzureProvider {
     /// Resolves credentials and reads the subscription, which proves they reach it.
     pub async fn connect(conn: &AzureConnection) -> Result<AzureProvider, ProviderError> {
@@ -122,13 +117,7 @@ impl AzureProvider {
 
     /// The locations that hold resources of these types, for a scan of "every region".
     pub async fn locations(&self, kinds: &[Kind]) -> Result<Vec<String>, ProviderError> {
-        let mut out = BTreeSet::new();
-        for kind in kinds {
-            for r in self.listings.get(*kind, self.list_all(*kind)).await?.iter() {
-                out.insert(r.region.clone());
-            }
-        }
-        Ok(out.into_iter().collect())
+        self.listings.regions(kinds, |k| self.list_all(k)).await
     }
 
     /// Every item of a subscription-wide list, following `nextLink`.
@@ -189,7 +178,7 @@ impl AzureProvider {
         let period = interval(q.period_secs)
             .ok_or_else(|| error(OP, format!("Azure Monitor has no {}-second interval", q.period_secs)))?;
         let (aggregation, key) = aggregation(q.statistic);
-        let timespan = format!("{}/{}", instant(from), instant(to));
+        let timespan = format!("{}/{}", rest::instant(from), rest::instant(to));
         let url = rest::url(
             &self.arm,
             &format!("{}/providers/Microsoft.Insights/metrics", resource.trim_start_matches('/')),

@@ -4,7 +4,7 @@
 //! is also looked for in its default place), else the metadata server of the instance it runs on.
 
 use crate::provider::ProviderError;
-use crate::rest::{Credential, Http, Token};
+use crate::rest::{form, Credential, Http, Token};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -153,10 +153,6 @@ fn token_of(v: &Value, operation: &str) -> Result<Token, ProviderError> {
     })?;
     let lifetime = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
     Ok(Token { value: value.to_string(), lifetime: Duration::from_secs(lifetime) })
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 async fn post_form(http: &Http, uri: &str, body: String) -> Result<Token, ProviderError> {

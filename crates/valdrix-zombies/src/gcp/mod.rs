@@ -19,11 +19,11 @@ pub use auth::{GcpCredential, SCOPE};
 use crate::provider::{Provider, ProviderError};
 use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series, Statistic};
 use crate::rest::{self, Listings, Rest};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::future::BoxFuture;
 use reqwest::Url;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 /// Compute Engine's API.
 const COMPUTE: &str = "https://compute.googleapis.com/compute/v1/";
@@ -75,10 +75,6 @@ fn aligner(s: Statistic) -> &'static str {
     }
 }
 
-fn instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 impl GcpProvider {
     /// Resolves credentials and reads the project, which proves they reach it.
     pub async fn connect(conn: &GcpConnection) -> Result<GcpProvider, ProviderError> {
@@ -113,13 +109,7 @@ impl GcpProvider {
     /// The regions (and `global`) that hold resources of these types, for a scan of "every
     /// region".
     pub async fn regions(&self, kinds: &[Kind]) -> Result<Vec<String>, ProviderError> {
-        let mut out = BTreeSet::new();
-        for kind in kinds {
-            for r in self.listings.get(*kind, self.list_all(*kind)).await?.iter() {
-                out.insert(r.region.clone());
-            }
-        }
-        Ok(out.into_iter().collect())
+        self.listings.regions(kinds, |k| self.list_all(k)).await
     }
 
     /// Every page of a list: `items` as an array (global lists) or as a map of scopes
@@ -210,7 +200,7 @@ impl GcpProvider {
             let filter =
                 format!("metric.type = \"{metric_type}\" AND resource.labels.{label} = one_of({})", values.join(","));
             let alignment = format!("{}s", first.period_secs);
-            let (start, end) = (instant(from), instant(to));
+            let (start, end) = (rest::instant(from), rest::instant(to));
             let mut token: Option<String> = None;
             for _ in 0..MAX_PAGES {
                 let mut query = vec![
