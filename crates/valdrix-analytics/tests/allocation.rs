@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use valdrix_analytics::allocation::{
     allocate, unallocated_by, Condition, Dim, Kind, Match, Method, Options, OwnerSource, Record, Rule, RuleError,
-    UNALLOCATED,
+    Usage, UNALLOCATED,
 };
 
 fn d(s: &str) -> Decimal {
@@ -23,11 +23,12 @@ fn record(id: &str, service: &str, account: &str, amount: &str, tags: &[(&str, &
         effective: d(amount),
         dims: [(Dim::Service, service.to_string()), (Dim::Account, account.to_string())].into_iter().collect(),
         tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
     }
 }
 
 fn rule(id: &str, priority: i32, conditions: Vec<Condition>, method: Method) -> Rule {
-    Rule { id: id.into(), priority, matcher: Match(conditions), method }
+    Rule { id: id.into(), priority, matcher: Match(conditions), method, description: None }
 }
 
 fn team_by_tag() -> Rule {
@@ -56,7 +57,7 @@ fn a_shared_nat_gateway_of_4500_splits_60_40() {
     let a = allocate(&records, &rules, Options::default()).unwrap();
     let shares: Vec<(&str, Decimal)> = a.contributions.iter().map(|c| (c.target.as_str(), c.billed)).collect();
     assert_eq!(shares, vec![("A", d("2700.00")), ("B", d("1800.00"))]);
-    assert_eq!(a.contributions[0].records, vec!["nat-1"]);
+    assert_eq!(a.contributions[0].records.to_vec(), vec!["nat-1"]);
     assert!(a.contributions[0].basis.starts_with("60% of a pool of 4500.00"), "{}", a.contributions[0].basis);
 }
 
@@ -189,13 +190,101 @@ fn usage_even_and_patterns() {
             "lb-by-requests",
             2,
             vec![Condition::Is(Dim::Service, vec!["ELB".into()])],
-            Method::ProportionalToUsage(vec![("A".into(), d("750000")), ("B".into(), d("250000"))]),
+            Method::ProportionalToUsage(Usage {
+                any_period: vec![("A".into(), d("750000")), ("B".into(), d("250000"))],
+                ..Default::default()
+            }),
         ),
     ];
     let t = by_target(&records, &rules, Options::default());
     assert_eq!(t[&("A".into(), Kind::Shared)], d("75.00") + d("4.00"));
     assert_eq!(t[&("B".into(), Kind::Shared)], d("25.00") + d("4.00"));
     assert_eq!(t[&("C".into(), Kind::Shared)], d("4.00"));
+}
+
+fn in_period(period: &str, r: Record) -> Record {
+    Record { period: period.into(), id: format!("{}@{period}", r.id), ..r }
+}
+
+fn with_quantity(r: Record, q: &str, unit: &str) -> Record {
+    Record { quantity: Some(d(q)), unit: Some(unit.into()), ..r }
+}
+
+#[test]
+fn shared_data_transfer_follows_each_teams_gigabytes_in_the_bill() {
+    let records = vec![
+        with_quantity(record("a-out", "Data Transfer", "111", "9.00", &[("team", "A")]), "300", "GB"),
+        with_quantity(record("b-out", "Data Transfer", "111", "3.00", &[("team", "B")]), "100", "GB"),
+        with_quantity(record("b-ec2", "EC2", "111", "500.00", &[("team", "B")]), "720", "Hrs"),
+        record("nat", "NAT Gateway", "111", "80.00", &[]),
+    ];
+    let rules = vec![
+        team_by_tag(),
+        rule(
+            "nat-by-gb",
+            20,
+            vec![Condition::Is(Dim::Service, vec!["NAT Gateway".into()])],
+            Method::ProportionalToQuantity {
+                targets: vec!["A".into(), "B".into()],
+                of: Match(vec![Condition::Is(Dim::Service, vec!["Data Transfer".into()])]),
+            },
+        ),
+    ];
+    let a = allocate(&records, &rules, Options::default()).unwrap();
+    let nat: Vec<(&str, Decimal, &str)> = a
+        .contributions
+        .iter()
+        .filter(|c| c.kind == Kind::Shared)
+        .map(|c| (c.target.as_str(), c.effective, c.basis.as_str()))
+        .collect();
+    assert_eq!((nat[0].0, nat[0].1), ("A", d("60.00")));
+    assert_eq!((nat[1].0, nat[1].1), ("B", d("20.00")));
+    assert!(nat[0].2.starts_with("usage 300 GB of 400 GB in the bill (75%)"), "{}", nat[0].2);
+
+    // Counting quantities in two units is refused, not added up.
+    let mixed = Method::ProportionalToQuantity { targets: vec!["A".into(), "B".into()], of: Match::default() };
+    let rules = vec![team_by_tag(), rule("nat-by-anything", 20, vec![], mixed)];
+    let a = allocate(&records, &rules, Options::default()).unwrap();
+    assert!(a.unsplit[0].contains("the quantities it counts are in"), "{:?}", a.unsplit);
+}
+
+#[test]
+fn shared_costs_split_period_by_period() {
+    // Support in October follows October's EC2 spend, in November November's; usage figures
+    // given for one month apply to it alone.
+    let records = vec![
+        in_period("2026-10", record("ec2", "EC2", "111", "300.00", &[("team", "A")])),
+        in_period("2026-10", record("ec2", "EC2", "111", "100.00", &[("team", "B")])),
+        in_period("2026-11", record("ec2", "EC2", "111", "100.00", &[("team", "A")])),
+        in_period("2026-11", record("ec2b", "EC2", "111", "300.00", &[("team", "B")])),
+        in_period("2026-10", record("support", "Support", "111", "40.00", &[])),
+        in_period("2026-11", record("support", "Support", "111", "40.00", &[])),
+        in_period("2026-10", record("lb", "ELB", "111", "10.00", &[])),
+        in_period("2026-11", record("lb", "ELB", "111", "10.00", &[])),
+    ];
+    let usage = Usage {
+        any_period: vec![("A".into(), d("1")), ("B".into(), d("1"))],
+        periods: [("2026-11".to_string(), vec![("A".into(), d("4")), ("B".into(), d("1"))])].into(),
+    };
+    let rules = vec![
+        team_by_tag(),
+        rule(
+            "support",
+            20,
+            vec![Condition::Is(Dim::Service, vec!["Support".into()])],
+            Method::ProportionalToDirect(vec!["A".into(), "B".into()]),
+        ),
+        rule("lb", 30, vec![Condition::Is(Dim::Service, vec!["ELB".into()])], Method::ProportionalToUsage(usage)),
+    ];
+    let a = allocate(&records, &rules, Options::default()).unwrap();
+    let t = a.totals_by_period();
+    let shared = |p: &str, who: &str| t[&(p.to_string(), who.to_string(), "USD".to_string())].shared_effective;
+    assert_eq!(shared("2026-10", "A"), d("30.00") + d("5.00"));
+    assert_eq!(shared("2026-10", "B"), d("10.00") + d("5.00"));
+    assert_eq!(shared("2026-11", "A"), d("10.00") + d("8.00"));
+    assert_eq!(shared("2026-11", "B"), d("30.00") + d("2.00"));
+    let lb_nov = a.contributions.iter().find(|c| c.rule.as_deref() == Some("lb") && c.period == "2026-11").unwrap();
+    assert!(lb_nov.basis.starts_with("usage 4 of 5 in 2026-11 (80%)"), "{}", lb_nov.basis);
 }
 
 #[test]
@@ -229,8 +318,11 @@ const TEAMS: [&str; 4] = ["A", "B", "C", "D"];
 const SERVICES: [&str; 4] = ["EC2", "S3", "Support", "NAT Gateway"];
 
 fn arb_record() -> impl Strategy<Value = Record> {
-    (0usize..4, 0usize..2, -1_000_000_000i64..10_000_000_000, 0u32..11, proptest::option::of(0usize..4), any::<bool>())
-        .prop_map(|(service, currency, mantissa, scale, team, credit_effective)| {
+    (
+        (0usize..4, 0usize..2, -1_000_000_000i64..10_000_000_000, 0u32..11),
+        (proptest::option::of(0usize..4), any::<bool>(), 0usize..2, proptest::option::of(0u32..500)),
+    )
+        .prop_map(|((service, currency, mantissa, scale), (team, credit_effective, period, quantity))| {
             let billed = Decimal::new(mantissa, scale);
             let effective = if credit_effective { billed * Decimal::new(9, 1) } else { billed };
             let mut tags = BTreeMap::new();
@@ -244,6 +336,9 @@ fn arb_record() -> impl Strategy<Value = Record> {
                 effective,
                 dims: [(Dim::Service, SERVICES[service].to_string())].into(),
                 tags,
+                period: ["2026-10", "2026-11"][period].into(),
+                quantity: quantity.map(Decimal::from),
+                unit: quantity.map(|_| "GB".to_string()),
             }
         })
 }
@@ -257,9 +352,25 @@ fn arb_method() -> impl Strategy<Value = Method> {
         targets.clone().prop_map(Method::ProportionalToDirect),
         (targets.clone(), proptest::collection::vec(0u32..1000, 4))
             .prop_filter("some usage", |(_, u)| u.iter().any(|x| *x > 0))
-            .prop_map(|(t, u)| Method::ProportionalToUsage(
-                t.into_iter().zip(u).map(|(t, u)| (t, Decimal::from(u))).collect()
-            )),
+            .prop_map(|(t, u)| {
+                let figures: Vec<(String, Decimal)> =
+                    t.into_iter().zip(u).map(|(t, u)| (t, Decimal::from(u))).collect();
+                // Every period, or one period only (the other then stays unsplit).
+                if figures.len().is_multiple_of(2) {
+                    Method::ProportionalToUsage(Usage { any_period: figures, ..Default::default() })
+                } else {
+                    Method::ProportionalToUsage(Usage {
+                        periods: [("2026-11".to_string(), figures)].into(),
+                        ..Default::default()
+                    })
+                }
+            }),
+        (targets.clone(), proptest::option::of(0usize..4)).prop_map(|(targets, service)| {
+            Method::ProportionalToQuantity {
+                targets,
+                of: Match(service.map(|s| Condition::Is(Dim::Service, vec![SERVICES[s].into()])).into_iter().collect()),
+            }
+        }),
         (0u32..=100).prop_map(|p| Method::Percentages(vec![
             ("A".into(), Decimal::from(p)),
             ("B".into(), Decimal::from(100 - p))
@@ -282,6 +393,7 @@ fn arb_rules() -> impl Strategy<Value = Vec<Rule>> {
                     service.map(|s| Condition::Is(Dim::Service, vec![SERVICES[s].into()])).into_iter().collect(),
                 ),
                 method,
+                description: None,
             })
             .collect()
     })
@@ -313,6 +425,23 @@ proptest! {
         }
         // Exactly, to the last digit, both costs, every currency (and none invented).
         prop_assert_eq!(&source, &allocated);
+        // Traceable: what the contributions naming one set of records (a direct owner's, a
+        // shared pool's, the bucket's) add up to is what those records hold; redistribution
+        // moves the bucket's records and nets out.
+        let mut by_pool: BTreeMap<(Vec<String>, bool), (Decimal, Decimal)> = BTreeMap::new();
+        for c in &a.contributions {
+            let e = by_pool.entry((c.records.to_vec(), c.kind == Kind::Redistributed)).or_default();
+            e.0 += c.billed;
+            e.1 += c.effective;
+        }
+        for ((ids, redistributed), (billed, effective)) in &by_pool {
+            let of = |f: fn(&Record) -> Decimal| ids.iter().map(|id| records.iter().find(|r| &r.id == id).map(f).unwrap_or_default()).sum::<Decimal>();
+            if *redistributed {
+                prop_assert_eq!((*billed, *effective), (Decimal::ZERO, Decimal::ZERO));
+            } else {
+                prop_assert_eq!((*billed, *effective), (of(|r| r.billed), of(|r| r.effective)));
+            }
+        }
         // Every record is claimed exactly once (directly, by one shared rule, or left in the
         // bucket), and every contribution names records of its own currency.
         let by_id: BTreeMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -320,16 +449,16 @@ proptest! {
         let mut shared_rules: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for c in &a.contributions {
             prop_assert!(!c.records.is_empty());
-            for id in &c.records {
+            for id in c.records.iter() {
                 let r = by_id.get(id.as_str()).copied();
                 prop_assert!(r.is_some_and(|r| r.currency == c.currency), "{} in {:?}", id, c);
             }
             match c.kind {
                 Kind::Direct | Kind::Unallocated => {
-                    for id in &c.records { *claims.entry(id.as_str()).or_default() += 1; }
+                    for id in c.records.iter() { *claims.entry(id.as_str()).or_default() += 1; }
                 }
                 Kind::Shared => {
-                    for id in &c.records { shared_rules.entry(id.as_str()).or_default().insert(c.rule.as_deref().unwrap_or("")); }
+                    for id in c.records.iter() { shared_rules.entry(id.as_str()).or_default().insert(c.rule.as_deref().unwrap_or("")); }
                 }
                 Kind::Redistributed => {}
             }

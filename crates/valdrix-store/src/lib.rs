@@ -7,6 +7,7 @@
 //! `NUMERIC`, tenants are isolated by row-level security. Both run the same logic (`engine`)
 //! over one SQL layer (`db`); [`open`] picks one from a database URL.
 
+pub mod allocation;
 pub(crate) mod db;
 mod engine;
 pub mod error;
@@ -274,6 +275,22 @@ pub trait Store {
 
     /// Revokes a key of the tenant; false when it has no such key.
     fn revoke_api_key(&mut self, tenant: &TenantId, key_id: &str) -> Result<bool>;
+
+    /// Saves an allocation rule set (canonical JSON) as the tenant's new current version,
+    /// recording who and why; the same rules as the current version save nothing.
+    fn save_allocation_rules(
+        &mut self,
+        tenant: &TenantId,
+        rules: &str,
+        actor: &str,
+        note: &str,
+    ) -> Result<allocation::SavedRuleSet>;
+
+    /// A version of the tenant's allocation rule set (none: the current one).
+    fn allocation_rules(&self, tenant: &TenantId, version: Option<i64>) -> Result<Option<allocation::RuleSetVersion>>;
+
+    /// Every version of the tenant's allocation rule set, newest first.
+    fn allocation_rule_history(&self, tenant: &TenantId) -> Result<Vec<allocation::RuleSetVersion>>;
 
     /// Daily totals (grouped as the query asks, always by day too) restricted to final days: the
     /// series a forecast may learn from.

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_daily_totals.sql")),
     (6, include_str!("../migrations/sqlite/0006_api_keys.sql")),
     (7, include_str!("../migrations/sqlite/0007_zombies.sql")),
+    (8, include_str!("../migrations/sqlite/0008_allocation_rules.sql")),
 ];
 
 /// Migrations after which a step written in Rust completes the schema change.

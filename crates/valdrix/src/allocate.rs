@@ -1,34 +1,240 @@
-//! `valdrix allocate`: the stored records of a range split among teams by a rule file, with the
-//! unallocated bucket and, for any target, the contributions that make up its figure.
+//! `valdrix allocate`: the stored records of a range split among teams by the tenant's stored
+//! rule set (or a rule file), with the unallocated bucket, for any target the contributions that
+//! make up its figure, a candidate rule set simulated against the current one, the chargeback
+//! statement, and the rule set's versions.
 
 use crate::output::{money_text, Grid};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rust_decimal::Decimal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use valdrix_analytics::allocation::file::{diff, parse_any, RuleSetDiff};
 use valdrix_analytics::allocation::{
-    allocate, parse, unallocated_by, Allocation, Dim, Kind, Options, Record, UNALLOCATED,
+    allocate, export, parse, unallocated_by, Allocation, Dim, Kind, Options, Record, Rule, UNALLOCATED,
 };
 use valdrix_core::TenantId;
+use valdrix_store::allocation::SavedRuleSet;
 use valdrix_store::{CostQuery, Store};
 
-/// Reads the rule file, the records of the query's range and filters, and allocates them; the
-/// records come back too, for reports on them.
-pub fn run(
-    store: &dyn Store,
-    tenant: &TenantId,
-    rules: &Path,
-    q: &CostQuery,
-    redistribute: bool,
-) -> Result<(Allocation, Vec<Record>)> {
-    let text = std::fs::read_to_string(rules).with_context(|| format!("reading rules {}", rules.display()))?;
-    let rules = parse(&rules.display().to_string(), &text)?;
+/// Where a run's rules come from.
+#[derive(Debug, Clone)]
+pub enum RuleSource {
+    /// A rule file (JSON or YAML), not stored.
+    File(PathBuf),
+    /// The tenant's stored rule set: a version, or the current one.
+    Stored(Option<i64>),
+}
+
+/// Rules ready to run, and what to call them in reports (`rule set v3`, `file rules.yaml`).
+pub struct LoadedRules {
+    /// The rules.
+    pub rules: Vec<Rule>,
+    /// Where they came from.
+    pub label: String,
+}
+
+/// Reads a rule file, as YAML or JSON by its name and first character.
+pub fn read_rule_file(path: &Path) -> Result<Vec<Rule>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading rules {}", path.display()))?;
+    Ok(parse_any(&path.display().to_string(), &text)?)
+}
+
+/// The rules a run uses: the file's, or the tenant's stored version.
+pub fn load_rules(store: &dyn Store, tenant: &TenantId, source: &RuleSource) -> Result<LoadedRules> {
+    match source {
+        RuleSource::File(path) => {
+            Ok(LoadedRules { rules: read_rule_file(path)?, label: format!("file {}", path.display()) })
+        }
+        RuleSource::Stored(version) => {
+            let Some(v) = store.allocation_rules(tenant, *version)? else {
+                match version {
+                    Some(n) => bail!("tenant {tenant} has no allocation rule set version {n} (see `valdrix allocate rules history`)"),
+                    None => bail!(
+                        "tenant {tenant} has no allocation rules stored: import a rule file with `valdrix allocate rules import FILE`, or pass --rules FILE"
+                    ),
+                }
+            };
+            let rules = parse(&format!("stored rule set v{}", v.version), &v.rules)?;
+            Ok(LoadedRules { rules, label: format!("rule set v{}", v.version) })
+        }
+    }
+}
+
+/// The stored records of a query, as allocation reads them.
+pub fn read_records(store: &dyn Store, tenant: &TenantId, q: &CostQuery) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     store.for_each_record_with_id(tenant, q, &mut |id, r| {
         records.push(Record::from_cost(id, &r));
         Ok(())
     })?;
-    let allocation = allocate(&records, &rules, Options { redistribute_unallocated: redistribute })?;
-    Ok((allocation, records))
+    Ok(records)
+}
+
+/// Allocates `records` by `rules`.
+pub fn run(records: &[Record], rules: &LoadedRules, redistribute: bool) -> Result<Allocation> {
+    allocate(records, &rules.rules, Options { redistribute_unallocated: redistribute })
+        .with_context(|| format!("the rules of {}", rules.label))
+}
+
+/// Saves a rule file as the tenant's new current rule set (unless it is the current one
+/// already), returning what was saved and how it differs from the version before.
+pub fn import_rules(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    file: &Path,
+    actor: &str,
+    note: &str,
+) -> Result<(SavedRuleSet, RuleSetDiff)> {
+    let rules = read_rule_file(file)?;
+    let before = match store.allocation_rules(tenant, None)? {
+        Some(v) => parse(&format!("stored rule set v{}", v.version), &v.rules)?,
+        None => vec![],
+    };
+    let saved = store.save_allocation_rules(tenant, &export(&rules), actor, note)?;
+    Ok((saved, diff(&before, &rules)))
+}
+
+/// Every version of the tenant's rule set, newest first, with what each changed.
+pub fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
+    let versions = store.allocation_rule_history(tenant)?;
+    let parsed: Vec<Vec<Rule>> = versions
+        .iter()
+        .map(|v| parse(&format!("stored rule set v{}", v.version), &v.rules))
+        .collect::<Result<_, _>>()?;
+    let list = |ids: &[String]| (!ids.is_empty()).then(|| ids.join(" "));
+    let rows = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let before = parsed.get(i + 1).map(Vec::as_slice).unwrap_or(&[]);
+            let d = diff(before, &parsed[i]);
+            vec![
+                Some(format!("v{}", v.version)),
+                Some(v.created_at.clone()),
+                Some(v.created_by.clone()),
+                Some(parsed[i].len().to_string()),
+                list(&d.added),
+                list(&d.changed),
+                list(&d.removed),
+                (!v.note.is_empty()).then(|| v.note.clone()),
+            ]
+        })
+        .collect();
+    Ok(Grid {
+        columns: ["version", "saved_at", "saved_by", "rules", "added", "changed", "removed", "note"]
+            .map(String::from)
+            .to_vec(),
+        numeric: vec![false, false, false, true, false, false, false, false],
+        rows,
+    })
+}
+
+/// A candidate rule set against the current one over the same records: each target's total
+/// (EffectiveCost and BilledCost) under both, and the difference.
+pub fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool) -> Grid {
+    let now = current.totals();
+    let then = candidate.totals();
+    let keys: std::collections::BTreeSet<&(String, String)> = now.keys().chain(then.keys()).collect();
+    let mut rows: Vec<(Decimal, Vec<Option<String>>)> = keys
+        .into_iter()
+        .map(|k| {
+            let a = now.get(k).copied().unwrap_or_default();
+            let b = then.get(k).copied().unwrap_or_default();
+            let change = b.effective() - a.effective();
+            let pct = (!a.effective().is_zero()).then(|| {
+                let p = (change * Decimal::from(100) / a.effective()).round_dp(1);
+                if p.is_zero() {
+                    "0%".to_string()
+                } else {
+                    format!("{p:+}%")
+                }
+            });
+            let row = vec![
+                Some(k.0.clone()),
+                Some(k.1.clone()),
+                amount(a.effective(), people),
+                amount(b.effective(), people),
+                Some(signed(change, people)),
+                pct,
+                amount(a.billed(), people),
+                amount(b.billed(), people),
+            ];
+            (change, row)
+        })
+        .collect();
+    // The largest moves first.
+    rows.sort_by(|(a, ra), (b, rb)| (&ra[1], std::cmp::Reverse(a.abs())).cmp(&(&rb[1], std::cmp::Reverse(b.abs()))));
+    Grid {
+        columns: [
+            "target",
+            "currency",
+            "current_effective",
+            "candidate_effective",
+            "difference",
+            "change",
+            "current_billed",
+            "candidate_billed",
+        ]
+        .map(String::from)
+        .to_vec(),
+        numeric: vec![false, false, true, true, true, true, true, true],
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+/// A difference: with its sign for people.
+fn signed(d: Decimal, people: bool) -> String {
+    let text = money_text(d, people);
+    if people && d.is_sign_positive() && !d.is_zero() {
+        format!("+{text}")
+    } else {
+        text
+    }
+}
+
+/// The showback / chargeback statement: one row per period, target and currency, direct,
+/// shared, redistributed and total cost, billed and effective, exact, naming the rules used.
+pub fn chargeback_grid(a: &Allocation, rules_label: &str) -> Grid {
+    let rows = a
+        .totals_by_period()
+        .into_iter()
+        .map(|((period, target, currency), t)| {
+            let text = |d: Decimal| Some(d.normalize().to_string());
+            vec![
+                Some(period),
+                Some(target),
+                Some(currency),
+                text(t.direct_billed),
+                text(t.shared_billed),
+                text(t.redistributed_billed),
+                text(t.billed()),
+                text(t.direct_effective),
+                text(t.shared_effective),
+                text(t.redistributed_effective),
+                text(t.effective()),
+                Some(rules_label.to_string()),
+            ]
+        })
+        .collect();
+    Grid {
+        columns: [
+            "period",
+            "target",
+            "currency",
+            "direct_billed",
+            "shared_billed",
+            "redistributed_billed",
+            "total_billed",
+            "direct_effective",
+            "shared_effective",
+            "redistributed_effective",
+            "total_effective",
+            "rules",
+        ]
+        .map(String::from)
+        .to_vec(),
+        numeric: vec![false, false, false, true, true, true, true, true, true, true, true, false],
+        rows,
+    }
 }
 
 /// The unallocated bucket: its share of each currency's spend, then the services and the
@@ -125,10 +331,10 @@ pub fn totals_grid(a: &Allocation, people: bool) -> Grid {
 /// records.
 pub fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
     Grid {
-        columns: ["kind", "rule", "currency", "billed", "effective", "records", "first_records", "basis"]
+        columns: ["period", "kind", "rule", "currency", "billed", "effective", "records", "first_records", "basis"]
             .map(String::from)
             .to_vec(),
-        numeric: vec![false, false, false, true, true, true, false, false],
+        numeric: vec![false, false, false, false, true, true, true, false, false],
         rows: a
             .explain(target)
             .into_iter()
@@ -141,6 +347,7 @@ pub fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
                 };
                 let first: Vec<&str> = c.records.iter().take(3).map(String::as_str).collect();
                 vec![
+                    Some(c.period.clone()),
                     Some(kind.to_string()),
                     c.rule.clone(),
                     Some(c.currency.clone()),

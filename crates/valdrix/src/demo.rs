@@ -1237,6 +1237,21 @@ fn command_name() -> String {
     exe.strip_prefix(&cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| exe.display().to_string())
 }
 
+/// The demo's allocation rules and a candidate change to them, as YAML files.
+const DEMO_RULES: &str = include_str!("../demo/allocation-rules.yaml");
+const DEMO_CANDIDATE: &str = include_str!("../demo/allocation-rules-candidate.yaml");
+
+/// Writes the demo's rule files beside the exports and saves the rules as the tenant's rule set;
+/// returns the two files' paths (the rules, the candidate).
+fn demo_rules(dir: &Path, store: &mut dyn valdrix_store::Store, tenant: &TenantId) -> Result<(PathBuf, PathBuf)> {
+    let rules = dir.join("allocation-rules.yaml");
+    let candidate = dir.join("allocation-rules-candidate.yaml");
+    std::fs::write(&rules, DEMO_RULES).with_context(|| format!("writing {}", rules.display()))?;
+    std::fs::write(&candidate, DEMO_CANDIDATE).with_context(|| format!("writing {}", candidate.display()))?;
+    crate::allocate::import_rules(store, tenant, &rules, "demo", "the demo's rule set")?;
+    Ok((rules, candidate))
+}
+
 /// Generates the dataset under `dir/exports`, ingests it into a fresh store at
 /// `dir/valdrix-demo.sqlite` (or `database_url`), delivers a restated November, and prints what
 /// to try next; returns the database URL it used.
@@ -1304,6 +1319,27 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     if let Some(u) = untagged.first() {
         println!("  {:<13} {} {:>16}  (no team tag)", "untagged", u.currency, money_for_people(u.amount));
     }
+
+    let (rules, candidate) = demo_rules(dir, store.as_mut(), tenant)?;
+    let month = "2026-10";
+    let october = CostQuery { from: Some(ymd((2026, 10, 1))), to: Some(ymd((2026, 11, 1))), ..Default::default() };
+    let records = crate::allocate::read_records(store.as_ref(), tenant, &october)?;
+    let loaded = crate::allocate::load_rules(store.as_ref(), tenant, &crate::allocate::RuleSource::Stored(None))?;
+    let allocation = crate::allocate::run(&records, &loaded, false)?;
+    println!("\nOctober by team ({}, from {}):", loaded.label, display(&rules));
+    let totals = allocation.totals();
+    let whole: Decimal = totals.values().map(|t| t.effective()).sum();
+    let mut rows: Vec<_> = totals.iter().collect();
+    rows.sort_by_key(|((t, _), v)| (t == valdrix_analytics::allocation::UNALLOCATED, std::cmp::Reverse(v.effective())));
+    for ((target, currency), t) in rows.into_iter().filter(|(_, t)| !t.effective().is_zero()) {
+        let share = if whole.is_zero() { Decimal::ZERO } else { t.effective() * Decimal::from(100) / whole };
+        println!(
+            "  {target:<13} {currency} {:>16}  {:>5}%  (shared costs {})",
+            money_for_people(t.effective()),
+            share.round_dp(1),
+            money_for_people(t.shared_effective),
+        );
+    }
     println!("\nDone in {:.1} s. The demo database is {db}", t0.elapsed().as_secs_f64());
     let flag = format!("{} --database-url {db}", command_name());
     println!("\nTry next:");
@@ -1318,5 +1354,11 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     println!("  {flag} period list");
     println!("  {flag} costs records --from 2026-11-19 --to 2026-11-20 --limit 5   # then: costs history RECORD");
     println!("  {flag} export focus --out demo-focus.parquet");
+    println!("  {flag} allocate --month {month}                  # teams, shared costs, the Unallocated bucket");
+    println!("  {flag} allocate --month {month} --explain ml     # every contribution behind a figure");
+    println!("  {flag} allocate --month {month} --unallocated    # what lacks a team, by service and resource");
+    println!("  {flag} allocate simulate --candidate {} --month {month}", candidate.display());
+    println!("  {flag} allocate export --from 2026-06-01 --to 2026-11-01 --redistribute --out chargeback.csv");
+    println!("  {flag} allocate rules history                    # then: allocate rules export");
     Ok(db)
 }

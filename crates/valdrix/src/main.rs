@@ -1,5 +1,7 @@
 //! `valdrix`: cloud cost ingestion and analysis from the command line.
 
+mod allocate_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -51,10 +53,11 @@ enum Command {
     },
     /// Compare two sources of the same spend and locate the difference.
     Reconcile(ReconcileArgs),
-    /// Split the stored costs of a range among teams by allocation rules (a JSON rule file):
-    /// each target's direct, shared and redistributed cost, the unallocated bucket, and with
-    /// --explain the contributions behind one target's figure.
-    Allocate(AllocateArgs),
+    /// Split the stored costs of a range among teams by the tenant's allocation rules (stored,
+    /// versioned; or a rule file): each target's direct, shared and redistributed cost, the
+    /// unallocated bucket, --explain for the contributions behind one target's figure; then
+    /// simulate, export (chargeback CSV) and rules (import, export, history).
+    Allocate(allocate_cmd::AllocateArgs),
     /// Export stored costs.
     Export {
         #[command(subcommand)]
@@ -424,32 +427,6 @@ struct QueryArgs {
 }
 
 #[derive(Args)]
-struct AllocateArgs {
-    /// The rule file (JSON, `"version": 1`; see README).
-    #[arg(long)]
-    rules: PathBuf,
-    /// A calendar month (YYYY-MM) instead of --from/--to.
-    #[arg(long, conflicts_with_all = ["from", "to"])]
-    month: Option<String>,
-    #[command(flatten)]
-    query: QueryArgs,
-    /// Spread the unallocated bucket over the targets in proportion to what they were allocated
-    /// (shown in its own column).
-    #[arg(long)]
-    redistribute: bool,
-    /// Show the contributions behind one target's figure (`Unallocated` for the bucket).
-    #[arg(long)]
-    explain: Option<String>,
-    /// Report the unallocated bucket: its share of spend, and the services and resources
-    /// holding most of it (what lacks the tags the rules look for).
-    #[arg(long, conflicts_with = "explain")]
-    unallocated: bool,
-    /// Output format (json: every contribution with its records and arithmetic).
-    #[arg(long, value_enum, default_value = "table")]
-    format: OutputFormat,
-}
-
-#[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 struct CostsArgs {
     #[command(subcommand)]
@@ -680,48 +657,6 @@ fn parse_date(s: &Option<String>, what: &str) -> Result<Option<chrono::NaiveDate
     }
 }
 
-fn allocate_cmd(cli: &Cli, tenant: &TenantId, a: &AllocateArgs) -> Result<()> {
-    let mut q = build_query(&[], "effective", &a.query)?;
-    if let Some(m) = &a.month {
-        let first = chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
-            .ok()
-            .filter(|_| m.len() == 7)
-            .with_context(|| format!("--month {m:?}: expected YYYY-MM"))?;
-        q.from = Some(first);
-        q.to = first.checked_add_months(chrono::Months::new(1));
-    }
-    let store = open_store(cli)?;
-    let (allocation, records) = valdrix::allocate::run(store.as_ref(), tenant, &a.rules, &q, a.redistribute)?;
-    if a.unallocated {
-        let mut out = std::io::stdout().lock();
-        return valdrix::allocate::unallocated_grid(&allocation, &records, 10, a.format == OutputFormat::Table)
-            .write(a.format, &mut out);
-    }
-    let mut out = std::io::stdout().lock();
-    let people = a.format == OutputFormat::Table;
-    if a.format == OutputFormat::Json {
-        let body = match &a.explain {
-            Some(t) => serde_json::json!({ "target": t, "contributions": allocation.explain(t) }),
-            None => serde_json::json!({
-                "totals": allocation.totals().into_iter().map(|((t, c), v)| serde_json::json!({"target": t, "currency": c, "totals": v})).collect::<Vec<_>>(),
-                "contributions": allocation.contributions,
-                "unsplit": allocation.unsplit,
-            }),
-        };
-        serde_json::to_writer_pretty(&mut out, &body)?;
-        writeln!(out)?;
-    } else if let Some(t) = &a.explain {
-        anyhow::ensure!(!allocation.explain(t).is_empty(), "nothing was allocated to {t:?} in this range");
-        valdrix::allocate::explain_grid(&allocation, t, people).write(a.format, &mut out)?;
-    } else {
-        valdrix::allocate::totals_grid(&allocation, people).write(a.format, &mut out)?;
-    }
-    for note in &allocation.unsplit {
-        eprintln!("note: {note}");
-    }
-    Ok(())
-}
-
 fn build_query(group_by: &[String], metric: &str, q: &QueryArgs) -> Result<CostQuery> {
     let mut query = CostQuery {
         metric: Metric::parse(metric)
@@ -818,7 +753,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Allocate(a) => allocate_cmd(&cli, &tenant, a),
+        Command::Allocate(a) => allocate_cmd::allocate_cmd(&cli, &tenant, a),
         Command::Audit(a) => {
             let store = open_store(&cli)?;
             audit_cmd(store.as_ref(), &tenant, a)

@@ -139,3 +139,153 @@ fn a_month_is_split_by_the_rules_to_the_cent() {
         valdrix(&db, &["allocate", "--rules", rules.to_str().unwrap(), "--month", "2025-01", "--explain", "A"]);
     assert!(!ok && err.contains("nothing was allocated to \"A\""), "{err}");
 }
+
+const CANDIDATE_YAML: &str = "version: 1
+rules:
+  - id: owner
+    priority: 10
+    owner: [\"tag:team\"]
+  - id: nat
+    priority: 20
+    match: {service: NAT Gateway}
+    even: [A, B]
+  - id: support
+    priority: 30
+    match: {service: AWS Support}
+    proportional_to_direct: [A, B]
+  - id: storage
+    priority: 40
+    match: {service: Amazon S3}
+    fixed: {A: \"10.00\"}
+    remainder: B
+";
+
+#[test]
+fn stored_rule_sets_are_versioned_simulated_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.sqlite");
+    let (ok, _, err) = valdrix(&db, &["ingest", "--quiet", bill(dir.path()).to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let path = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let rules = path("rules.json", RULES);
+    let candidate = path("candidate.yaml", CANDIDATE_YAML);
+
+    // Nothing stored yet: the run says how to store some.
+    let (ok, _, err) = valdrix(&db, &["allocate", "--month", "2026-10"]);
+    assert!(!ok && err.contains("no allocation rules stored") && err.contains("allocate rules import"), "{err}");
+
+    // Import: v1; the same rules again save nothing; a bad file saves nothing either.
+    let (ok, out, err) = valdrix(&db, &["allocate", "rules", "import", &rules, "--actor", "ana", "--note", "first"]);
+    assert!(ok && out.contains("as rule set v1"), "{out}{err}");
+    let (ok, out, _) = valdrix(&db, &["allocate", "rules", "import", &rules, "--actor", "bo"]);
+    assert!(ok && out.contains("nothing saved"), "{out}");
+    let bad = path("bad.yaml", "version: 1\nrules:\n  - id: nat\n    percentages: {A: 60, B: 30}\n");
+    let (ok, _, err) = valdrix(&db, &["allocate", "rules", "import", &bad]);
+    assert!(!ok && err.contains("bad.yaml: rules[0] (nat): rule nat: percentages add up to 90, not 100"), "{err}");
+
+    // The stored set runs as the file did.
+    let (ok, out, err) = valdrix(&db, &["allocate", "--month", "2026-10", "--format", "json"]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["rules"], "rule set v1");
+    assert_eq!(
+        totals(&report),
+        [("A", "3360"), ("B", "2130"), ("Unallocated", "40")].map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+
+    // Simulate the candidate: NAT evenly (A -450, B +450), S3 10 / 30; the bucket empties.
+    let (ok, csv, err) =
+        valdrix(&db, &["allocate", "simulate", "--candidate", &candidate, "--month", "2026-10", "--format", "csv"]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let diff = |who: &str| rows.iter().find(|r| r[0] == who).map(|r| r[4].to_string()).unwrap();
+    assert_eq!((diff("A"), diff("B"), diff("Unallocated")), ("-440".into(), "480".into(), "-40".into()), "{csv}");
+
+    // v2 from YAML; history says who changed what; export gives back each version.
+    let (ok, out, err) =
+        valdrix(&db, &["allocate", "rules", "import", &candidate, "--actor", "bo", "--note", "even NAT"]);
+    assert!(ok && out.contains("v2") && out.contains("added: storage; changed: nat"), "{out}{err}");
+    let (ok, out, _) = valdrix(&db, &["allocate", "rules", "history", "--format", "csv"]);
+    assert!(ok);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].starts_with("v2,") && lines[1].ends_with(",bo,4,storage,nat,,even NAT"), "{out}");
+    assert!(lines[2].starts_with("v1,") && lines[2].ends_with(",ana,3,nat owner support,,,first"), "{out}");
+    let (ok, v1, _) = valdrix(&db, &["allocate", "rules", "export", "--rules-version", "1", "--format", "json"]);
+    assert!(ok);
+    let exported = path("v1.json", &v1);
+    let (ok, out, _) = valdrix(&db, &["allocate", "--rules", &exported, "--month", "2026-10", "--format", "json"]);
+    assert!(ok);
+    assert_eq!(totals(&serde_json::from_str(&out).unwrap()), totals(&report));
+    let (ok, yaml, _) = valdrix(&db, &["allocate", "rules", "export"]);
+    assert!(ok && yaml.starts_with("version: 1\nrules:\n"), "{yaml}");
+    let (ok, out, _) = valdrix(&db, &["allocate", "--rules-version", "1", "--month", "2026-10", "--format", "json"]);
+    assert!(ok);
+    assert_eq!(totals(&serde_json::from_str(&out).unwrap()), totals(&report));
+
+    // The chargeback statement (current rules, v2), redistributed: per month and target, its
+    // totals add up to the bill exactly, and it names the rules.
+    let out_file = dir.path().join("chargeback.csv");
+    let (ok, _, err) = valdrix(
+        &db,
+        &["allocate", "export", "--month", "2026-10", "--redistribute", "--out", out_file.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let csv = std::fs::read_to_string(&out_file).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "period,target,currency,direct_billed,shared_billed,redistributed_billed,total_billed,direct_effective,shared_effective,redistributed_effective,total_effective,rules"
+    );
+    let mut sum = rust_decimal::Decimal::ZERO;
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert_eq!((f[0], f[2], f[11]), ("2026-10", "USD", "rule set v2"), "{l}");
+        sum += f[6].parse::<rust_decimal::Decimal>().unwrap();
+    }
+    assert_eq!(sum, "5530".parse().unwrap(), "{csv}");
+}
+
+/// The demo ships a rule set, stored as version 1: October splits into the six teams (each with
+/// direct and shared costs), finance's remainder of the BI project, and an Unallocated bucket of
+/// the untagged spend, adding up to October's bill exactly.
+#[test]
+fn the_demo_allocates_its_month_by_team() {
+    let dir = tempfile::tempdir().unwrap();
+    // The demo's own store: the SQLite file, or in the PostgreSQL pass a throwaway database.
+    let db = dir.path().join("valdrix-demo.sqlite");
+    let (ok, stdout, err) = valdrix(&db, &["demo", "--no-serve", "--dir", dir.path().to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("October by team (rule set v1"), "{stdout}");
+    let (ok, out, err) = valdrix(&db, &["allocate", "--month", "2026-10", "--format", "json"]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let dec = |v: &Value| v.as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+    let mut sum = rust_decimal::Decimal::ZERO;
+    let mut teams = BTreeSet::new();
+    for t in report["totals"].as_array().unwrap() {
+        let v = &t["totals"];
+        let target = t["target"].as_str().unwrap();
+        sum += dec(&v["direct_effective"]) + dec(&v["shared_effective"]) + dec(&v["redistributed_effective"]);
+        if dec(&v["direct_effective"]) > rust_decimal::Decimal::ZERO
+            && dec(&v["shared_effective"]) > rust_decimal::Decimal::ZERO
+        {
+            teams.insert(target.to_string());
+        }
+        if target == "Unallocated" {
+            assert!(dec(&v["direct_effective"]) > rust_decimal::Decimal::from(1000), "{t}");
+        }
+    }
+    assert_eq!(teams.len(), 6, "{teams:?}");
+    let (ok, out, _) = valdrix(
+        &db,
+        &["costs", "--from", "2026-10-01", "--to", "2026-11-01", "--metric", "effective", "--format", "json"],
+    );
+    assert!(ok);
+    let bill: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(sum, dec(&bill[0]["effective_cost"]), "{bill}");
+}

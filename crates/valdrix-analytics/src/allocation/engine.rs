@@ -4,7 +4,8 @@
 use super::rules::{Method, Record, Rule, RuleError};
 use super::split::split;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The bucket of what no rule claims.
 pub const UNALLOCATED: &str = "Unallocated";
@@ -23,6 +24,9 @@ pub enum Kind {
     Redistributed,
 }
 
+/// The ids of the records behind a contribution, shared between the contributions of one pool.
+pub type RecordIds = Arc<[String]>;
+
 /// An amount allocated to a target, with where it comes from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Contribution {
@@ -32,6 +36,8 @@ pub struct Contribution {
     pub kind: Kind,
     /// The rule (none for the unallocated bucket).
     pub rule: Option<String>,
+    /// The period (`YYYY-MM`) whose records it holds.
+    pub period: String,
     /// Currency.
     pub currency: String,
     /// BilledCost allocated.
@@ -39,7 +45,7 @@ pub struct Contribution {
     /// EffectiveCost allocated.
     pub effective: Decimal,
     /// The source records.
-    pub records: Vec<String>,
+    pub records: RecordIds,
     /// The arithmetic, in words.
     pub basis: String,
 }
@@ -88,29 +94,41 @@ impl Totals {
     pub fn effective(&self) -> Decimal {
         self.direct_effective + self.shared_effective + self.redistributed_effective
     }
+
+    fn add(&mut self, c: &Contribution) {
+        match c.kind {
+            Kind::Direct | Kind::Unallocated => {
+                self.direct_billed += c.billed;
+                self.direct_effective += c.effective;
+            }
+            Kind::Shared => {
+                self.shared_billed += c.billed;
+                self.shared_effective += c.effective;
+            }
+            Kind::Redistributed => {
+                self.redistributed_billed += c.billed;
+                self.redistributed_effective += c.effective;
+            }
+        }
+    }
 }
 
 impl Allocation {
-    /// Each target's totals per currency (the unallocated bucket's direct column is what no
-    /// rule claimed).
+    /// Each target's totals per currency over every period (the unallocated bucket's direct
+    /// column is what no rule claimed).
     pub fn totals(&self) -> BTreeMap<(String, String), Totals> {
         let mut out: BTreeMap<(String, String), Totals> = BTreeMap::new();
         for c in &self.contributions {
-            let t = out.entry((c.target.clone(), c.currency.clone())).or_default();
-            match c.kind {
-                Kind::Direct | Kind::Unallocated => {
-                    t.direct_billed += c.billed;
-                    t.direct_effective += c.effective;
-                }
-                Kind::Shared => {
-                    t.shared_billed += c.billed;
-                    t.shared_effective += c.effective;
-                }
-                Kind::Redistributed => {
-                    t.redistributed_billed += c.billed;
-                    t.redistributed_effective += c.effective;
-                }
-            }
+            out.entry((c.target.clone(), c.currency.clone())).or_default().add(c);
+        }
+        out
+    }
+
+    /// Each target's totals per period and currency: (period, target, currency).
+    pub fn totals_by_period(&self) -> BTreeMap<(String, String, String), Totals> {
+        let mut out: BTreeMap<(String, String, String), Totals> = BTreeMap::new();
+        for c in &self.contributions {
+            out.entry((c.period.clone(), c.target.clone(), c.currency.clone())).or_default().add(c);
         }
         out
     }
@@ -121,9 +139,7 @@ impl Allocation {
     }
 }
 
-type Key = (String, String, String); // (rule, target, currency)
-
-/// Direct contributions being gathered, per rule, target and currency.
+/// Direct contributions being gathered, per rule, target, currency and period.
 #[derive(Default)]
 struct Gathered {
     billed: Decimal,
@@ -139,7 +155,18 @@ fn percent(part: Decimal, whole: Decimal) -> String {
     format!("{}%", (part * Decimal::from(100) / whole).round_dp(4).normalize())
 }
 
+/// What the direct phase tells the shared one: each target's direct spend per currency and
+/// period, and which target owns each record.
+struct Direct<'a> {
+    spend: HashMap<(&'a str, &'a str, &'a str), Decimal>,
+    owner: Vec<Option<usize>>,
+    targets: Vec<String>,
+}
+
 /// Applies `rules` to `records`. Rules are checked first; the records are left as they are.
+///
+/// Shared rules take records in priority order, so a record goes to the first shared rule that
+/// matches it: one pass over the records finds every pool.
 pub fn allocate(records: &[Record], rules: &[Rule], opts: Options) -> Result<Allocation, RuleError> {
     let mut seen = BTreeSet::new();
     for r in rules {
@@ -158,138 +185,219 @@ pub fn allocate(records: &[Record], rules: &[Rule], opts: Options) -> Result<All
     let mut claimed = vec![false; records.len()];
 
     // Direct: the first rule naming an owner takes the whole record.
-    let mut gathered: BTreeMap<Key, Gathered> = BTreeMap::new();
+    let mut target_index: HashMap<String, usize> = HashMap::new();
+    let mut d = Direct { spend: HashMap::new(), owner: vec![None; records.len()], targets: vec![] };
+    let mut gathered: BTreeMap<(usize, usize, &str, &str), Gathered> = BTreeMap::new();
     for (i, rec) in records.iter().enumerate() {
-        for rule in &direct {
+        for (n, rule) in direct.iter().enumerate() {
             if !rule.matcher.matches(rec) {
                 continue;
             }
             if let Some((owner, why)) = rule.method.owner(rec) {
-                let g = gathered.entry((rule.id.clone(), owner, rec.currency.clone())).or_default();
+                let t = match target_index.get(&owner) {
+                    Some(t) => *t,
+                    None => {
+                        d.targets.push(owner.clone());
+                        target_index.insert(owner, d.targets.len() - 1);
+                        d.targets.len() - 1
+                    }
+                };
+                let g = gathered.entry((n, t, rec.currency.as_str(), rec.period.as_str())).or_default();
                 g.billed += rec.billed;
                 g.effective += rec.effective;
                 g.records.push(rec.id.clone());
-                g.why.insert(why);
+                if g.why.len() <= 3 {
+                    g.why.insert(why);
+                }
                 claimed[i] = true;
+                d.owner[i] = Some(t);
                 break;
             }
         }
     }
-    let mut direct_spend: BTreeMap<(String, String), Decimal> = BTreeMap::new();
-    for ((rule, target, currency), g) in gathered {
-        *direct_spend.entry((target.clone(), currency.clone())).or_default() += g.effective;
+    for ((n, t, currency, period), g) in gathered {
+        let target = d.targets[t].clone();
+        *d.spend.entry((d.targets[t].as_str(), currency, period)).or_default() += g.effective;
         let mut why: Vec<String> = g.why.into_iter().collect();
-        let more = why.len().saturating_sub(3);
+        let more = why.len() > 3;
         why.truncate(3);
         let basis = format!(
             "{} records owned by {target} ({}{})",
             g.records.len(),
             why.join("; "),
-            if more > 0 { format!("; and {more} more") } else { String::new() }
+            if more { "; and more" } else { "" }
         );
         out.contributions.push(Contribution {
             target,
             kind: Kind::Direct,
-            rule: Some(rule),
-            currency,
+            rule: Some(direct[n].id.clone()),
+            period: period.to_string(),
+            currency: currency.to_string(),
             billed: g.billed,
             effective: g.effective,
-            records: g.records,
+            records: g.records.into(),
             basis,
         });
     }
 
-    // Shared: each rule pools what it matches of the unclaimed records, per currency.
-    for rule in &shared {
-        let mut pools: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, rec) in records.iter().enumerate() {
-            if !claimed[i] && rule.matcher.matches(rec) {
-                pools.entry(rec.currency.clone()).or_default().push(i);
-            }
+    // Shared: each unclaimed record joins the pool of the first shared rule matching it; each
+    // pool (rule, currency, period) is split once.
+    let mut pools: BTreeMap<(usize, &str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, rec) in records.iter().enumerate() {
+        if claimed[i] {
+            continue;
         }
-        for (currency, members) in pools {
-            let billed: Decimal = members.iter().map(|i| records[*i].billed).sum();
-            let effective: Decimal = members.iter().map(|i| records[*i].effective).sum();
-            let ids: Vec<String> = members.iter().map(|i| records[*i].id.clone()).collect();
-            let shares = match shares(rule, &currency, billed, effective, &direct_spend) {
-                Ok(s) => s,
-                Err(why) => {
-                    out.unsplit.push(format!("rule {}: {why}; {} {currency} left unallocated", rule.id, effective));
-                    continue;
-                }
-            };
-            for (target, b, e, basis) in shares {
-                out.contributions.push(Contribution {
-                    target,
-                    kind: Kind::Shared,
-                    rule: Some(rule.id.clone()),
-                    currency: currency.clone(),
-                    billed: b,
-                    effective: e,
-                    records: ids.clone(),
-                    basis: format!(
-                        "{basis} of a pool of {billed} billed / {effective} effective ({} records)",
-                        ids.len()
-                    ),
-                });
+        if let Some(n) = shared.iter().position(|rule| rule.matcher.matches(rec)) {
+            pools.entry((n, rec.currency.as_str(), rec.period.as_str())).or_default().push(i);
+        }
+    }
+    let mut quantities: HashMap<usize, Result<Quantities, String>> = HashMap::new();
+    for ((n, currency, period), members) in pools {
+        let rule = shared[n];
+        let billed: Decimal = members.iter().map(|i| records[*i].billed).sum();
+        let effective: Decimal = members.iter().map(|i| records[*i].effective).sum();
+        let ids: RecordIds = members.iter().map(|i| records[*i].id.clone()).collect();
+        if let Method::ProportionalToQuantity { of, .. } = &rule.method {
+            quantities.entry(n).or_insert_with(|| quantities_of(records, &d, of));
+        }
+        let pool = Pool { currency, period, billed, effective, quantities: quantities.get(&n) };
+        let shares = match shares(rule, &pool, &d) {
+            Ok(s) => s,
+            Err(why) => {
+                let when = if period.is_empty() { String::new() } else { format!(" ({period})") };
+                out.unsplit.push(format!("rule {}{when}: {why}; {effective} {currency} left unallocated", rule.id));
+                continue;
             }
-            for i in members {
-                claimed[i] = true;
-            }
+        };
+        for (target, b, e, basis) in shares {
+            out.contributions.push(Contribution {
+                target,
+                kind: Kind::Shared,
+                rule: Some(rule.id.clone()),
+                period: period.to_string(),
+                currency: currency.to_string(),
+                billed: b,
+                effective: e,
+                records: ids.clone(),
+                basis: format!("{basis} of a pool of {billed} billed / {effective} effective ({} records)", ids.len()),
+            });
+        }
+        for i in members {
+            claimed[i] = true;
         }
     }
 
-    // The bucket: what no rule claimed, per currency.
-    let mut bucket: BTreeMap<String, (Decimal, Decimal, Vec<String>)> = BTreeMap::new();
+    // The bucket: what no rule claimed, per currency and period.
+    let mut bucket: BTreeMap<(&str, &str), (Decimal, Decimal, Vec<String>)> = BTreeMap::new();
     for (i, rec) in records.iter().enumerate() {
         if !claimed[i] {
-            let e = bucket.entry(rec.currency.clone()).or_default();
+            let e = bucket.entry((rec.currency.as_str(), rec.period.as_str())).or_default();
             e.0 += rec.billed;
             e.1 += rec.effective;
             e.2.push(rec.id.clone());
         }
     }
-    for (currency, (billed, effective, ids)) in bucket {
+    for ((currency, period), (billed, effective, ids)) in bucket {
+        let ids: RecordIds = ids.into();
         out.contributions.push(Contribution {
             target: UNALLOCATED.into(),
             kind: Kind::Unallocated,
             rule: None,
-            currency: currency.clone(),
+            period: period.to_string(),
+            currency: currency.to_string(),
             billed,
             effective,
             basis: format!("{} records no rule claimed", ids.len()),
             records: ids.clone(),
         });
         if opts.redistribute_unallocated {
-            redistribute(&mut out, &currency, billed, effective, &ids);
+            let pool = Pool { currency, period, billed, effective, quantities: None };
+            redistribute(&mut out, &pool, ids);
         }
     }
     Ok(out)
 }
 
-/// A shared rule's split of a pool: (target, billed, effective, basis) for each target.
-fn shares(
-    rule: &Rule,
-    currency: &str,
+/// One pool of a shared rule: what it holds, and where.
+struct Pool<'a> {
+    currency: &'a str,
+    period: &'a str,
     billed: Decimal,
     effective: Decimal,
-    direct_spend: &BTreeMap<(String, String), Decimal>,
-) -> Result<Vec<(String, Decimal, Decimal, String)>, String> {
+    quantities: Option<&'a Result<Quantities, String>>,
+}
+
+/// Each target's ConsumedQuantity per period over its directly allocated records that a
+/// quantity rule counts, and the unit.
+#[derive(Default)]
+struct Quantities {
+    by: HashMap<(String, String), Decimal>,
+    unit: Option<String>,
+}
+
+fn quantities_of(records: &[Record], d: &Direct<'_>, of: &super::Match) -> Result<Quantities, String> {
+    let mut q = Quantities::default();
+    for (i, rec) in records.iter().enumerate() {
+        let (Some(t), Some(amount)) = (d.owner[i], rec.quantity) else { continue };
+        if amount.is_zero() || !of.matches(rec) {
+            continue;
+        }
+        match (&q.unit, &rec.unit) {
+            (Some(u), Some(v)) if u != v => return Err(format!("the quantities it counts are in {u} and {v}")),
+            (None, Some(v)) => q.unit = Some(v.clone()),
+            _ => {}
+        }
+        *q.by.entry((d.targets[t].clone(), rec.period.clone())).or_default() += amount;
+    }
+    Ok(q)
+}
+
+/// A share of a pool: (target, billed, effective, basis).
+type Share = (String, Decimal, Decimal, String);
+
+/// A shared rule's split of a pool.
+fn shares(rule: &Rule, pool: &Pool<'_>, d: &Direct<'_>) -> Result<Vec<Share>, String> {
     let weighted = |targets: Vec<(String, Decimal)>, describe: &dyn Fn(Decimal, Decimal) -> String| {
         let weights: Vec<Decimal> = targets.iter().map(|(_, w)| *w).collect();
         let total: Decimal = weights.iter().sum();
-        let b = split(billed, &weights).map_err(|e| e.to_string())?;
-        let e = split(effective, &weights).map_err(|e| e.to_string())?;
+        let b = split(pool.billed, &weights).map_err(|e| e.to_string())?;
+        let e = split(pool.effective, &weights).map_err(|e| e.to_string())?;
         Ok(targets
             .into_iter()
             .zip(b.into_iter().zip(e))
             .map(|((t, w), (b, e))| (t, b, e, describe(w, total)))
             .collect())
     };
+    let (currency, period) = (pool.currency, pool.period);
     match &rule.method {
         Method::Percentages(p) => weighted(p.clone(), &|w, _| format!("{}%", w.normalize())),
-        Method::ProportionalToUsage(p) => {
-            weighted(p.clone(), &|w, t| format!("usage {} of {} ({})", w.normalize(), t.normalize(), percent(w, t)))
+        Method::ProportionalToUsage(u) => {
+            let figures = u.for_period(period).ok_or_else(|| format!("no usage figures for {period}"))?;
+            let when = if u.periods.contains_key(period) { format!(" in {period}") } else { String::new() };
+            weighted(figures.to_vec(), &|w, t| {
+                format!("usage {} of {}{when} ({})", w.normalize(), t.normalize(), percent(w, t))
+            })
+        }
+        Method::ProportionalToQuantity { targets, .. } => {
+            let q = match pool.quantities {
+                Some(Ok(q)) => q,
+                Some(Err(e)) => return Err(e.clone()),
+                None => return Err("no quantities were gathered".into()),
+            };
+            let unit = q.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+            let weights: Vec<(String, Decimal)> = targets
+                .iter()
+                .map(|t| {
+                    let v = q.by.get(&(t.clone(), period.to_string())).copied().unwrap_or_default();
+                    (t.clone(), v.max(Decimal::ZERO))
+                })
+                .collect();
+            if weights.iter().all(|(_, w)| w.is_zero()) {
+                return Err(format!("none of its targets used what it counts in {period}"));
+            }
+            weighted(weights, &|w, t| {
+                format!("usage {}{unit} of {}{unit} in the bill ({})", w.normalize(), t.normalize(), percent(w, t))
+            })
         }
         Method::Even(targets) => {
             let n = targets.len();
@@ -299,14 +407,8 @@ fn shares(
             let spend: Vec<(String, Decimal)> = targets
                 .iter()
                 .map(|t| {
-                    (
-                        t.clone(),
-                        direct_spend
-                            .get(&(t.clone(), currency.to_string()))
-                            .copied()
-                            .unwrap_or_default()
-                            .max(Decimal::ZERO),
-                    )
+                    let s = d.spend.get(&(t.as_str(), currency, period)).copied().unwrap_or_default();
+                    (t.clone(), s.max(Decimal::ZERO))
                 })
                 .collect();
             if spend.iter().all(|(_, s)| s.is_zero()) {
@@ -317,19 +419,19 @@ fn shares(
         Method::Fixed { amounts, remainder } => {
             // Fixed amounts come out of the pool in the order given, as far as it goes; the
             // rest goes to the remainder target. Billed and effective each the same way.
-            let take = |pool: Decimal| {
-                let mut left = pool;
+            let take = |whole: Decimal| {
+                let mut left = whole;
                 let mut parts = vec![];
                 for (t, a) in amounts {
-                    let part = if pool.is_sign_negative() { Decimal::ZERO } else { (*a).min(left.max(Decimal::ZERO)) };
+                    let part = if whole.is_sign_negative() { Decimal::ZERO } else { (*a).min(left.max(Decimal::ZERO)) };
                     left -= part;
                     parts.push((t.clone(), part));
                 }
                 (parts, left)
             };
-            let (bp, bl) = take(billed);
-            let (ep, el) = take(effective);
-            let mut out: Vec<(String, Decimal, Decimal, String)> = bp
+            let (bp, bl) = take(pool.billed);
+            let (ep, el) = take(pool.effective);
+            let mut out: Vec<Share> = bp
                 .into_iter()
                 .zip(ep)
                 .zip(amounts)
@@ -342,11 +444,14 @@ fn shares(
     }
 }
 
-/// Spreads one currency's bucket over the targets in proportion to what they were allocated,
-/// and takes it out of the bucket with a matching negative contribution.
-fn redistribute(out: &mut Allocation, currency: &str, billed: Decimal, effective: Decimal, ids: &[String]) {
+/// Spreads one currency's bucket of a period over the targets in proportion to what they were
+/// allocated in it, and takes it out of the bucket with a matching negative contribution.
+fn redistribute(out: &mut Allocation, pool: &Pool<'_>, ids: RecordIds) {
+    let (currency, period, billed, effective) = (pool.currency, pool.period, pool.billed, pool.effective);
     let mut allocated: BTreeMap<String, Decimal> = BTreeMap::new();
-    for c in out.contributions.iter().filter(|c| c.currency == currency && c.target != UNALLOCATED) {
+    for c in
+        out.contributions.iter().filter(|c| c.currency == currency && c.period == period && c.target != UNALLOCATED)
+    {
         *allocated.entry(c.target.clone()).or_default() += c.effective;
     }
     let targets: Vec<(String, Decimal)> =
@@ -354,7 +459,7 @@ fn redistribute(out: &mut Allocation, currency: &str, billed: Decimal, effective
     let weights: Vec<Decimal> = targets.iter().map(|(_, w)| *w).collect();
     let (Ok(b), Ok(e)) = (split(billed, &weights), split(effective, &weights)) else {
         out.unsplit.push(format!(
-            "the unallocated {effective} {currency} could not be redistributed: nothing was allocated in {currency}"
+            "the unallocated {effective} {currency} of {period} could not be redistributed: nothing was allocated in {currency}"
         ));
         return;
     };
@@ -364,10 +469,11 @@ fn redistribute(out: &mut Allocation, currency: &str, billed: Decimal, effective
             target: t,
             kind: Kind::Redistributed,
             rule: None,
+            period: period.into(),
             currency: currency.into(),
             billed: b,
             effective: e,
-            records: ids.to_vec(),
+            records: ids.clone(),
             basis: format!(
                 "allocated {w} of {total} ({}) of the unallocated {billed} billed / {effective} effective",
                 percent(w, total)
@@ -378,10 +484,11 @@ fn redistribute(out: &mut Allocation, currency: &str, billed: Decimal, effective
         target: UNALLOCATED.into(),
         kind: Kind::Redistributed,
         rule: None,
+        period: period.into(),
         currency: currency.into(),
         billed: -billed,
         effective: -effective,
-        records: ids.to_vec(),
+        records: ids,
         basis: "redistributed to the targets in proportion to what they were allocated".into(),
     });
 }

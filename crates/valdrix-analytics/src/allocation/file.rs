@@ -16,7 +16,7 @@
 //! hold; none: every record) and exactly one method. Amounts and weights are numbers or decimal
 //! strings, kept exact.
 
-use super::rules::{Condition, Dim, Match, Method, OwnerSource, Rule, RuleError};
+use super::rules::{Condition, Dim, Match, Method, OwnerSource, Rule, RuleError, Usage};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -45,7 +45,16 @@ const DIMS: [(&str, Dim); 8] = [
     ("usage_type", Dim::UsageType),
 ];
 
-const METHODS: [&str; 7] = ["owner", "override", "percentages", "proportional_to_direct", "usage", "even", "fixed"];
+const METHODS: [&str; 8] = [
+    "owner",
+    "override",
+    "percentages",
+    "proportional_to_direct",
+    "usage",
+    "proportional_to_quantity",
+    "even",
+    "fixed",
+];
 
 fn dim_named(name: &str) -> Option<Dim> {
     DIMS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
@@ -55,12 +64,43 @@ fn dim_name(d: Dim) -> &'static str {
     DIMS.iter().find(|(_, x)| *x == d).map(|(n, _)| *n).unwrap_or("service")
 }
 
-/// Reads a rule set; `file` names it in errors. Every rule is also checked
+/// Reads a rule set written as JSON; `file` names it in errors. Every rule is also checked
 /// ([`Rule::validate`]) and ids must be unique.
 pub fn parse(file: &str, text: &str) -> Result<Vec<Rule>, RulesFileError> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| RulesFileError {
+        file: file.into(),
+        at: format!("line {}", e.line()),
+        message: format!("not JSON: {e}"),
+    })?;
+    from_value(file, &doc)
+}
+
+/// Reads a rule set written as YAML (the same fields as JSON).
+pub fn parse_yaml(file: &str, text: &str) -> Result<Vec<Rule>, RulesFileError> {
+    let doc: Value = yaml_serde::from_str(text).map_err(|e| RulesFileError {
+        file: file.into(),
+        at: e.location().map(|l| format!("line {}", l.line())).unwrap_or_else(|| "the document".into()),
+        message: format!("not YAML: {e}"),
+    })?;
+    from_value(file, &doc)
+}
+
+/// Reads a rule set as YAML when the file is named `.yaml` or `.yml`, or does not start with
+/// `{`; as JSON otherwise.
+pub fn parse_any(file: &str, text: &str) -> Result<Vec<Rule>, RulesFileError> {
+    let lower = file.to_ascii_lowercase();
+    let yaml = lower.ends_with(".yaml")
+        || lower.ends_with(".yml")
+        || (!lower.ends_with(".json") && !text.trim_start().starts_with('{'));
+    if yaml {
+        parse_yaml(file, text)
+    } else {
+        parse(file, text)
+    }
+}
+
+fn from_value(file: &str, doc: &Value) -> Result<Vec<Rule>, RulesFileError> {
     let bad = |at: &str, message: String| RulesFileError { file: file.into(), at: at.into(), message };
-    let doc: Value =
-        serde_json::from_str(text).map_err(|e| bad(&format!("line {}", e.line()), format!("not JSON: {e}")))?;
     match doc.get("version") {
         Some(v) if v.as_u64() == Some(1) => {}
         Some(v) => return Err(bad("version", format!("{v} is not a version this valdrix reads (1)"))),
@@ -109,6 +149,31 @@ fn pairs(v: &Value, what: &str) -> Result<Vec<(String, Decimal)>, String> {
     m.iter().map(|(k, x)| Ok((k.clone(), decimal(x, &format!("{what}.{k}"))?))).collect()
 }
 
+/// `usage`: target → figure for every period, or `YYYY-MM` → {target → figure} for one.
+fn usage(v: &Value) -> Result<Usage, String> {
+    let m = v.as_object().ok_or("usage: an object of target → number, or of YYYY-MM → {target → number}")?;
+    let mut u = Usage::default();
+    for (k, x) in m {
+        if x.is_object() {
+            let month = chrono_month(k).ok_or(format!("usage.{k}: a period is written YYYY-MM"))?;
+            u.periods.insert(month, pairs(x, &format!("usage.{k}"))?);
+        } else {
+            u.any_period.push((k.clone(), decimal(x, &format!("usage.{k}"))?));
+        }
+    }
+    Ok(u)
+}
+
+/// `YYYY-MM`, checked.
+fn chrono_month(s: &str) -> Option<String> {
+    let (y, m) = s.split_once('-')?;
+    let ok = y.len() == 4
+        && m.len() == 2
+        && y.bytes().all(|b| b.is_ascii_digit())
+        && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
+    ok.then(|| s.to_string())
+}
+
 fn rule(v: &Value) -> Result<Rule, String> {
     let obj = v.as_object().ok_or("a rule is an object")?;
     let allowed = ["id", "priority", "match", "remainder", "description"];
@@ -124,7 +189,7 @@ fn rule(v: &Value) -> Result<Rule, String> {
     };
     let matcher = match obj.get("match") {
         None => Match::default(),
-        Some(m) => matcher(m)?,
+        Some(m) => match_of(m)?,
     };
     let given: Vec<&str> = METHODS.iter().copied().filter(|m| obj.contains_key(*m)).collect();
     let [method] = given.as_slice() else {
@@ -139,7 +204,20 @@ fn rule(v: &Value) -> Result<Rule, String> {
         "override" => Method::Override(body.as_str().ok_or("override: a target name")?.to_string()),
         "percentages" => Method::Percentages(pairs(body, "percentages")?),
         "proportional_to_direct" => Method::ProportionalToDirect(strings(body, "proportional_to_direct")?),
-        "usage" => Method::ProportionalToUsage(pairs(body, "usage")?),
+        "usage" => Method::ProportionalToUsage(usage(body)?),
+        "proportional_to_quantity" => {
+            let o = body.as_object().ok_or("proportional_to_quantity: {\"targets\": [...], \"of\": {conditions}}")?;
+            if let Some(k) = o.keys().find(|k| *k != "targets" && *k != "of") {
+                return Err(format!("proportional_to_quantity: unknown key {k:?}"));
+            }
+            Method::ProportionalToQuantity {
+                targets: strings(o.get("targets").ok_or("proportional_to_quantity: no targets")?, "targets")?,
+                of: match o.get("of") {
+                    Some(m) => match_of(m).map_err(|e| format!("proportional_to_quantity.of: {e}"))?,
+                    None => Match::default(),
+                },
+            }
+        }
         "even" => Method::Even(strings(body, "even")?),
         _ => Method::Fixed {
             amounts: pairs(body, "fixed")?,
@@ -150,7 +228,12 @@ fn rule(v: &Value) -> Result<Rule, String> {
                 .to_string(),
         },
     };
-    Ok(Rule { id, priority, matcher, method })
+    let description = match obj.get("description") {
+        None => None,
+        Some(Value::String(d)) => Some(d.clone()),
+        Some(_) => return Err("description: a string".into()),
+    };
+    Ok(Rule { id, priority, matcher, method, description })
 }
 
 fn owner_sources(v: &Value) -> Result<Vec<OwnerSource>, String> {
@@ -183,7 +266,7 @@ fn owner_sources(v: &Value) -> Result<Vec<OwnerSource>, String> {
         .collect()
 }
 
-fn matcher(v: &Value) -> Result<Match, String> {
+fn match_of(v: &Value) -> Result<Match, String> {
     let obj = v.as_object().ok_or("match: an object of conditions")?;
     let mut conditions = vec![];
     for (k, x) in obj {
@@ -214,84 +297,161 @@ fn pairs_json(p: &[(String, Decimal)]) -> Value {
     Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::String(v.to_string()))).collect())
 }
 
+/// A match as the file writes it.
+fn match_json(matcher: &Match) -> Map<String, Value> {
+    let mut m = Map::new();
+    let mut tags = Map::new();
+    for c in &matcher.0 {
+        match c {
+            Condition::Is(d, values) => {
+                m.insert(dim_name(*d).into(), json!(values));
+            }
+            Condition::Like(d, _) => {
+                if let Some(glob) = matcher.glob_of(*d) {
+                    m.insert(format!("{}_like", dim_name(*d)), json!(glob));
+                }
+            }
+            Condition::Tag(k, values) => {
+                tags.insert(k.clone(), json!(values));
+            }
+            Condition::TagMissing(k) => {
+                let list = m.entry("tag_missing").or_insert_with(|| json!([]));
+                if let Some(a) = list.as_array_mut() {
+                    a.push(json!(k));
+                }
+            }
+            Condition::RecordIs(ids) => {
+                m.insert("records".into(), json!(ids));
+            }
+        }
+    }
+    if !tags.is_empty() {
+        m.insert("tags".into(), Value::Object(tags));
+    }
+    m
+}
+
 /// Writes a rule set in the form [`parse`] reads.
 pub fn export(rules: &[Rule]) -> String {
-    let rules: Vec<Value> = rules
-        .iter()
-        .map(|r| {
-            let mut o = Map::new();
-            o.insert("id".into(), json!(r.id));
-            o.insert("priority".into(), json!(r.priority));
-            let mut m = Map::new();
-            let mut tags = Map::new();
-            for c in &r.matcher.0 {
-                match c {
-                    Condition::Is(d, values) => {
-                        m.insert(dim_name(*d).into(), json!(values));
-                    }
-                    Condition::Like(d, _) => {
-                        if let Some(glob) = r.matcher.glob_of(*d) {
-                            m.insert(format!("{}_like", dim_name(*d)), json!(glob));
-                        }
-                    }
-                    Condition::Tag(k, values) => {
-                        tags.insert(k.clone(), json!(values));
-                    }
-                    Condition::TagMissing(k) => {
-                        let list = m.entry("tag_missing").or_insert_with(|| json!([]));
-                        if let Some(a) = list.as_array_mut() {
-                            a.push(json!(k));
-                        }
-                    }
-                    Condition::RecordIs(ids) => {
-                        m.insert("records".into(), json!(ids));
-                    }
-                }
-            }
-            if !tags.is_empty() {
-                m.insert("tags".into(), Value::Object(tags));
-            }
-            if !m.is_empty() {
-                o.insert("match".into(), Value::Object(m));
-            }
-            match &r.method {
-                Method::Owner(sources) => {
-                    let s: Vec<Value> = sources
-                        .iter()
-                        .map(|s| match s {
-                            OwnerSource::Tag(k) => json!(format!("tag:{k}")),
-                            OwnerSource::Dim(d) => json!(dim_name(*d)),
-                            OwnerSource::Table(d, map) => json!({"table": dim_name(*d), "map": map}),
-                        })
-                        .collect();
-                    o.insert("owner".into(), Value::Array(s));
-                }
-                Method::Override(t) => {
-                    o.insert("override".into(), json!(t));
-                }
-                Method::Percentages(p) => {
-                    o.insert("percentages".into(), pairs_json(p));
-                }
-                Method::ProportionalToDirect(t) => {
-                    o.insert("proportional_to_direct".into(), json!(t));
-                }
-                Method::ProportionalToUsage(p) => {
-                    o.insert("usage".into(), pairs_json(p));
-                }
-                Method::Even(t) => {
-                    o.insert("even".into(), json!(t));
-                }
-                Method::Fixed { amounts, remainder } => {
-                    o.insert("fixed".into(), pairs_json(amounts));
-                    o.insert("remainder".into(), json!(remainder));
-                }
-            }
-            Value::Object(o)
-        })
-        .collect();
-    let mut text = serde_json::to_string_pretty(&json!({"version": 1, "rules": rules})).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&document(rules)).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Writes a rule set as YAML, in the form [`parse_yaml`] reads.
+pub fn export_yaml(rules: &[Rule]) -> String {
+    yaml_serde::to_string(&yaml_of(document(rules))).unwrap_or_default()
+}
+
+/// The same document as a YAML value: JSON numbers here hold their digits as text (exact
+/// decimals), which YAML's serializer would otherwise write as a private map.
+fn yaml_of(v: Value) -> yaml_serde::Value {
+    use yaml_serde::Value as Y;
+    match v {
+        Value::Null => Y::Null,
+        Value::Bool(b) => Y::Bool(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Y::Number(i.into()),
+            None => Y::String(n.to_string()),
+        },
+        Value::String(s) => Y::String(s),
+        Value::Array(a) => Y::Sequence(a.into_iter().map(yaml_of).collect()),
+        Value::Object(o) => Y::Mapping(o.into_iter().map(|(k, v)| (Y::String(k), yaml_of(v))).collect()),
+    }
+}
+
+fn document(rules: &[Rule]) -> Value {
+    json!({"version": 1, "rules": rules.iter().map(rule_json).collect::<Vec<_>>()})
+}
+
+/// How two rule sets differ, by rule id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RuleSetDiff {
+    /// Rules only in the new set.
+    pub added: Vec<String>,
+    /// Rules only in the old set.
+    pub removed: Vec<String>,
+    /// Rules in both, written differently.
+    pub changed: Vec<String>,
+}
+
+impl RuleSetDiff {
+    /// Whether the sets are the same.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// What changed from `old` to `new`.
+pub fn diff(old: &[Rule], new: &[Rule]) -> RuleSetDiff {
+    let old: BTreeMap<&str, Value> = old.iter().map(|r| (r.id.as_str(), rule_json(r))).collect();
+    let new: BTreeMap<&str, Value> = new.iter().map(|r| (r.id.as_str(), rule_json(r))).collect();
+    let mut d = RuleSetDiff::default();
+    for (id, v) in &new {
+        match old.get(id) {
+            None => d.added.push(id.to_string()),
+            Some(o) if o != v => d.changed.push(id.to_string()),
+            Some(_) => {}
+        }
+    }
+    d.removed = old.keys().filter(|id| !new.contains_key(*id)).map(|id| id.to_string()).collect();
+    d
+}
+
+fn rule_json(r: &Rule) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(r.id));
+    o.insert("priority".into(), json!(r.priority));
+    if let Some(d) = &r.description {
+        o.insert("description".into(), json!(d));
+    }
+    let m = match_json(&r.matcher);
+    if !m.is_empty() {
+        o.insert("match".into(), Value::Object(m));
+    }
+    match &r.method {
+        Method::Owner(sources) => {
+            let s: Vec<Value> = sources
+                .iter()
+                .map(|s| match s {
+                    OwnerSource::Tag(k) => json!(format!("tag:{k}")),
+                    OwnerSource::Dim(d) => json!(dim_name(*d)),
+                    OwnerSource::Table(d, map) => json!({"table": dim_name(*d), "map": map}),
+                })
+                .collect();
+            o.insert("owner".into(), Value::Array(s));
+        }
+        Method::Override(t) => {
+            o.insert("override".into(), json!(t));
+        }
+        Method::Percentages(p) => {
+            o.insert("percentages".into(), pairs_json(p));
+        }
+        Method::ProportionalToDirect(t) => {
+            o.insert("proportional_to_direct".into(), json!(t));
+        }
+        Method::ProportionalToUsage(u) => {
+            let mut m = match pairs_json(&u.any_period) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            for (period, p) in &u.periods {
+                m.insert(period.clone(), pairs_json(p));
+            }
+            o.insert("usage".into(), Value::Object(m));
+        }
+        Method::ProportionalToQuantity { targets, of } => {
+            o.insert("proportional_to_quantity".into(), json!({"targets": targets, "of": match_json(of)}));
+        }
+        Method::Even(t) => {
+            o.insert("even".into(), json!(t));
+        }
+        Method::Fixed { amounts, remainder } => {
+            o.insert("fixed".into(), pairs_json(amounts));
+            o.insert("remainder".into(), json!(remainder));
+        }
+    }
+    Value::Object(o)
 }
 
 #[cfg(test)]
@@ -314,7 +474,7 @@ mod tests {
         assert_eq!(rules.len(), 7);
         assert_eq!(rules[6].priority, 100);
         assert!(
-            matches!(&rules[3].method, Method::ProportionalToUsage(p) if p[1].1 == Decimal::from_str("250000.5").unwrap())
+            matches!(&rules[3].method, Method::ProportionalToUsage(p) if p.any_period[1].1 == Decimal::from_str("250000.5").unwrap())
         );
         let again = parse("exported.json", &export(&rules)).unwrap();
         assert_eq!(export(&again), export(&rules));
@@ -323,6 +483,59 @@ mod tests {
             assert_eq!((&a.id, a.priority, &a.method), (&b.id, b.priority, &b.method));
             assert_eq!(a.matcher.0.len(), b.matcher.0.len());
         }
+    }
+
+    const YAML: &str = "version: 1
+rules:
+  - id: owner
+    priority: 10
+    description: Teams own what they tag
+    owner: [\"tag:team\", {table: sub_account, map: {\"222233334444\": search}}]
+  - id: nat
+    match: {service: NAT Gateway}
+    proportional_to_quantity: {targets: [A, B], of: {usage_type_like: \"*DataTransfer-Out*\"}}
+  - id: lb
+    match: {service: ELB}
+    usage: {A: 1, B: 1, 2026-11: {A: 3, B: \"1.25\"}}
+";
+
+    #[test]
+    fn yaml_reads_the_same_rules_and_round_trips_through_both_forms() {
+        let rules = parse_any("rules.yaml", YAML).unwrap();
+        assert_eq!(rules.len(), 3);
+        assert_eq!(rules[0].description.as_deref(), Some("Teams own what they tag"));
+        let Method::ProportionalToUsage(u) = &rules[2].method else { panic!("{:?}", rules[2].method) };
+        assert_eq!(u.for_period("2026-11").unwrap()[1].1, Decimal::from_str("1.25").unwrap());
+        assert_eq!(u.for_period("2026-10").unwrap()[0].1, Decimal::ONE);
+        assert!(
+            matches!(&rules[1].method, Method::ProportionalToQuantity { targets, of } if targets.len() == 2 && of.0.len() == 1)
+        );
+        let json = export(&rules);
+        let from_json = parse_any("exported.json", &json).unwrap();
+        let yaml = export_yaml(&rules);
+        assert!(yaml.starts_with("version: 1\nrules:\n- id: owner\n  priority: 10\n"), "{yaml}");
+        let from_yaml = parse_any("exported.yml", &yaml).unwrap();
+        assert_eq!(export(&from_json), json);
+        assert_eq!(export(&from_yaml), json);
+        assert!(diff(&rules, &from_yaml).is_empty());
+        let e = parse_any("bad.yaml", "version: 1\nrules: [\n").unwrap_err().to_string();
+        assert!(e.starts_with("bad.yaml: line "), "{e}");
+        let e = parse_any("bad.yaml", "version: 1\nrules:\n  - id: lb\n    usage: {2026-13: {A: 1}}\n").unwrap_err();
+        assert_eq!(e.to_string(), "bad.yaml: rules[0] (lb): usage.2026-13: a period is written YYYY-MM");
+    }
+
+    #[test]
+    fn diffs_name_added_removed_and_changed_rules() {
+        let old = parse("old.json", EXAMPLE).unwrap();
+        let mut new = old.clone();
+        new.retain(|r| r.id != "fix-1");
+        new[1].method = Method::Percentages(vec![("A".into(), Decimal::from(50)), ("B".into(), Decimal::from(50))]);
+        new.push(Rule { id: "extra".into(), ..new[4].clone() });
+        let d = diff(&old, &new);
+        assert_eq!(
+            (d.added, d.removed, d.changed),
+            (vec!["extra".to_string()], vec!["fix-1".to_string()], vec!["nat".to_string()])
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub mod file;
 mod rules;
 pub mod split;
 
-pub use engine::{allocate, unallocated_by, Allocation, Contribution, Kind, Options, UnallocatedGroup, UNALLOCATED};
-pub use file::{export, parse, RulesFileError};
-pub use rules::{Condition, Dim, Match, Method, OwnerSource, Record, Rule, RuleError};
+pub use engine::{
+    allocate, unallocated_by, Allocation, Contribution, Kind, Options, RecordIds, Totals, UnallocatedGroup, UNALLOCATED,
+};
+pub use file::{diff, export, export_yaml, parse, parse_any, parse_yaml, RuleSetDiff, RulesFileError};
+pub use rules::{Condition, Dim, Match, Method, OwnerSource, Record, Rule, RuleError, Usage};
 pub use split::{split, SplitError};

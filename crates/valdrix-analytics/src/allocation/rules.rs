@@ -26,7 +26,7 @@ pub enum Dim {
 }
 
 /// One cost record as allocation sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
     /// Its stable id (what `explain` names).
     pub id: String,
@@ -40,6 +40,13 @@ pub struct Record {
     pub dims: BTreeMap<Dim, String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
+    /// The period it falls in (`YYYY-MM` of its charge day): shared costs are pooled and split
+    /// per period, as chargeback is.
+    pub period: String,
+    /// ConsumedQuantity, for splits by a usage quantity in the bill.
+    pub quantity: Option<Decimal>,
+    /// ConsumedUnit.
+    pub unit: Option<String>,
 }
 
 impl Record {
@@ -67,6 +74,9 @@ impl Record {
             effective: r.totals.effective_cost,
             dims,
             tags: g.tags.0.clone(),
+            period: g.charge_date.format("%Y-%m").to_string(),
+            quantity: r.totals.consumed_quantity,
+            unit: r.attr("ConsumedUnit").map(str::to_string),
         }
     }
 
@@ -119,8 +129,21 @@ impl Condition {
     }
 }
 
+impl PartialEq for Condition {
+    fn eq(&self, other: &Condition) -> bool {
+        match (self, other) {
+            (Condition::Is(a, x), Condition::Is(b, y)) => a == b && x == y,
+            (Condition::Like(a, x), Condition::Like(b, y)) => a == b && x.as_str() == y.as_str(),
+            (Condition::Tag(a, x), Condition::Tag(b, y)) => a == b && x == y,
+            (Condition::TagMissing(a), Condition::TagMissing(b)) => a == b,
+            (Condition::RecordIs(a), Condition::RecordIs(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 /// All conditions must hold (none: every record).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Match(pub Vec<Condition>);
 
 impl Match {
@@ -199,9 +222,18 @@ pub enum Method {
     Percentages(Vec<(String, Decimal)>),
     /// Shared: in proportion to each target's direct spend (EffectiveCost) in the same currency.
     ProportionalToDirect(Vec<String>),
-    /// Shared: in proportion to a usage figure per target (requests, seats, GB) given for the
-    /// period.
-    ProportionalToUsage(Vec<(String, Decimal)>),
+    /// Shared: in proportion to a usage figure per target (requests, seats, GB) that the user
+    /// gives, for every period or period by period.
+    ProportionalToUsage(Usage),
+    /// Shared: in proportion to a usage quantity in the bill: each target's ConsumedQuantity
+    /// over the records allocated to it directly (in the same period and currency) that `of`
+    /// matches, say the GB of data transfer each team's resources sent.
+    ProportionalToQuantity {
+        /// The targets.
+        targets: Vec<String>,
+        /// Which of their records count.
+        of: Match,
+    },
     /// Shared: the same share to each target.
     Even(Vec<String>),
     /// Shared: fixed amounts (in the pool's currency), the remainder to a named target.
@@ -229,6 +261,23 @@ impl Method {
     }
 }
 
+/// Usage figures per target: for any period, and for named periods (`YYYY-MM`), which take
+/// precedence.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Usage {
+    /// Figures for a period without its own.
+    pub any_period: Vec<(String, Decimal)>,
+    /// Figures for one period.
+    pub periods: BTreeMap<String, Vec<(String, Decimal)>>,
+}
+
+impl Usage {
+    /// The figures that apply to `period`.
+    pub fn for_period(&self, period: &str) -> Option<&[(String, Decimal)]> {
+        self.periods.get(period).or((!self.any_period.is_empty()).then_some(&self.any_period)).map(Vec::as_slice)
+    }
+}
+
 /// One allocation rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -240,6 +289,8 @@ pub struct Rule {
     pub matcher: Match,
     /// How it assigns them.
     pub method: Method,
+    /// What it is for, in words (kept with the rule set; not used by allocation).
+    pub description: Option<String>,
 }
 
 /// A rule that cannot be applied as written.
@@ -279,11 +330,13 @@ impl Rule {
                     return Err(RuleError::Percentages(id(), sum));
                 }
             }
-            Method::ProportionalToUsage(p) => {
-                if let Some(v) = negative(p) {
-                    return Err(RuleError::Negative(id(), v));
+            Method::ProportionalToUsage(u) => {
+                for p in std::iter::once(&u.any_period).chain(u.periods.values()) {
+                    if let Some(v) = negative(p) {
+                        return Err(RuleError::Negative(id(), v));
+                    }
                 }
-                if p.is_empty() {
+                if u.any_period.is_empty() && u.periods.values().all(Vec::is_empty) {
                     return Err(RuleError::NoTarget(id()));
                 }
             }
@@ -292,7 +345,11 @@ impl Rule {
                     return Err(RuleError::Negative(id(), v));
                 }
             }
-            Method::ProportionalToDirect(t) | Method::Even(t) if t.is_empty() => return Err(RuleError::NoTarget(id())),
+            Method::ProportionalToDirect(t) | Method::Even(t) | Method::ProportionalToQuantity { targets: t, .. }
+                if t.is_empty() =>
+            {
+                return Err(RuleError::NoTarget(id()))
+            }
             Method::Owner(s) if s.is_empty() => return Err(RuleError::NoTarget(id())),
             _ => {}
         }

@@ -15,6 +15,7 @@ use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension};
 use crate::{CurrencyTotals, NewRun, RunSummary};
 
+pub(crate) mod allocation;
 pub(crate) mod keys;
 pub(crate) mod restate;
 pub(crate) mod totals;
@@ -199,6 +200,31 @@ macro_rules! store_methods {
 
         fn revoke_api_key(&mut self, tenant: &valdrix_core::TenantId, key_id: &str) -> $crate::Result<bool> {
             self.scoped(tenant, |db| $crate::engine::keys::revoke(db, tenant, key_id))
+        }
+
+        fn save_allocation_rules(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            rules: &str,
+            actor: &str,
+            note: &str,
+        ) -> $crate::Result<$crate::allocation::SavedRuleSet> {
+            self.scoped(tenant, |db| $crate::engine::allocation::save(db, tenant, rules, actor, note))
+        }
+
+        fn allocation_rules(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            version: Option<i64>,
+        ) -> $crate::Result<Option<$crate::allocation::RuleSetVersion>> {
+            self.scoped(tenant, |db| $crate::engine::allocation::get(db, tenant, version))
+        }
+
+        fn allocation_rule_history(
+            &self,
+            tenant: &valdrix_core::TenantId,
+        ) -> $crate::Result<Vec<$crate::allocation::RuleSetVersion>> {
+            self.scoped(tenant, |db| $crate::engine::allocation::history(db, tenant))
         }
 
         fn final_daily_costs(
