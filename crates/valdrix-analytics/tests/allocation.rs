@@ -11,6 +11,8 @@ use valdrix_analytics::allocation::{
     Usage, UNALLOCATED,
 };
 
+type Id = std::sync::Arc<str>;
+
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
 }
@@ -57,7 +59,7 @@ fn a_shared_nat_gateway_of_4500_splits_60_40() {
     let a = allocate(&records, &rules, Options::default()).unwrap();
     let shares: Vec<(&str, Decimal)> = a.contributions.iter().map(|c| (c.target.as_str(), c.billed)).collect();
     assert_eq!(shares, vec![("A", d("2700.00")), ("B", d("1800.00"))]);
-    assert_eq!(a.contributions[0].records.to_vec(), vec!["nat-1"]);
+    assert_eq!(a.contributions[0].records.iter().map(|id| &**id).collect::<Vec<_>>(), vec!["nat-1"]);
     assert!(a.contributions[0].basis.starts_with("60% of a pool of 4500.00"), "{}", a.contributions[0].basis);
 }
 
@@ -183,7 +185,7 @@ fn usage_even_and_patterns() {
         rule(
             "shared-lb",
             1,
-            vec![Condition::like(Dim::Resource, "arn:aws:*:shared-*").unwrap()],
+            vec![Condition::like(Dim::Resource, "arn:aws:*:shared-*")],
             Method::Even(vec!["A".into(), "B".into(), "C".into()]),
         ),
         rule(
@@ -203,7 +205,7 @@ fn usage_even_and_patterns() {
 }
 
 fn in_period(period: &str, r: Record) -> Record {
-    Record { period: period.into(), id: format!("{}@{period}", r.id), ..r }
+    Record { period: period.into(), id: format!("{}@{period}", r.id).into(), ..r }
 }
 
 fn with_quantity(r: Record, q: &str, unit: &str) -> Record {
@@ -330,7 +332,7 @@ fn arb_record() -> impl Strategy<Value = Record> {
                 tags.insert("team".to_string(), TEAMS[t].to_string());
             }
             Record {
-                id: String::new(),
+                id: "".into(),
                 currency: ["USD", "EUR"][currency].into(),
                 billed,
                 effective,
@@ -408,7 +410,7 @@ proptest! {
         redistribute in any::<bool>(),
     ) {
         for (i, r) in records.iter_mut().enumerate() {
-            r.id = format!("rec-{i}");
+            r.id = format!("rec-{i}").into();
         }
         let a = allocate(&records, &rules, Options { redistribute_unallocated: redistribute }).unwrap();
         let mut source: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
@@ -428,7 +430,7 @@ proptest! {
         // Traceable: what the contributions naming one set of records (a direct owner's, a
         // shared pool's, the bucket's) add up to is what those records hold; redistribution
         // moves the bucket's records and nets out.
-        let mut by_pool: BTreeMap<(Vec<String>, bool), (Decimal, Decimal)> = BTreeMap::new();
+        let mut by_pool: BTreeMap<(Vec<Id>, bool), (Decimal, Decimal)> = BTreeMap::new();
         for c in &a.contributions {
             let e = by_pool.entry((c.records.to_vec(), c.kind == Kind::Redistributed)).or_default();
             e.0 += c.billed;
@@ -444,21 +446,21 @@ proptest! {
         }
         // Every record is claimed exactly once (directly, by one shared rule, or left in the
         // bucket), and every contribution names records of its own currency.
-        let by_id: BTreeMap<&str, &Record> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+        let by_id: BTreeMap<&str, &Record> = records.iter().map(|r| (&*r.id, r)).collect();
         let mut claims: BTreeMap<&str, usize> = BTreeMap::new();
         let mut shared_rules: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for c in &a.contributions {
             prop_assert!(!c.records.is_empty());
             for id in c.records.iter() {
-                let r = by_id.get(id.as_str()).copied();
+                let r = by_id.get(&**id).copied();
                 prop_assert!(r.is_some_and(|r| r.currency == c.currency), "{} in {:?}", id, c);
             }
             match c.kind {
                 Kind::Direct | Kind::Unallocated => {
-                    for id in c.records.iter() { *claims.entry(id.as_str()).or_default() += 1; }
+                    for id in c.records.iter() { *claims.entry(&**id).or_default() += 1; }
                 }
                 Kind::Shared => {
-                    for id in c.records.iter() { shared_rules.entry(id.as_str()).or_default().insert(c.rule.as_deref().unwrap_or("")); }
+                    for id in c.records.iter() { shared_rules.entry(&**id).or_default().insert(c.rule.as_deref().unwrap_or("")); }
                 }
                 Kind::Redistributed => {}
             }
@@ -468,7 +470,7 @@ proptest! {
             *claims.entry(id).or_default() += 1;
         }
         for r in &records {
-            prop_assert_eq!(claims.get(r.id.as_str()).copied().unwrap_or(0), 1, "{} claimed", &r.id);
+            prop_assert_eq!(claims.get(&*r.id).copied().unwrap_or(0), 1, "{} claimed", &r.id);
         }
     }
 }

@@ -345,7 +345,7 @@ pub fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
                     Kind::Unallocated => "unallocated",
                     Kind::Redistributed => "redistributed",
                 };
-                let first: Vec<&str> = c.records.iter().take(3).map(String::as_str).collect();
+                let first: Vec<&str> = c.records.iter().take(3).map(|id| &**id).collect();
                 vec![
                     Some(c.period.clone()),
                     Some(kind.to_string()),

@@ -274,7 +274,7 @@ fn match_of(v: &Value) -> Result<Match, String> {
             conditions.push(Condition::Is(d, strings(x, k)?));
         } else if let Some(d) = k.strip_suffix("_like").and_then(dim_named) {
             let glob = x.as_str().ok_or(format!("{k}: a pattern"))?;
-            conditions.push(Condition::like(d, glob).map_err(|e| e.to_string())?);
+            conditions.push(Condition::like(d, glob));
         } else if k == "tags" {
             let tags = x.as_object().ok_or("tags: an object of key → values ([] for any value)")?;
             for (key, values) in tags {

@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A dimension of a cost record that rules match on and owners come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -25,11 +26,58 @@ pub enum Dim {
     UsageType,
 }
 
+impl Dim {
+    /// Every dimension, in order.
+    pub const ALL: [Dim; 8] = [
+        Dim::Provider,
+        Dim::Service,
+        Dim::Account,
+        Dim::SubAccount,
+        Dim::Region,
+        Dim::ChargeCategory,
+        Dim::Resource,
+        Dim::UsageType,
+    ];
+}
+
+/// A record's dimension values, one slot per [`Dim`] (looked up for every rule on every
+/// record, so a slot rather than a map).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dims([Option<String>; 8]);
+
+impl Dims {
+    /// A dimension's value.
+    pub fn get(&self, d: Dim) -> Option<&str> {
+        self.0[d as usize].as_deref()
+    }
+
+    /// Sets a dimension's value.
+    pub fn insert(&mut self, d: Dim, value: String) {
+        self.0[d as usize] = Some(value);
+    }
+}
+
+impl FromIterator<(Dim, String)> for Dims {
+    fn from_iter<I: IntoIterator<Item = (Dim, String)>>(iter: I) -> Dims {
+        let mut dims = Dims::default();
+        for (d, v) in iter {
+            dims.insert(d, v);
+        }
+        dims
+    }
+}
+
+impl<const N: usize> From<[(Dim, String); N]> for Dims {
+    fn from(pairs: [(Dim, String); N]) -> Dims {
+        pairs.into_iter().collect()
+    }
+}
+
 /// One cost record as allocation sees it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
-    /// Its stable id (what `explain` names).
-    pub id: String,
+    /// Its stable id (what `explain` names; shared, not copied, by the contributions).
+    pub id: Arc<str>,
     /// BillingCurrency.
     pub currency: String,
     /// BilledCost.
@@ -37,7 +85,7 @@ pub struct Record {
     /// EffectiveCost.
     pub effective: Decimal,
     /// Its dimensions (absent: the record has no value for it).
-    pub dims: BTreeMap<Dim, String>,
+    pub dims: Dims,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
     /// The period it falls in (`YYYY-MM` of its charge day): shared costs are pooled and split
@@ -51,9 +99,9 @@ pub struct Record {
 
 impl Record {
     /// A stored record under its id.
-    pub fn from_cost(id: String, r: &valdrix_core::CostRecord) -> Record {
+    pub fn from_cost(id: impl Into<Arc<str>>, r: &valdrix_core::CostRecord) -> Record {
         let g = &r.grain;
-        let mut dims = BTreeMap::new();
+        let mut dims = Dims::default();
         let mut put = |d: Dim, v: Option<&str>| {
             if let Some(v) = v.filter(|v| !v.is_empty()) {
                 dims.insert(d, v.to_string());
@@ -68,7 +116,7 @@ impl Record {
         put(Dim::Resource, g.resource_id.as_deref());
         put(Dim::UsageType, g.usage_type.as_deref());
         Record {
-            id,
+            id: id.into(),
             currency: g.currency.clone(),
             billed: r.totals.billed_cost,
             effective: r.totals.effective_cost,
@@ -82,17 +130,107 @@ impl Record {
 
     /// A dimension's value.
     pub fn dim(&self, d: Dim) -> Option<&str> {
-        self.dims.get(&d).map(String::as_str)
+        self.dims.get(d)
+    }
+}
+
+/// A glob over a dimension's value: `*` any run of characters, `?` one character, everything
+/// else itself. Matched by hand: faster than a regex on the short values of a bill, and a
+/// pattern can never be invalid.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    pattern: String,
+    /// Without `?`: the text before the first star, searchers for the pieces between stars,
+    /// and the text after the last star (none: no star at all).
+    stars: Option<(String, Vec<memchr::memmem::Finder<'static>>, Option<String>)>,
+}
+
+impl PartialEq for Glob {
+    fn eq(&self, other: &Glob) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for Glob {}
+
+impl Glob {
+    /// A glob from its pattern.
+    pub fn new(pattern: &str) -> Glob {
+        let stars = (!pattern.contains('?')).then(|| {
+            let mut pieces = pattern.split('*');
+            let first = pieces.next().unwrap_or("").to_string();
+            let mut middle: Vec<&str> = pieces.collect();
+            let last = middle.pop().map(str::to_string);
+            let finders = middle
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| memchr::memmem::Finder::new(p.as_bytes()).into_owned())
+                .collect();
+            (first, finders, last)
+        });
+        Glob { pattern: pattern.to_string(), stars }
+    }
+
+    /// The pattern.
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether `text` matches the whole pattern.
+    pub fn matches(&self, text: &str) -> bool {
+        let Some((first, finders, last)) = &self.stars else { return self.walk(text) };
+        // Only stars: the first piece starts the text, the last ends it, the others are found
+        // in order between them.
+        let Some(rest) = text.strip_prefix(first.as_str()) else { return false };
+        let Some(last) = last else { return rest.is_empty() };
+        let mut rest = rest.as_bytes();
+        for f in finders {
+            match f.find(rest) {
+                Some(at) => rest = &rest[at + f.needle().len()..],
+                None => return false,
+            }
+        }
+        rest.ends_with(last.as_bytes())
+    }
+
+    /// The classic wildcard walk: on a mismatch, the last `*` takes one more character and the
+    /// walk resumes after it.
+    fn walk(&self, text: &str) -> bool {
+        let (p, t) = (self.pattern.as_bytes(), text.as_bytes());
+        let (mut i, mut j) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        // The byte length of the character starting at t[k].
+        let char_len = |k: usize| text[k..].chars().next().map_or(1, char::len_utf8);
+        while j < t.len() {
+            if i < p.len() && p[i] == b'*' {
+                star = Some((i, j));
+                i += 1;
+            } else if i < p.len() && p[i] == b'?' {
+                i += 1;
+                j += char_len(j);
+            } else if i < p.len() && p[i] == t[j] {
+                i += 1;
+                j += 1;
+            } else if let Some((si, sj)) = star {
+                let next = sj + char_len(sj);
+                star = Some((si, next));
+                i = si + 1;
+                j = next;
+            } else {
+                return false;
+            }
+        }
+        p[i..].iter().all(|c| *c == b'*')
     }
 }
 
 /// One test a record must pass.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     /// The dimension has one of these values.
     Is(Dim, Vec<String>),
-    /// The dimension matches a glob (`*` any run, `?` one character).
-    Like(Dim, regex::Regex),
+    /// The dimension matches a glob.
+    Like(Dim, Glob),
     /// The tag has one of these values (any value when the list is empty).
     Tag(String, Vec<String>),
     /// The record lacks this tag.
@@ -103,41 +241,17 @@ pub enum Condition {
 
 impl Condition {
     /// A glob condition; `*` and `?` are the only special characters.
-    pub fn like(dim: Dim, glob: &str) -> Result<Condition, RuleError> {
-        let mut pattern = String::from("^");
-        for c in glob.chars() {
-            match c {
-                '*' => pattern.push_str(".*"),
-                '?' => pattern.push('.'),
-                c => pattern.push_str(&regex::escape(&c.to_string())),
-            }
-        }
-        pattern.push('$');
-        regex::Regex::new(&pattern)
-            .map(|r| Condition::Like(dim, r))
-            .map_err(|e| RuleError::Pattern(glob.into(), e.to_string()))
+    pub fn like(dim: Dim, glob: &str) -> Condition {
+        Condition::Like(dim, Glob::new(glob))
     }
 
     fn holds(&self, r: &Record) -> bool {
         match self {
             Condition::Is(d, values) => r.dim(*d).is_some_and(|v| values.iter().any(|x| x == v)),
-            Condition::Like(d, re) => r.dim(*d).is_some_and(|v| re.is_match(v)),
+            Condition::Like(d, g) => r.dim(*d).is_some_and(|v| g.matches(v)),
             Condition::Tag(k, values) => r.tags.get(k).is_some_and(|v| values.is_empty() || values.contains(v)),
             Condition::TagMissing(k) => !r.tags.contains_key(k),
-            Condition::RecordIs(ids) => ids.contains(&r.id),
-        }
-    }
-}
-
-impl PartialEq for Condition {
-    fn eq(&self, other: &Condition) -> bool {
-        match (self, other) {
-            (Condition::Is(a, x), Condition::Is(b, y)) => a == b && x == y,
-            (Condition::Like(a, x), Condition::Like(b, y)) => a == b && x.as_str() == y.as_str(),
-            (Condition::Tag(a, x), Condition::Tag(b, y)) => a == b && x == y,
-            (Condition::TagMissing(a), Condition::TagMissing(b)) => a == b,
-            (Condition::RecordIs(a), Condition::RecordIs(b)) => a == b,
-            _ => false,
+            Condition::RecordIs(ids) => ids.iter().any(|id| **id == *r.id),
         }
     }
 }
@@ -147,10 +261,10 @@ impl PartialEq for Condition {
 pub struct Match(pub Vec<Condition>);
 
 impl Match {
-    /// The glob a `Like` condition on `d` was made from.
+    /// The glob of a `Like` condition on `d`.
     pub fn glob_of(&self, d: Dim) -> Option<String> {
         self.0.iter().find_map(|c| match c {
-            Condition::Like(x, re) if *x == d => Some(glob_from_regex(re.as_str())),
+            Condition::Like(x, g) if *x == d => Some(g.as_str().to_string()),
             _ => None,
         })
     }
@@ -159,29 +273,22 @@ impl Match {
     pub fn matches(&self, r: &Record) -> bool {
         self.0.iter().all(|c| c.holds(r))
     }
-}
 
-/// The glob a [`Condition::like`] regex was made from (the inverse of that translation).
-fn glob_from_regex(re: &str) -> String {
-    let inner = re.strip_prefix('^').and_then(|r| r.strip_suffix('$')).unwrap_or(re);
-    let mut out = String::new();
-    let mut chars = inner.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            '.' if chars.peek() == Some(&'*') => {
-                chars.next();
-                out.push('*');
-            }
-            '.' => out.push('?'),
-            c => out.push(c),
-        }
+    /// The records a condition names, when one does.
+    pub(crate) fn records_named(&self) -> Option<&[String]> {
+        self.0.iter().find_map(|c| match c {
+            Condition::RecordIs(ids) => Some(ids.as_slice()),
+            _ => None,
+        })
     }
-    out
+
+    /// The values a record's `d` must have, when a condition lists them.
+    pub(crate) fn values_of(&self, d: Dim) -> Option<&[String]> {
+        self.0.iter().find_map(|c| match c {
+            Condition::Is(x, values) if *x == d => Some(values.as_slice()),
+            _ => None,
+        })
+    }
 }
 
 /// Where an owner rule finds the owner.
@@ -195,16 +302,38 @@ pub enum OwnerSource {
     Table(Dim, BTreeMap<String, String>),
 }
 
-impl OwnerSource {
-    fn owner(&self, r: &Record) -> Option<(String, String)> {
+/// Why a direct rule gave a record to its owner (made into words once per contribution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Why<'a> {
+    /// A manual override.
+    Override,
+    /// The tag's value.
+    Tag(&'a str),
+    /// The dimension's value.
+    Dim(Dim),
+    /// The table maps this value of the dimension to the owner.
+    Table(Dim, &'a str),
+}
+
+impl Why<'_> {
+    pub(crate) fn text(&self, owner: &str) -> String {
         match self {
-            OwnerSource::Tag(k) => {
-                r.tags.get(k).filter(|v| !v.is_empty()).map(|v| (v.clone(), format!("tag {k} = {v}")))
-            }
-            OwnerSource::Dim(d) => r.dim(*d).map(|v| (v.to_string(), format!("{d:?} = {v}"))),
+            Why::Override => "manual override".into(),
+            Why::Tag(k) => format!("tag {k} = {owner}"),
+            Why::Dim(d) => format!("{d:?} = {owner}"),
+            Why::Table(d, key) => format!("{d:?} {key} is {owner}'s in the table"),
+        }
+    }
+}
+
+impl OwnerSource {
+    fn owner<'a>(&'a self, r: &'a Record) -> Option<(&'a str, Why<'a>)> {
+        match self {
+            OwnerSource::Tag(k) => r.tags.get(k).filter(|v| !v.is_empty()).map(|v| (v.as_str(), Why::Tag(k.as_str()))),
+            OwnerSource::Dim(d) => r.dim(*d).map(|v| (v, Why::Dim(*d))),
             OwnerSource::Table(d, table) => {
                 let key = r.dim(*d)?;
-                table.get(key).map(|v| (v.clone(), format!("{d:?} {key} is {v}'s in the table")))
+                table.get(key).map(|v| (v.as_str(), Why::Table(*d, key)))
             }
         }
     }
@@ -252,9 +381,9 @@ impl Method {
     }
 
     /// The owner of a record under a direct method, with why.
-    pub(crate) fn owner(&self, r: &Record) -> Option<(String, String)> {
+    pub(crate) fn owner<'a>(&'a self, r: &'a Record) -> Option<(&'a str, Why<'a>)> {
         match self {
-            Method::Override(t) => Some((t.clone(), "manual override".into())),
+            Method::Override(t) => Some((t.as_str(), Why::Override)),
             Method::Owner(sources) => sources.iter().find_map(|s| s.owner(r)),
             _ => None,
         }
@@ -305,9 +434,6 @@ pub enum RuleError {
     /// A negative figure where shares need one at least zero.
     #[error("rule {0}: {1} is negative")]
     Negative(String, Decimal),
-    /// A glob that is not one.
-    #[error("pattern {0:?}: {1}")]
-    Pattern(String, String),
     /// Two rules with one id.
     #[error("two rules are named {0}")]
     Duplicate(String),
@@ -354,5 +480,28 @@ impl Rule {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Glob;
+
+    #[test]
+    fn globs_match_whole_values() {
+        let yes = |p: &str, t: &str| assert!(Glob::new(p).matches(t), "{p} should match {t}");
+        let no = |p: &str, t: &str| assert!(!Glob::new(p).matches(t), "{p} should not match {t}");
+        yes("arn:aws:*:eu-west-1:*", "arn:aws:ec2:eu-west-1:123:instance/i-1");
+        no("arn:aws:*:eu-west-1:*", "arn:aws:ec2:us-east-1:123:instance/i-1");
+        yes("*", "");
+        yes("a*b*c", "aXbYbZc");
+        no("a*b*c", "aXbYbZ");
+        yes("i-????", "i-ab12");
+        no("i-????", "i-ab1");
+        yes("é?*", "éàx");
+        yes("*.*", "a.b.c");
+        yes("100%_x", "100%_x");
+        no("exact", "exactly");
+        no("", "x");
     }
 }
