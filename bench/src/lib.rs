@@ -17,22 +17,25 @@ use parquet::file::properties::WriterProperties;
 use std::path::Path;
 use std::sync::Arc;
 
-/// SplitMix64.
-struct Rng(u64);
+/// SplitMix64: the generators' random numbers (the same seed, the same file).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    /// A number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+    /// A number in [0, n).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 }
 
@@ -183,7 +186,7 @@ pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_grou
 /// random sequence and the restated file differs from the original only in those costs.
 fn restated(resource: usize, day: i64, per_mille: u32) -> bool {
     let mut h = Rng((resource as u64).wrapping_mul(0x1000_0000_01B3) ^ (day as u64).wrapping_mul(0x9E37_79B9));
-    h.next() % 1000 < u64::from(per_mille)
+    h.next_u64() % 1000 < u64::from(per_mille)
 }
 
 /// [`generate_cur2_with_row_groups`] as a later delivery would restate it: the lines of
@@ -247,10 +250,10 @@ pub fn generate_cur2_month(
             let code = SERVICES[service].0;
             let id = match code {
                 "AmazonEC2" if SERVICES[service].4 == "Hrs" => {
-                    format!("i-{:017x}", rng.next() >> 4)
+                    format!("i-{:017x}", rng.next_u64() >> 4)
                 }
-                "AmazonEC2" => format!("vol-{:017x}", rng.next() >> 4),
-                "AmazonS3" => format!("bucket-{i}-{:x}", rng.next() >> 40),
+                "AmazonEC2" => format!("vol-{:017x}", rng.next_u64() >> 4),
+                "AmazonS3" => format!("bucket-{i}-{:x}", rng.next_u64() >> 40),
                 "AmazonRDS" => format!("arn:aws:rds:us-east-1:{}:db:db-{i}", accounts[i % accounts.len()]),
                 _ if rng.unit() < 0.5 => String::new(),
                 _ => {

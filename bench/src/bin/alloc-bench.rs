@@ -68,22 +68,18 @@ const COLUMNS: [&str; 11] = [
     "charge_category",
 ];
 
-/// SplitMix64.
-struct Rng(u64);
+/// The bench generators' SplitMix64, counting in u64.
+struct Rng(valdrix_bench::Rng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n as usize) as u64
     }
     fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
 }
 
@@ -142,7 +138,7 @@ fn series(rng: &mut Rng) -> Series {
 
 fn generate(dir: &Path, n: u64, seed: u64) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut rng = Rng(seed);
+    let mut rng = Rng(valdrix_bench::Rng(seed));
     let all: Vec<Series> = (0..n).map(|_| series(&mut rng)).collect();
     let schema = Arc::new(Schema::new(
         COLUMNS
