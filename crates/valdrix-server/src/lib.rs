@@ -167,6 +167,13 @@ pub fn router(state: AppState) -> Router {
         .route("/zombies/plans/{plan_id}", get(api::zombies::plan))
         .route("/zombies/plans/{plan_id}/approve", post(api::zombies::approve))
         .route("/zombies/plans/{plan_id}/cancel", post(api::zombies::cancel))
+        .route("/allocation", get(api::allocation::allocation))
+        .route("/allocation/months", get(api::allocation::months))
+        .route("/allocation/explain", get(api::allocation::explain))
+        .route("/allocation/unallocated", get(api::allocation::unallocated))
+        .route("/allocation/simulate", post(api::allocation::simulate))
+        .route("/allocation/rules", get(api::allocation::rules).put(api::allocation::save_rules))
+        .route("/allocation/rules/history", get(api::allocation::history))
         .route("/tenant", get(api::tenant))
         .route("/keys", get(api::list_keys).post(api::create_key))
         .route("/keys/{key_id}", delete(api::revoke_key));

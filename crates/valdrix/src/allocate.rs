@@ -4,69 +4,22 @@
 //! statement, and the rule set's versions.
 
 use crate::output::{money_text, Grid};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use rust_decimal::Decimal;
-use std::path::{Path, PathBuf};
-use valdrix_analytics::allocation::file::{diff, parse_any, RuleSetDiff};
+use std::path::Path;
+use valdrix_analytics::allocation::stored;
 use valdrix_analytics::allocation::{
-    allocate, export, parse, unallocated_by, Allocation, Dim, Kind, Options, Record, Rule, UNALLOCATED,
+    allocate, unallocated_by, Allocation, Dim, Kind, Options, Record, RuleSetDiff, UNALLOCATED,
 };
 use valdrix_core::TenantId;
 use valdrix_store::allocation::SavedRuleSet;
-use valdrix_store::{CostQuery, Store};
+use valdrix_store::Store;
 
-/// Where a run's rules come from.
-#[derive(Debug, Clone)]
-pub enum RuleSource {
-    /// A rule file (JSON or YAML), not stored.
-    File(PathBuf),
-    /// The tenant's stored rule set: a version, or the current one.
-    Stored(Option<i64>),
-}
-
-/// Rules ready to run, and what to call them in reports (`rule set v3`, `file rules.yaml`).
-pub struct LoadedRules {
-    /// The rules.
-    pub rules: Vec<Rule>,
-    /// Where they came from.
-    pub label: String,
-}
-
-/// Reads a rule file, as YAML or JSON by its name and first character.
-pub fn read_rule_file(path: &Path) -> Result<Vec<Rule>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading rules {}", path.display()))?;
-    Ok(parse_any(&path.display().to_string(), &text)?)
-}
+pub use valdrix_analytics::allocation::stored::{read_records, LoadedRules, RuleSource};
 
 /// The rules a run uses: the file's, or the tenant's stored version.
 pub fn load_rules(store: &dyn Store, tenant: &TenantId, source: &RuleSource) -> Result<LoadedRules> {
-    match source {
-        RuleSource::File(path) => {
-            Ok(LoadedRules { rules: read_rule_file(path)?, label: format!("file {}", path.display()) })
-        }
-        RuleSource::Stored(version) => {
-            let Some(v) = store.allocation_rules(tenant, *version)? else {
-                match version {
-                    Some(n) => bail!("tenant {tenant} has no allocation rule set version {n} (see `valdrix allocate rules history`)"),
-                    None => bail!(
-                        "tenant {tenant} has no allocation rules stored: import a rule file with `valdrix allocate rules import FILE`, or pass --rules FILE"
-                    ),
-                }
-            };
-            let rules = parse(&format!("stored rule set v{}", v.version), &v.rules)?;
-            Ok(LoadedRules { rules, label: format!("rule set v{}", v.version) })
-        }
-    }
-}
-
-/// The stored records of a query, as allocation reads them.
-pub fn read_records(store: &dyn Store, tenant: &TenantId, q: &CostQuery) -> Result<Vec<Record>> {
-    let mut records = Vec::new();
-    store.for_each_record_with_id(tenant, q, &mut |id, r| {
-        records.push(Record::from_cost(id, &r));
-        Ok(())
-    })?;
-    Ok(records)
+    Ok(stored::load_rules(store, tenant, source)?)
 }
 
 /// Allocates `records` by `rules`.
@@ -84,37 +37,25 @@ pub fn import_rules(
     actor: &str,
     note: &str,
 ) -> Result<(SavedRuleSet, RuleSetDiff)> {
-    let rules = read_rule_file(file)?;
-    let before = match store.allocation_rules(tenant, None)? {
-        Some(v) => parse(&format!("stored rule set v{}", v.version), &v.rules)?,
-        None => vec![],
-    };
-    let saved = store.save_allocation_rules(tenant, &export(&rules), actor, note)?;
-    Ok((saved, diff(&before, &rules)))
+    let rules = stored::read_rule_file(file)?;
+    Ok(stored::save_rules(store, tenant, &rules, actor, note)?)
 }
 
 /// Every version of the tenant's rule set, newest first, with what each changed.
 pub fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
-    let versions = store.allocation_rule_history(tenant)?;
-    let parsed: Vec<Vec<Rule>> = versions
-        .iter()
-        .map(|v| parse(&format!("stored rule set v{}", v.version), &v.rules))
-        .collect::<Result<_, _>>()?;
     let list = |ids: &[String]| (!ids.is_empty()).then(|| ids.join(" "));
-    let rows = versions
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let before = parsed.get(i + 1).map(Vec::as_slice).unwrap_or(&[]);
-            let d = diff(before, &parsed[i]);
+    let rows = stored::history(store, tenant)?
+        .into_iter()
+        .map(|c| {
+            let v = &c.version;
             vec![
                 Some(format!("v{}", v.version)),
                 Some(v.created_at.clone()),
                 Some(v.created_by.clone()),
-                Some(parsed[i].len().to_string()),
-                list(&d.added),
-                list(&d.changed),
-                list(&d.removed),
+                Some(c.rules.to_string()),
+                list(&c.diff.added),
+                list(&c.diff.changed),
+                list(&c.diff.removed),
                 (!v.note.is_empty()).then(|| v.note.clone()),
             ]
         })

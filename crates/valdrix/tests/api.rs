@@ -278,6 +278,14 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     // Rate limits are tested on their own: here they would answer 429 and leave the logic behind
     // them untested (Schemathesis warns, and the run is not clean).
     let f = fixture(&["--rate-limit", "1000000", "--rate-burst", "1000000"]);
+    // A rule set, so that the allocation views have rules to run (and records in October 2018).
+    let saved = f.api.call(
+        "PUT",
+        "/api/v1/allocation/rules",
+        Some(&f.a_admin),
+        Some(serde_json::json!({"rules": allocation_rules()})),
+    );
+    assert_eq!(saved.0, 200, "{:?}", saved.2);
     let out = std::process::Command::new(common::repo_root().join("scripts/schemathesis.sh"))
         .args([&f.api.base, &f.a_admin, "60"])
         .output()
@@ -291,7 +299,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(counts.len() >= 2 && counts[0] == counts[1] && cases.contains("passed"), "{cases}\n{text}");
     assert!(!text.contains("failed"), "{text}");
     // It ran every operation.
-    assert!(text.contains("Tested: 30"), "{text}");
+    assert!(text.contains("Tested: 38"), "{text}");
 }
 
 /// One tenant past its rate limit gets 429 with Retry-After; another tenant is not slowed.
@@ -703,4 +711,112 @@ fn zombie_findings_and_plans_stay_within_the_tenant_and_need_a_second_admin() {
     let plans = api.get("/api/v1/zombies/plans", &a_admin);
     assert_eq!(plans.2["plans"].as_array().unwrap().len(), 2);
     assert_eq!(api.get("/api/v1/zombies/plans", &b_admin).2["plans"].as_array().unwrap().len(), 0);
+}
+
+/// The rule set tenant a's allocation tests store: EC2 owned by the account's team, RDS shared
+/// 60/40, the rest (S3, CloudWatch) left in the bucket.
+fn allocation_rules() -> Value {
+    serde_json::json!({"version": 1, "rules": [
+        {"id": "ec2", "priority": 10, "match": {"service": ["Amazon Elastic Compute Cloud"]},
+         "owner": [{"table": "sub_account", "map": {"836060457634": "Compute"}}]},
+        {"id": "rds", "priority": 20, "match": {"service": ["Amazon Relational Database Service"]},
+         "percentages": {"Compute": 60, "Data": 40}}
+    ]})
+}
+
+fn dec(v: &Value) -> rust_decimal::Decimal {
+    v.as_str().unwrap_or_else(|| panic!("{v} is not a decimal string")).parse().unwrap()
+}
+
+#[test]
+fn allocation_rules_and_views_stay_within_the_tenant() {
+    let Fixture { db, api, a_admin, b_admin, b_viewer, _server } = fixture(&[]);
+    let a_analyst = key(&db, "a", "analyst");
+    let put = |key: &str, body: Value| api.call("PUT", "/api/v1/allocation/rules", Some(key), Some(body));
+
+    // Nothing stored: 404 saying how to store; a viewer may not store; a bad rule is a 400
+    // naming the rule and the field, and stores nothing.
+    assert_problem(&api.get("/api/v1/allocation?month=2018-10", &a_admin), 404, "no rules stored");
+    assert_problem(&put(&b_viewer, serde_json::json!({"rules": allocation_rules()})), 403, "a viewer saving");
+    let bad = serde_json::json!({"rules": {"version": 1, "rules": [{"id": "rds", "percentages": {"A": 60, "B": 30}}]}});
+    let refused = put(&a_analyst, bad);
+    assert_problem(&refused, 422, "percentages adding up to 90");
+    assert!(refused.2["detail"].as_str().unwrap().contains("rules[0] (rds)"), "{:?}", refused.2);
+    assert_problem(&api.get("/api/v1/allocation/rules", &a_admin), 404, "nothing stored after a refusal");
+
+    // Saved by a's analyst as v1; again: unchanged; b sees none of it.
+    let saved = put(&a_analyst, serde_json::json!({"rules": allocation_rules(), "note": "EC2 by account"}));
+    assert_eq!(saved.0, 200, "{:?}", saved.2);
+    assert_eq!((saved.2["version"].as_i64(), saved.2["created"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(saved.2["added"], serde_json::json!(["ec2", "rds"]));
+    let again = put(&a_admin, serde_json::json!({"rules": allocation_rules()}));
+    assert_eq!((again.2["version"].as_i64(), again.2["created"].as_bool()), (Some(1), Some(false)));
+    let stored = api.get("/api/v1/allocation/rules", &a_admin);
+    assert_eq!(stored.0, 200);
+    assert_eq!(stored.2["saved_by"], format!("key:{}", key_id(&a_analyst)));
+    assert_eq!(stored.2["rules"]["rules"][1]["percentages"]["Compute"], "60");
+    assert_problem(&api.get("/api/v1/allocation/rules", &b_admin), 404, "b reading a's rules");
+    assert_problem(&api.get("/api/v1/allocation?month=2018-10", &b_admin), 404, "b allocating by a's rules");
+
+    // October 2018 split: Compute owns EC2 and 60 % of RDS, Data 40 %, S3 and CloudWatch in the
+    // bucket; per currency the targets add up to the bill exactly.
+    let split = api.get("/api/v1/allocation?month=2018-10", &a_admin);
+    assert_eq!(split.0, 200, "{:?}", split.2);
+    assert_eq!(split.2["rules"], "rule set v1");
+    let targets = split.2["targets"].as_array().unwrap();
+    let names: Vec<&str> = targets.iter().map(|t| t["target"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Compute", "Data", "Unallocated"]);
+    let sum: rust_decimal::Decimal = targets.iter().map(|t| dec(&t["total_effective"])).sum();
+    let bill = api.get("/api/v1/costs?metric=effective&from=2018-10-01&to=2018-11-01", &a_admin);
+    assert_eq!(sum, dec(&bill.2["rows"][0]["amount"]));
+    let data = &targets[1];
+    assert_eq!(dec(&data["direct_effective"]), rust_decimal::Decimal::ZERO);
+    let compute_share = dec(&targets[0]["shared_effective"]);
+    assert_eq!((compute_share / dec(&data["shared_effective"])).round_dp(1), "1.5".parse().unwrap());
+
+    // Month by month, the explanation of Data's figure, and the bucket.
+    let months = api.get("/api/v1/allocation/months?from=2018-09-01&to=2018-11-01", &a_admin);
+    assert_eq!(months.0, 200);
+    assert!(months.2["targets"].as_array().unwrap().iter().all(|t| t["period"] == "2018-10"));
+    let explained = api.get("/api/v1/allocation/explain?month=2018-10&target=Data", &a_admin);
+    assert_eq!(explained.0, 200, "{:?}", explained.2);
+    let c = &explained.2["contributions"][0];
+    assert_eq!((c["kind"].as_str(), c["rule"].as_str()), (Some("shared"), Some("rds")));
+    assert!(c["basis"].as_str().unwrap().starts_with("40% of a pool of"), "{c}");
+    let record = c["record_ids"][0].as_str().unwrap();
+    assert_eq!(api.get(&format!("/api/v1/costs/history/{record}"), &a_admin).0, 200);
+    let bucket = api.get("/api/v1/allocation/unallocated?month=2018-10&top=5", &a_admin);
+    assert_eq!(bucket.0, 200);
+    let services: Vec<&str> =
+        bucket.2["services"].as_array().unwrap().iter().map(|g| g["value"].as_str().unwrap()).collect();
+    assert!(services.contains(&"Amazon Simple Storage Service"), "{services:?}");
+    assert_problem(&api.get("/api/v1/allocation?month=2018-13", &a_admin), 400, "month 13");
+    assert_problem(&api.get("/api/v1/allocation?month=2018-10&from=2018-10-01", &a_admin), 422, "month and from");
+
+    // A candidate giving RDS to Data alone: Compute loses its 60 %, Data gains it; nothing saved.
+    let mut candidate = allocation_rules();
+    candidate["rules"][1]["percentages"] = serde_json::json!({"Data": 100});
+    let sim = api.call(
+        "POST",
+        "/api/v1/allocation/simulate",
+        Some(&a_admin),
+        Some(serde_json::json!({"candidate": candidate, "month": "2018-10"})),
+    );
+    assert_eq!(sim.0, 200, "{:?}", sim.2);
+    let diff = |who: &str| {
+        sim.2["targets"].as_array().unwrap().iter().find(|t| t["target"] == who).map(|t| dec(&t["difference"])).unwrap()
+    };
+    assert_eq!(diff("Compute"), -compute_share);
+    assert_eq!(diff("Data"), compute_share);
+    assert_eq!(api.get("/api/v1/allocation/rules/history", &a_admin).2["versions"].as_array().unwrap().len(), 1);
+
+    // v2 from a candidate: the history says who changed what.
+    assert_eq!(put(&a_admin, serde_json::json!({"rules": candidate, "note": "RDS is Data's"})).0, 200);
+    let history = api.get("/api/v1/allocation/rules/history", &a_admin);
+    let v2 = &history.2["versions"][0];
+    assert_eq!((v2["version"].as_i64(), v2["changed"].clone()), (Some(2), serde_json::json!(["rds"])));
+    assert_eq!(v2["saved_by"], format!("key:{}", key_id(&a_admin)));
+    assert_eq!(api.get("/api/v1/allocation/rules/history", &b_admin).2["versions"].as_array().unwrap().len(), 0);
+    let v1 = api.get("/api/v1/allocation?month=2018-10&version=1", &a_admin);
+    assert_eq!(v1.2["rules"], "rule set v1");
 }

@@ -18,6 +18,7 @@ mod engine;
 pub mod file;
 mod rules;
 pub mod split;
+pub mod stored;
 
 pub use engine::{
     allocate, unallocated_by, Allocation, Contribution, Kind, Options, RecordIds, Totals, UnallocatedGroup, UNALLOCATED,

@@ -17,13 +17,14 @@ use valdrix_store::{CostQuery, Dimension, Filter, Metric};
 
 use crate::{auth, metrics, ApiError, Caller, StorePool};
 
+pub mod allocation;
 pub mod ingest;
 pub mod reconcile;
 mod refusals;
 pub mod trust;
 pub mod zombies;
 
-pub use refusals::{Conflict, Forbidden, NotFound, NotJson, Refusals, TooLarge, Unreadable, Unready};
+pub use refusals::{Conflict, Forbidden, NotFound, NotJson, Refusals, TooLarge, Unreadable, Unready, Unusable};
 
 /// The largest page any list answers.
 pub const MAX_PAGE: usize = 500;
@@ -244,13 +245,16 @@ pub struct CreatedKey {
         trust::close_period, trust::reopen_period, trust::freshness, reconcile::reconciliation,
         ingest::upload, ingest::from_url, ingest::export_focus,
         zombies::list, zombies::history, zombies::ignore, zombies::scans, zombies::plans, zombies::create_plan,
-        zombies::plan, zombies::approve, zombies::cancel),
+        zombies::plan, zombies::approve, zombies::cancel,
+        allocation::rules, allocation::save_rules, allocation::history, allocation::allocation, allocation::months,
+        allocation::explain, allocation::unallocated, allocation::simulate),
     components(schemas(MetricName, RoleName, FilterText, Problem)),
     modifiers(&BearerAuth),
     tags((name = "costs", description = "Cost answers and the FOCUS export"),
          (name = "ingestion", description = "Uploads, object-storage fetches, runs and what they changed"),
          (name = "trust", description = "Records and their lineage, alerts, billing periods, reconciliation"),
          (name = "zombies", description = "Idle and orphaned resources found by scans, and their remediation plans"),
+         (name = "allocation", description = "Who spent what: versioned allocation rules, each target's costs, the unallocated bucket, the arithmetic behind every figure"),
          (name = "tenant", description = "The caller's tenant"),
          (name = "keys", description = "API keys of the tenant (admin)"), (name = "health", description = "Health"))
 )]

@@ -50,6 +50,8 @@ refusals! {
     TooLarge: [(413, "The upload is larger than the server accepts")];
     /// Billing data that cannot be read: the detail names the file, row and column.
     Unreadable: [(422, "The billing data cannot be read: the detail names file, row and column")];
+    /// Well-formed but unusable: rules that do not read (the detail names rule and field), a range given two ways.
+    Unusable: [(422, "Well-formed but unusable: the detail says what to change")];
     /// The database does not answer.
     Unready: [(500, "The database does not answer")];
 }

@@ -1,0 +1,850 @@
+//! Allocation over HTTP: the tenant's versioned rule sets (read, saved by an analyst with what
+//! changed, listed), and a range of stored costs split by them: each target's totals, month by
+//! month, the contributions behind a figure, the unallocated bucket, and a candidate rule set
+//! simulated against the current one. The same engine and store calls as `valdrix allocate`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{Datelike, Months, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use valdrix_analytics::allocation::stored::{self, LoadedRules, RuleSource, StoredError};
+use valdrix_analytics::allocation::{self as alloc, Allocation, Dim, Kind, Options, Record, Totals, UNALLOCATED};
+use valdrix_core::TenantId;
+use valdrix_store::keys::Role;
+use valdrix_store::{CostQuery, Store, StoreError};
+
+use super::{json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use crate::{ApiError, AppState, Caller};
+
+/// Record ids an explanation lists per contribution at most (the count is always given).
+pub const RECORD_IDS: usize = 100;
+
+/// What went wrong, as the caller sees it: the store's own failures stay the store's.
+fn api_error(e: StoredError) -> ApiError {
+    match e {
+        StoredError::Store(e) => e.into(),
+        StoredError::NoRules(_) | StoredError::NoVersion(..) => ApiError::not_found(e.to_string()),
+        StoredError::Rules(e) => {
+            tracing::error!(error = %e, "a stored rule set does not read");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the stored rule set does not read")
+        }
+        StoredError::Io(..) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "rules cannot be read"),
+    }
+}
+
+/// Keeps the store's failures for [`crate::StorePool::run`] and hands back the rest.
+fn apart<T>(r: Result<T, StoredError>) -> Result<Result<T, ApiError>, StoreError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(StoredError::Store(e)) => Err(e),
+        Err(e) => Ok(Err(api_error(e))),
+    }
+}
+
+/// A range and how to allocate it, from a query string.
+#[derive(Debug, Clone)]
+pub(crate) struct Range {
+    /// First day.
+    pub from: NaiveDate,
+    /// Day after the last.
+    pub to: NaiveDate,
+    /// A stored version (none: the current one).
+    pub version: Option<i64>,
+    /// Spread the bucket.
+    pub redistribute: bool,
+}
+
+/// The first day of `YYYY-MM`.
+pub(crate) fn month_start(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|_| v.len() == 7)
+        .ok_or_else(|| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM")))
+}
+
+/// The calendar month before today's (what chargeback usually reports).
+pub(crate) fn last_month() -> NaiveDate {
+    let today = Utc::now().date_naive();
+    let first = today.with_day(1).unwrap_or(today);
+    first.checked_sub_months(Months::new(1)).unwrap_or(first)
+}
+
+/// A request that is well-formed but cannot be used as it is (422).
+fn unusable(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+}
+
+fn flag(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::bad_request(format!("{name}={v:?}: true or false"))),
+    }
+}
+
+/// Takes `month`, `from`, `to`, `version` and `redistribute` out of `pairs`.
+pub(crate) fn range(pairs: &mut Vec<(String, String)>) -> Result<Range, ApiError> {
+    let (mut month, mut from, mut to, mut version, mut redistribute) = (None, None, None, None, false);
+    for (k, v) in take(pairs, &["month", "from", "to", "version", "redistribute"]) {
+        match k.as_str() {
+            "month" => month = Some(month_start("month", &v)?),
+            "from" => from = Some(super::date("from", &v)?),
+            "to" => to = Some(super::date("to", &v)?),
+            "version" => version = Some(super::number("version", &v)?),
+            _ => redistribute = flag("redistribute", &v)?,
+        }
+    }
+    let (from, to) = match (month, from, to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(unusable("give month, or from and to, not both")),
+        (Some(m), None, None) => (m, m.checked_add_months(Months::new(1)).unwrap_or(m)),
+        (None, Some(f), Some(t)) => (f, t),
+        (None, None, None) => {
+            let m = last_month();
+            (m, m.checked_add_months(Months::new(1)).unwrap_or(m))
+        }
+        _ => return Err(unusable("give both from and to")),
+    };
+    if to <= from || (to - from).num_days() > 400 {
+        return Err(unusable("from must come before to, at most 400 days apart"));
+    }
+    Ok(Range { from, to, version, redistribute })
+}
+
+/// A run of the allocation: the rules, the records and what they made.
+pub(crate) struct Run {
+    /// The rules used.
+    pub rules: LoadedRules,
+    /// The records of the range.
+    pub records: Vec<Record>,
+    /// What they made.
+    pub allocation: Allocation,
+}
+
+/// Allocates the range by the tenant's stored rules (or `candidate`, for simulations).
+pub(crate) fn run_in(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Run, StoredError> {
+    let rules = stored::load_rules(s, tenant, &RuleSource::Stored(r.version))?;
+    let records = records_of(s, tenant, r)?;
+    let allocation = allocate(&records, &rules, r.redistribute)?;
+    Ok(Run { rules, records, allocation })
+}
+
+fn records_of(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Vec<Record>, StoreError> {
+    stored::read_records(s, tenant, &CostQuery { from: Some(r.from), to: Some(r.to), ..Default::default() })
+}
+
+fn allocate(records: &[Record], rules: &LoadedRules, redistribute: bool) -> Result<Allocation, StoredError> {
+    // Stored rules were checked when saved; a failure here is the store's rule set at fault.
+    alloc::allocate(records, &rules.rules, Options { redistribute_unallocated: redistribute }).map_err(|e| {
+        StoredError::Rules(alloc::RulesFileError {
+            file: rules.label.clone(),
+            at: "rules".into(),
+            message: e.to_string(),
+        })
+    })
+}
+
+/// Runs the allocation of a range on a store thread.
+pub(crate) async fn run(state: &AppState, tenant: &TenantId, r: Range) -> Result<Run, ApiError> {
+    let tenant = tenant.clone();
+    state.stores.run(move |s| apart(run_in(s, &tenant, &r))).await?
+}
+
+/// A stored rule set version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleSetOut {
+    /// 1 for the first version, then one more each time the rules change.
+    pub version: i64,
+    /// When it was saved (RFC 3339).
+    pub saved_at: String,
+    /// Who saved it (`key:ID` for an API key).
+    pub saved_by: String,
+    /// Why.
+    pub note: String,
+    /// The rules: `{"version": 1, "rules": [...]}`, as `PUT` takes them.
+    #[schema(value_type = Object)]
+    pub rules: serde_json::Value,
+}
+
+/// Parameters of `GET /api/v1/allocation/rules`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RulesParams {
+    /// A stored version (default: the current one).
+    #[param(minimum = 1)]
+    version: Option<i64>,
+}
+
+/// The tenant's allocation rules: the current version, or an older one.
+#[utoipa::path(get, path = "/api/v1/allocation/rules", tag = "allocation", params(RulesParams),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The rule set", body = RuleSetOut), Refusals, NotFound))]
+pub async fn rules(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RuleSetOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut version = None;
+    for (_, v) in take(&mut pairs, &["version"]) {
+        version = Some(super::number("version", &v)?);
+    }
+    no_more(&pairs)?;
+    let tenant = caller.tenant.clone();
+    let v = state.stores.run(move |s| s.allocation_rules(&tenant, version)).await?;
+    let v = v.ok_or_else(|| {
+        ApiError::not_found(match version {
+            Some(n) => format!("no rule set version {n}"),
+            None => "no allocation rules are stored: PUT /api/v1/allocation/rules".into(),
+        })
+    })?;
+    let rules = serde_json::from_str(&v.rules)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the stored rule set does not read"))?;
+    Ok(Json(RuleSetOut { version: v.version, saved_at: v.created_at, saved_by: v.created_by, note: v.note, rules }))
+}
+
+/// A rule set to save.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetIn {
+    /// The rules: `{"version": 1, "rules": [...]}` (see the README's allocation section).
+    #[schema(value_type = Object)]
+    pub rules: serde_json::Value,
+    /// Why (at most 500 characters), kept with the version.
+    #[schema(max_length = 500, pattern = r"^[^\x00]*$")]
+    #[serde(default)]
+    pub note: String,
+}
+
+/// What saving did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SavedOut {
+    /// The version now current.
+    pub version: i64,
+    /// False when the rules were the current version's already (nothing saved).
+    pub created: bool,
+    /// Rules added, changed and removed against the version before.
+    pub added: Vec<String>,
+    /// Changed.
+    pub changed: Vec<String>,
+    /// Removed.
+    pub removed: Vec<String>,
+}
+
+/// Saves a rule set as the tenant's new current version (analyst). Every rule is checked first:
+/// a mistake is a 422 naming the rule and the field, and nothing is saved.
+#[utoipa::path(put, path = "/api/v1/allocation/rules", tag = "allocation", request_body = RuleSetIn,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Saved (or unchanged)", body = SavedOut), Refusals, Forbidden, NotJson, Unusable))]
+pub async fn save_rules(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<RuleSetIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<SavedOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let body = json_body(body)?;
+    if body.note.contains('\0') || body.note.chars().count() > 500 {
+        return Err(ApiError::bad_request("note: at most 500 characters, no NUL"));
+    }
+    let text = serde_json::to_string(&body.rules).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if text.contains("\\u0000") {
+        // PostgreSQL text cannot hold one.
+        return Err(unusable("rules: must not contain a NUL character"));
+    }
+    let rules = alloc::parse("the request body", &text).map_err(|e| unusable(e.to_string()))?;
+    let (tenant, actor, note) = (caller.tenant.clone(), format!("key:{}", caller.key_id), body.note);
+    let (saved, diff) =
+        state.stores.run(move |s| apart(stored::save_rules(s, &tenant, &rules, &actor, &note))).await??;
+    Ok(Json(SavedOut {
+        version: saved.version.version,
+        created: saved.created,
+        added: diff.added,
+        changed: diff.changed,
+        removed: diff.removed,
+    }))
+}
+
+/// One version in the history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionOut {
+    /// The version.
+    pub version: i64,
+    /// When (RFC 3339).
+    pub saved_at: String,
+    /// By whom.
+    pub saved_by: String,
+    /// Why.
+    pub note: String,
+    /// How many rules it holds.
+    pub rules: usize,
+    /// Rules it added against the version before.
+    pub added: Vec<String>,
+    /// Changed.
+    pub changed: Vec<String>,
+    /// Removed.
+    pub removed: Vec<String>,
+}
+
+/// Every version.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HistoryOut {
+    /// Newest first.
+    pub versions: Vec<VersionOut>,
+}
+
+/// Every version of the tenant's rule set, newest first: who saved it, when, why, and what it
+/// changed.
+#[utoipa::path(get, path = "/api/v1/allocation/rules/history", tag = "allocation", security(("api_key" = [])),
+    responses((status = 200, description = "The versions", body = HistoryOut), Refusals))]
+pub async fn history(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<HistoryOut>, ApiError> {
+    no_more(&query_pairs(&raw)?)?;
+    let tenant = caller.tenant.clone();
+    let list = state.stores.run(move |s| apart(stored::history(s, &tenant))).await??;
+    let versions = list
+        .into_iter()
+        .map(|c| VersionOut {
+            version: c.version.version,
+            saved_at: c.version.created_at,
+            saved_by: c.version.created_by,
+            note: c.version.note,
+            rules: c.rules,
+            added: c.diff.added,
+            changed: c.diff.changed,
+            removed: c.diff.removed,
+        })
+        .collect();
+    Ok(Json(HistoryOut { versions }))
+}
+
+/// Parameters of the allocation views.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct RangeParams {
+    /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    month: Option<String>,
+    /// First charge day (YYYY-MM-DD), with `to`.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Day after the last (YYYY-MM-DD), at most 400 days after `from`.
+    #[param(format = Date)]
+    to: Option<String>,
+    /// A stored rule set version (default: the current one).
+    #[param(minimum = 1)]
+    version: Option<i64>,
+    /// Spread the unallocated bucket over the targets by what they were allocated.
+    redistribute: Option<bool>,
+}
+
+/// A target's totals in one currency (exact decimal strings).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetOut {
+    /// The month (`YYYY-MM`), in the month-by-month view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The team, owner or `Unallocated`.
+    pub target: String,
+    /// Currency.
+    pub currency: String,
+    /// Direct BilledCost.
+    #[schema(value_type = String)]
+    pub direct_billed: Decimal,
+    /// Shared BilledCost.
+    #[schema(value_type = String)]
+    pub shared_billed: Decimal,
+    /// Redistributed BilledCost.
+    #[schema(value_type = String)]
+    pub redistributed_billed: Decimal,
+    /// All BilledCost.
+    #[schema(value_type = String)]
+    pub total_billed: Decimal,
+    /// Direct EffectiveCost.
+    #[schema(value_type = String)]
+    pub direct_effective: Decimal,
+    /// Shared EffectiveCost.
+    #[schema(value_type = String)]
+    pub shared_effective: Decimal,
+    /// Redistributed EffectiveCost.
+    #[schema(value_type = String)]
+    pub redistributed_effective: Decimal,
+    /// All EffectiveCost.
+    #[schema(value_type = String)]
+    pub total_effective: Decimal,
+}
+
+fn target_out(period: Option<String>, target: String, currency: String, t: &Totals) -> TargetOut {
+    TargetOut {
+        period,
+        target,
+        currency,
+        direct_billed: t.direct_billed,
+        shared_billed: t.shared_billed,
+        redistributed_billed: t.redistributed_billed,
+        total_billed: t.billed(),
+        direct_effective: t.direct_effective,
+        shared_effective: t.shared_effective,
+        redistributed_effective: t.redistributed_effective,
+        total_effective: t.effective(),
+    }
+}
+
+/// An allocation of a range.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllocationOut {
+    /// The rules used (`rule set v3`).
+    pub rules: String,
+    /// First day.
+    pub from: String,
+    /// Day after the last.
+    pub to: String,
+    /// Records allocated.
+    pub records: usize,
+    /// Each target per currency (per month, in the month-by-month view); largest first, the
+    /// bucket last. Per currency, the totals add up to the bill exactly.
+    pub targets: Vec<TargetOut>,
+    /// Shared pools that could not be split, and why (they stayed in the bucket).
+    pub unsplit: Vec<String>,
+}
+
+fn allocation_out(run: &Run, r: &Range, by_period: bool) -> AllocationOut {
+    let mut targets: Vec<TargetOut> = if by_period {
+        run.allocation.totals_by_period().into_iter().map(|((p, t, c), v)| target_out(Some(p), t, c, &v)).collect()
+    } else {
+        run.allocation.totals().into_iter().map(|((t, c), v)| target_out(None, t, c, &v)).collect()
+    };
+    targets.sort_by(|a, b| {
+        (&a.period, &a.currency, a.target == UNALLOCATED, std::cmp::Reverse(a.total_effective), &a.target).cmp(&(
+            &b.period,
+            &b.currency,
+            b.target == UNALLOCATED,
+            std::cmp::Reverse(b.total_effective),
+            &b.target,
+        ))
+    });
+    AllocationOut {
+        rules: run.rules.label.clone(),
+        from: r.from.to_string(),
+        to: r.to.to_string(),
+        records: run.records.len(),
+        targets,
+        unsplit: run.allocation.unsplit.clone(),
+    }
+}
+
+/// A range of stored costs split by the tenant's rules: each target's direct, shared and
+/// redistributed cost, billed and effective.
+#[utoipa::path(get, path = "/api/v1/allocation", tag = "allocation", params(RangeParams),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Each target's totals", body = AllocationOut), Refusals, NotFound, Unusable))]
+pub async fn allocation(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AllocationOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let r = range(&mut pairs)?;
+    no_more(&pairs)?;
+    let run = run(&state, &caller.tenant, r.clone()).await?;
+    Ok(Json(allocation_out(&run, &r, false)))
+}
+
+/// The same split month by month: each month's targets (for a chart over time).
+#[utoipa::path(get, path = "/api/v1/allocation/months", tag = "allocation", params(RangeParams),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Each month's targets", body = AllocationOut), Refusals, NotFound, Unusable))]
+pub async fn months(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AllocationOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let r = range(&mut pairs)?;
+    no_more(&pairs)?;
+    let run = run(&state, &caller.tenant, r.clone()).await?;
+    Ok(Json(allocation_out(&run, &r, true)))
+}
+
+/// Parameters of `GET /api/v1/allocation/explain`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExplainParams {
+    /// The target (`Unallocated` for the bucket).
+    #[param(pattern = r"^[^\x00]+$")]
+    target: String,
+    /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    month: Option<String>,
+    /// First charge day (YYYY-MM-DD), with `to`.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Day after the last (YYYY-MM-DD).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// A stored rule set version.
+    #[param(minimum = 1)]
+    version: Option<i64>,
+    /// Spread the unallocated bucket.
+    redistribute: Option<bool>,
+}
+
+/// One contribution to a target's figure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContributionOut {
+    /// The month.
+    pub period: String,
+    /// direct, shared, unallocated or redistributed.
+    pub kind: String,
+    /// The rule (none for the bucket and redistribution).
+    pub rule: Option<String>,
+    /// Currency.
+    pub currency: String,
+    /// BilledCost it adds.
+    #[schema(value_type = String)]
+    pub billed: Decimal,
+    /// EffectiveCost it adds.
+    #[schema(value_type = String)]
+    pub effective: Decimal,
+    /// How many source records.
+    pub records: usize,
+    /// The first of them (at most 100), as `GET /api/v1/costs/history/{record_id}` takes them.
+    pub record_ids: Vec<String>,
+    /// The arithmetic, in words.
+    pub basis: String,
+}
+
+/// What makes up a target's figure.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainOut {
+    /// The rules used.
+    pub rules: String,
+    /// The target.
+    pub target: String,
+    /// Every contribution, direct first.
+    pub contributions: Vec<ContributionOut>,
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Direct => "direct",
+        Kind::Shared => "shared",
+        Kind::Unallocated => "unallocated",
+        Kind::Redistributed => "redistributed",
+    }
+}
+
+/// Every contribution to one target's figure: its rule, its records and its arithmetic.
+#[utoipa::path(get, path = "/api/v1/allocation/explain", tag = "allocation", params(ExplainParams),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The contributions", body = ExplainOut), Refusals, NotFound, Unusable))]
+pub async fn explain(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ExplainOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut target = None;
+    for (_, v) in take(&mut pairs, &["target"]) {
+        if v.is_empty() || v.contains('\0') {
+            return Err(ApiError::bad_request("target: a name"));
+        }
+        target = Some(v);
+    }
+    let target = target.ok_or_else(|| ApiError::bad_request("target: required"))?;
+    let r = range(&mut pairs)?;
+    no_more(&pairs)?;
+    let run = run(&state, &caller.tenant, r).await?;
+    let contributions = run
+        .allocation
+        .explain(&target)
+        .into_iter()
+        .map(|c| ContributionOut {
+            period: c.period.clone(),
+            kind: kind_name(c.kind).into(),
+            rule: c.rule.clone(),
+            currency: c.currency.clone(),
+            billed: c.billed,
+            effective: c.effective,
+            records: c.records.len(),
+            record_ids: c.records.iter().take(RECORD_IDS).map(|id| id.to_string()).collect(),
+            basis: c.basis.clone(),
+        })
+        .collect();
+    Ok(Json(ExplainOut { rules: run.rules.label, target, contributions }))
+}
+
+/// Parameters of `GET /api/v1/allocation/unallocated`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct UnallocatedParams {
+    /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
+    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    month: Option<String>,
+    /// First charge day (YYYY-MM-DD), with `to`.
+    #[param(format = Date)]
+    from: Option<String>,
+    /// Day after the last (YYYY-MM-DD).
+    #[param(format = Date)]
+    to: Option<String>,
+    /// A stored rule set version.
+    #[param(minimum = 1)]
+    version: Option<i64>,
+    /// Services and resources listed per currency (1 to 100, default 10).
+    #[param(minimum = 1, maximum = 100)]
+    top: Option<u32>,
+}
+
+/// The bucket in one currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BucketOut {
+    /// Currency.
+    pub currency: String,
+    /// EffectiveCost no rule claimed.
+    #[schema(value_type = String)]
+    pub effective: Decimal,
+    /// BilledCost no rule claimed.
+    #[schema(value_type = String)]
+    pub billed: Decimal,
+    /// Its share of the currency's EffectiveCost, in percent (one decimal).
+    #[schema(value_type = Option<String>)]
+    pub share_percent: Option<Decimal>,
+}
+
+/// One group of the bucket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BucketGroupOut {
+    /// Currency.
+    pub currency: String,
+    /// The service or resource (null: records without one).
+    pub value: Option<String>,
+    /// EffectiveCost in the bucket.
+    #[schema(value_type = String)]
+    pub effective: Decimal,
+    /// BilledCost in the bucket.
+    #[schema(value_type = String)]
+    pub billed: Decimal,
+    /// Records.
+    pub records: usize,
+}
+
+/// The untagged report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnallocatedOut {
+    /// The rules used.
+    pub rules: String,
+    /// The bucket per currency.
+    pub totals: Vec<BucketOut>,
+    /// The services holding most of it.
+    pub services: Vec<BucketGroupOut>,
+    /// The resources holding most of it.
+    pub resources: Vec<BucketGroupOut>,
+}
+
+/// What no rule claimed: its share of spend, and the services and resources that hold it (what
+/// lacks the tags the rules look for).
+#[utoipa::path(get, path = "/api/v1/allocation/unallocated", tag = "allocation", params(UnallocatedParams),
+    security(("api_key" = [])),
+    responses((status = 200, description = "The bucket", body = UnallocatedOut), Refusals, NotFound, Unusable))]
+pub async fn unallocated(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UnallocatedOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut top = 10;
+    for (_, v) in take(&mut pairs, &["top"]) {
+        top = v
+            .parse()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("top={v:?}: 1 to 100")))?;
+    }
+    let r = range(&mut pairs)?;
+    if r.redistribute {
+        return Err(unusable("redistribute: the bucket is reported before redistribution"));
+    }
+    no_more(&pairs)?;
+    let run = run(&state, &caller.tenant, r).await?;
+    Ok(Json(unallocated_out(&run, top)))
+}
+
+pub(crate) fn unallocated_out(run: &Run, top: usize) -> UnallocatedOut {
+    let mut spend: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for rec in &run.records {
+        *spend.entry(rec.currency.as_str()).or_default() += rec.effective;
+    }
+    let totals = run
+        .allocation
+        .totals()
+        .into_iter()
+        .filter(|((t, _), _)| t == UNALLOCATED)
+        .map(|((_, currency), t)| {
+            let whole = spend.get(currency.as_str()).copied().unwrap_or_default();
+            let share_percent =
+                (!whole.is_zero()).then(|| (t.direct_effective * Decimal::from(100) / whole).round_dp(1));
+            BucketOut { currency, effective: t.direct_effective, billed: t.direct_billed, share_percent }
+        })
+        .collect();
+    let groups = |d: Dim| {
+        alloc::unallocated_by(&run.records, &run.allocation, d, top)
+            .into_iter()
+            .map(|g| BucketGroupOut {
+                currency: g.currency,
+                value: g.value,
+                effective: g.effective,
+                billed: g.billed,
+                records: g.records,
+            })
+            .collect()
+    };
+    UnallocatedOut {
+        rules: run.rules.label.clone(),
+        totals,
+        services: groups(Dim::Service),
+        resources: groups(Dim::Resource),
+    }
+}
+
+/// A candidate rule set to try on a past range.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateIn {
+    /// The candidate: `{"version": 1, "rules": [...]}`.
+    #[schema(value_type = Object)]
+    pub candidate: serde_json::Value,
+    /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
+    #[schema(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub month: Option<String>,
+    /// First charge day (YYYY-MM-DD), with `to`.
+    #[schema(format = Date)]
+    pub from: Option<String>,
+    /// Day after the last (YYYY-MM-DD).
+    #[schema(format = Date)]
+    pub to: Option<String>,
+    /// Compare with this stored version (default: the current one).
+    #[schema(minimum = 1)]
+    pub version: Option<i64>,
+    /// Redistribute the bucket under both.
+    #[serde(default)]
+    pub redistribute: bool,
+}
+
+/// One target under both rule sets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatedOut {
+    /// The target.
+    pub target: String,
+    /// Currency.
+    pub currency: String,
+    /// EffectiveCost under the current rules.
+    #[schema(value_type = String)]
+    pub current_effective: Decimal,
+    /// EffectiveCost under the candidate.
+    #[schema(value_type = String)]
+    pub candidate_effective: Decimal,
+    /// candidate − current.
+    #[schema(value_type = String)]
+    pub difference: Decimal,
+    /// BilledCost under the current rules.
+    #[schema(value_type = String)]
+    pub current_billed: Decimal,
+    /// BilledCost under the candidate.
+    #[schema(value_type = String)]
+    pub candidate_billed: Decimal,
+}
+
+/// A simulation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulateOut {
+    /// The current rules (`rule set v3`).
+    pub current: String,
+    /// First day.
+    pub from: String,
+    /// Day after the last.
+    pub to: String,
+    /// Each target, the largest moves first.
+    pub targets: Vec<SimulatedOut>,
+    /// The candidate's pools that could not be split.
+    pub unsplit: Vec<String>,
+}
+
+/// A candidate rule set run on a past range beside the stored rules: each target under both,
+/// and the difference. Nothing is saved.
+#[utoipa::path(post, path = "/api/v1/allocation/simulate", tag = "allocation", request_body = SimulateIn,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Each target under both", body = SimulateOut), Refusals, NotFound, NotJson, Unusable))]
+pub async fn simulate(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<SimulateIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<SimulateOut>, ApiError> {
+    let body = json_body(body)?;
+    let text = serde_json::to_string(&body.candidate).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let candidate = alloc::parse("candidate", &text).map_err(|e| unusable(e.to_string()))?;
+    let mut pairs: Vec<(String, String)> = [("month", &body.month), ("from", &body.from), ("to", &body.to)]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+        .collect();
+    if let Some(v) = body.version {
+        pairs.push(("version".into(), v.to_string()));
+    }
+    pairs.push(("redistribute".into(), body.redistribute.to_string()));
+    let r = range(&mut pairs)?;
+    let tenant = caller.tenant.clone();
+    let range2 = r.clone();
+    let (now, then) = state
+        .stores
+        .run(move |s| {
+            apart((|| {
+                let now = run_in(s, &tenant, &range2)?;
+                let label = "candidate".to_string();
+                let candidate = LoadedRules { rules: candidate, label, version: None };
+                let then = allocate(&now.records, &candidate, range2.redistribute)?;
+                Ok((now, then))
+            })())
+        })
+        .await??;
+    let (a, b) = (now.allocation.totals(), then.totals());
+    let keys: std::collections::BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
+    let mut targets: Vec<SimulatedOut> = keys
+        .into_iter()
+        .map(|k| {
+            let (x, y) = (a.get(k).copied().unwrap_or_default(), b.get(k).copied().unwrap_or_default());
+            SimulatedOut {
+                target: k.0.clone(),
+                currency: k.1.clone(),
+                current_effective: x.effective(),
+                candidate_effective: y.effective(),
+                difference: y.effective() - x.effective(),
+                current_billed: x.billed(),
+                candidate_billed: y.billed(),
+            }
+        })
+        .collect();
+    targets.sort_by(|p, q| {
+        (&p.currency, std::cmp::Reverse(p.difference.abs()), &p.target).cmp(&(
+            &q.currency,
+            std::cmp::Reverse(q.difference.abs()),
+            &q.target,
+        ))
+    });
+    Ok(Json(SimulateOut {
+        current: now.rules.label,
+        from: r.from.to_string(),
+        to: r.to.to_string(),
+        targets,
+        unsplit: then.unsplit,
+    }))
+}
