@@ -108,6 +108,32 @@ try {
   const csv = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
   check(csv.startsWith("provider,currency,billed_cost,records\nAWS,USD,"), `CSV: ${csv.slice(0, 80)}`);
 
+  // Allocation: last month's teams add up to the bill, match the API, and a team's figure
+  // opens on its contributions.
+  await page.click("nav >> text=Allocation");
+  await page.waitForSelector("#teams");
+  const teams = await page.$$eval("#teams tbody tr", (r) => r.map((t) => [t.dataset.target, Number(t.dataset.total)]));
+  const pageTotal = Number(await page.getAttribute("#total", "data-amount"));
+  check(near(teams.reduce((a, t) => a + t[1], 0), pageTotal), "the teams do not add up to the month's spend");
+  const apiAlloc = await api("/api/v1/allocation");
+  const apiTeams = apiAlloc.targets.filter((t) => t.currency === "USD");
+  check(apiTeams.length === teams.length, `${teams.length} teams on the page, ${apiTeams.length} from the API`);
+  for (const [name, total] of teams) {
+    const t = apiTeams.find((x) => x.target === name);
+    check(t && near(Number(t.total_effective), total), `${name}: ${total} on the page, ${t && t.total_effective} from the API`);
+  }
+  check(teams.some((t) => t[0] === "Unallocated"), "no Unallocated row");
+  const segments = await page.$$eval("svg.chart.stacked rect.seg", (r) => r.length);
+  check(segments >= 6, `the stacked chart has ${segments} segments`);
+  const untagged = await page.$$eval("#untagged-services tbody tr", (r) => r.length);
+  check(untagged > 0, "the unallocated report lists no services");
+  await page.click("#teams tbody tr >> nth=0 >> a");
+  await page.waitForSelector("#contributions");
+  const contributions = await page.$$eval("#contributions tbody tr", (r) => r.map((c) => Number(c.dataset.effective)));
+  check(near(contributions.reduce((a, c) => a + c, 0), teams[0][1]), "the contributions do not add up to the team's figure");
+  seen.allocation = { teams: teams.length, contributions: contributions.length, segments };
+  if (shots) await page.screenshot({ path: path.join(shots, "allocation.png"), fullPage: true });
+
   // Runs and a run's audit.
   await page.click("nav >> text=Ingestion runs");
   await page.waitForSelector("#runs");

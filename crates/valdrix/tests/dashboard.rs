@@ -60,6 +60,8 @@ fn demo_in_the_browser(global: &[&str]) {
     assert_eq!(seen["overview"]["days"], 90, "{text}");
     assert!(seen["overview"]["mtd"].as_str().unwrap().parse::<f64>().unwrap() > 1000.0, "{text}");
     assert!(seen["runs"]["runs"].as_u64().unwrap() >= 39, "{text}");
+    // October by team: the demo's six teams, finance, platform and the bucket.
+    assert!(seen["allocation"]["teams"].as_u64().unwrap() >= 8, "{text}");
 }
 
 #[test]

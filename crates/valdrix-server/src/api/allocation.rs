@@ -535,7 +535,8 @@ pub struct ExplainOut {
     pub contributions: Vec<ContributionOut>,
 }
 
-fn kind_name(k: Kind) -> &'static str {
+/// A contribution's kind, as the API and the page write it.
+pub(crate) fn kind_name(k: Kind) -> &'static str {
     match k {
         Kind::Direct => "direct",
         Kind::Shared => "shared",

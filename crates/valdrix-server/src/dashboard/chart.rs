@@ -93,6 +93,96 @@ pub fn daily(bars: &[Bar], currency: &str) -> Markup {
     }
 }
 
+/// How many colours a stacked chart has besides grey.
+pub const SERIES_COLOURS: usize = 8;
+
+/// One series of a stacked chart: its name and an amount per column.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// The name (a team).
+    pub name: String,
+    /// One amount per column (negative amounts are drawn as zero).
+    pub amounts: Vec<Decimal>,
+    /// Its colour: 0 to [`SERIES_COLOURS`] − 1, or [`SERIES_COLOURS`] for grey.
+    pub colour: usize,
+}
+
+/// One series' part of a column.
+struct Segment<'a> {
+    colour: usize,
+    name: &'a str,
+    amount: Decimal,
+    bottom: f64,
+    top: f64,
+}
+
+/// Columns (`labels`, months) of stacked bars, one colour per series, with a legend; amounts in
+/// `currency`.
+pub fn stacked(labels: &[String], series: &[Series], currency: &str) -> Markup {
+    if labels.is_empty() || series.is_empty() {
+        return html! { p.empty { "Nothing allocated in this range." } };
+    }
+    let column = |i: usize| -> f64 {
+        series.iter().map(|s| s.amounts.get(i).and_then(|a| a.to_f64()).unwrap_or(0.0).max(0.0)).sum()
+    };
+    let max = (0..labels.len()).map(column).fold(0.0, f64::max);
+    let top = axis_top(max);
+    let plot_w = WIDTH - LEFT - 8.0;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let step = plot_w / labels.len() as f64;
+    let bar_w = (step * 0.6).max(2.0);
+    let h = |v: f64| (v / top * plot_h).clamp(0.0, plot_h);
+    let label = format!("Allocated spend in {currency} by target, {} to {}", labels[0], labels[labels.len() - 1]);
+    // Each column's segments, bottom up, as heights in pixels.
+    let segments = |i: usize| {
+        let mut base = 0.0;
+        let mut out = vec![];
+        for s in series {
+            let amount = s.amounts.get(i).copied().unwrap_or_default();
+            let v = amount.to_f64().unwrap_or(0.0).max(0.0);
+            if v > 0.0 {
+                out.push(Segment {
+                    colour: s.colour.min(SERIES_COLOURS),
+                    name: &s.name,
+                    amount,
+                    bottom: h(base),
+                    top: h(base + v),
+                });
+                base += v;
+            }
+        }
+        out
+    };
+    html! {
+        svg.chart.stacked viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(label) data-currency=(currency) {
+            title { (label) }
+            @for frac in [0.0, 0.5, 1.0] {
+                @let y = TOP + plot_h - h(top * frac);
+                line.grid x1=(LEFT) x2=(WIDTH - 8.0) y1=(format!("{y:.1}")) y2=(format!("{y:.1}")) {}
+                text.axis x=(LEFT - 6.0) y=(format!("{:.1}", y + 4.0)) text-anchor="end" { (compact(top * frac)) }
+            }
+            @for (i, month) in labels.iter().enumerate() {
+                g data-month=(month) {
+                    @for seg in segments(i) {
+                        rect class=(format!("seg s{}", seg.colour)) x=(format!("{:.1}", LEFT + step * i as f64 + (step - bar_w) / 2.0))
+                            y=(format!("{:.1}", TOP + plot_h - seg.top)) width=(format!("{bar_w:.1}"))
+                            height=(format!("{:.1}", seg.top - seg.bottom))
+                            data-target=(seg.name) data-amount=(seg.amount.normalize().to_string()) {
+                            title { (month) " · " (seg.name) ": " (money(seg.amount, currency)) }
+                        }
+                    }
+                }
+                text.axis x=(format!("{:.1}", LEFT + step * i as f64 + step / 2.0)) y=(HEIGHT - 6.0) text-anchor="middle" { (month) }
+            }
+        }
+        ul.legend {
+            @for s in series {
+                li { span class=(format!("swatch s{}", s.colour.min(SERIES_COLOURS))) {} (s.name) }
+            }
+        }
+    }
+}
+
 /// 12.3k, 4.5M: axis labels.
 fn compact(v: f64) -> String {
     match v {

@@ -5,6 +5,7 @@
 //! overview and the explorer's chart are answered from the daily totals, never by scanning raw
 //! records.
 
+mod allocation;
 pub mod chart;
 mod pages;
 pub mod session;
@@ -35,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/runs", get(pages::runs))
         .route("/runs/{run_id}", get(pages::run))
         .route("/zombies", get(zombies::overview))
+        .route("/allocation", get(allocation::overview))
+        .route("/allocation/explain", get(allocation::explain))
         .route("/zombies/plans/{plan_id}/approve", axum::routing::post(zombies::approve))
         .route("/login", get(login_page).post(login))
         .route("/logout", axum::routing::post(logout))
@@ -142,7 +145,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: Mar
                     a.brand href="/" { "Valdrix" }
                     @if let Some(s) = session {
                         nav {
-                            @for (href, name) in [("/", "Overview"), ("/explorer", "Cost explorer"), ("/runs", "Ingestion runs"), ("/zombies", "Zombies"), ("/api/v1/docs/", "API")] {
+                            @for (href, name) in [("/", "Overview"), ("/explorer", "Cost explorer"), ("/runs", "Ingestion runs"), ("/allocation", "Allocation"), ("/zombies", "Zombies"), ("/api/v1/docs/", "API")] {
                                 a class=(if name == active { "active" } else { "" }) href=(href) { (name) }
                             }
                         }
