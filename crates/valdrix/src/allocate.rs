@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use std::path::Path;
 use valdrix_analytics::allocation::stored;
 use valdrix_analytics::allocation::{
-    allocate, unallocated_by, Allocation, Dim, Kind, Options, Record, RuleSetDiff, UNALLOCATED,
+    allocate, unallocated_by, Allocation, Dim, Options, Record, RuleSetDiff, UNALLOCATED,
 };
 use valdrix_core::TenantId;
 use valdrix_store::allocation::SavedRuleSet;
@@ -280,16 +280,10 @@ pub fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
             .explain(target)
             .into_iter()
             .map(|c| {
-                let kind = match c.kind {
-                    Kind::Direct => "direct",
-                    Kind::Shared => "shared",
-                    Kind::Unallocated => "unallocated",
-                    Kind::Redistributed => "redistributed",
-                };
                 let first: Vec<&str> = c.records.iter().take(3).map(|id| &**id).collect();
                 vec![
                     Some(c.period.clone()),
-                    Some(kind.to_string()),
+                    Some(c.kind.as_str().to_string()),
                     c.rule.clone(),
                     Some(c.currency.clone()),
                     amount(c.billed, people),

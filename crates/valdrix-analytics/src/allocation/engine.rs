@@ -25,6 +25,18 @@ pub enum Kind {
     Redistributed,
 }
 
+impl Kind {
+    /// Its name, as reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Direct => "direct",
+            Kind::Shared => "shared",
+            Kind::Unallocated => "unallocated",
+            Kind::Redistributed => "redistributed",
+        }
+    }
+}
+
 /// The ids of the records behind a contribution, shared between the contributions of one pool.
 pub type RecordIds = Arc<[Arc<str>]>;
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use valdrix_analytics::allocation::stored::{self, LoadedRules, RuleSource, StoredError};
-use valdrix_analytics::allocation::{self as alloc, Allocation, Dim, Kind, Options, Record, Totals, UNALLOCATED};
+use valdrix_analytics::allocation::{self as alloc, Allocation, Dim, Options, Record, Totals, UNALLOCATED};
 use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 use valdrix_store::{CostQuery, Store, StoreError};
@@ -475,28 +475,14 @@ pub async fn months(
     Ok(Json(allocation_out(&run, &r, true)))
 }
 
-/// Parameters of `GET /api/v1/allocation/explain`.
+/// The target of `GET /api/v1/allocation/explain` (with the range's parameters).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-pub struct ExplainParams {
+pub struct TargetParams {
     /// The target (`Unallocated` for the bucket).
     #[param(pattern = r"^[^\x00]+$")]
     target: String,
-    /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    month: Option<String>,
-    /// First charge day (YYYY-MM-DD), with `to`.
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Day after the last (YYYY-MM-DD).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// A stored rule set version.
-    #[param(minimum = 1)]
-    version: Option<i64>,
-    /// Spread the unallocated bucket.
-    redistribute: Option<bool>,
 }
 
 /// One contribution to a target's figure.
@@ -535,18 +521,8 @@ pub struct ExplainOut {
     pub contributions: Vec<ContributionOut>,
 }
 
-/// A contribution's kind, as the API and the page write it.
-pub(crate) fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Direct => "direct",
-        Kind::Shared => "shared",
-        Kind::Unallocated => "unallocated",
-        Kind::Redistributed => "redistributed",
-    }
-}
-
 /// Every contribution to one target's figure: its rule, its records and its arithmetic.
-#[utoipa::path(get, path = "/api/v1/allocation/explain", tag = "allocation", params(ExplainParams),
+#[utoipa::path(get, path = "/api/v1/allocation/explain", tag = "allocation", params(TargetParams, RangeParams),
     security(("api_key" = [])),
     responses((status = 200, description = "The contributions", body = ExplainOut), Refusals, NotFound, Unusable))]
 pub async fn explain(
@@ -572,7 +548,7 @@ pub async fn explain(
         .into_iter()
         .map(|c| ContributionOut {
             period: c.period.clone(),
-            kind: kind_name(c.kind).into(),
+            kind: c.kind.as_str().into(),
             rule: c.rule.clone(),
             currency: c.currency.clone(),
             billed: c.billed,
@@ -585,23 +561,12 @@ pub async fn explain(
     Ok(Json(ExplainOut { rules: run.rules.label, target, contributions }))
 }
 
-/// Parameters of `GET /api/v1/allocation/unallocated`.
+/// How much of the bucket `GET /api/v1/allocation/unallocated` lists (with the range's
+/// parameters; the bucket is reported as no rule claimed it, before any redistribution).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
-pub struct UnallocatedParams {
-    /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    month: Option<String>,
-    /// First charge day (YYYY-MM-DD), with `to`.
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Day after the last (YYYY-MM-DD).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// A stored rule set version.
-    #[param(minimum = 1)]
-    version: Option<i64>,
+pub struct TopParams {
     /// Services and resources listed per currency (1 to 100, default 10).
     #[param(minimum = 1, maximum = 100)]
     top: Option<u32>,
@@ -655,7 +620,7 @@ pub struct UnallocatedOut {
 
 /// What no rule claimed: its share of spend, and the services and resources that hold it (what
 /// lacks the tags the rules look for).
-#[utoipa::path(get, path = "/api/v1/allocation/unallocated", tag = "allocation", params(UnallocatedParams),
+#[utoipa::path(get, path = "/api/v1/allocation/unallocated", tag = "allocation", params(TopParams, RangeParams),
     security(("api_key" = [])),
     responses((status = 200, description = "The bucket", body = UnallocatedOut), Refusals, NotFound, Unusable))]
 pub async fn unallocated(
@@ -673,9 +638,6 @@ pub async fn unallocated(
             .ok_or_else(|| ApiError::bad_request(format!("top={v:?}: 1 to 100")))?;
     }
     let r = range(&mut pairs)?;
-    if r.redistribute {
-        return Err(unusable("redistribute: the bucket is reported before redistribution"));
-    }
     no_more(&pairs)?;
     let run = run(&state, &caller.tenant, r).await?;
     Ok(Json(unallocated_out(&run, top)))

@@ -266,7 +266,7 @@ pub async fn explain(session: Session, State(state): State<AppState>, RawQuery(r
                 table #contributions {
                     thead { tr { th { "Kind" } th { "Rule" } th.num { "Billed" } th.num { "Effective" } th.num { "Records" } th { "How" } th { "First record" } } }
                     tbody { @for c in &contributions { tr data-effective=(c.effective.normalize().to_string()) {
-                        td { (api::kind_name(c.kind)) }
+                        td { (c.kind.as_str()) }
                         td { @if let Some(r) = &c.rule { code { (r) } } }
                         td.num { (money(c.billed, &c.currency)) }
                         td.num { (money(c.effective, &c.currency)) }
