@@ -4,13 +4,11 @@
 //! statement, and the rule set's versions.
 
 use crate::output::{money_text, Grid};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rust_decimal::Decimal;
 use std::path::Path;
 use valdrix_analytics::allocation::stored;
-use valdrix_analytics::allocation::{
-    allocate, unallocated_by, Allocation, Dim, Options, Record, RuleSetDiff, UNALLOCATED,
-};
+use valdrix_analytics::allocation::{unallocated_by, Allocation, Dim, Record, RuleSetDiff, UNALLOCATED};
 use valdrix_core::TenantId;
 use valdrix_store::allocation::SavedRuleSet;
 use valdrix_store::Store;
@@ -24,8 +22,7 @@ pub fn load_rules(store: &dyn Store, tenant: &TenantId, source: &RuleSource) -> 
 
 /// Allocates `records` by `rules`.
 pub fn run(records: &[Record], rules: &LoadedRules, redistribute: bool) -> Result<Allocation> {
-    allocate(records, &rules.rules, Options { redistribute_unallocated: redistribute })
-        .with_context(|| format!("the rules of {}", rules.label))
+    Ok(stored::run(records, rules, redistribute)?)
 }
 
 /// Saves a rule file as the tenant's new current rule set (unless it is the current one
@@ -72,15 +69,11 @@ pub fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
 /// A candidate rule set against the current one over the same records: each target's total
 /// (EffectiveCost and BilledCost) under both, and the difference.
 pub fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool) -> Grid {
-    let now = current.totals();
-    let then = candidate.totals();
-    let keys: std::collections::BTreeSet<&(String, String)> = now.keys().chain(then.keys()).collect();
-    let mut rows: Vec<(Decimal, Vec<Option<String>>)> = keys
+    let rows = current
+        .compare(candidate)
         .into_iter()
-        .map(|k| {
-            let a = now.get(k).copied().unwrap_or_default();
-            let b = then.get(k).copied().unwrap_or_default();
-            let change = b.effective() - a.effective();
+        .map(|t| {
+            let (a, b, change) = (t.current, t.candidate, t.difference());
             let pct = (!a.effective().is_zero()).then(|| {
                 let p = (change * Decimal::from(100) / a.effective()).round_dp(1);
                 if p.is_zero() {
@@ -89,21 +82,18 @@ pub fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool)
                     format!("{p:+}%")
                 }
             });
-            let row = vec![
-                Some(k.0.clone()),
-                Some(k.1.clone()),
+            vec![
+                Some(t.target),
+                Some(t.currency),
                 amount(a.effective(), people),
                 amount(b.effective(), people),
                 Some(signed(change, people)),
                 pct,
                 amount(a.billed(), people),
                 amount(b.billed(), people),
-            ];
-            (change, row)
+            ]
         })
         .collect();
-    // The largest moves first.
-    rows.sort_by(|(a, ra), (b, rb)| (&ra[1], std::cmp::Reverse(a.abs())).cmp(&(&rb[1], std::cmp::Reverse(b.abs()))));
     Grid {
         columns: [
             "target",
@@ -118,7 +108,7 @@ pub fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool)
         .map(String::from)
         .to_vec(),
         numeric: vec![false, false, true, true, true, true, true, true],
-        rows: rows.into_iter().map(|(_, r)| r).collect(),
+        rows,
     }
 }
 

@@ -152,6 +152,52 @@ impl Allocation {
     }
 }
 
+/// One target under two allocations of the same records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetChange {
+    /// The target.
+    pub target: String,
+    /// Currency.
+    pub currency: String,
+    /// Its totals under the first (current) allocation.
+    pub current: Totals,
+    /// Under the second (candidate).
+    pub candidate: Totals,
+}
+
+impl TargetChange {
+    /// Candidate EffectiveCost − current.
+    pub fn difference(&self) -> Decimal {
+        self.candidate.effective() - self.current.effective()
+    }
+}
+
+impl Allocation {
+    /// Every target of either allocation with its totals under both, per currency, the largest
+    /// moves first.
+    pub fn compare(&self, candidate: &Allocation) -> Vec<TargetChange> {
+        let (now, then) = (self.totals(), candidate.totals());
+        let keys: BTreeSet<&(String, String)> = now.keys().chain(then.keys()).collect();
+        let mut out: Vec<TargetChange> = keys
+            .into_iter()
+            .map(|k| TargetChange {
+                target: k.0.clone(),
+                currency: k.1.clone(),
+                current: now.get(k).copied().unwrap_or_default(),
+                candidate: then.get(k).copied().unwrap_or_default(),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.currency, std::cmp::Reverse(a.difference().abs()), &a.target).cmp(&(
+                &b.currency,
+                std::cmp::Reverse(b.difference().abs()),
+                &b.target,
+            ))
+        });
+        out
+    }
+}
+
 /// Direct contributions being gathered, per rule, target, currency and period.
 #[derive(Default)]
 struct Gathered<'a> {
@@ -168,6 +214,19 @@ fn percent(part: Decimal, whole: Decimal) -> String {
         return "0%".into();
     }
     format!("{}%", (part * Decimal::from(100) / whole).round_dp(4).normalize())
+}
+
+impl<'a> Gathered<'a> {
+    /// Keeps the first three distinct reasons, and whether there were more.
+    fn note(&mut self, why: Why<'a>) {
+        if !self.why.contains(&why) {
+            if self.why.len() < 3 {
+                self.why.push(why);
+            } else {
+                self.more = true;
+            }
+        }
+    }
 }
 
 /// What the direct phase tells the shared one: each target's direct spend per currency and
@@ -197,13 +256,7 @@ impl<'a> Partial<'a> {
             mine.effective += g.effective;
             mine.records.extend(g.records);
             for why in g.why {
-                if !mine.why.contains(&why) {
-                    if mine.why.len() < 3 {
-                        mine.why.push(why);
-                    } else {
-                        mine.more = true;
-                    }
-                }
+                mine.note(why);
             }
             mine.more |= g.more;
         }
@@ -243,13 +296,7 @@ fn classify<'a>(records: &'a [Record], offset: usize, plan: &Plan<'a>) -> Partia
                 g.billed += rec.billed;
                 g.effective += rec.effective;
                 g.records.push(rec.id.clone());
-                if !g.why.contains(&why) {
-                    if g.why.len() < 3 {
-                        g.why.push(why);
-                    } else {
-                        g.more = true;
-                    }
-                }
+                g.note(why);
                 owner = Some(who);
                 break;
             }

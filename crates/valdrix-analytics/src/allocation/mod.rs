@@ -21,7 +21,8 @@ pub mod split;
 pub mod stored;
 
 pub use engine::{
-    allocate, unallocated_by, Allocation, Contribution, Kind, Options, RecordIds, Totals, UnallocatedGroup, UNALLOCATED,
+    allocate, unallocated_by, Allocation, Contribution, Kind, Options, RecordIds, TargetChange, Totals,
+    UnallocatedGroup, UNALLOCATED,
 };
 pub use file::{diff, export, export_yaml, parse, parse_any, parse_yaml, RuleSetDiff, RulesFileError};
 pub use rules::{Condition, Dim, Match, Method, OwnerSource, Record, Rule, RuleError, Usage};

@@ -10,7 +10,7 @@ use valdrix_store::allocation::{RuleSetVersion, SavedRuleSet};
 use valdrix_store::{CostQuery, Store, StoreError};
 
 use super::file::{diff, export, parse, parse_any, RuleSetDiff, RulesFileError};
-use super::{Record, Rule};
+use super::{allocate, Allocation, Options, Record, Rule};
 
 /// Allocation against a store that cannot go ahead.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,9 @@ pub enum StoredError {
         "tenant {0} has no allocation rules stored: import a rule file with `valdrix allocate rules import FILE`, or pass --rules FILE"
     )]
     NoRules(String),
+    /// Rules that cannot be applied (checked as they were read, so a stored set at fault).
+    #[error("the rules of {0}: {1}")]
+    Invalid(String, super::RuleError),
     /// The tenant has no such version.
     #[error("tenant {0} has no allocation rule set version {1} (see `valdrix allocate rules history`)")]
     NoVersion(String, i64),
@@ -81,6 +84,12 @@ pub fn load_rules(store: &dyn Store, tenant: &TenantId, source: &RuleSource) -> 
             Ok(LoadedRules { rules: rules_of(&v)?, label: format!("rule set v{}", v.version), version: Some(v) })
         }
     }
+}
+
+/// Allocates `records` by loaded rules.
+pub fn run(records: &[Record], rules: &LoadedRules, redistribute: bool) -> Result<Allocation, StoredError> {
+    allocate(records, &rules.rules, Options { redistribute_unallocated: redistribute })
+        .map_err(|e| StoredError::Invalid(rules.label.clone(), e))
 }
 
 /// The stored records of a query, as allocation reads them: a bounded range a calendar month at

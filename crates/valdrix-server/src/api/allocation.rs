@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use valdrix_analytics::allocation::stored::{self, LoadedRules, RuleSource, StoredError};
-use valdrix_analytics::allocation::{self as alloc, Allocation, Dim, Options, Record, Totals, UNALLOCATED};
+use valdrix_analytics::allocation::{self as alloc, Allocation, Dim, Record, Totals, UNALLOCATED};
 use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 use valdrix_store::{CostQuery, Store, StoreError};
@@ -30,7 +30,7 @@ fn api_error(e: StoredError) -> ApiError {
     match e {
         StoredError::Store(e) => e.into(),
         StoredError::NoRules(_) | StoredError::NoVersion(..) => ApiError::not_found(e.to_string()),
-        StoredError::Rules(e) => {
+        StoredError::Rules(_) | StoredError::Invalid(..) => {
             tracing::error!(error = %e, "a stored rule set does not read");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the stored rule set does not read")
         }
@@ -130,23 +130,12 @@ pub(crate) struct Run {
 pub(crate) fn run_in(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Run, StoredError> {
     let rules = stored::load_rules(s, tenant, &RuleSource::Stored(r.version))?;
     let records = records_of(s, tenant, r)?;
-    let allocation = allocate(&records, &rules, r.redistribute)?;
+    let allocation = stored::run(&records, &rules, r.redistribute)?;
     Ok(Run { rules, records, allocation })
 }
 
 fn records_of(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Vec<Record>, StoreError> {
     stored::read_records(s, tenant, &CostQuery { from: Some(r.from), to: Some(r.to), ..Default::default() })
-}
-
-fn allocate(records: &[Record], rules: &LoadedRules, redistribute: bool) -> Result<Allocation, StoredError> {
-    // Stored rules were checked when saved; a failure here is the store's rule set at fault.
-    alloc::allocate(records, &rules.rules, Options { redistribute_unallocated: redistribute }).map_err(|e| {
-        StoredError::Rules(alloc::RulesFileError {
-            file: rules.label.clone(),
-            at: "rules".into(),
-            message: e.to_string(),
-        })
-    })
 }
 
 /// Runs the allocation of a range on a store thread.
@@ -643,7 +632,7 @@ pub async fn unallocated(
     Ok(Json(unallocated_out(&run, top)))
 }
 
-pub(crate) fn unallocated_out(run: &Run, top: usize) -> UnallocatedOut {
+fn unallocated_out(run: &Run, top: usize) -> UnallocatedOut {
     let mut spend: BTreeMap<&str, Decimal> = BTreeMap::new();
     for rec in &run.records {
         *spend.entry(rec.currency.as_str()).or_default() += rec.effective;
@@ -774,35 +763,25 @@ pub async fn simulate(
                 let now = run_in(s, &tenant, &range2)?;
                 let label = "candidate".to_string();
                 let candidate = LoadedRules { rules: candidate, label, version: None };
-                let then = allocate(&now.records, &candidate, range2.redistribute)?;
+                let then = stored::run(&now.records, &candidate, range2.redistribute)?;
                 Ok((now, then))
             })())
         })
         .await??;
-    let (a, b) = (now.allocation.totals(), then.totals());
-    let keys: std::collections::BTreeSet<&(String, String)> = a.keys().chain(b.keys()).collect();
-    let mut targets: Vec<SimulatedOut> = keys
+    let targets = now
+        .allocation
+        .compare(&then)
         .into_iter()
-        .map(|k| {
-            let (x, y) = (a.get(k).copied().unwrap_or_default(), b.get(k).copied().unwrap_or_default());
-            SimulatedOut {
-                target: k.0.clone(),
-                currency: k.1.clone(),
-                current_effective: x.effective(),
-                candidate_effective: y.effective(),
-                difference: y.effective() - x.effective(),
-                current_billed: x.billed(),
-                candidate_billed: y.billed(),
-            }
+        .map(|t| SimulatedOut {
+            difference: t.difference(),
+            current_effective: t.current.effective(),
+            candidate_effective: t.candidate.effective(),
+            current_billed: t.current.billed(),
+            candidate_billed: t.candidate.billed(),
+            target: t.target,
+            currency: t.currency,
         })
         .collect();
-    targets.sort_by(|p, q| {
-        (&p.currency, std::cmp::Reverse(p.difference.abs()), &p.target).cmp(&(
-            &q.currency,
-            std::cmp::Reverse(q.difference.abs()),
-            &q.target,
-        ))
-    });
     Ok(Json(SimulateOut {
         current: now.rules.label,
         from: r.from.to_string(),

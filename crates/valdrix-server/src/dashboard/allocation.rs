@@ -11,7 +11,7 @@ use chrono::{Months, NaiveDate};
 use maud::{html, Markup};
 use rust_decimal::Decimal;
 
-use valdrix_analytics::allocation::UNALLOCATED;
+use valdrix_analytics::allocation::{unallocated_by, Allocation, Dim, UnallocatedGroup, UNALLOCATED};
 
 use super::chart::{self, Series, SERIES_COLOURS};
 use super::{layout, money, page, Session};
@@ -122,15 +122,16 @@ pub async fn overview(session: Session, State(state): State<AppState>, RawQuery(
         }
     };
     let chart = stacked(&run, first, v.month, &currency);
-    // The bucket's services and resources (before redistribution, of this month only).
-    let bucket_view = {
-        let records: Vec<_> = run.records.iter().filter(|r| r.period == label).cloned().collect();
-        let allocation = valdrix_analytics::allocation::Allocation {
-            contributions: run.allocation.contributions.iter().filter(|c| c.period == label).cloned().collect(),
-            unsplit: vec![],
-        };
-        api::unallocated_out(&Run { rules: run.rules.clone(), records, allocation }, 10)
+    // The bucket's services and resources: this month's contributions only (the bucket names
+    // its records, so the other months' records are not counted).
+    let this_month = Allocation {
+        contributions: run.allocation.contributions.iter().filter(|c| c.period == label).cloned().collect(),
+        unsplit: vec![],
     };
+    let (services, resources) = (
+        unallocated_by(&run.records, &this_month, Dim::Service, 10),
+        unallocated_by(&run.records, &this_month, Dim::Resource, 10),
+    );
     let content = html! {
         h1 { (TITLE) }
         (rules_line(&run))
@@ -171,15 +172,15 @@ pub async fn overview(session: Session, State(state): State<AppState>, RawQuery(
             h2 { "Unallocated in " (label) }
             p.sub { "What no rule claimed: untagged resources, accounts no table maps. Tag them, or add a rule, and simulate the change with " code { "valdrix allocate simulate" } "." }
             div.grid {
-                div { h3 { "Services" } (groups("untagged-services", &bucket_view.services)) }
-                div { h3 { "Resources" } (groups("untagged-resources", &bucket_view.resources)) }
+                div { h3 { "Services" } (groups("untagged-services", &services)) }
+                div { h3 { "Resources" } (groups("untagged-resources", &resources)) }
             }
         }
     };
     page(StatusCode::OK, layout(TITLE, Some(&session), TITLE, content))
 }
 
-fn groups(id: &str, rows: &[api::BucketGroupOut]) -> Markup {
+fn groups(id: &str, rows: &[UnallocatedGroup]) -> Markup {
     html! {
         @if rows.is_empty() { p.empty { "Nothing unallocated." } } @else {
             table id=(id) {
