@@ -9,6 +9,7 @@ pub mod export;
 pub mod output;
 pub mod pipeline;
 pub mod remote;
+pub mod series;
 pub mod server_ops;
 pub mod trust_views;
 pub mod zombies;

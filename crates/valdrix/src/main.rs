@@ -1,6 +1,7 @@
 //! `valdrix`: cloud cost ingestion and analysis from the command line.
 
 mod allocate_cmd;
+mod forecast_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +59,12 @@ enum Command {
     /// unallocated bucket, --explain for the contributions behind one target's figure; then
     /// simulate, export (chargeback CSV) and rules (import, export, history).
     Allocate(allocate_cmd::AllocateArgs),
+    /// Forecast daily spend (or any `date,value` series with --input) with 80 % and 95 %
+    /// intervals, the model chosen and scored by a rolling-origin backtest.
+    Forecast(forecast_cmd::ForecastArgs),
+    /// Days whose spend (or any `date,value` series with --input) left the forecast's 95 %
+    /// interval by more than a money floor and a percentage, merged into anomalies.
+    Anomalies(forecast_cmd::AnomaliesArgs),
     /// Export stored costs.
     Export {
         #[command(subcommand)]
@@ -754,6 +761,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Allocate(a) => allocate_cmd::allocate_cmd(&cli, &tenant, a),
+        Command::Forecast(a) => forecast_cmd::forecast_cmd(&cli, a),
+        Command::Anomalies(a) => forecast_cmd::anomalies_cmd(&cli, a),
         Command::Audit(a) => {
             let store = open_store(&cli)?;
             audit_cmd(store.as_ref(), &tenant, a)

@@ -1,0 +1,85 @@
+use super::*;
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+/// Weekly spend around 1,000 a weekday with a little deterministic noise.
+fn spend(n: usize) -> Vec<Option<f64>> {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    (0..n)
+        .map(|i| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let noise = 0.96 + 0.08 * (state % 10_000) as f64 / 10_000.0;
+            Some(1000.0 * if i % 7 >= 5 { 0.6 } else { 1.0 } * noise)
+        })
+        .collect()
+}
+
+#[test]
+fn a_three_day_spike_is_one_anomaly_with_its_impact() {
+    let mut values = spend(120);
+    for v in &mut values[100..103] {
+        *v = v.map(|v| v + 800.0);
+    }
+    let series = DailySeries { start: day(2026, 1, 1), values };
+    let d = detect(&series, day(2026, 3, 1), &Thresholds::default(), &[]).expect("detect");
+    assert_eq!(d.anomalies.len(), 1, "{:?}", d.anomalies);
+    let a = &d.anomalies[0];
+    assert_eq!((a.start, a.end), (series.day(100), series.day(102)));
+    assert!((a.impact - 2400.0).abs() < 250.0, "{}", a.impact);
+    assert!(a.severity >= Severity::Medium);
+    // The days after it are judged against the old normal, not the spike.
+    assert!(d.days.iter().filter(|c| c.date > a.end).all(|c| !c.anomalous));
+    assert_eq!(d.days.first().map(|c| c.date), Some(day(2026, 3, 1)));
+}
+
+#[test]
+fn small_changes_do_not_pass_the_thresholds() {
+    let mut values = spend(120);
+    // 70 more on a Saturday (about 12 %): outside the band, but under the 100 floor.
+    values[100] = values[100].map(|v| v + 70.0);
+    let series = DailySeries { start: day(2026, 1, 1), values };
+    let d = detect(&series, day(2026, 3, 1), &Thresholds::default(), &[]).expect("detect");
+    assert!(d.anomalies.is_empty(), "{:?}", d.anomalies);
+    let strict = Thresholds { min_impact: 50.0, min_share: 0.08, ..Thresholds::default() };
+    let d = detect(&series, day(2026, 3, 1), &strict, &[]).expect("detect");
+    assert_eq!(d.anomalies.len(), 1, "{:?}", d.anomalies);
+}
+
+#[test]
+fn days_marked_as_expected_are_not_anomalies() {
+    let mut values = spend(120);
+    for v in &mut values[100..103] {
+        *v = v.map(|v| v * 3.0);
+    }
+    let series = DailySeries { start: day(2026, 1, 1), values };
+    let marked: Vec<NaiveDate> = (100..103).map(|i| series.day(i)).collect();
+    let d = detect(&series, day(2026, 3, 1), &Thresholds::default(), &marked).expect("detect");
+    assert!(d.anomalies.is_empty());
+    assert_eq!(d.days.iter().filter(|c| c.suppressed).count(), 3);
+}
+
+#[test]
+fn drops_are_found_when_asked() {
+    let mut values = spend(120);
+    values[101] = Some(50.0);
+    let series = DailySeries { start: day(2026, 1, 1), values };
+    let up = detect(&series, day(2026, 3, 1), &Thresholds::default(), &[]).expect("detect");
+    assert!(up.anomalies.is_empty());
+    let both = Thresholds { direction: Direction::Both, ..Thresholds::default() };
+    let d = detect(&series, day(2026, 3, 1), &both, &[]).expect("detect");
+    assert_eq!(d.anomalies.len(), 1);
+    assert!(d.anomalies[0].impact < 0.0);
+}
+
+#[test]
+fn too_little_history_is_refused() {
+    let series = DailySeries { start: day(2026, 1, 1), values: spend(20) };
+    assert!(matches!(
+        detect(&series, day(2026, 1, 10), &Thresholds::default(), &[]),
+        Err(DetectError::TooShort { .. })
+    ));
+}

@@ -1,0 +1,261 @@
+//! Preparing a training window: missing and left-out days filled, the weekly pattern taken out,
+//! level shifts found and the history before them brought to today's level, outliers replaced.
+//!
+//! A forecast learns from this cleaned series, not from the raw one: a one-day spike or a
+//! holiday marked as expected would otherwise bend the level and widen the bands for weeks.
+
+use super::model::{Transform, WEEK};
+
+/// How far (in robust standard deviations of the day-to-day noise) a day must sit from its
+/// neighbourhood to count as an outlier.
+const OUTLIER_Z: f64 = 4.0;
+/// Days compared on each side of a candidate level shift.
+const SHIFT_WINDOW: usize = 14;
+/// Days a new level must have lasted before it counts as a shift rather than a spike.
+const SHIFT_MIN_AFTER: usize = 7;
+/// How far (in robust standard deviations) two levels must differ to count as a shift.
+const SHIFT_Z: f64 = 4.0;
+/// The smallest shift worth acting on, as a share of the level (10 %).
+const SHIFT_MIN_SHARE: f64 = 0.10;
+
+/// A training window ready for the models.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    /// The transform the values went through.
+    pub transform: Transform,
+    /// Transformed values with gaps filled, outliers replaced and earlier levels adjusted.
+    pub z: Vec<f64>,
+    /// The weekly component of `z` (zero when the window is shorter than two weeks).
+    pub weekly: Vec<f64>,
+    /// Days (indices) replaced as outliers.
+    pub outliers: Vec<usize>,
+    /// Days (indices) where a new level starts.
+    pub changepoints: Vec<usize>,
+}
+
+impl Prepared {
+    /// `z` without its weekly component: what the trend model sees.
+    pub fn adjusted(&self) -> Vec<f64> {
+        self.z.iter().zip(&self.weekly).map(|(z, s)| z - s).collect()
+    }
+}
+
+/// Prepares `y` (NaN: no usable value that day; at least one value is usable).
+pub(crate) fn prepare(y: &[f64], transform: Transform) -> Prepared {
+    // A day at zero or below has no logarithm: in a positive series it is treated as missing.
+    let known: Vec<bool> = y.iter().map(|v| v.is_finite() && (transform == Transform::Identity || *v > 0.0)).collect();
+    let mut z: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { transform.apply(v) } else { f64::NAN }).collect();
+    interpolate(&mut z);
+    let n = z.len();
+    let weekly = if n >= 2 * WEEK { weekly_component(&z) } else { vec![0.0; n] };
+    let mut d: Vec<f64> = z.iter().zip(&weekly).map(|(z, s)| z - s).collect();
+
+    let noise = noise_scale(&d, &known);
+    let min_shift = match transform {
+        Transform::Log => SHIFT_MIN_SHARE,
+        Transform::Identity => SHIFT_MIN_SHARE * median(&mut d.iter().map(|v| v.abs()).collect::<Vec<_>>()),
+    };
+    let changepoints = level_shifts(&d, (SHIFT_Z * noise).max(min_shift));
+    for &(t, shift) in &changepoints {
+        for v in &mut d[..t] {
+            *v += shift;
+        }
+    }
+
+    // Outliers: days far from the median of their week, once levels are aligned. Days that had
+    // no usable value are replaced too.
+    let centre = rolling_median(&d, WEEK);
+    let noise = noise_scale(&d, &known);
+    let mut outliers = Vec::new();
+    for i in 0..n {
+        let far = noise > 0.0 && (d[i] - centre[i]).abs() > OUTLIER_Z * noise;
+        if known[i] && far {
+            outliers.push(i);
+        }
+        if !known[i] || far {
+            d[i] = centre[i];
+        }
+    }
+    let z = d.iter().zip(&weekly).map(|(d, s)| d + s).collect();
+    Prepared { transform, z, weekly, outliers, changepoints: changepoints.into_iter().map(|(t, _)| t).collect() }
+}
+
+/// The weekly component by STL with a few robustness passes, so that a spike does not leak into
+/// every week's pattern.
+fn weekly_component(z: &[f64]) -> Vec<f64> {
+    let fit = stlrs::params().seasonal_length(WEEKLY_SEASONAL_WINDOW).robust(true).outer_loops(2).fit(z, WEEK);
+    match fit {
+        Ok(f) => f.seasonal().to_vec(),
+        Err(_) => vec![0.0; z.len()],
+    }
+}
+
+/// Span, in weeks, over which STL smooths each weekday's values: wide enough that the weekly
+/// pattern is stable, narrow enough that it follows a pattern that changes over months.
+pub(crate) const WEEKLY_SEASONAL_WINDOW: usize = 15;
+
+/// Fills NaN by straight lines between known neighbours (the nearest known value at the ends).
+fn interpolate(z: &mut [f64]) {
+    let Some(first) = z.iter().position(|v| v.is_finite()) else { return };
+    let fill = z[first];
+    for v in &mut z[..first] {
+        *v = fill;
+    }
+    let mut last = first;
+    for i in first + 1..z.len() {
+        if z[i].is_finite() {
+            if i > last + 1 {
+                let (a, b) = (z[last], z[i]);
+                let span = (i - last) as f64;
+                for (k, v) in z[last + 1..i].iter_mut().enumerate() {
+                    *v = a + (b - a) * (k + 1) as f64 / span;
+                }
+            }
+            last = i;
+        }
+    }
+    let fill = z[last];
+    for v in &mut z[last + 1..] {
+        *v = fill;
+    }
+}
+
+/// A robust standard deviation of day-to-day noise: 1.4826 × the median absolute deviation of
+/// each known day from the median of its week.
+fn noise_scale(d: &[f64], known: &[bool]) -> f64 {
+    let centre = rolling_median(d, WEEK);
+    let mut dev: Vec<f64> = (0..d.len()).filter(|&i| known[i]).map(|i| (d[i] - centre[i]).abs()).collect();
+    1.4826 * median(&mut dev)
+}
+
+/// Level shifts: `(first day of the new level, new level minus old level)`, oldest first. A
+/// shift is the largest difference between the medians of the windows before and after a day,
+/// larger than `threshold`, with no larger one within a window of it; its day is then the one
+/// that splits the two windows best.
+fn level_shifts(d: &[f64], threshold: f64) -> Vec<(usize, f64)> {
+    let n = d.len();
+    if threshold <= 0.0 || n < SHIFT_WINDOW + SHIFT_MIN_AFTER {
+        return Vec::new();
+    }
+    let mut scored = Vec::new();
+    let mut buf = Vec::with_capacity(SHIFT_WINDOW);
+    for t in SHIFT_WINDOW..=n - SHIFT_MIN_AFTER {
+        buf.clear();
+        buf.extend_from_slice(&d[t - SHIFT_WINDOW..t]);
+        let before = median(&mut buf);
+        buf.clear();
+        buf.extend_from_slice(&d[t..(t + SHIFT_WINDOW).min(n)]);
+        let after = median(&mut buf);
+        if (after - before).abs() > threshold {
+            scored.push((t, after - before));
+        }
+    }
+    scored.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let mut chosen: Vec<(usize, f64)> = Vec::new();
+    for (t, delta) in scored {
+        if chosen.iter().all(|&(c, _)| c.abs_diff(t) >= SHIFT_WINDOW) {
+            chosen.push((t, delta));
+        }
+    }
+    for c in &mut chosen {
+        c.0 = best_split(d, c.0);
+    }
+    chosen.sort_by_key(|&(t, _)| t);
+    chosen
+}
+
+/// The day near `t` that best splits the windows around it into two levels (least absolute
+/// deviation from each side's median).
+fn best_split(d: &[f64], t: usize) -> usize {
+    let lo = t - SHIFT_WINDOW;
+    let hi = (t + SHIFT_WINDOW).min(d.len());
+    let mut before: Vec<f64> = d[lo..t].to_vec();
+    let mut after: Vec<f64> = d[t..hi].to_vec();
+    let (b, a) = (median(&mut before), median(&mut after));
+    let cost = |split: usize| -> f64 {
+        d[lo..split].iter().map(|v| (v - b).abs()).sum::<f64>()
+            + d[split..hi].iter().map(|v| (v - a).abs()).sum::<f64>()
+    };
+    let first = t.saturating_sub(SHIFT_WINDOW / 2).max(lo + 1);
+    let last = (t + SHIFT_WINDOW / 2).min(hi - 1);
+    (first..=last).min_by(|&x, &y| cost(x).total_cmp(&cost(y))).unwrap_or(t)
+}
+
+/// The median of each day's centred window of `w` days (shorter at the ends).
+fn rolling_median(d: &[f64], w: usize) -> Vec<f64> {
+    let half = w / 2;
+    let mut buf = Vec::with_capacity(w);
+    (0..d.len())
+        .map(|i| {
+            buf.clear();
+            buf.extend_from_slice(&d[i.saturating_sub(half)..(i + half + 1).min(d.len())]);
+            median(&mut buf)
+        })
+        .collect()
+}
+
+/// The median (0 for no values); reorders `v`.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
+    let m = *m;
+    if v.len() % 2 == 1 {
+        m
+    } else {
+        let below = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (below + m) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly_series(n: usize) -> Vec<f64> {
+        (0..n).map(|i| if i % 7 >= 5 { 60.0 } else { 100.0 } + (i % 3) as f64).collect()
+    }
+
+    #[test]
+    fn a_spike_is_an_outlier_and_is_replaced() {
+        let mut y = weekly_series(120);
+        y[100] *= 5.0;
+        let p = prepare(&y, Transform::Log);
+        assert_eq!(p.outliers, vec![100]);
+        assert!((p.transform.invert(p.z[100]) - 100.0).abs() < 10.0, "{}", p.transform.invert(p.z[100]));
+        assert!(p.changepoints.is_empty());
+    }
+
+    #[test]
+    fn a_lasting_jump_is_a_level_shift_not_outliers() {
+        let mut y = weekly_series(140);
+        for v in &mut y[110..] {
+            *v *= 1.6;
+        }
+        let p = prepare(&y, Transform::Log);
+        assert_eq!(p.changepoints, vec![110]);
+        assert!(p.outliers.is_empty(), "{:?}", p.outliers);
+        // History now sits at the new level: a Monday early on reads like a Monday at the end.
+        let level = |i: usize| p.transform.invert(p.z[i] - p.weekly[i]);
+        assert!((level(21) / level(133) - 1.0).abs() < 0.05, "{} against {}", level(21), level(133));
+    }
+
+    #[test]
+    fn gaps_are_filled() {
+        let mut y = weekly_series(60);
+        y[30] = f64::NAN;
+        y[0] = f64::NAN;
+        let p = prepare(&y, Transform::Identity);
+        assert!(p.z.iter().all(|v| v.is_finite()));
+        assert!(p.outliers.is_empty());
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
+}
