@@ -8,9 +8,9 @@
 //!    are replaced as outliers. Positive series are modelled in logarithms, so patterns and
 //!    errors are percentages.
 //! 3. **Candidates** ([`model`]): STL's weekly pattern (and a yearly one with two years of
-//!    history, by MSTL) plus damped-trend exponential smoothing of the rest; and the seasonal
-//!    naive forecast.
-//! 4. **Backtest** ([`backtest`]): every candidate is refitted at up to eight earlier origins
+//!    history, by MSTL) plus damped-trend exponential smoothing of the rest; the seasonal naive
+//!    forecast of the cleaned series; and the average of the two.
+//! 4. **Backtest** ([`backtest`]): every candidate is refitted at up to twenty earlier origins
 //!    and compared with what happened. The one with the lowest weighted error is chosen; its
 //!    errors, day by day ahead, are the prediction intervals (split conformal), and its scores
 //!    (MAPE, sMAPE, MASE, interval coverage) are the forecast's accuracy.

@@ -62,6 +62,9 @@ pub enum Candidate {
         /// Whether a yearly cycle is modelled too (two years of history or more).
         yearly: bool,
     },
+    /// The average of the weekly decomposed forecast and the seasonal naive one (in the
+    /// transformed scale): a hedge that often beats both when the weekly pattern shifts.
+    Combined,
 }
 
 impl Candidate {
@@ -71,12 +74,13 @@ impl Candidate {
             Candidate::SeasonalNaive => "seasonal-naive",
             Candidate::Decomposed { yearly: false } => "stl-weekly+damped-trend",
             Candidate::Decomposed { yearly: true } => "mstl-weekly-yearly+damped-trend",
+            Candidate::Combined => "stl-damped-trend+seasonal-naive",
         }
     }
 
     /// The candidates worth trying on `n` days of history.
     pub(crate) fn for_length(n: usize) -> Vec<Candidate> {
-        let mut out = vec![Candidate::Decomposed { yearly: false }, Candidate::SeasonalNaive];
+        let mut out = vec![Candidate::Decomposed { yearly: false }, Candidate::SeasonalNaive, Candidate::Combined];
         if n >= 2 * YEAR + WEEK {
             out.push(Candidate::Decomposed { yearly: true });
         }
@@ -124,6 +128,13 @@ pub(crate) fn predict(p: &Prepared, candidate: Candidate, horizon: usize) -> Opt
             let model = Damped::fit(&p.adjusted());
             let values = (0..horizon).map(|h| t.invert(model.predict(h + 1) + p.weekly[n - WEEK + h % WEEK])).collect();
             Some(Fit { values, smoothing: Some(smoothing(&model)) })
+        }
+        Candidate::Combined => {
+            let a = predict(p, Candidate::Decomposed { yearly: false }, horizon)?;
+            let b = predict(p, Candidate::SeasonalNaive, horizon)?;
+            let values =
+                a.values.iter().zip(&b.values).map(|(x, y)| t.invert((t.apply(*x) + t.apply(*y)) / 2.0)).collect();
+            Some(Fit { values, smoothing: a.smoothing })
         }
         Candidate::Decomposed { yearly: true } => {
             if n < 2 * YEAR + WEEK {

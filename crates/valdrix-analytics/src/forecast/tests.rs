@@ -36,7 +36,7 @@ fn a_weekly_growing_series_is_forecast_within_a_few_percent() {
     }
     assert!(ape / 28.0 < 0.05, "MAPE {}", ape / 28.0);
     let acc = f.accuracy.expect("backtest");
-    assert_eq!(acc.origins, 8);
+    assert_eq!(acc.origins, 20);
     assert!(acc.mape.expect("mape") < 0.05);
     assert!(!f.low_confidence);
     assert!(f.confidence > 0.8);
