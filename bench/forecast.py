@@ -54,7 +54,7 @@ def demo_series(valdrix, db):
         rows = subprocess.run([valdrix, "--database-url", db, "costs", "--group-by", "day", "--to", "2026-11-21",
                                "--format", "csv", *filt], check=True, capture_output=True, text=True).stdout
         r = list(csv.DictReader(rows.splitlines()))
-        s = pd.Series([float(x["amount"]) for x in r], index=pd.to_datetime([x["day"] for x in r]))
+        s = pd.Series([float(x["billed_cost"]) for x in r], index=pd.to_datetime([x["day"] for x in r]))
         out[name] = s.asfreq("D", fill_value=0.0)
     return out
 

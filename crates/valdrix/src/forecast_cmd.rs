@@ -5,10 +5,16 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
 
-use valdrix::output::{Grid, OutputFormat};
+use chrono::Datelike;
+use rust_decimal::Decimal;
+
+use valdrix::output::{money_for_people, Grid, OutputFormat};
 use valdrix::series;
 use valdrix_analytics::anomaly::{self, Anomaly, Detection, Direction, Thresholds};
 use valdrix_analytics::forecast::{self, Forecast, Options, DEFAULT_LEVELS};
+use valdrix_analytics::spend::{self, SpendQuery};
+use valdrix_core::TenantId;
+use valdrix_store::{Dimension, Metric};
 
 use crate::Cli;
 
@@ -27,10 +33,47 @@ pub(crate) struct ForecastArgs {
     /// training (repeatable).
     #[arg(long, value_name = "DAY|FROM..TO")]
     exclude: Vec<String>,
+    /// Stored spend: one forecast per value of this dimension (service, account, region,
+    /// tag:KEY, ...) besides the total.
+    #[arg(long)]
+    by: Option<String>,
+    #[command(flatten)]
+    spend: SpendArgs,
+    /// Stored spend: the next N calendar months, month by month (the daily forecast added up).
+    #[arg(long, value_name = "N", conflicts_with = "horizon")]
+    months: Option<u32>,
     /// Output format (csv: `date,yhat,lo80,hi80,lo95,hi95`; json: with the model and its
     /// backtest).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+}
+
+/// Which stored spend to read.
+#[derive(Args)]
+pub(crate) struct SpendArgs {
+    /// Amount: billed (invoice) or effective (amortized).
+    #[arg(long, default_value = "billed")]
+    metric: String,
+    /// Filter DIMENSION=VALUE[,VALUE...] (repeatable), e.g. provider=AWS.
+    #[arg(long = "filter", value_name = "DIM=VALUES")]
+    filters: Vec<String>,
+    /// Values of --by kept apart, the largest by the last four weeks' spend; the rest are one
+    /// `(other)` row.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+impl SpendArgs {
+    fn query(&self, by: Option<&str>) -> Result<SpendQuery> {
+        let metric = Metric::parse(&self.metric)
+            .with_context(|| format!("unknown metric {:?}: use billed, effective, list or contracted", self.metric))?;
+        let by = match by {
+            Some(b) => Some(Dimension::parse(b).with_context(|| format!("unknown dimension {b:?}"))?),
+            None => None,
+        };
+        let filters = self.filters.iter().map(|f| crate::parse_filter(f, "filter")).collect::<Result<Vec<_>>>()?;
+        Ok(SpendQuery { by, metric, filters, from: None, top: self.top })
+    }
 }
 
 impl ForecastArgs {
@@ -64,11 +107,14 @@ pub(crate) fn days(spec: &str) -> Result<Vec<chrono::NaiveDate>> {
     Ok(from.iter_days().take_while(|d| *d <= to).collect())
 }
 
-pub(crate) fn forecast_cmd(_cli: &Cli, a: &ForecastArgs) -> Result<()> {
+pub(crate) fn forecast_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs) -> Result<()> {
     let opts = a.options()?;
     let Some(path) = &a.input else {
-        anyhow::bail!("forecasting stored spend is not wired yet: give --input FILE.csv");
+        return forecast_spend_cmd(cli, tenant, a, opts);
     };
+    if a.months.is_some() || a.by.is_some() {
+        anyhow::bail!("--months and --by are for stored spend, not --input");
+    }
     let s = series::read_csv(path)?;
     let f = forecast::forecast(&s, &opts).with_context(|| format!("forecasting {}", path.display()))?;
     let mut out = std::io::stdout().lock();
@@ -85,6 +131,172 @@ pub(crate) fn forecast_cmd(_cli: &Cli, a: &ForecastArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn forecast_spend_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs, mut opts: Options) -> Result<()> {
+    let config = crate::load_config(cli)?;
+    let store = crate::open_store(cli)?;
+    let q = a.spend.query(a.by.as_deref())?;
+    let now = chrono::Utc::now();
+    if let Some(months) = a.months {
+        // Days from the first day after the final history to the end of the last month asked.
+        let spend = spend::daily_spend(
+            store.as_ref(),
+            tenant,
+            &SpendQuery { by: None, top: 0, ..q.clone() },
+            now,
+            &config.trust,
+        )?;
+        let start = spend.first().map(|c| c.total.series.end()).context("no spend")?;
+        let first_month = chrono::NaiveDate::from_ymd_opt(start.year(), start.month(), 1).context("a month")?;
+        let end = first_month + chrono::Months::new(months);
+        opts.horizon = (end - start).num_days() as usize;
+    }
+    let result = spend::forecast_spend(store.as_ref(), tenant, &q, &opts, now, &config.trust)?;
+    let mut out = std::io::stdout().lock();
+    if a.format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &result)?;
+        use std::io::Write;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let csv = a.format == OutputFormat::Csv;
+    for c in &result {
+        if a.months.is_some() {
+            let mut rows: Vec<(String, &forecast::Forecast)> = vec![("total".into(), &c.total)];
+            rows.extend(c.categories.iter().filter_map(|k| k.forecast.as_ref().map(|f| (k.key.clone(), f))));
+            month_grid(&c.currency, &rows, &opts.levels, csv).write(a.format, &mut out)?;
+        } else if c.categories.is_empty() || csv {
+            let mut rows: Vec<(String, &forecast::Forecast)> = vec![("total".into(), &c.total)];
+            rows.extend(c.categories.iter().filter_map(|k| k.forecast.as_ref().map(|f| (k.key.clone(), f))));
+            daily_grid(&c.currency, &rows, &opts.levels, csv).write(a.format, &mut out)?;
+        } else {
+            category_grid(c, opts.horizon).write(a.format, &mut out)?;
+        }
+        if !csv {
+            eprintln!("{}: total", c.currency);
+            summary(&c.total);
+            for k in c.categories.iter().filter(|k| k.forecast.is_none()) {
+                eprintln!(
+                    "{}: no forecast ({}); its last week's average is carried in the total",
+                    k.key,
+                    k.error.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Money for people (table) or programs (csv): two decimals.
+fn money(v: f64, csv: bool) -> String {
+    let d = Decimal::from_f64_retain(v).unwrap_or_default().round_dp(2);
+    if csv {
+        format!("{d:.2}")
+    } else {
+        money_for_people(d)
+    }
+}
+
+/// Daily rows: `series,currency,date,yhat,lo80,hi80,...`.
+fn daily_grid(currency: &str, rows: &[(String, &forecast::Forecast)], levels: &[f64], csv: bool) -> Grid {
+    let mut columns = vec!["series".to_string(), "currency".to_string(), "date".to_string(), "yhat".to_string()];
+    for l in levels {
+        columns.push(format!("lo{}", series::level_label(*l)));
+        columns.push(format!("hi{}", series::level_label(*l)));
+    }
+    let mut out = Vec::new();
+    for (key, f) in rows {
+        for p in &f.points {
+            let mut row =
+                vec![Some(key.clone()), Some(currency.to_string()), Some(p.date.to_string()), Some(money(p.yhat, csv))];
+            for i in &p.intervals {
+                row.push(Some(money(i.lo, csv)));
+                row.push(Some(money(i.hi, csv)));
+            }
+            out.push(row);
+        }
+    }
+    let numeric = (0..columns.len()).map(|i| i > 2).collect();
+    Grid { columns, rows: out, numeric }
+}
+
+/// Monthly rows: `series,currency,month,days,yhat,lo80,hi80,...`.
+fn month_grid(currency: &str, rows: &[(String, &forecast::Forecast)], levels: &[f64], csv: bool) -> Grid {
+    let mut columns =
+        vec!["series".to_string(), "currency".to_string(), "month".to_string(), "days".to_string(), "yhat".to_string()];
+    for l in levels {
+        columns.push(format!("lo{}", series::level_label(*l)));
+        columns.push(format!("hi{}", series::level_label(*l)));
+    }
+    let mut out = Vec::new();
+    for (key, f) in rows {
+        for m in forecast::monthly(&f.points) {
+            let mut row = vec![
+                Some(key.clone()),
+                Some(currency.to_string()),
+                Some(m.month.clone()),
+                Some(m.days.to_string()),
+                Some(money(m.yhat, csv)),
+            ];
+            for i in &m.intervals {
+                row.push(Some(money(i.lo, csv)));
+                row.push(Some(money(i.hi, csv)));
+            }
+            out.push(row);
+        }
+    }
+    let numeric = (0..columns.len()).map(|i| i > 2).collect();
+    Grid { columns, rows: out, numeric }
+}
+
+/// One row per value: the horizon's forecast total, its 80 % range, the model and its backtest.
+fn category_grid(c: &spend::CurrencyForecast, horizon: usize) -> Grid {
+    let columns = [
+        "series",
+        "currency",
+        "next days",
+        "forecast",
+        "80 % low",
+        "80 % high",
+        "model",
+        "backtest MAPE",
+        "confidence",
+    ]
+    .map(String::from)
+    .to_vec();
+    let row = |key: &str, f: &forecast::Forecast| {
+        let sum = |pick: &dyn Fn(&forecast::Point) -> f64| f.points.iter().map(pick).sum::<f64>();
+        let band = |hi: bool| {
+            sum(&|p: &forecast::Point| {
+                p.intervals
+                    .iter()
+                    .find(|i| (i.level - 0.8).abs() < 1e-9)
+                    .map_or(p.yhat, |i| if hi { i.hi } else { i.lo })
+            })
+        };
+        vec![
+            Some(key.to_string()),
+            Some(c.currency.clone()),
+            Some(horizon.to_string()),
+            Some(money(sum(&|p| p.yhat), false)),
+            Some(money(band(false), false)),
+            Some(money(band(true), false)),
+            Some(f.model.to_string()),
+            f.accuracy.as_ref().and_then(|a| a.mape).map(|m| format!("{:.1} %", m * 100.0)),
+            Some(if f.low_confidence { format!("{:.2} low", f.confidence) } else { format!("{:.2}", f.confidence) }),
+        ]
+    };
+    let mut rows = vec![row("total", &c.total)];
+    for k in &c.categories {
+        match &k.forecast {
+            Some(f) => rows.push(row(&k.key, f)),
+            None => {
+                rows.push(vec![Some(k.key.clone()), Some(c.currency.clone()), None, None, None, None, None, None, None])
+            }
+        }
+    }
+    Grid { columns, rows, numeric: vec![false, false, true, true, true, true, false, true, false] }
 }
 
 /// How the forecast was made and how far to trust it, for people (on stderr, so that the table
@@ -157,6 +369,12 @@ pub(crate) struct AnomaliesArgs {
     /// (repeatable).
     #[arg(long, value_name = "DAY|FROM..TO")]
     expected: Vec<String>,
+    /// Stored spend: monitor each value of this dimension (service, account, region, tag:KEY)
+    /// rather than the total.
+    #[arg(long)]
+    by: Option<String>,
+    #[command(flatten)]
+    spend: SpendArgs,
     /// Output format (csv: the anomalous days with `date,actual,expected,lo,hi,score`).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
@@ -182,12 +400,15 @@ impl AnomaliesArgs {
     }
 }
 
-pub(crate) fn anomalies_cmd(_cli: &Cli, a: &AnomaliesArgs) -> Result<()> {
+pub(crate) fn anomalies_cmd(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> {
     let thresholds = a.thresholds()?;
     let expected = a.expected_days()?;
     let Some(path) = &a.input else {
-        anyhow::bail!("anomaly detection on stored spend is not wired yet: give --input FILE.csv");
+        return anomalies_spend_cmd(cli, tenant, a, thresholds, expected);
     };
+    if a.by.is_some() {
+        anyhow::bail!("--by is for stored spend, not --input");
+    }
     let s = series::read_csv(path)?;
     let from = match &a.from {
         Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
@@ -215,6 +436,93 @@ pub(crate) fn anomalies_cmd(_cli: &Cli, a: &AnomaliesArgs) -> Result<()> {
                 d.anomalies.len(),
                 d.model
             );
+        }
+    }
+    Ok(())
+}
+
+/// Days of stored spend checked when --from is not given.
+const DEFAULT_CHECK_DAYS: i64 = 90;
+
+fn anomalies_spend_cmd(
+    cli: &Cli,
+    tenant: &TenantId,
+    a: &AnomaliesArgs,
+    thresholds: Thresholds,
+    expected: Vec<chrono::NaiveDate>,
+) -> Result<()> {
+    let config = crate::load_config(cli)?;
+    let store = crate::open_store(cli)?;
+    let q = a.spend.query(a.by.as_deref())?;
+    let now = chrono::Utc::now();
+    let from = match &a.from {
+        Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .with_context(|| format!("--from {t:?}: expected YYYY-MM-DD"))?,
+        None => {
+            let spend = spend::daily_spend(
+                store.as_ref(),
+                tenant,
+                &SpendQuery { by: None, top: 0, ..q.clone() },
+                now,
+                &config.trust,
+            )?;
+            let end = spend.iter().map(|c| c.total.series.end()).max().context("no spend")?;
+            end - chrono::Duration::days(DEFAULT_CHECK_DAYS)
+        }
+    };
+    let check = spend::CheckOptions { from, thresholds, expected };
+    let found = spend::detect_spend(store.as_ref(), tenant, &q, &check, now, &config.trust)?;
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &found)?;
+            use std::io::Write;
+            writeln!(out)?;
+        }
+        OutputFormat::Csv | OutputFormat::Table => {
+            let csv = a.format == OutputFormat::Csv;
+            let columns =
+                ["series", "currency", "start", "end", "actual", "expected", "impact", "severity", "root causes"]
+                    .map(String::from)
+                    .to_vec();
+            let rows = found
+                .iter()
+                .map(|f| {
+                    let causes: Vec<String> = f
+                        .root_causes
+                        .iter()
+                        .filter(|c| c.share.abs() >= 0.1)
+                        .map(|c| {
+                            let value = if c.value.is_empty() { "(none)" } else { &c.value };
+                            let sign = if c.delta >= 0.0 { "+" } else { "" };
+                            format!("{} {value} {sign}{}", c.dimension, money(c.delta, csv))
+                        })
+                        .collect();
+                    vec![
+                        Some(f.key.clone().unwrap_or_else(|| "total".into())),
+                        Some(f.currency.clone()),
+                        Some(f.anomaly.start.to_string()),
+                        Some(f.anomaly.end.to_string()),
+                        Some(money(f.anomaly.actual, csv)),
+                        Some(money(f.anomaly.expected, csv)),
+                        Some(money(f.anomaly.impact, csv)),
+                        Some(f.anomaly.severity.as_str().to_string()),
+                        Some(causes.join("; ")),
+                    ]
+                })
+                .collect();
+            let grid =
+                Grid { columns, rows, numeric: vec![false, false, false, false, true, true, true, false, false] };
+            grid.write(a.format, &mut out)?;
+            if !csv {
+                eprintln!(
+                    "{} anomalies from {from}; thresholds: {} and {} % over expected, outside the {} % interval",
+                    found.len(),
+                    a.min_impact,
+                    a.min_percent,
+                    a.level
+                );
+            }
         }
     }
     Ok(())

@@ -761,8 +761,8 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Allocate(a) => allocate_cmd::allocate_cmd(&cli, &tenant, a),
-        Command::Forecast(a) => forecast_cmd::forecast_cmd(&cli, a),
-        Command::Anomalies(a) => forecast_cmd::anomalies_cmd(&cli, a),
+        Command::Forecast(a) => forecast_cmd::forecast_cmd(&cli, &tenant, a),
+        Command::Anomalies(a) => forecast_cmd::anomalies_cmd(&cli, &tenant, a),
         Command::Audit(a) => {
             let store = open_store(&cli)?;
             audit_cmd(store.as_ref(), &tenant, a)

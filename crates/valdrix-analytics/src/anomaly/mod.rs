@@ -235,17 +235,14 @@ pub fn detect(
         // Train on what came before, without the anomalies found so far.
         let history = &y[first_value..t0];
         if trained.as_ref().is_none_or(|(at, _)| t0 - at >= RETRAIN) {
-            trained = crate::forecast::train(history, BLOCK).map(|t| (t0, t));
+            trained = crate::forecast::train(history, series.day(first_value), BLOCK).map(|t| (t0, t));
         }
         let Some((_, model_now)) = &trained else {
             return Err(DetectError::TooShort { from, have: t0 - first_value, need: MIN_HISTORY });
         };
         model = model_now.model_name();
-        let expected = crate::forecast::point(history, model_now, len).ok_or(DetectError::TooShort {
-            from,
-            have: t0 - first_value,
-            need: MIN_HISTORY,
-        })?;
+        let expected = crate::forecast::point(history, series.day(first_value), model_now, len)
+            .ok_or(DetectError::TooShort { from, have: t0 - first_value, need: MIN_HISTORY })?;
         for (h, &e) in expected.iter().enumerate() {
             let i = t0 + h;
             let raw = series.values[i].filter(|v| v.is_finite());

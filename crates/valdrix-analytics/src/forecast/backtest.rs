@@ -36,11 +36,17 @@ pub(crate) fn origins(n: usize, horizon: usize) -> Vec<usize> {
 
 /// Runs every candidate from every origin. `y` holds NaN where a day is unusable (those days are
 /// neither trained on nor scored).
-pub(crate) fn run(y: &[f64], transform: Transform, candidates: &[Candidate], horizon: usize) -> Vec<Vec<Sample>> {
+pub(crate) fn run(
+    y: &[f64],
+    start: chrono::NaiveDate,
+    transform: Transform,
+    candidates: &[Candidate],
+    horizon: usize,
+) -> Vec<Vec<Sample>> {
     let n = y.len();
     let mut out = vec![Vec::new(); candidates.len()];
     for o in origins(n, horizon) {
-        let p = prepare(&y[..o], transform);
+        let p = prepare(&y[..o], start, transform);
         let ahead = horizon.min(n - o);
         for (c, samples) in candidates.iter().zip(&mut out) {
             let Some(fit) = predict(&p, *c, ahead) else { continue };

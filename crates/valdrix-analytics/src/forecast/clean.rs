@@ -4,6 +4,8 @@
 //! A forecast learns from this cleaned series, not from the raw one: a one-day spike or a
 //! holiday marked as expected would otherwise bend the level and widen the bands for weeks.
 
+use chrono::{Datelike, Duration, NaiveDate};
+
 use super::model::{Transform, WEEK};
 
 /// How far (in robust standard deviations of the day-to-day noise) a day must sit from its
@@ -31,6 +33,12 @@ pub(crate) struct Prepared {
     pub outliers: Vec<usize>,
     /// Days (indices) where a new level starts.
     pub changepoints: Vec<usize>,
+    /// The first day of the window.
+    pub start: NaiveDate,
+    /// A charge that recurs on the first day of each month (a support plan, a commitment fee, a
+    /// marketplace subscription), in the series' units: 0 when there is none. It is left out of
+    /// training like an outlier and added back to the first day of each forecast month.
+    pub month_start_charge: f64,
 }
 
 impl Prepared {
@@ -40,8 +48,9 @@ impl Prepared {
     }
 }
 
-/// Prepares `y` (NaN: no usable value that day; at least one value is usable).
-pub(crate) fn prepare(y: &[f64], transform: Transform) -> Prepared {
+/// Prepares `y`, whose first day is `start` (NaN: no usable value that day; at least one value
+/// is usable).
+pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prepared {
     // A day at zero or below has no logarithm: in a positive series it is treated as missing.
     let known: Vec<bool> = y.iter().map(|v| v.is_finite() && (transform == Transform::Identity || *v > 0.0)).collect();
     let mut z: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { transform.apply(v) } else { f64::NAN }).collect();
@@ -76,8 +85,34 @@ pub(crate) fn prepare(y: &[f64], transform: Transform) -> Prepared {
             d[i] = centre[i];
         }
     }
-    let z = d.iter().zip(&weekly).map(|(d, s)| d + s).collect();
-    Prepared { transform, z, weekly, outliers, changepoints: changepoints.into_iter().map(|(t, _)| t).collect() }
+    let z: Vec<f64> = d.iter().zip(&weekly).map(|(d, s)| d + s).collect();
+    let month_start_charge = month_start_charge(y, &z, start, transform, &outliers);
+    Prepared {
+        transform,
+        z,
+        weekly,
+        outliers,
+        changepoints: changepoints.into_iter().map(|(t, _)| t).collect(),
+        start,
+        month_start_charge,
+    }
+}
+
+/// Month starts looked at for a recurring charge.
+const MONTH_STARTS: usize = 3;
+
+/// The charge recurring on the first of the month: when at least two of the last three month
+/// starts were outliers above their week, the median of their excess over the cleaned value.
+fn month_start_charge(y: &[f64], z: &[f64], start: NaiveDate, t: Transform, outliers: &[usize]) -> f64 {
+    let firsts: Vec<usize> = (0..y.len()).filter(|&i| (start + Duration::days(i as i64)).day() == 1).collect();
+    let recent = &firsts[firsts.len().saturating_sub(MONTH_STARTS)..];
+    let mut excess: Vec<f64> =
+        recent.iter().filter(|i| outliers.contains(i)).map(|&i| y[i] - t.invert(z[i])).filter(|e| *e > 0.0).collect();
+    if recent.len() >= 2 && excess.len() >= 2 {
+        median(&mut excess)
+    } else {
+        0.0
+    }
 }
 
 /// The weekly component by STL with a few robustness passes, so that a spike does not leak into
@@ -214,6 +249,24 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 mod tests {
     use super::*;
 
+    fn day0() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 1, 5).expect("date")
+    }
+
+    #[test]
+    fn a_charge_on_each_first_of_the_month_is_recurring() {
+        let mut y = weekly_series(150);
+        for (i, v) in y.iter_mut().enumerate() {
+            if (day0() + Duration::days(i as i64)).day() == 1 {
+                *v += 2000.0;
+            }
+        }
+        let p = prepare(&y, day0(), Transform::Log);
+        assert!((p.month_start_charge - 2000.0).abs() < 20.0, "{}", p.month_start_charge);
+        let p = prepare(&weekly_series(150), day0(), Transform::Log);
+        assert_eq!(p.month_start_charge, 0.0);
+    }
+
     fn weekly_series(n: usize) -> Vec<f64> {
         (0..n).map(|i| if i % 7 >= 5 { 60.0 } else { 100.0 } + (i % 3) as f64).collect()
     }
@@ -222,7 +275,7 @@ mod tests {
     fn a_spike_is_an_outlier_and_is_replaced() {
         let mut y = weekly_series(120);
         y[100] *= 5.0;
-        let p = prepare(&y, Transform::Log);
+        let p = prepare(&y, day0(), Transform::Log);
         assert_eq!(p.outliers, vec![100]);
         assert!((p.transform.invert(p.z[100]) - 100.0).abs() < 10.0, "{}", p.transform.invert(p.z[100]));
         assert!(p.changepoints.is_empty());
@@ -234,7 +287,7 @@ mod tests {
         for v in &mut y[110..] {
             *v *= 1.6;
         }
-        let p = prepare(&y, Transform::Log);
+        let p = prepare(&y, day0(), Transform::Log);
         assert_eq!(p.changepoints, vec![110]);
         assert!(p.outliers.is_empty(), "{:?}", p.outliers);
         // History now sits at the new level: a Monday early on reads like a Monday at the end.
@@ -247,7 +300,7 @@ mod tests {
         let mut y = weekly_series(60);
         y[30] = f64::NAN;
         y[0] = f64::NAN;
-        let p = prepare(&y, Transform::Identity);
+        let p = prepare(&y, day0(), Transform::Identity);
         assert!(p.z.iter().all(|v| v.is_finite()));
         assert!(p.outliers.is_empty());
     }

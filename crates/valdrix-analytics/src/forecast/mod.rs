@@ -149,6 +149,10 @@ pub struct Forecast {
     pub outliers: Vec<NaiveDate>,
     /// Days where a new level started.
     pub changepoints: Vec<NaiveDate>,
+    /// A charge recurring on the first of each month (left out of training, added back to the
+    /// forecast's month starts); none when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub month_start_charge: Option<f64>,
     /// Days left out because they were marked as expected.
     pub excluded: Vec<NaiveDate>,
     /// The backtest's scores (none when the history was too short to backtest).
@@ -180,8 +184,8 @@ pub fn forecast(series: &DailySeries, opts: &Options) -> Result<Forecast, Foreca
     if usable < MIN_DAYS {
         return Err(ForecastError::TooShort { have: usable, need: MIN_DAYS });
     }
-    let trained = train(y, opts.horizon).ok_or(ForecastError::TooShort { have: usable, need: MIN_DAYS })?;
-    let prepared = clean::prepare(y, trained.transform);
+    let trained = train(y, start, opts.horizon).ok_or(ForecastError::TooShort { have: usable, need: MIN_DAYS })?;
+    let prepared = clean::prepare(y, start, trained.transform);
     let (used, fit) =
         trained.fit(&prepared, opts.horizon).ok_or(ForecastError::TooShort { have: usable, need: MIN_DAYS })?;
     let transform = trained.transform;
@@ -217,6 +221,7 @@ pub fn forecast(series: &DailySeries, opts: &Options) -> Result<Forecast, Foreca
         outliers: prepared.outliers.iter().map(|&i| start + Duration::days(i as i64)).collect(),
         changepoints: prepared.changepoints.iter().map(|&i| start + Duration::days(i as i64)).collect(),
         excluded,
+        month_start_charge: (prepared.month_start_charge != 0.0).then_some(prepared.month_start_charge),
         confidence: mape.map_or(0.0, |m| (1.0 - m / (2.0 * LOW_CONFIDENCE_MAPE)).clamp(0.0, 1.0)),
         low_confidence: mape.is_none_or(|m| m > LOW_CONFIDENCE_MAPE),
         accuracy,
@@ -259,13 +264,13 @@ impl Trained {
 
 /// Backtests every candidate on `y` (NaN: unusable days) for `horizon` days ahead and keeps the
 /// one with the lowest weighted error; `None` when `y` has too few usable days.
-pub(crate) fn train(y: &[f64], horizon: usize) -> Option<Trained> {
+pub(crate) fn train(y: &[f64], start: NaiveDate, horizon: usize) -> Option<Trained> {
     if y.iter().filter(|v| v.is_finite()).count() < MIN_DAYS {
         return None;
     }
     let transform = Transform::for_values(y);
     let candidates = Candidate::for_length(y.len());
-    let mut samples = backtest::run(y, transform, &candidates, horizon);
+    let mut samples = backtest::run(y, start, transform, &candidates, horizon);
     let chosen = (0..candidates.len())
         .filter(|&i| !samples[i].is_empty())
         .min_by(|&a, &b| backtest::wape(&samples[a]).total_cmp(&backtest::wape(&samples[b])))
@@ -277,8 +282,8 @@ pub(crate) fn train(y: &[f64], horizon: usize) -> Option<Trained> {
 
 /// The trained model refitted on `y` (a later window than it was trained on), `horizon` days
 /// ahead.
-pub(crate) fn point(y: &[f64], trained: &Trained, horizon: usize) -> Option<Vec<f64>> {
-    let prepared = clean::prepare(y, trained.transform);
+pub(crate) fn point(y: &[f64], start: NaiveDate, trained: &Trained, horizon: usize) -> Option<Vec<f64>> {
+    let prepared = clean::prepare(y, start, trained.transform);
     trained.fit(&prepared, horizon).map(|(_, f)| f.values)
 }
 

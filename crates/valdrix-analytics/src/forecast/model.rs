@@ -1,5 +1,7 @@
 //! The candidate models and the transform they work in.
 
+use chrono::Datelike;
+
 use super::clean::Prepared;
 use super::smoothing::Damped;
 
@@ -108,9 +110,23 @@ pub struct Smoothing {
     pub phi: f64,
 }
 
-/// Forecasts `horizon` days after the prepared window with `candidate`; `None` when the window
-/// is too short for it.
+/// Forecasts `horizon` days after the prepared window with `candidate`, the recurring
+/// month-start charge added to each first of the month; `None` when the window is too short.
 pub(crate) fn predict(p: &Prepared, candidate: Candidate, horizon: usize) -> Option<Fit> {
+    let mut fit = predict_cleaned(p, candidate, horizon)?;
+    if p.month_start_charge != 0.0 {
+        let first = p.start + chrono::Duration::days(p.z.len() as i64);
+        for (h, v) in fit.values.iter_mut().enumerate() {
+            if (first + chrono::Duration::days(h as i64)).day() == 1 {
+                *v += p.month_start_charge;
+            }
+        }
+    }
+    Some(fit)
+}
+
+/// The forecast of the cleaned series.
+fn predict_cleaned(p: &Prepared, candidate: Candidate, horizon: usize) -> Option<Fit> {
     let n = p.z.len();
     let t = p.transform;
     match candidate {
@@ -130,8 +146,8 @@ pub(crate) fn predict(p: &Prepared, candidate: Candidate, horizon: usize) -> Opt
             Some(Fit { values, smoothing: Some(smoothing(&model)) })
         }
         Candidate::Combined => {
-            let a = predict(p, Candidate::Decomposed { yearly: false }, horizon)?;
-            let b = predict(p, Candidate::SeasonalNaive, horizon)?;
+            let a = predict_cleaned(p, Candidate::Decomposed { yearly: false }, horizon)?;
+            let b = predict_cleaned(p, Candidate::SeasonalNaive, horizon)?;
             let values =
                 a.values.iter().zip(&b.values).map(|(x, y)| t.invert((t.apply(*x) + t.apply(*y)) / 2.0)).collect();
             Some(Fit { values, smoothing: a.smoothing })
