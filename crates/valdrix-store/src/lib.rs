@@ -11,6 +11,7 @@ pub mod allocation;
 pub(crate) mod db;
 mod engine;
 pub mod error;
+pub mod forecasts;
 pub mod keys;
 pub mod postgres;
 pub mod query;
@@ -291,6 +292,27 @@ pub trait Store {
 
     /// Every version of the tenant's allocation rule set, newest first.
     fn allocation_rule_history(&self, tenant: &TenantId) -> Result<Vec<allocation::RuleSetVersion>>;
+
+    /// Keeps forecasts as they were made (numbered per tenant, in order); their ids.
+    fn save_forecasts(&mut self, tenant: &TenantId, forecasts: &[forecasts::NewForecast]) -> Result<Vec<i64>>;
+
+    /// The tenant's kept forecasts, newest first.
+    fn forecasts(&self, tenant: &TenantId, limit: usize) -> Result<Vec<forecasts::StoredForecast>>;
+
+    /// Marks days of a monitored series as expected; false when the same mark exists.
+    fn mark_anomaly_expected(&mut self, tenant: &TenantId, mark: &forecasts::AnomalyFeedback) -> Result<bool>;
+
+    /// Takes a mark back; false when there was none.
+    fn unmark_anomaly_expected(
+        &mut self,
+        tenant: &TenantId,
+        series: &str,
+        first_day: &str,
+        last_day: &str,
+    ) -> Result<bool>;
+
+    /// The tenant's marks.
+    fn anomaly_feedback(&self, tenant: &TenantId) -> Result<Vec<forecasts::AnomalyFeedback>>;
 
     /// Daily totals (grouped as the query asks, always by day too) restricted to final days: the
     /// series a forecast may learn from.

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_zombies.sql")),
     (3, include_str!("../migrations/postgres/0003_allocation_rules.sql")),
+    (4, include_str!("../migrations/postgres/0004_forecasts.sql")),
 ];
 
 /// The role the server connects as: owns nothing, cannot bypass row-level security.

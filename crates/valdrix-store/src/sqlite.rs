@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_api_keys.sql")),
     (7, include_str!("../migrations/sqlite/0007_zombies.sql")),
     (8, include_str!("../migrations/sqlite/0008_allocation_rules.sql")),
+    (9, include_str!("../migrations/sqlite/0009_forecasts.sql")),
 ];
 
 /// Migrations after which a step written in Rust completes the schema change.

@@ -1243,6 +1243,48 @@ const DEMO_CANDIDATE: &str = include_str!("../demo/allocation-rules-candidate.ya
 
 /// Writes the demo's rule files beside the exports and saves the rules as the tenant's rule set;
 /// returns the two files' paths (the rules, the candidate).
+/// The next 30 days' forecast of the total, and the anomalies since June with their causes.
+fn forecast_and_anomalies(store: &dyn valdrix_store::Store, tenant: &TenantId) -> Result<()> {
+    use valdrix_analytics::{anomaly::Thresholds, forecast::Options, spend};
+    let now = chrono::Utc::now();
+    let policy = valdrix_store::TrustPolicy::default();
+    let q = spend::SpendQuery::default();
+    for c in spend::forecast_spend(store, tenant, &q, &Options::new(30), now, &policy)? {
+        let f = &c.total;
+        let sum = |pick: &dyn Fn(&valdrix_analytics::forecast::Point) -> f64| f.points.iter().map(pick).sum::<f64>();
+        let money = |v: f64| money_for_people(Decimal::from_f64_retain(v).unwrap_or_default());
+        println!(
+            "\nThe next 30 days (from {}): {} {} (80 %: {} to {}), model {}, backtest MAPE {}{}",
+            f.points.first().map_or(String::new(), |p| p.date.to_string()),
+            c.currency,
+            money(sum(&|p| p.yhat)),
+            money(sum(&|p| p.intervals[0].lo)),
+            money(sum(&|p| p.intervals[0].hi)),
+            f.model,
+            f.accuracy.as_ref().and_then(|a| a.mape).map_or("-".into(), |m| format!("{:.1} %", m * 100.0)),
+            if f.low_confidence { " (low confidence)" } else { "" }
+        );
+    }
+    let check = spend::CheckOptions::new(ymd((2026, 6, 1)), Thresholds::default());
+    let found = spend::detect_spend(store, tenant, &q, &check, now, &policy)?;
+    println!("Anomalies since June: {}", found.len());
+    for a in &found {
+        let causes: Vec<String> =
+            a.root_causes.iter().filter(|c| c.share >= 0.5).map(|c| format!("{} {}", c.dimension, c.value)).collect();
+        println!(
+            "  {} to {}: {} {} over the expected {} ({}); from {}",
+            a.anomaly.start,
+            a.anomaly.end,
+            a.currency,
+            money_for_people(Decimal::from_f64_retain(a.anomaly.impact).unwrap_or_default().round_dp(2)),
+            money_for_people(Decimal::from_f64_retain(a.anomaly.expected).unwrap_or_default().round_dp(2)),
+            a.anomaly.severity.as_str(),
+            causes.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn demo_rules(dir: &Path, store: &mut dyn valdrix_store::Store, tenant: &TenantId) -> Result<(PathBuf, PathBuf)> {
     let rules = dir.join("allocation-rules.yaml");
     let candidate = dir.join("allocation-rules-candidate.yaml");
@@ -1340,6 +1382,8 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
             money_for_people(t.shared_effective),
         );
     }
+    forecast_and_anomalies(store.as_ref(), tenant)?;
+
     println!("\nDone in {:.1} s. The demo database is {db}", t0.elapsed().as_secs_f64());
     let flag = format!("{} --database-url {db}", command_name());
     println!("\nTry next:");
@@ -1360,5 +1404,8 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     println!("  {flag} allocate simulate --candidate {} --month {month}", candidate.display());
     println!("  {flag} allocate export --from 2026-06-01 --to 2026-11-01 --redistribute --out chargeback.csv");
     println!("  {flag} allocate rules history                    # then: allocate rules export");
+    println!("  {flag} forecast --by service                     # 30 days per service, with each backtest");
+    println!("  {flag} forecast --months 3                       # month by month");
+    println!("  {flag} anomalies --from 2026-06-01 --by service  # then: --expected 2026-08-14..2026-08-16");
     Ok(db)
 }

@@ -2,7 +2,7 @@
 //! series (`--input`) or the tenant's stored spend.
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 use chrono::Datelike;
@@ -14,9 +14,33 @@ use valdrix_analytics::anomaly::{self, Anomaly, Detection, Direction, Thresholds
 use valdrix_analytics::forecast::{self, Forecast, Options, DEFAULT_LEVELS};
 use valdrix_analytics::spend::{self, SpendQuery};
 use valdrix_core::TenantId;
+use valdrix_store::forecasts::AnomalyFeedback;
 use valdrix_store::{Dimension, Metric};
 
 use crate::Cli;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ForecastCmd {
+    #[command(subcommand)]
+    what: Option<ForecastCommand>,
+    #[command(flatten)]
+    run: ForecastArgs,
+}
+
+#[derive(Subcommand)]
+enum ForecastCommand {
+    /// Kept forecasts (`valdrix forecast --save`) against the days that have become final
+    /// since: their error and how often their intervals held, beside what their backtest said.
+    Track {
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
 
 #[derive(Args)]
 pub(crate) struct ForecastArgs {
@@ -39,7 +63,12 @@ pub(crate) struct ForecastArgs {
     by: Option<String>,
     #[command(flatten)]
     spend: SpendArgs,
-    /// Stored spend: the next N calendar months, month by month (the daily forecast added up).
+    /// Stored spend: keep the forecasts made, to track them as days become final
+    /// (`valdrix forecast track`).
+    #[arg(long)]
+    save: bool,
+    /// Stored spend: the rest of this month and the next N (up to 12), month by month (the
+    /// daily forecast added up).
     #[arg(long, value_name = "N", conflicts_with = "horizon")]
     months: Option<u32>,
     /// Output format (csv: `date,yhat,lo80,hi80,lo95,hi95`; json: with the model and its
@@ -107,13 +136,79 @@ pub(crate) fn days(spec: &str) -> Result<Vec<chrono::NaiveDate>> {
     Ok(from.iter_days().take_while(|d| *d <= to).collect())
 }
 
-pub(crate) fn forecast_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs) -> Result<()> {
+pub(crate) fn forecast_cmd(cli: &Cli, tenant: &TenantId, cmd: &ForecastCmd) -> Result<()> {
+    match &cmd.what {
+        Some(ForecastCommand::Track { limit, format }) => track_cmd(cli, tenant, *limit, *format),
+        None => forecast_run(cli, tenant, &cmd.run),
+    }
+}
+
+fn track_cmd(cli: &Cli, tenant: &TenantId, limit: usize, format: OutputFormat) -> Result<()> {
+    let config = crate::load_config(cli)?;
+    let store = crate::open_store(cli)?;
+    let tracked = spend::track(store.as_ref(), tenant, limit, chrono::Utc::now(), &config.trust)?;
+    let mut out = std::io::stdout().lock();
+    if format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &tracked)?;
+        use std::io::Write;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let csv = format == OutputFormat::Csv;
+    let pct = |v: Option<f64>| v.map(|m| format!("{:.1} %", m * 100.0));
+    let columns = [
+        "id",
+        "made",
+        "series",
+        "currency",
+        "model",
+        "days final",
+        "actual",
+        "forecast",
+        "MAPE",
+        "80 % held",
+        "95 % held",
+        "backtest MAPE",
+    ]
+    .map(String::from)
+    .to_vec();
+    let held = |t: &spend::Tracked, level: f64| {
+        t.coverage
+            .iter()
+            .find(|c| (c.level - level).abs() < 1e-9)
+            .filter(|_| t.days_compared > 0)
+            .map(|c| format!("{:.0} %", c.share * 100.0))
+    };
+    let rows = tracked
+        .iter()
+        .map(|t| {
+            vec![
+                Some(t.id.to_string()),
+                Some(t.created_at.get(..16).unwrap_or(&t.created_at).replace('T', " ")),
+                Some(t.series.clone()),
+                Some(t.currency.clone()),
+                Some(t.model.clone()),
+                Some(format!("{} of {}", t.days_compared, t.horizon)),
+                Some(money(t.actual, csv)),
+                Some(money(t.forecast, csv)),
+                pct(t.mape),
+                held(t, 0.8),
+                held(t, 0.95),
+                pct(t.backtest_mape),
+            ]
+        })
+        .collect();
+    let numeric = vec![true, false, false, false, false, true, true, true, true, true, true, true];
+    Grid { columns, rows, numeric }.write(format, &mut out)
+}
+
+fn forecast_run(cli: &Cli, tenant: &TenantId, a: &ForecastArgs) -> Result<()> {
     let opts = a.options()?;
     let Some(path) = &a.input else {
         return forecast_spend_cmd(cli, tenant, a, opts);
     };
-    if a.months.is_some() || a.by.is_some() {
-        anyhow::bail!("--months and --by are for stored spend, not --input");
+    if a.months.is_some() || a.by.is_some() || a.save {
+        anyhow::bail!("--months, --by and --save are for stored spend, not --input");
     }
     let s = series::read_csv(path)?;
     let f = forecast::forecast(&s, &opts).with_context(|| format!("forecasting {}", path.display()))?;
@@ -135,7 +230,7 @@ pub(crate) fn forecast_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs) -> Re
 
 fn forecast_spend_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs, mut opts: Options) -> Result<()> {
     let config = crate::load_config(cli)?;
-    let store = crate::open_store(cli)?;
+    let mut store = crate::open_store(cli)?;
     let q = a.spend.query(a.by.as_deref())?;
     let now = chrono::Utc::now();
     if let Some(months) = a.months {
@@ -149,10 +244,19 @@ fn forecast_spend_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs, mut opts: 
         )?;
         let start = spend.first().map(|c| c.total.series.end()).context("no spend")?;
         let first_month = chrono::NaiveDate::from_ymd_opt(start.year(), start.month(), 1).context("a month")?;
-        let end = first_month + chrono::Months::new(months);
+        if months > 12 {
+            anyhow::bail!("--months {months}: at most 12");
+        }
+        let end = first_month + chrono::Months::new(months + 1);
         opts.horizon = (end - start).num_days() as usize;
     }
     let result = spend::forecast_spend(store.as_ref(), tenant, &q, &opts, now, &config.trust)?;
+    if a.save {
+        let ids = spend::save_forecasts(store.as_mut(), tenant, &q, &result)?;
+        if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
+            eprintln!("kept as forecasts {first} to {last}: `valdrix forecast track` compares them with what happens");
+        }
+    }
     let mut out = std::io::stdout().lock();
     if a.format == OutputFormat::Json {
         serde_json::to_writer_pretty(&mut out, &result)?;
@@ -190,6 +294,7 @@ fn forecast_spend_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs, mut opts: 
 
 /// Money for people (table) or programs (csv): two decimals.
 fn money(v: f64, csv: bool) -> String {
+    let v = if v == 0.0 { 0.0 } else { v }; // not "-0.00"
     let d = Decimal::from_f64_retain(v).unwrap_or_default().round_dp(2);
     if csv {
         format!("{d:.2}")
@@ -346,6 +451,44 @@ fn list(days: &[chrono::NaiveDate]) -> String {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct AnomaliesCmd {
+    #[command(subcommand)]
+    what: Option<AnomaliesCommand>,
+    #[command(flatten)]
+    run: AnomaliesArgs,
+}
+
+#[derive(Subcommand)]
+enum AnomaliesCommand {
+    /// Mark days of a monitored series as expected: never reported again, never trained on.
+    Expect(MarkArgs),
+    /// Take a mark back.
+    Unexpect(MarkArgs),
+    /// The marks.
+    Marks {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Args)]
+struct MarkArgs {
+    /// The series, as `valdrix anomalies` names it: `total`, or `DIMENSION=VALUE`
+    /// (`service=Amazon Elastic Compute Cloud`).
+    series: String,
+    /// The days: `YYYY-MM-DD` or `FROM..TO`.
+    days: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    note: String,
+    /// Who (default: the user running the command).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+#[derive(Args)]
 pub(crate) struct AnomaliesArgs {
     /// A `date,value` CSV to check instead of the stored spend.
     #[arg(long, value_name = "FILE.csv")]
@@ -400,7 +543,67 @@ impl AnomaliesArgs {
     }
 }
 
-pub(crate) fn anomalies_cmd(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> {
+pub(crate) fn anomalies_cmd(cli: &Cli, tenant: &TenantId, cmd: &AnomaliesCmd) -> Result<()> {
+    match &cmd.what {
+        None => anomalies_run(cli, tenant, &cmd.run),
+        Some(AnomaliesCommand::Expect(m)) | Some(AnomaliesCommand::Unexpect(m)) => {
+            let days = days(&m.days)?;
+            let (Some(first), Some(last)) = (days.first(), days.last()) else {
+                anyhow::bail!("no days in {:?}", m.days)
+            };
+            if m.series != "total" && !m.series.contains('=') {
+                anyhow::bail!("series {:?}: use total or DIMENSION=VALUE, as `valdrix anomalies` names it", m.series);
+            }
+            let mut store = crate::open_store(cli)?;
+            if matches!(cmd.what, Some(AnomaliesCommand::Expect(_))) {
+                let mark = AnomalyFeedback {
+                    series: m.series.clone(),
+                    first_day: first.to_string(),
+                    last_day: last.to_string(),
+                    created_at: String::new(),
+                    created_by: crate::actor(&m.actor),
+                    note: m.note.clone(),
+                };
+                let created = store.mark_anomaly_expected(tenant, &mark)?;
+                println!(
+                    "{} {first} to {last} {}",
+                    m.series,
+                    if created { "marked as expected" } else { "was already marked" }
+                );
+            } else {
+                let removed =
+                    store.unmark_anomaly_expected(tenant, &m.series, &first.to_string(), &last.to_string())?;
+                println!(
+                    "{} {first} to {last}: {}",
+                    m.series,
+                    if removed { "mark taken back" } else { "no such mark" }
+                );
+            }
+            Ok(())
+        }
+        Some(AnomaliesCommand::Marks { format }) => {
+            let store = crate::open_store(cli)?;
+            let marks = store.anomaly_feedback(tenant)?;
+            let columns = ["series", "from", "to", "marked", "by", "note"].map(String::from).to_vec();
+            let rows = marks
+                .iter()
+                .map(|m| {
+                    vec![
+                        Some(m.series.clone()),
+                        Some(m.first_day.clone()),
+                        Some(m.last_day.clone()),
+                        Some(m.created_at.clone()),
+                        Some(m.created_by.clone()),
+                        Some(m.note.clone()),
+                    ]
+                })
+                .collect();
+            Grid { columns, rows, numeric: vec![false; 6] }.write(*format, &mut std::io::stdout().lock())
+        }
+    }
+}
+
+fn anomalies_run(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> {
     let thresholds = a.thresholds()?;
     let expected = a.expected_days()?;
     let Some(path) = &a.input else {
@@ -470,7 +673,7 @@ fn anomalies_spend_cmd(
             end - chrono::Duration::days(DEFAULT_CHECK_DAYS)
         }
     };
-    let check = spend::CheckOptions { from, thresholds, expected };
+    let check = spend::CheckOptions { expected, ..spend::CheckOptions::new(from, thresholds) };
     let found = spend::detect_spend(store.as_ref(), tenant, &q, &check, now, &config.trust)?;
     let mut out = std::io::stdout().lock();
     match a.format {
@@ -499,7 +702,7 @@ fn anomalies_spend_cmd(
                         })
                         .collect();
                     vec![
-                        Some(f.key.clone().unwrap_or_else(|| "total".into())),
+                        Some(f.series.clone()),
                         Some(f.currency.clone()),
                         Some(f.anomaly.start.to_string()),
                         Some(f.anomaly.end.to_string()),

@@ -61,10 +61,10 @@ enum Command {
     Allocate(allocate_cmd::AllocateArgs),
     /// Forecast daily spend (or any `date,value` series with --input) with 80 % and 95 %
     /// intervals, the model chosen and scored by a rolling-origin backtest.
-    Forecast(forecast_cmd::ForecastArgs),
+    Forecast(forecast_cmd::ForecastCmd),
     /// Days whose spend (or any `date,value` series with --input) left the forecast's 95 %
     /// interval by more than a money floor and a percentage, merged into anomalies.
-    Anomalies(forecast_cmd::AnomaliesArgs),
+    Anomalies(forecast_cmd::AnomaliesCmd),
     /// Export stored costs.
     Export {
         #[command(subcommand)]

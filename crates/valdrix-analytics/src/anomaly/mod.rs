@@ -8,7 +8,7 @@
 //! a total impact and a severity.
 //!
 //! Days are checked a week at a time, each week forecast from everything before it (its
-//! intervals from a rolling-origin backtest redone every four weeks). Days already found
+//! intervals from a rolling-origin backtest redone every eight weeks). Days already found
 //! anomalous, and days a person marked as expected, are left out of the training of the weeks
 //! after them, so that an incident does not teach the model that it is normal.
 
@@ -23,8 +23,9 @@ use crate::forecast::{DailySeries, Trained};
 
 /// Days forecast at a time.
 const BLOCK: usize = 7;
-/// Days between backtests (which choose the model and size the intervals).
-const RETRAIN: usize = 28;
+/// Days between backtests (which choose the model and size the intervals); the weeks between
+/// only refit the chosen model.
+const RETRAIN: usize = 56;
 /// The fewest days of history before the first day checked.
 pub const MIN_HISTORY: usize = 28;
 
@@ -233,15 +234,16 @@ pub fn detect(
     while t0 < n {
         let len = BLOCK.min(n - t0);
         // Train on what came before, without the anomalies found so far.
-        let history = &y[first_value..t0];
+        let from_day = t0 - crate::forecast::training_days(t0 - first_value);
+        let history = &y[from_day..t0];
         if trained.as_ref().is_none_or(|(at, _)| t0 - at >= RETRAIN) {
-            trained = crate::forecast::train(history, series.day(first_value), BLOCK).map(|t| (t0, t));
+            trained = crate::forecast::train(history, series.day(from_day), BLOCK).map(|t| (t0, t));
         }
         let Some((_, model_now)) = &trained else {
             return Err(DetectError::TooShort { from, have: t0 - first_value, need: MIN_HISTORY });
         };
         model = model_now.model_name();
-        let expected = crate::forecast::point(history, series.day(first_value), model_now, len)
+        let expected = crate::forecast::point(history, series.day(from_day), model_now, len)
             .ok_or(DetectError::TooShort { from, have: t0 - first_value, need: MIN_HISTORY })?;
         for (h, &e) in expected.iter().enumerate() {
             let i = t0 + h;

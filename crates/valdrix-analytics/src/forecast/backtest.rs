@@ -170,7 +170,7 @@ fn quantile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// How a forecast did in its backtest.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Accuracy {
     /// Backtest origins.
     pub origins: usize,
@@ -189,7 +189,7 @@ pub struct Accuracy {
 }
 
 /// The share of actuals inside the intervals of one level.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LevelCoverage {
     /// Nominal level (0.8 = 80 %).
     pub level: f64,
@@ -228,23 +228,27 @@ pub(crate) fn accuracy(y: &[f64], transform: Transform, samples: &[Sample], leve
     let mut origins: Vec<usize> = samples.iter().map(|s| s.origin).collect();
     origins.sort_unstable();
     origins.dedup();
+    // Each origin's intervals from the other origins' errors, once for every level.
+    let (mut inside, mut scored) = (vec![0usize; levels.len()], 0usize);
+    for &o in &origins {
+        let bands = Bands::new(transform, samples, Some(o));
+        if bands.is_empty() {
+            continue;
+        }
+        for s in samples.iter().filter(|s| s.origin == o) {
+            scored += 1;
+            for (k, &level) in levels.iter().enumerate() {
+                let (lo, hi) = bands.interval(s.forecast, s.h, level);
+                inside[k] += usize::from(lo <= s.actual && s.actual <= hi);
+            }
+        }
+    }
     let coverage = levels
         .iter()
-        .map(|&level| {
-            let mut inside = 0usize;
-            let mut scored = 0usize;
-            for &o in &origins {
-                let bands = Bands::new(transform, samples, Some(o));
-                if bands.is_empty() {
-                    continue;
-                }
-                for s in samples.iter().filter(|s| s.origin == o) {
-                    let (lo, hi) = bands.interval(s.forecast, s.h, level);
-                    scored += 1;
-                    inside += usize::from(lo <= s.actual && s.actual <= hi);
-                }
-            }
-            LevelCoverage { level, share: if scored == 0 { 0.0 } else { inside as f64 / scored as f64 } }
+        .zip(inside)
+        .map(|(&level, inside)| LevelCoverage {
+            level,
+            share: if scored == 0 { 0.0 } else { inside as f64 / scored as f64 },
         })
         .collect();
     Some(Accuracy { origins: origins.len(), points: samples.len(), mape, smape, mase, coverage })

@@ -39,6 +39,9 @@ pub(crate) struct Prepared {
     /// marketplace subscription), in the series' units: 0 when there is none. It is left out of
     /// training like an outlier and added back to the first day of each forecast month.
     pub month_start_charge: f64,
+    /// The damped-trend model of the weekly-adjusted series, fitted once for the candidates
+    /// that share it.
+    pub damped: std::cell::OnceCell<super::smoothing::Damped>,
 }
 
 impl Prepared {
@@ -59,7 +62,7 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     let weekly = if n >= 2 * WEEK { weekly_component(&z) } else { vec![0.0; n] };
     let mut d: Vec<f64> = z.iter().zip(&weekly).map(|(z, s)| z - s).collect();
 
-    let noise = noise_scale(&d, &known);
+    let noise = noise_scale(&d, &rolling_median(&d, WEEK), &known);
     let min_shift = match transform {
         Transform::Log => SHIFT_MIN_SHARE,
         Transform::Identity => SHIFT_MIN_SHARE * median(&mut d.iter().map(|v| v.abs()).collect::<Vec<_>>()),
@@ -74,7 +77,7 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     // Outliers: days far from the median of their week, once levels are aligned. Days that had
     // no usable value are replaced too.
     let centre = rolling_median(&d, WEEK);
-    let noise = noise_scale(&d, &known);
+    let noise = noise_scale(&d, &centre, &known);
     let mut outliers = Vec::new();
     for i in 0..n {
         let far = noise > 0.0 && (d[i] - centre[i]).abs() > OUTLIER_Z * noise;
@@ -95,6 +98,7 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
         changepoints: changepoints.into_iter().map(|(t, _)| t).collect(),
         start,
         month_start_charge,
+        damped: std::cell::OnceCell::new(),
     }
 }
 
@@ -115,7 +119,7 @@ fn month_start_charge(y: &[f64], z: &[f64], start: NaiveDate, t: Transform, outl
     }
 }
 
-/// The weekly component by STL with a few robustness passes, so that a spike does not leak into
+/// The weekly component by STL with a robustness pass, so that a spike does not leak into
 /// every week's pattern.
 fn weekly_component(z: &[f64]) -> Vec<f64> {
     let fit = stlrs::params().seasonal_length(WEEKLY_SEASONAL_WINDOW).robust(true).outer_loops(2).fit(z, WEEK);
@@ -156,9 +160,8 @@ fn interpolate(z: &mut [f64]) {
 }
 
 /// A robust standard deviation of day-to-day noise: 1.4826 × the median absolute deviation of
-/// each known day from the median of its week.
-fn noise_scale(d: &[f64], known: &[bool]) -> f64 {
-    let centre = rolling_median(d, WEEK);
+/// each known day from `centre`, the median of its week.
+fn noise_scale(d: &[f64], centre: &[f64], known: &[bool]) -> f64 {
     let mut dev: Vec<f64> = (0..d.len()).filter(|&i| known[i]).map(|i| (d[i] - centre[i]).abs()).collect();
     1.4826 * median(&mut dev)
 }
@@ -174,7 +177,8 @@ fn level_shifts(d: &[f64], threshold: f64) -> Vec<(usize, f64)> {
     }
     let mut scored = Vec::new();
     let mut buf = Vec::with_capacity(SHIFT_WINDOW);
-    for t in SHIFT_WINDOW..=n - SHIFT_MIN_AFTER {
+    // Every third day is enough to find a shift: its day is then refined by `best_split`.
+    for t in (SHIFT_WINDOW..=n - SHIFT_MIN_AFTER).step_by(3) {
         buf.clear();
         buf.extend_from_slice(&d[t - SHIFT_WINDOW..t]);
         let before = median(&mut buf);

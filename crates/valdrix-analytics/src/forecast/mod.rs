@@ -108,7 +108,7 @@ impl Options {
 }
 
 /// One forecast day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Point {
     /// The day.
     pub date: NaiveDate,
@@ -119,7 +119,7 @@ pub struct Point {
 }
 
 /// A prediction interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Interval {
     /// Nominal level (0.8 = 80 %).
     pub level: f64,
@@ -178,6 +178,7 @@ pub fn forecast(series: &DailySeries, opts: &Options) -> Result<Forecast, Foreca
     excluded.sort();
     // Leading days with no value or no spend say nothing about the level.
     let first = y.iter().position(|v| v.is_finite() && *v != 0.0).unwrap_or(y.len());
+    let first = first.max(y.len() - training_days(y.len() - first));
     let y = &y[first..];
     let start = series.day(first);
     let usable = y.iter().filter(|v| v.is_finite()).count();
@@ -259,6 +260,17 @@ impl Trained {
         model::predict(prepared, self.candidate, horizon).map(|f| (self.candidate, f)).or_else(|| {
             model::predict(prepared, Candidate::SeasonalNaive, horizon).map(|f| (Candidate::SeasonalNaive, f))
         })
+    }
+}
+
+/// How many of `n` days of history a model trains on: up to three years and a week when there
+/// are two years and a week or more (the yearly cycle needs them), otherwise up to a year and a
+/// week. Older days add little to a weekly model and cost time at every backtest origin.
+pub(crate) fn training_days(n: usize) -> usize {
+    if n >= 2 * model::YEAR + model::WEEK {
+        n.min(3 * model::YEAR + model::WEEK)
+    } else {
+        n.min(model::YEAR + model::WEEK)
     }
 }
 

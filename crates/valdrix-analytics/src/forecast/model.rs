@@ -141,9 +141,9 @@ fn predict_cleaned(p: &Prepared, candidate: Candidate, horizon: usize) -> Option
             if n < 2 * WEEK {
                 return None;
             }
-            let model = Damped::fit(&p.adjusted());
+            let model = p.damped.get_or_init(|| Damped::fit(&p.adjusted()));
             let values = (0..horizon).map(|h| t.invert(model.predict(h + 1) + p.weekly[n - WEEK + h % WEEK])).collect();
-            Some(Fit { values, smoothing: Some(smoothing(&model)) })
+            Some(Fit { values, smoothing: Some(smoothing(model)) })
         }
         Candidate::Combined => {
             let a = predict_cleaned(p, Candidate::Decomposed { yearly: false }, horizon)?;

@@ -6,11 +6,11 @@
 //! converge, and the backtest can afford to refit it at every origin.
 
 /// Level smoothing weights tried.
-const ALPHAS: [f64; 10] = [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9];
+const ALPHAS: [f64; 8] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
 /// Trend smoothing weights tried, as a fraction of the level's (0: no trend).
-const BETA_SHARES: [f64; 4] = [0.0, 0.01, 0.05, 0.15];
+const BETA_SHARES: [f64; 3] = [0.0, 0.02, 0.1];
 /// Trend damping factors tried.
-const PHIS: [f64; 3] = [0.85, 0.93, 0.98];
+const PHIS: [f64; 2] = [0.9, 0.98];
 
 /// A fitted damped-trend model: its parameters and its final state.
 #[derive(Debug, Clone, Copy, PartialEq)]

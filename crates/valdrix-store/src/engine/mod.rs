@@ -16,6 +16,7 @@ use crate::query::{CostQuery, CostRow, Dimension};
 use crate::{CurrencyTotals, NewRun, RunSummary};
 
 pub(crate) mod allocation;
+pub(crate) mod forecasts;
 pub(crate) mod keys;
 pub(crate) mod restate;
 pub(crate) mod totals;
@@ -225,6 +226,47 @@ macro_rules! store_methods {
             tenant: &valdrix_core::TenantId,
         ) -> $crate::Result<Vec<$crate::allocation::RuleSetVersion>> {
             self.scoped(tenant, |db| $crate::engine::allocation::history(db, tenant))
+        }
+
+        fn save_forecasts(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            forecasts: &[$crate::forecasts::NewForecast],
+        ) -> $crate::Result<Vec<i64>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::save(db, tenant, forecasts))
+        }
+
+        fn forecasts(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            limit: usize,
+        ) -> $crate::Result<Vec<$crate::forecasts::StoredForecast>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::list(db, tenant, limit))
+        }
+
+        fn mark_anomaly_expected(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            mark: &$crate::forecasts::AnomalyFeedback,
+        ) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::mark(db, tenant, mark))
+        }
+
+        fn unmark_anomaly_expected(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            series: &str,
+            first_day: &str,
+            last_day: &str,
+        ) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::unmark(db, tenant, series, first_day, last_day))
+        }
+
+        fn anomaly_feedback(
+            &self,
+            tenant: &valdrix_core::TenantId,
+        ) -> $crate::Result<Vec<$crate::forecasts::AnomalyFeedback>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::feedback(db, tenant))
         }
 
         fn final_daily_costs(

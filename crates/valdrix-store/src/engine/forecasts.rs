@@ -1,0 +1,101 @@
+//! Forecast snapshots (added, never changed) and anomaly feedback.
+
+use chrono::Utc;
+
+use valdrix_core::TenantId;
+
+use crate::db::{p, Db, Row};
+use crate::error::Result;
+use crate::forecasts::{AnomalyFeedback, NewForecast, StoredForecast};
+
+const FORECAST_COLUMNS: &str = "id, created_at, series, query, currency, model, trained_through, points, backtest";
+
+fn forecast_from_row(r: &Row<'_>) -> Result<StoredForecast> {
+    Ok(StoredForecast {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        forecast: NewForecast {
+            series: r.get(2)?,
+            query: r.get(3)?,
+            currency: r.get(4)?,
+            model: r.get(5)?,
+            trained_through: r.get(6)?,
+            points: r.get(7)?,
+            backtest: r.get(8)?,
+        },
+    })
+}
+
+/// Keeps forecasts made together, numbered in order in one statement each; their ids.
+pub(crate) fn save(db: Db<'_>, tenant: &TenantId, forecasts: &[NewForecast]) -> Result<Vec<i64>> {
+    super::ensure_tenant(db, tenant)?;
+    let now = Utc::now().to_rfc3339();
+    let mut ids = Vec::with_capacity(forecasts.len());
+    for f in forecasts {
+        let id: Option<i64> = db.query_opt(
+            "INSERT INTO forecast_snapshots (tenant_id, id, created_at, series, query, currency, model, trained_through, points, backtest) \
+             SELECT ?1, COALESCE(MAX(id), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 FROM forecast_snapshots WHERE tenant_id = ?1 \
+             RETURNING id",
+            p![tenant.as_str(), now.as_str(), f.series.as_str(), f.query.as_str(), f.currency.as_str(), f.model.as_str(), f.trained_through.as_str(), f.points.as_str(), f.backtest.as_str()],
+            |r| r.get(0),
+        )?;
+        ids.push(id.ok_or_else(|| crate::error::StoreError::Internal("a forecast saved without an id".into()))?);
+    }
+    Ok(ids)
+}
+
+/// The tenant's kept forecasts, newest first.
+pub(crate) fn list(db: Db<'_>, tenant: &TenantId, limit: usize) -> Result<Vec<StoredForecast>> {
+    db.query_map(
+        &format!("SELECT {FORECAST_COLUMNS} FROM forecast_snapshots WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2"),
+        p![tenant.as_str(), limit as i64],
+        forecast_from_row,
+    )
+}
+
+/// Marks days of a series as expected; false when the same mark exists.
+pub(crate) fn mark(db: Db<'_>, tenant: &TenantId, f: &AnomalyFeedback) -> Result<bool> {
+    super::ensure_tenant(db, tenant)?;
+    let n = db.execute(
+        "INSERT INTO anomaly_feedback (tenant_id, series, first_day, last_day, created_at, created_by, note) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, series, first_day, last_day) DO NOTHING",
+        p![
+            tenant.as_str(),
+            f.series.as_str(),
+            f.first_day.as_str(),
+            f.last_day.as_str(),
+            Utc::now().to_rfc3339(),
+            f.created_by.as_str(),
+            f.note.as_str()
+        ],
+    )?;
+    Ok(n > 0)
+}
+
+/// Takes a mark back; false when there was none.
+pub(crate) fn unmark(db: Db<'_>, tenant: &TenantId, series: &str, first_day: &str, last_day: &str) -> Result<bool> {
+    let n = db.execute(
+        "DELETE FROM anomaly_feedback WHERE tenant_id = ?1 AND series = ?2 AND first_day = ?3 AND last_day = ?4",
+        p![tenant.as_str(), series, first_day, last_day],
+    )?;
+    Ok(n > 0)
+}
+
+/// The tenant's marks, by series and first day.
+pub(crate) fn feedback(db: Db<'_>, tenant: &TenantId) -> Result<Vec<AnomalyFeedback>> {
+    db.query_map(
+        "SELECT series, first_day, last_day, created_at, created_by, note FROM anomaly_feedback \
+         WHERE tenant_id = ?1 ORDER BY series, first_day",
+        p![tenant.as_str()],
+        |r| {
+            Ok(AnomalyFeedback {
+                series: r.get(0)?,
+                first_day: r.get(1)?,
+                last_day: r.get(2)?,
+                created_at: r.get(3)?,
+                created_by: r.get(4)?,
+                note: r.get(5)?,
+            })
+        },
+    )
+}
