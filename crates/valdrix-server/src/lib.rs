@@ -174,6 +174,10 @@ pub fn router(state: AppState) -> Router {
         .route("/allocation/simulate", post(api::allocation::simulate))
         .route("/allocation/rules", get(api::allocation::rules).put(api::allocation::save_rules))
         .route("/allocation/rules/history", get(api::allocation::history))
+        .route("/forecast", get(api::forecast::forecast))
+        .route("/forecast/tracked", get(api::forecast::tracked))
+        .route("/anomalies", get(api::forecast::anomalies))
+        .route("/anomalies/marks", get(api::forecast::marks).post(api::forecast::mark).delete(api::forecast::unmark))
         .route("/tenant", get(api::tenant))
         .route("/keys", get(api::list_keys).post(api::create_key))
         .route("/keys/{key_id}", delete(api::revoke_key));

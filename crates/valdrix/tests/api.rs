@@ -299,7 +299,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(counts.len() >= 2 && counts[0] == counts[1] && cases.contains("passed"), "{cases}\n{text}");
     assert!(!text.contains("failed"), "{text}");
     // It ran every operation.
-    assert!(text.contains("Tested: 38"), "{text}");
+    assert!(text.contains("Tested: 44"), "{text}");
 }
 
 /// One tenant past its rate limit gets 429 with Retry-After; another tenant is not slowed.
@@ -819,4 +819,80 @@ fn allocation_rules_and_views_stay_within_the_tenant() {
     assert_eq!(api.get("/api/v1/allocation/rules/history", &b_admin).2["versions"].as_array().unwrap().len(), 0);
     let v1 = api.get("/api/v1/allocation?month=2018-10&version=1", &a_admin);
     assert_eq!(v1.2["rules"], "rule set v1");
+}
+
+#[test]
+fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
+    let Fixture { db, api, a_admin, b_admin, b_viewer, _server } = fixture(&[]);
+    let a_analyst = key(&db, "a", "analyst");
+
+    // Tenant a's sample holds too few final days for a forecast: a 422 saying so.
+    assert_problem(&api.get("/api/v1/forecast", &a_admin), 422, "nine days of history");
+    // Tenant c: 60 days of three services.
+    let dir = tempfile::tempdir().unwrap();
+    let bill = dir.path().join("c.csv");
+    let mut csv = String::from("BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ChargeCategory,ServiceName,BilledCost,EffectiveCost\n");
+    for i in 0..60i64 {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap() + chrono::Duration::days(i);
+        let period = format!("{}-01", &day.to_string()[..7]);
+        for (k, (service, level)) in
+            [("Amazon EC2", 900.0), ("Amazon S3", 200.0), ("Amazon RDS", 400.0)].iter().enumerate()
+        {
+            let cost = level * (1.0 + 0.02 * (((i * 31 + k as i64 * 7) % 10) as f64 - 4.5) / 4.5);
+            csv.push_str(&format!("1,USD,{period}T00:00:00Z,{day}T00:00:00Z,Usage,{service},{cost:.2},{cost:.2}\n"));
+        }
+    }
+    std::fs::write(&bill, csv).unwrap();
+    let (ok, out, err) = valdrix(Path::new(&db.app_url()), &["--tenant", "c", "ingest", bill.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let c_admin = key(&db, "c", "admin");
+
+    // A week ahead, by service: the total is the sum of the services.
+    let f = api.get("/api/v1/forecast?horizon=7&by=service&top=3", &c_admin);
+    assert_eq!(f.0, 200, "{:?}", f.2);
+    let c = &f.2["currencies"][0];
+    assert_eq!(c["currency"], "USD");
+    let total = c["total"]["points"].as_array().unwrap();
+    assert_eq!(total.len(), 7);
+    assert_eq!(total[0]["date"], "2026-04-30");
+    let cats = c["categories"].as_array().unwrap();
+    assert_eq!(cats.len(), 3, "{cats:?}");
+    let sum: f64 = cats.iter().map(|k| k["forecast"]["points"][0]["yhat"].as_f64().unwrap()).sum();
+    assert!((sum - total[0]["yhat"].as_f64().unwrap()).abs() < 1e-6, "{sum} against {}", total[0]["yhat"]);
+    assert!((sum - 1500.0).abs() < 60.0, "{sum}");
+    assert_problem(&api.get("/api/v1/forecast?by=colour", &c_admin), 422, "not a dimension");
+    assert_problem(&api.get("/api/v1/forecast?horizon=0", &c_admin), 400, "horizon 0");
+    assert_problem(&api.get("/api/v1/forecast?horizon=7&months=2", &c_admin), 422, "horizon and months");
+    let months = api.get("/api/v1/forecast?months=1", &c_admin);
+    assert_eq!(months.0, 200, "{:?}", months.2);
+    assert_eq!(months.2["monthly"][0]["months"][0]["month"], "2026-04");
+    assert_eq!(months.2["monthly"][0]["months"][1]["month"], "2026-05");
+    // b's forecast is of b's own spend (its September 2024 sample), none of c's.
+    let b = api.get("/api/v1/forecast", &b_admin);
+    assert_eq!(b.0, 200, "{:?}", b.2);
+    assert_eq!(b.2["currencies"][0]["total"]["trained_through"], "2024-09-30");
+
+    // Anomalies answer with the day they started from; tracked forecasts are none yet.
+    let a = api.get("/api/v1/anomalies", &c_admin);
+    assert_eq!(a.0, 200, "{:?}", a.2);
+    assert_eq!(a.2["anomalies"].as_array().map(Vec::len), Some(0), "{:?}", a.2);
+    let t = api.get("/api/v1/forecast/tracked", &c_admin);
+    assert_eq!((t.0, t.2["forecasts"].as_array().map(Vec::len)), (200, Some(0)));
+
+    // Marks: analysts make them, within their tenant.
+    let body = serde_json::json!({"series": "total", "from": "2018-10-10", "to": "2018-10-12", "note": "a migration"});
+    let marks = |key: &str, method: &str| api.call(method, "/api/v1/anomalies/marks", Some(key), Some(body.clone()));
+    assert_problem(&marks(&b_viewer, "POST"), 403, "a viewer marking");
+    let made = marks(&a_analyst, "POST");
+    assert_eq!(made.0, 200, "{:?}", made.2);
+    assert_eq!(made.2["changed"], true);
+    assert_eq!(made.2["marks"][0]["marked_by"], format!("key:{}", key_id(&a_analyst)));
+    assert_eq!(marks(&a_analyst, "POST").2["changed"], false);
+    assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 1);
+    assert_eq!(api.get("/api/v1/anomalies/marks", &b_admin).2["marks"].as_array().unwrap().len(), 0);
+    let wrong = serde_json::json!({"series": "total", "from": "2018-10-12", "to": "2018-10-10"});
+    assert_problem(&api.call("POST", "/api/v1/anomalies/marks", Some(&a_analyst), Some(wrong)), 422, "days reversed");
+    let gone = marks(&a_analyst, "DELETE");
+    assert_eq!((gone.0, gone.2["changed"].as_bool()), (200, Some(true)));
+    assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 0);
 }

@@ -1,0 +1,473 @@
+//! Forecasts and anomalies over HTTP: the tenant's spend forecast (total and per value of a
+//! dimension, daily or by month), kept forecasts against what happened, anomalies with their
+//! root causes, and the marks of days a person said were expected. The same calls as
+//! `valdrix forecast` and `valdrix anomalies` (valdrix-analytics' `spend`).
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{Datelike, Duration, Months, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use valdrix_analytics::anomaly::{Direction, Thresholds};
+use valdrix_analytics::forecast::{Options, MAX_HORIZON};
+use valdrix_analytics::spend::{self, CheckOptions, SpendError, SpendQuery};
+use valdrix_store::forecasts::AnomalyFeedback;
+use valdrix_store::keys::Role;
+use valdrix_store::{Dimension, Metric, StoreError};
+
+use super::{json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use crate::{ApiError, AppState, Caller};
+
+/// Days checked for anomalies when `from` is not given.
+const DEFAULT_CHECK_DAYS: i64 = 90;
+
+/// Keeps the store's failures for [`crate::StorePool::run`] and hands back the rest.
+fn apart<T>(r: Result<T, SpendError>) -> Result<Result<T, ApiError>, StoreError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(SpendError::Store(e)) => Err(e),
+        Err(e @ SpendError::NoSpend) => Ok(Err(ApiError::not_found(e.to_string()))),
+        Err(e) => Ok(Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))),
+    }
+}
+
+fn bad(name: &str, v: &str, what: &str) -> ApiError {
+    ApiError::bad_request(format!("{name}={v:?}: {what}"))
+}
+
+fn whole(name: &str, v: &str, lo: usize, hi: usize) -> Result<usize, ApiError> {
+    v.parse().ok().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| bad(name, v, &format!("{lo} to {hi}")))
+}
+
+fn amount(name: &str, v: &str) -> Result<f64, ApiError> {
+    v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| bad(name, v, "a number, 0 or more"))
+}
+
+/// Takes `by`, `metric` and `top` out of `pairs`.
+fn spend_query(pairs: &mut Vec<(String, String)>) -> Result<SpendQuery, ApiError> {
+    let mut q = SpendQuery { top: 10, ..Default::default() };
+    for (k, v) in take(pairs, &["by", "metric", "top"]) {
+        match k.as_str() {
+            // Any text is well-formed; one that names no dimension cannot be used (422).
+            "by" if v.trim().is_empty() => q.by = None,
+            "by" => {
+                q.by = Some(Dimension::parse(&v).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("by={v:?}: not a dimension (service, account, region, usage-type, tag:KEY, ...)"),
+                    )
+                })?)
+            }
+            "metric" => {
+                q.metric =
+                    Metric::parse(&v).ok_or_else(|| bad("metric", &v, "billed, effective, list or contracted"))?
+            }
+            _ => q.top = whole("top", &v, 0, 100)?,
+        }
+    }
+    Ok(q)
+}
+
+/// The day after the last final day of the spend `q` reads (where a forecast starts).
+fn last_final_day(
+    s: &dyn valdrix_store::Store,
+    tenant: &valdrix_core::TenantId,
+    q: &SpendQuery,
+    policy: &valdrix_store::TrustPolicy,
+) -> Result<NaiveDate, SpendError> {
+    let all = SpendQuery { by: None, top: 0, ..q.clone() };
+    let spend = spend::daily_spend(s, tenant, &all, Utc::now(), policy)?;
+    spend.iter().map(|c| c.total.series.end()).max().ok_or(SpendError::NoSpend)
+}
+
+/// Parameters of `GET /api/v1/forecast`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ForecastParams {
+    /// One forecast per value of this dimension besides the total (service, account, region,
+    /// tag:KEY, ...; empty: the total only).
+    by: Option<String>,
+    /// Values of `by` kept apart, the largest first; the rest are one `(other)` (0: all).
+    #[param(minimum = 0, maximum = 100)]
+    top: Option<u32>,
+    /// billed (default), effective, list or contracted.
+    metric: Option<super::MetricName>,
+    /// Days ahead (1 to 400; default 30).
+    #[param(minimum = 1, maximum = 400)]
+    horizon: Option<u32>,
+    /// Instead of `horizon`: the rest of this month and the next N (1 to 12), for `monthly`.
+    #[param(minimum = 1, maximum = 12)]
+    months: Option<u32>,
+    /// Interval levels in percent, comma-separated (default `80,95`).
+    #[param(pattern = r"^[0-9]{1,2}(\.[0-9]+)?(,[0-9]{1,2}(\.[0-9]+)?)*$")]
+    levels: Option<String>,
+}
+
+/// Forecasts per currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ForecastOut {
+    /// Per currency: `currency`, `total` (points with `date`, `yhat` and `intervals`; the model,
+    /// its backtest (`accuracy`: MAPE, sMAPE, MASE, coverage), `confidence`, `low_confidence`,
+    /// outliers, level shifts, the month-start charge) and `categories` (each value's
+    /// `key` and `forecast`). The total's points are the sum of the values'.
+    #[schema(value_type = Vec<Object>)]
+    pub currencies: serde_json::Value,
+    /// With `months`: per currency and series, month by month (`month`, `days`, `yhat`,
+    /// `intervals`: the daily bounds added up).
+    #[schema(value_type = Vec<Object>)]
+    pub monthly: serde_json::Value,
+}
+
+/// The tenant's daily spend forecast: the total and each value of `by`, with 80 % and 95 %
+/// intervals sized and scored by a rolling-origin backtest. Final days only, per currency.
+#[utoipa::path(get, path = "/api/v1/forecast", tag = "forecasts", params(ForecastParams), security(("api_key" = [])),
+    responses((status = 200, description = "The forecast", body = ForecastOut), Refusals, NotFound, Unusable))]
+pub async fn forecast(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ForecastOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let q = spend_query(&mut pairs)?;
+    let (mut horizon, mut months, mut levels) = (None, None, vec![0.8, 0.95]);
+    for (k, v) in take(&mut pairs, &["horizon", "months", "levels"]) {
+        match k.as_str() {
+            "horizon" => horizon = Some(whole("horizon", &v, 1, MAX_HORIZON)?),
+            "months" => months = Some(whole("months", &v, 1, 12)? as u32),
+            _ => {
+                levels = v
+                    .split(',')
+                    .map(|p| p.trim().parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0).map(|p| p / 100.0))
+                    .collect::<Option<Vec<f64>>>()
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            format!("levels={v:?}: percentages between 0 and 100 (exclusive), comma-separated"),
+                        )
+                    })?
+            }
+        }
+    }
+    no_more(&pairs)?;
+    if horizon.is_some() && months.is_some() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "give horizon or months, not both"));
+    }
+    let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
+    let out = state
+        .stores
+        .run(move |s| {
+            let now = Utc::now();
+            let mut opts = Options::new(horizon.unwrap_or(30));
+            opts.levels = levels;
+            if let Some(m) = months {
+                let start = match last_final_day(s, &tenant, &q, &policy) {
+                    Ok(d) => d,
+                    Err(e) => return apart(Err(e)),
+                };
+                let first = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).unwrap_or(start);
+                let end = first.checked_add_months(Months::new(m + 1)).unwrap_or(first);
+                opts.horizon = (end - start).num_days() as usize;
+            }
+            apart(spend::forecast_spend(s, &tenant, &q, &opts, now, &policy))
+        })
+        .await??;
+    let monthly = if months.is_some() {
+        out.iter()
+            .flat_map(|c| {
+                std::iter::once(("total".to_string(), &c.total))
+                    .chain(c.categories.iter().filter_map(|k| k.forecast.as_ref().map(|f| (k.key.clone(), f))))
+                    .map(|(series, f)| {
+                        serde_json::json!({"currency": c.currency, "series": series,
+                            "months": valdrix_analytics::forecast::monthly(&f.points)})
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Json(ForecastOut {
+        currencies: serde_json::to_value(&out).unwrap_or_default(),
+        monthly: serde_json::Value::Array(monthly),
+    }))
+}
+
+/// Parameters of `GET /api/v1/forecast/tracked`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct TrackedParams {
+    /// How many kept forecasts, newest first (1 to 500; default 20).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// Kept forecasts against what happened.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackedOut {
+    /// Newest first: `id`, `created_at`, `series`, `currency`, `model`, `horizon`,
+    /// `days_compared` (days now final), `actual`, `forecast`, `mape`, `coverage`,
+    /// `backtest_mape`.
+    #[schema(value_type = Vec<Object>)]
+    pub forecasts: serde_json::Value,
+}
+
+/// Forecasts kept with `valdrix forecast --save`, each against the days that have become final
+/// since it was made: its error and how often its intervals held, beside its backtest's.
+#[utoipa::path(get, path = "/api/v1/forecast/tracked", tag = "forecasts", params(TrackedParams),
+    security(("api_key" = [])), responses((status = 200, description = "Kept forecasts", body = TrackedOut), Refusals))]
+pub async fn tracked(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<TrackedOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let mut limit = 20;
+    for (_, v) in take(&mut pairs, &["limit"]) {
+        limit = super::page_limit(&v)?;
+    }
+    no_more(&pairs)?;
+    let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
+    let out = state.stores.run(move |s| apart(spend::track(s, &tenant, limit, Utc::now(), &policy))).await??;
+    Ok(Json(TrackedOut { forecasts: serde_json::to_value(&out).unwrap_or_default() }))
+}
+
+/// Parameters of `GET /api/v1/anomalies`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AnomaliesParams {
+    /// Monitor each value of this dimension (service, account, region, tag:KEY) rather than
+    /// the total.
+    by: Option<String>,
+    /// Values of `by` monitored apart, the largest first; the rest are one `(other)`.
+    #[param(minimum = 0, maximum = 100)]
+    top: Option<u32>,
+    /// billed (default), effective, list or contracted.
+    metric: Option<super::MetricName>,
+    /// The first day checked (default: 90 days before the last final day).
+    #[param(format = Date)]
+    from: Option<String>,
+    /// The smallest daily impact that counts, in the currency (default 100).
+    #[param(minimum = 0)]
+    min_impact: Option<f64>,
+    /// The smallest daily impact that counts, in percent of the expected value (default 10).
+    #[param(minimum = 0)]
+    min_percent: Option<f64>,
+    /// The interval a day must leave, in percent (default 95).
+    #[param(exclusive_minimum = 0, exclusive_maximum = 100)]
+    level: Option<f64>,
+    /// up (default), down or both.
+    #[param(pattern = "^(up|down|both)$")]
+    direction: Option<String>,
+}
+
+/// Anomalies, the most costly first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnomaliesOut {
+    /// The first day checked.
+    pub from: String,
+    /// Each: `series` (what a mark names), `key`, `currency`, `start`, `end`, `actual`,
+    /// `expected`, `impact`, `max_score`, `severity`, `root_causes` (`dimension`, `value`,
+    /// `actual`, `expected`, `delta`, `share`).
+    #[schema(value_type = Vec<Object>)]
+    pub anomalies: serde_json::Value,
+}
+
+/// Days whose spend left the forecast's interval by more than a money floor and a percentage,
+/// merged into anomalies, with their severity and root causes (service, account, region, usage
+/// type). Days marked as expected are never reported and never trained on.
+#[utoipa::path(get, path = "/api/v1/anomalies", tag = "forecasts", params(AnomaliesParams),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Anomalies", body = AnomaliesOut), Refusals, NotFound, Unusable))]
+pub async fn anomalies(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<AnomaliesOut>, ApiError> {
+    let mut pairs = query_pairs(&raw)?;
+    let q = spend_query(&mut pairs)?;
+    let mut thresholds = Thresholds::default();
+    let mut from = None;
+    for (k, v) in take(&mut pairs, &["from", "min_impact", "min_percent", "level", "direction"]) {
+        match k.as_str() {
+            "from" => from = Some(super::date("from", &v)?),
+            "min_impact" => thresholds.min_impact = amount("min_impact", &v)?,
+            "min_percent" => thresholds.min_share = amount("min_percent", &v)? / 100.0,
+            "level" => {
+                thresholds.level = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|p| *p > 0.0 && *p < 100.0)
+                    .ok_or_else(|| bad("level", &v, "a percentage between 0 and 100"))?
+                    / 100.0
+            }
+            _ => thresholds.direction = Direction::parse(&v).ok_or_else(|| bad("direction", &v, "up, down or both"))?,
+        }
+    }
+    no_more(&pairs)?;
+    let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
+    let (from, found) = state
+        .stores
+        .run(move |s| {
+            let now = Utc::now();
+            let from = match from.map_or_else(|| last_final_day(s, &tenant, &q, &policy), Ok) {
+                Ok(f) => f - if from.is_some() { Duration::zero() } else { Duration::days(DEFAULT_CHECK_DAYS) },
+                Err(e) => return apart(Err(e)),
+            };
+            let check = CheckOptions::new(from, thresholds);
+            apart(spend::detect_spend(s, &tenant, &q, &check, now, &policy).map(|f| (from, f)))
+        })
+        .await??;
+    Ok(Json(AnomaliesOut { from: from.to_string(), anomalies: serde_json::to_value(&found).unwrap_or_default() }))
+}
+
+/// A mark: days of a monitored series a person said were expected.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkIn {
+    /// The series as anomalies name it: `total`, or `DIMENSION=VALUE`.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*$")]
+    pub series: String,
+    /// The first day (YYYY-MM-DD).
+    #[schema(format = Date)]
+    pub from: String,
+    /// The last day (YYYY-MM-DD), at most 366 days after `from`.
+    #[schema(format = Date)]
+    pub to: String,
+    /// Why (at most 500 characters).
+    #[schema(max_length = 500, pattern = r"^[^\x00]*$")]
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A kept mark.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkOut {
+    /// The series.
+    pub series: String,
+    /// The first day.
+    pub from: String,
+    /// The last day.
+    pub to: String,
+    /// When (RFC 3339).
+    pub marked_at: String,
+    /// By whom (`key:ID` for an API key).
+    pub marked_by: String,
+    /// Why.
+    pub note: String,
+}
+
+/// The marks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarksOut {
+    /// By series and first day.
+    pub marks: Vec<MarkOut>,
+    /// False when a mark made was there already (or a mark taken back was not there).
+    pub changed: bool,
+}
+
+fn marks_out(list: Vec<AnomalyFeedback>, changed: bool) -> MarksOut {
+    MarksOut {
+        marks: list
+            .into_iter()
+            .map(|m| MarkOut {
+                series: m.series,
+                from: m.first_day,
+                to: m.last_day,
+                marked_at: m.created_at,
+                marked_by: m.created_by,
+                note: m.note,
+            })
+            .collect(),
+        changed,
+    }
+}
+
+/// The days marked as expected.
+#[utoipa::path(get, path = "/api/v1/anomalies/marks", tag = "forecasts", security(("api_key" = [])),
+    responses((status = 200, description = "The marks", body = MarksOut), Refusals))]
+pub async fn marks(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<MarksOut>, ApiError> {
+    no_more(&query_pairs(&raw)?)?;
+    let tenant = caller.tenant.clone();
+    let list = state.stores.run(move |s| s.anomaly_feedback(&tenant)).await?;
+    Ok(Json(marks_out(list, false)))
+}
+
+fn check_mark(m: &MarkIn) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let text_ok = |t: &str| !t.contains('\0') && t.chars().count() <= 500;
+    if m.series.is_empty() || !text_ok(&m.series) || !text_ok(&m.note) {
+        return Err(ApiError::bad_request("series (1 to 500 characters) and note (at most 500): no NUL"));
+    }
+    let from = super::date("from", &m.from)?;
+    let to = super::date("to", &m.to)?;
+    if m.series != "total" && !m.series.contains('=') {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "series: total, or DIMENSION=VALUE"));
+    }
+    if to < from || (to - from).num_days() > 366 {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "from must not come after to; at most 366 days"));
+    }
+    Ok((from, to))
+}
+
+/// Marks days of a series as expected (analyst): they are never reported again and never
+/// trained on.
+#[utoipa::path(post, path = "/api/v1/anomalies/marks", tag = "forecasts", request_body = MarkIn,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Marked (or already marked)", body = MarksOut), Refusals, Forbidden, NotJson, Unusable))]
+pub async fn mark(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<MarkIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<MarksOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let m = json_body(body)?;
+    let (from, to) = check_mark(&m)?;
+    let mark = AnomalyFeedback {
+        series: m.series,
+        first_day: from.to_string(),
+        last_day: to.to_string(),
+        created_at: String::new(),
+        created_by: format!("key:{}", caller.key_id),
+        note: m.note,
+    };
+    let tenant = caller.tenant.clone();
+    let (changed, list) = state
+        .stores
+        .run(move |s| {
+            let changed = s.mark_anomaly_expected(&tenant, &mark)?;
+            Ok((changed, s.anomaly_feedback(&tenant)?))
+        })
+        .await?;
+    Ok(Json(marks_out(list, changed)))
+}
+
+/// Takes a mark back (analyst).
+#[utoipa::path(delete, path = "/api/v1/anomalies/marks", tag = "forecasts", request_body = MarkIn,
+    security(("api_key" = [])),
+    responses((status = 200, description = "Taken back (or there was none)", body = MarksOut), Refusals, Forbidden, NotJson, Unusable))]
+pub async fn unmark(
+    caller: Caller,
+    State(state): State<AppState>,
+    body: Result<Json<MarkIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<MarksOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let m = json_body(body)?;
+    let (from, to) = check_mark(&m)?;
+    let tenant = caller.tenant.clone();
+    let (changed, list) = state
+        .stores
+        .run(move |s| {
+            let changed = s.unmark_anomaly_expected(&tenant, &m.series, &from.to_string(), &to.to_string())?;
+            Ok((changed, s.anomaly_feedback(&tenant)?))
+        })
+        .await?;
+    Ok(Json(marks_out(list, changed)))
+}
