@@ -72,7 +72,68 @@ try {
     .map((r) => Number(r.amount)).sort((a, b) => b - a);
   check(near(Number(topService[0]), apiServices[0]), `top service ${topService[0]} ≠ API ${apiServices[0]}`);
   seen.overview = { mtd, days: bars.length, preliminary: prelim.length, top_service: topService[0] };
+
+  // The forecast band: 31 days from the day after the last final day, the API's figures, bands
+  // nested around the line; the month's forecast is its final days plus its forecast days.
+  const dayAfter = (d) => new Date(Date.parse(d + "T00:00:00Z") + 86400000).toISOString().slice(0, 10);
+  const band = await page.$eval("svg.chart g.forecast", (g) => ({ ...g.dataset }));
+  const points = await page.$$eval("svg.chart g.forecast circle.point", (c) => c.map((p) => ({ ...p.dataset })));
+  check(points.length === 31 && Number(band.days) === 31, `31 forecast days expected, saw ${points.length}`);
+  check(band.from === dayAfter(fresh.final_through), `the forecast starts ${band.from}, final through ${fresh.final_through}`);
+  const apiForecast = (await api("/api/v1/forecast?horizon=31")).currencies.find((c) => c.currency === "USD").total;
+  points.forEach((p, i) => {
+    const q = apiForecast.points[i];
+    check(p.day === q.date && Math.abs(Number(p.yhat) - q.yhat) <= 0.006, `forecast ${p.day} ${p.yhat} ≠ API ${q.date} ${q.yhat}`);
+    check(Math.abs(Number(p.lo80) - q.intervals[0].lo) <= 0.006 && Math.abs(Number(p.hi95) - q.intervals[1].hi) <= 0.006, `bands of ${p.day} ≠ API`);
+    const v = ["lo95", "lo80", "yhat", "hi80", "hi95"].map((k) => Number(p[k]));
+    check(v.every((x, k) => k === 0 || v[k - 1] <= x + 1e-9), `bands of ${p.day} are not nested: ${v}`);
+  });
+  const monthForecast = Number(await page.getAttribute("#month-forecast", "data-amount"));
+  const finalInMonth = band.from > monthStart
+    ? sum((await api(`/api/v1/costs?from=${monthStart}&to=${band.from}&filter=currency=USD`)).rows) : 0;
+  const aheadInMonth = points.filter((p) => p.day.slice(0, 7) === monthStart.slice(0, 7)).reduce((a, p) => a + Number(p.yhat), 0);
+  check(Math.abs(monthForecast - finalInMonth - aheadInMonth) <= 0.01 * (points.length + 1),
+    `the month's forecast ${monthForecast} ≠ final ${finalInMonth} + forecast ${aheadInMonth}`);
+  check((await page.textContent("#forecast-note")).includes("Backtest: MAPE"), "no backtest under the chart");
+  seen.forecast = { from: band.from, days: points.length, month: monthForecast, model: await page.getAttribute("#forecast-note", "data-model") };
   if (shots) await page.screenshot({ path: path.join(shots, "overview.png"), fullPage: true });
+
+  // Anomalies: per service since June, the API's anomalies with root causes; marking one as
+  // expected takes it off the page and the API, and taking the mark back returns it.
+  await page.click("nav >> text=Anomalies");
+  await page.waitForSelector("form.explore");
+  await page.selectOption("select[name=by]", "service");
+  await page.fill("input[name=from]", "2026-06-01");
+  await page.click("form.explore button[type=submit]");
+  await page.waitForURL(/by=service/);
+  const rowsOf = () => page.$$eval("#anomalies tbody tr", (r) => r.map((t) => ({ ...t.dataset, causes: t.querySelectorAll("ul.causes li").length })));
+  const found = await rowsOf();
+  const apiQuery = "/api/v1/anomalies?by=service&from=2026-06-01";
+  const apiFound = (await api(apiQuery)).anomalies;
+  check(found.length > 0 && found.length === apiFound.length, `${found.length} anomalies on the page, ${apiFound.length} from the API`);
+  found.forEach((f, i) => {
+    const a = apiFound[i];
+    check(f.series === a.series && f.start === a.start && f.end === a.end && Math.abs(Number(f.impact) - a.impact) <= 0.006,
+      `anomaly ${i}: ${JSON.stringify(f)} ≠ API ${a.series} ${a.start} ${a.end} ${a.impact}`);
+  });
+  check(found[0].causes > 0, "the largest anomaly names no root cause");
+  if (shots) await page.screenshot({ path: path.join(shots, "anomalies.png"), fullPage: true });
+  const target = found[0];
+  const marksBefore = await page.$$eval("#marks tbody tr", (r) => r.length);
+  await page.fill("#anomalies tbody tr >> nth=0 >> input[name=note]", "browser test: planned load test");
+  await page.click("#anomalies tbody tr >> nth=0 >> button");
+  await page.waitForURL(/by=service/);
+  const afterMark = await rowsOf();
+  check(!afterMark.some((f) => f.series === target.series && f.start === target.start), "the marked anomaly is still listed");
+  const marked = await page.$$eval("#marks tbody tr", (r) => r.map((t) => ({ ...t.dataset })));
+  check(marked.length === marksBefore + 1 && marked.some((m) => m.series === target.series && m.from === target.start && m.to === target.end), "the mark is not listed");
+  const apiMarks = (await api("/api/v1/anomalies/marks")).marks;
+  check(apiMarks.some((m) => m.series === target.series && m.note === "browser test: planned load test"), "the API does not have the mark");
+  check(!(await api(apiQuery)).anomalies.some((a) => a.series === target.series && a.start === target.start), "the API still reports the marked anomaly");
+  await page.click(`#marks tbody tr[data-series="${target.series}"][data-from="${target.start}"] button`);
+  await page.waitForURL(/by=service/);
+  check((await rowsOf()).length === found.length, "taking the mark back did not return the anomaly");
+  seen.anomalies = { found: found.length, first: `${target.series} ${target.start}..${target.end}`, causes: target.causes };
 
   // Cost explorer: the table matches the API; a filter changes the chart to the filtered total.
   await page.click("nav >> text=Cost explorer");

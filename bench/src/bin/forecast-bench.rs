@@ -101,7 +101,7 @@ fn speed(categories: usize, days: usize) -> Result<()> {
     let spend =
         spend_of(start, (0..categories).map(|i| (format!("service-{i:03}"), service(&mut rng, start, days))).collect());
     let opts = Options::new(30);
-    let check = CheckOptions::new(start + Duration::days(days as i64 - 30), Thresholds::default());
+    let check = CheckOptions::new(Some(start + Duration::days(days as i64 - 30)), Thresholds::default());
     let mut best = (f64::INFINITY, f64::INFINITY);
     let mut found = 0;
     for _ in 0..3 {
@@ -197,7 +197,7 @@ fn anomalies(db: &str, trials: usize) -> Result<()> {
         }
         injected_count += truth.len() - 1;
         let spend = spend_of(start, series.clone());
-        let check = CheckOptions::new(from, thresholds);
+        let check = CheckOptions::new(Some(from), thresholds);
 
         // Per-service monitors.
         let found = spend::detect_currencies(std::slice::from_ref(&spend), &check)?;

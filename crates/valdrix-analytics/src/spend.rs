@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, Utc};
 use rust_decimal::prelude::ToPrimitive;
 
 use valdrix_core::TenantId;
@@ -182,16 +182,50 @@ pub struct CurrencyForecast {
     pub categories: Vec<CategoryForecast>,
 }
 
-/// Forecasts the stored spend: per currency, the total and (when split) each value.
+/// How far ahead a forecast of stored spend goes, from the day after the last final day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Horizon {
+    /// This many days.
+    Days(usize),
+    /// The rest of the month of the first forecast day, and this many months after it.
+    Months(u32),
+}
+
+impl Horizon {
+    /// Days from `start` (the first forecast day) that this horizon covers.
+    pub fn days_from(self, start: NaiveDate) -> usize {
+        match self {
+            Horizon::Days(n) => n,
+            Horizon::Months(m) => {
+                let first = start.with_day(1).unwrap_or(start);
+                let end = first.checked_add_months(Months::new(m + 1)).unwrap_or(first);
+                (end - start).num_days().max(1) as usize
+            }
+        }
+    }
+}
+
+/// The first day after the last final day in `spend` (where a forecast starts; every currency's
+/// series shares its days).
+pub fn next_day(spend: &[CurrencySpend]) -> Option<NaiveDate> {
+    spend.iter().map(|c| c.total.series.end()).max()
+}
+
+/// Forecasts the stored spend `horizon` ahead: per currency, the total and (when split) each
+/// value. `opts.horizon` is replaced by the horizon's days.
 pub fn forecast_spend(
     store: &dyn Store,
     tenant: &TenantId,
     q: &SpendQuery,
+    horizon: Horizon,
     opts: &Options,
     now: DateTime<Utc>,
     policy: &TrustPolicy,
 ) -> Result<Vec<CurrencyForecast>, SpendError> {
-    daily_spend(store, tenant, q, now, policy)?.iter().map(|c| forecast_currency(c, opts)).collect()
+    let spend = daily_spend(store, tenant, q, now, policy)?;
+    let start = next_day(&spend).ok_or(SpendError::NoSpend)?;
+    let opts = Options { horizon: horizon.days_from(start), ..opts.clone() };
+    spend.iter().map(|c| forecast_currency(c, &opts)).collect()
 }
 
 /// Forecasts one currency's spend: the total and each value, on every core.
@@ -281,11 +315,14 @@ pub struct SpendAnomaly {
     pub root_causes: Vec<Contribution>,
 }
 
+/// Days checked when no first day is given: this many before the last final day.
+pub const DEFAULT_CHECK_DAYS: i64 = 90;
+
 /// What to check, and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckOptions {
-    /// The first day checked.
-    pub from: NaiveDate,
+    /// The first day checked (none: [`DEFAULT_CHECK_DAYS`] before the last final day).
+    pub from: Option<NaiveDate>,
     /// The monitor's thresholds.
     pub thresholds: Thresholds,
     /// Days marked as expected for every series (the command line's `--expected`).
@@ -295,8 +332,8 @@ pub struct CheckOptions {
 }
 
 impl CheckOptions {
-    /// Checking from `from` with `thresholds`, nothing marked.
-    pub fn new(from: NaiveDate, thresholds: Thresholds) -> CheckOptions {
+    /// Checking from `from` (none: the default days) with `thresholds`, nothing marked.
+    pub fn new(from: Option<NaiveDate>, thresholds: Thresholds) -> CheckOptions {
         CheckOptions { from, thresholds, expected: Vec::new(), marked: BTreeMap::new() }
     }
 
@@ -308,6 +345,23 @@ impl CheckOptions {
     }
 }
 
+/// The first day `check` checks in `spend`.
+fn first_checked(spend: &[CurrencySpend], check: &CheckOptions) -> Result<NaiveDate, SpendError> {
+    match check.from {
+        Some(f) => Ok(f),
+        None => Ok(next_day(spend).ok_or(SpendError::NoSpend)? - Duration::days(DEFAULT_CHECK_DAYS)),
+    }
+}
+
+/// What a check of stored spend found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detected {
+    /// The first day checked.
+    pub from: NaiveDate,
+    /// The anomalies, the most costly first.
+    pub anomalies: Vec<SpendAnomaly>,
+}
+
 /// Checks stored spend day by day from `check.from`: the total, or each value of `q.by`;
 /// anomalies with their root causes, the most costly first.
 pub fn detect_spend(
@@ -317,8 +371,9 @@ pub fn detect_spend(
     check: &CheckOptions,
     now: DateTime<Utc>,
     policy: &TrustPolicy,
-) -> Result<Vec<SpendAnomaly>, SpendError> {
+) -> Result<Detected, SpendError> {
     let spend = daily_spend(store, tenant, q, now, policy)?;
+    let from = first_checked(&spend, check)?;
     let mut check = check.clone();
     for mark in store.anomaly_feedback(tenant)? {
         let (Ok(first), Ok(last)) = (
@@ -341,31 +396,40 @@ pub fn detect_spend(
         });
     }
     out.sort_by(|a, b| b.anomaly.impact.abs().total_cmp(&a.anomaly.impact.abs()));
-    Ok(out)
+    Ok(Detected { from, anomalies: out })
 }
 
 /// Checks each monitored series (each value when split, else each currency's total) on every
-/// core: the anomalies, with the series each belongs to. A value too young to judge is skipped.
+/// core: the anomalies, with the series each belongs to. A value too young to judge is skipped
+/// (when every value is, that is the error).
 pub fn detect_currencies<'a>(
     spend: &'a [CurrencySpend],
     check: &CheckOptions,
 ) -> Result<Vec<(&'a SpendSeries, Anomaly)>, SpendError> {
+    let from = first_checked(spend, check)?;
     let monitored: Vec<&SpendSeries> = spend
         .iter()
         .flat_map(|c| if c.categories.is_empty() { vec![&c.total] } else { c.categories.iter().collect() })
         .collect();
-    let found = parallel_map(&monitored, |s| {
-        anomaly::detect(&s.series, check.from, &check.thresholds, &check.expected_for(&s.name))
-    });
+    let found =
+        parallel_map(&monitored, |s| anomaly::detect(&s.series, from, &check.thresholds, &check.expected_for(&s.name)));
     let mut out = Vec::new();
+    let (mut checked, mut too_short) = (0, None);
     for (s, d) in monitored.iter().zip(found) {
         match d {
-            Ok(d) => out.extend(d.anomalies.into_iter().map(|a| (*s, a))),
-            Err(DetectError::TooShort { .. }) if s.key.is_some() => {}
+            Ok(d) => {
+                checked += 1;
+                out.extend(d.anomalies.into_iter().map(|a| (*s, a)))
+            }
+            Err(e @ DetectError::TooShort { .. }) if s.key.is_some() => too_short = too_short.or(Some(e)),
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(out)
+    // Nothing checked is not "nothing found": say why.
+    match too_short {
+        Some(e) if checked == 0 => Err(e.into()),
+        _ => Ok(out),
+    }
 }
 
 /// Weeks of history read before an anomaly for its root causes' baselines.
@@ -511,6 +575,7 @@ pub fn track(
 ) -> Result<Vec<Tracked>, SpendError> {
     let bad =
         |e: serde_json::Error| SpendError::Store(StoreError::Internal(format!("a kept forecast does not read: {e}")));
+    let final_through = store.freshness(tenant, now, policy)?.final_through;
     let mut out = Vec::new();
     for kept in store.forecasts(tenant, limit)? {
         let f = &kept.forecast;
@@ -547,7 +612,6 @@ pub fn track(
         } else {
             BTreeMap::new()
         };
-        let final_through = store.freshness(tenant, now, policy)?.final_through;
         let compared: Vec<(&Point, f64)> = points
             .iter()
             .filter(|p| comparable && final_through.is_some_and(|t| p.date <= t))

@@ -1249,7 +1249,7 @@ fn forecast_and_anomalies(store: &dyn valdrix_store::Store, tenant: &TenantId) -
     let now = chrono::Utc::now();
     let policy = valdrix_store::TrustPolicy::default();
     let q = spend::SpendQuery::default();
-    for c in spend::forecast_spend(store, tenant, &q, &Options::new(30), now, &policy)? {
+    for c in spend::forecast_spend(store, tenant, &q, spend::Horizon::Days(30), &Options::new(30), now, &policy)? {
         let f = &c.total;
         let sum = |pick: &dyn Fn(&valdrix_analytics::forecast::Point) -> f64| f.points.iter().map(pick).sum::<f64>();
         let money = |v: f64| money_for_people(Decimal::from_f64_retain(v).unwrap_or_default());
@@ -1265,8 +1265,8 @@ fn forecast_and_anomalies(store: &dyn valdrix_store::Store, tenant: &TenantId) -
             if f.low_confidence { " (low confidence)" } else { "" }
         );
     }
-    let check = spend::CheckOptions::new(ymd((2026, 6, 1)), Thresholds::default());
-    let found = spend::detect_spend(store, tenant, &q, &check, now, &policy)?;
+    let check = spend::CheckOptions::new(Some(ymd((2026, 6, 1))), Thresholds::default());
+    let found = spend::detect_spend(store, tenant, &q, &check, now, &policy)?.anomalies;
     println!("Anomalies since June: {}", found.len());
     for a in &found {
         let causes: Vec<String> =

@@ -5,7 +5,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-use chrono::Datelike;
 use rust_decimal::Decimal;
 
 use valdrix::output::{money_for_people, Grid, OutputFormat};
@@ -233,24 +232,13 @@ fn forecast_spend_cmd(cli: &Cli, tenant: &TenantId, a: &ForecastArgs, mut opts: 
     let mut store = crate::open_store(cli)?;
     let q = a.spend.query(a.by.as_deref())?;
     let now = chrono::Utc::now();
-    if let Some(months) = a.months {
-        // Days from the first day after the final history to the end of the last month asked.
-        let spend = spend::daily_spend(
-            store.as_ref(),
-            tenant,
-            &SpendQuery { by: None, top: 0, ..q.clone() },
-            now,
-            &config.trust,
-        )?;
-        let start = spend.first().map(|c| c.total.series.end()).context("no spend")?;
-        let first_month = chrono::NaiveDate::from_ymd_opt(start.year(), start.month(), 1).context("a month")?;
-        if months > 12 {
-            anyhow::bail!("--months {months}: at most 12");
-        }
-        let end = first_month + chrono::Months::new(months + 1);
-        opts.horizon = (end - start).num_days() as usize;
-    }
-    let result = spend::forecast_spend(store.as_ref(), tenant, &q, &opts, now, &config.trust)?;
+    let horizon = match a.months {
+        Some(months) if months > 12 => anyhow::bail!("--months {months}: at most 12"),
+        Some(months) => spend::Horizon::Months(months),
+        None => spend::Horizon::Days(opts.horizon),
+    };
+    let result = spend::forecast_spend(store.as_ref(), tenant, &q, horizon, &opts, now, &config.trust)?;
+    opts.horizon = result.first().map_or(opts.horizon, |c| c.total.points.len());
     if a.save {
         let ids = spend::save_forecasts(store.as_mut(), tenant, &q, &result)?;
         if let (Some(first), Some(last)) = (ids.first(), ids.last()) {
@@ -644,9 +632,6 @@ fn anomalies_run(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> 
     Ok(())
 }
 
-/// Days of stored spend checked when --from is not given.
-const DEFAULT_CHECK_DAYS: i64 = 90;
-
 fn anomalies_spend_cmd(
     cli: &Cli,
     tenant: &TenantId,
@@ -659,22 +644,15 @@ fn anomalies_spend_cmd(
     let q = a.spend.query(a.by.as_deref())?;
     let now = chrono::Utc::now();
     let from = match &a.from {
-        Some(t) => chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
-            .with_context(|| format!("--from {t:?}: expected YYYY-MM-DD"))?,
-        None => {
-            let spend = spend::daily_spend(
-                store.as_ref(),
-                tenant,
-                &SpendQuery { by: None, top: 0, ..q.clone() },
-                now,
-                &config.trust,
-            )?;
-            let end = spend.iter().map(|c| c.total.series.end()).max().context("no spend")?;
-            end - chrono::Duration::days(DEFAULT_CHECK_DAYS)
-        }
+        Some(t) => Some(
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .with_context(|| format!("--from {t:?}: expected YYYY-MM-DD"))?,
+        ),
+        None => None,
     };
     let check = spend::CheckOptions { expected, ..spend::CheckOptions::new(from, thresholds) };
-    let found = spend::detect_spend(store.as_ref(), tenant, &q, &check, now, &config.trust)?;
+    let spend::Detected { from, anomalies: found } =
+        spend::detect_spend(store.as_ref(), tenant, &q, &check, now, &config.trust)?;
     let mut out = std::io::stdout().lock();
     match a.format {
         OutputFormat::Json => {

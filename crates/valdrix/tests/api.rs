@@ -895,4 +895,56 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     let gone = marks(&a_analyst, "DELETE");
     assert_eq!((gone.0, gone.2["changed"].as_bool()), (200, Some(true)));
     assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 0);
+
+    // The dashboard: c's overview draws c's forecast; a's says why it has none.
+    let browser: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let get = |cookie: &str, path: &str| {
+        let r = browser.get(format!("{}{path}", api.base)).header("Cookie", cookie).call().unwrap();
+        (r.status().as_u16(), r.into_body().read_to_string().unwrap())
+    };
+    let c_cookie = sign_in(&browser, &api.base, &c_admin);
+    let (status, html) = get(&c_cookie, "/");
+    assert_eq!(status, 200);
+    assert!(html.contains("data-from=\"2026-04-30\"") && html.contains("id=\"month-forecast\""), "{html}");
+    let a_cookie = sign_in(&browser, &api.base, &a_analyst);
+    let (_, html) = get(&a_cookie, "/");
+    assert!(html.contains("No forecast: ") && !html.contains("class=\"forecast\""), "{html}");
+    // Marks from the anomalies page: an analyst's form, kept in the analyst's tenant; a viewer
+    // sees no form and is refused; a forged token is refused.
+    let (status, html) = get(&a_cookie, "/anomalies?by=service&from=");
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"no-anomalies\"") && html.contains("anomaly detection needs at least"), "{html}");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let post = |cookie: &str, path: &str, csrf: &str| {
+        let form = [
+            ("csrf", csrf),
+            ("series", "service=Amazon EC2"),
+            ("from", "2026-03-10"),
+            ("to", "2026-03-11"),
+            ("note", "a load test"),
+            ("back", "by=service&from="),
+        ];
+        let r = browser.post(format!("{}{path}", api.base)).header("Cookie", cookie).send_form(form).unwrap();
+        (r.status().as_u16(), r.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or("").to_string())
+    };
+    assert_eq!(post(&a_cookie, "/anomalies/mark", &"0".repeat(32)).0, 403, "a forged form token");
+    assert_eq!(post(&a_cookie, "/anomalies/mark", &csrf), (303, "/anomalies?by=service&from=".to_string()));
+    let kept = api.get("/api/v1/anomalies/marks", &a_admin);
+    assert_eq!(kept.2["marks"][0]["series"], "service=Amazon EC2", "{:?}", kept.2);
+    assert_eq!(kept.2["marks"][0]["note"], "a load test");
+    assert_eq!(api.get("/api/v1/anomalies/marks", &c_admin).2["marks"].as_array().unwrap().len(), 0);
+    let (_, html) = get(&a_cookie, "/anomalies");
+    assert!(html.contains("id=\"marks\"") && html.contains("Take back"), "{html}");
+    let b_cookie = sign_in(&browser, &api.base, &b_viewer);
+    let (_, html) = get(&b_cookie, "/anomalies");
+    assert!(!html.contains("action=\"/anomalies/mark\""), "a viewer is offered the form: {html}");
+    let b_csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    assert_eq!(post(&b_cookie, "/anomalies/mark", &b_csrf).0, 403, "a viewer marking");
+    assert_eq!(post(&a_cookie, "/anomalies/unmark", &csrf).0, 303);
+    assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 0);
 }

@@ -60,6 +60,10 @@ fn demo_in_the_browser(global: &[&str]) {
     assert_eq!(seen["overview"]["days"], 90, "{text}");
     assert!(seen["overview"]["mtd"].as_str().unwrap().parse::<f64>().unwrap() > 1000.0, "{text}");
     assert!(seen["runs"]["runs"].as_u64().unwrap() >= 39, "{text}");
+    // The forecast band: 31 days; the August runaway instances found, with their root causes.
+    assert_eq!(seen["forecast"]["days"], 31, "{text}");
+    assert!(seen["anomalies"]["first"].as_str().unwrap().contains("Elastic Compute Cloud 2026-08-14"), "{text}");
+    assert!(seen["anomalies"]["causes"].as_u64().unwrap() >= 1, "{text}");
     // October by team: the demo's six teams, finance, platform and the bucket.
     assert!(seen["allocation"]["teams"].as_u64().unwrap() >= 8, "{text}");
 }

@@ -6,13 +6,13 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{Datelike, Duration, Months, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use valdrix_analytics::anomaly::{Direction, Thresholds};
 use valdrix_analytics::forecast::{Options, MAX_HORIZON};
-use valdrix_analytics::spend::{self, CheckOptions, SpendError, SpendQuery};
+use valdrix_analytics::spend::{self, CheckOptions, Horizon, SpendError, SpendQuery};
 use valdrix_store::forecasts::AnomalyFeedback;
 use valdrix_store::keys::Role;
 use valdrix_store::{Dimension, Metric, StoreError};
@@ -20,11 +20,8 @@ use valdrix_store::{Dimension, Metric, StoreError};
 use super::{json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
-/// Days checked for anomalies when `from` is not given.
-const DEFAULT_CHECK_DAYS: i64 = 90;
-
 /// Keeps the store's failures for [`crate::StorePool::run`] and hands back the rest.
-fn apart<T>(r: Result<T, SpendError>) -> Result<Result<T, ApiError>, StoreError> {
+pub(crate) fn apart<T>(r: Result<T, SpendError>) -> Result<Result<T, ApiError>, StoreError> {
     match r {
         Ok(v) => Ok(Ok(v)),
         Err(SpendError::Store(e)) => Err(e),
@@ -68,18 +65,6 @@ fn spend_query(pairs: &mut Vec<(String, String)>) -> Result<SpendQuery, ApiError
         }
     }
     Ok(q)
-}
-
-/// The day after the last final day of the spend `q` reads (where a forecast starts).
-fn last_final_day(
-    s: &dyn valdrix_store::Store,
-    tenant: &valdrix_core::TenantId,
-    q: &SpendQuery,
-    policy: &valdrix_store::TrustPolicy,
-) -> Result<NaiveDate, SpendError> {
-    let all = SpendQuery { by: None, top: 0, ..q.clone() };
-    let spend = spend::daily_spend(s, tenant, &all, Utc::now(), policy)?;
-    spend.iter().map(|c| c.total.series.end()).max().ok_or(SpendError::NoSpend)
 }
 
 /// Parameters of `GET /api/v1/forecast`.
@@ -159,19 +144,9 @@ pub async fn forecast(
     let out = state
         .stores
         .run(move |s| {
-            let now = Utc::now();
-            let mut opts = Options::new(horizon.unwrap_or(30));
-            opts.levels = levels;
-            if let Some(m) = months {
-                let start = match last_final_day(s, &tenant, &q, &policy) {
-                    Ok(d) => d,
-                    Err(e) => return apart(Err(e)),
-                };
-                let first = NaiveDate::from_ymd_opt(start.year(), start.month(), 1).unwrap_or(start);
-                let end = first.checked_add_months(Months::new(m + 1)).unwrap_or(first);
-                opts.horizon = (end - start).num_days() as usize;
-            }
-            apart(spend::forecast_spend(s, &tenant, &q, &opts, now, &policy))
+            let opts = Options { levels, ..Options::new(30) };
+            let ahead = months.map_or(Horizon::Days(horizon.unwrap_or(30)), Horizon::Months);
+            apart(spend::forecast_spend(s, &tenant, &q, ahead, &opts, Utc::now(), &policy))
         })
         .await??;
     let monthly = if months.is_some() {
@@ -289,10 +264,24 @@ pub async fn anomalies(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AnomaliesOut>, ApiError> {
     let mut pairs = query_pairs(&raw)?;
-    let q = spend_query(&mut pairs)?;
+    let (q, check) = anomaly_query(&mut pairs)?;
+    no_more(&pairs)?;
+    let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
+    let found =
+        state.stores.run(move |s| apart(spend::detect_spend(s, &tenant, &q, &check, Utc::now(), &policy))).await??;
+    Ok(Json(AnomaliesOut {
+        from: found.from.to_string(),
+        anomalies: serde_json::to_value(&found.anomalies).unwrap_or_default(),
+    }))
+}
+
+/// Takes what to check and how out of `pairs` (`by`, `metric`, `top`, `from`, `min_impact`,
+/// `min_percent`, `level`, `direction`): the API's and the dashboard's anomaly parameters.
+pub(crate) fn anomaly_query(pairs: &mut Vec<(String, String)>) -> Result<(SpendQuery, CheckOptions), ApiError> {
+    let q = spend_query(pairs)?;
     let mut thresholds = Thresholds::default();
     let mut from = None;
-    for (k, v) in take(&mut pairs, &["from", "min_impact", "min_percent", "level", "direction"]) {
+    for (k, v) in take(pairs, &["from", "min_impact", "min_percent", "level", "direction"]) {
         match k.as_str() {
             "from" => from = Some(super::date("from", &v)?),
             "min_impact" => thresholds.min_impact = amount("min_impact", &v)?,
@@ -308,21 +297,7 @@ pub async fn anomalies(
             _ => thresholds.direction = Direction::parse(&v).ok_or_else(|| bad("direction", &v, "up, down or both"))?,
         }
     }
-    no_more(&pairs)?;
-    let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
-    let (from, found) = state
-        .stores
-        .run(move |s| {
-            let now = Utc::now();
-            let from = match from.map_or_else(|| last_final_day(s, &tenant, &q, &policy), Ok) {
-                Ok(f) => f - if from.is_some() { Duration::zero() } else { Duration::days(DEFAULT_CHECK_DAYS) },
-                Err(e) => return apart(Err(e)),
-            };
-            let check = CheckOptions::new(from, thresholds);
-            apart(spend::detect_spend(s, &tenant, &q, &check, now, &policy).map(|f| (from, f)))
-        })
-        .await??;
-    Ok(Json(AnomaliesOut { from: from.to_string(), anomalies: serde_json::to_value(&found).unwrap_or_default() }))
+    Ok((q, CheckOptions::new(from, thresholds)))
 }
 
 /// A mark: days of a monitored series a person said were expected.
@@ -417,6 +392,48 @@ fn check_mark(m: &MarkIn) -> Result<(NaiveDate, NaiveDate), ApiError> {
     Ok((from, to))
 }
 
+/// Which way a mark changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MarkChange {
+    /// Mark the days as expected.
+    Make,
+    /// Take the mark back.
+    TakeBack,
+}
+
+/// Makes or takes back the mark `m` for `tenant` (by `actor`); the marks after it. Shared by the
+/// API and the dashboard's forms; the caller has checked the role.
+pub(crate) async fn change_mark(
+    state: &AppState,
+    tenant: valdrix_core::TenantId,
+    actor: String,
+    m: MarkIn,
+    change: MarkChange,
+) -> Result<MarksOut, ApiError> {
+    let (from, to) = check_mark(&m)?;
+    let mark = AnomalyFeedback {
+        series: m.series,
+        first_day: from.to_string(),
+        last_day: to.to_string(),
+        created_at: String::new(),
+        created_by: actor,
+        note: m.note,
+    };
+    let (changed, list) = state
+        .stores
+        .run(move |s| {
+            let changed = match change {
+                MarkChange::Make => s.mark_anomaly_expected(&tenant, &mark)?,
+                MarkChange::TakeBack => {
+                    s.unmark_anomaly_expected(&tenant, &mark.series, &mark.first_day, &mark.last_day)?
+                }
+            };
+            Ok((changed, s.anomaly_feedback(&tenant)?))
+        })
+        .await?;
+    Ok(marks_out(list, changed))
+}
+
 /// Marks days of a series as expected (analyst): they are never reported again and never
 /// trained on.
 #[utoipa::path(post, path = "/api/v1/anomalies/marks", tag = "forecasts", request_body = MarkIn,
@@ -429,24 +446,8 @@ pub async fn mark(
 ) -> Result<Json<MarksOut>, ApiError> {
     caller.require(Role::Analyst)?;
     let m = json_body(body)?;
-    let (from, to) = check_mark(&m)?;
-    let mark = AnomalyFeedback {
-        series: m.series,
-        first_day: from.to_string(),
-        last_day: to.to_string(),
-        created_at: String::new(),
-        created_by: format!("key:{}", caller.key_id),
-        note: m.note,
-    };
-    let tenant = caller.tenant.clone();
-    let (changed, list) = state
-        .stores
-        .run(move |s| {
-            let changed = s.mark_anomaly_expected(&tenant, &mark)?;
-            Ok((changed, s.anomaly_feedback(&tenant)?))
-        })
-        .await?;
-    Ok(Json(marks_out(list, changed)))
+    let actor = format!("key:{}", caller.key_id);
+    Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::Make).await?))
 }
 
 /// Takes a mark back (analyst).
@@ -460,14 +461,6 @@ pub async fn unmark(
 ) -> Result<Json<MarksOut>, ApiError> {
     caller.require(Role::Analyst)?;
     let m = json_body(body)?;
-    let (from, to) = check_mark(&m)?;
-    let tenant = caller.tenant.clone();
-    let (changed, list) = state
-        .stores
-        .run(move |s| {
-            let changed = s.unmark_anomaly_expected(&tenant, &m.series, &from.to_string(), &to.to_string())?;
-            Ok((changed, s.anomaly_feedback(&tenant)?))
-        })
-        .await?;
-    Ok(Json(marks_out(list, changed)))
+    let actor = format!("key:{}", caller.key_id);
+    Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::TakeBack).await?))
 }

@@ -37,27 +37,71 @@ fn axis_top(max: f64) -> f64 {
     [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * magnitude).find(|v| *v >= max).unwrap_or(10.0 * magnitude)
 }
 
-/// The chart of `bars` (consecutive days) in `currency`; `total` labels it for tests and
-/// screen readers.
-pub fn daily(bars: &[Bar], currency: &str) -> Markup {
+/// One forecast day: the expected spend and its 80 % and 95 % bounds. Floats, as the model
+/// makes them: a forecast is not a bill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastDay {
+    /// The day.
+    pub day: NaiveDate,
+    /// The expected spend.
+    pub yhat: f64,
+    /// The 80 % interval.
+    pub lo80: f64,
+    /// The 80 % interval's top.
+    pub hi80: f64,
+    /// The 95 % interval.
+    pub lo95: f64,
+    /// The 95 % interval's top.
+    pub hi95: f64,
+}
+
+/// A forecast's figure for a data attribute or a label: two decimals.
+fn cents(v: f64) -> String {
+    format!("{:.2}", if v == 0.0 { 0.0 } else { v })
+}
+
+/// The chart of `bars` (consecutive days) in `currency`, and after the last final day the
+/// `forecast` (consecutive days) as a dashed line in its 80 % and 95 % bands; `total` labels it
+/// for tests and screen readers.
+pub fn daily(bars: &[Bar], forecast: &[ForecastDay], currency: &str) -> Markup {
     let total: Decimal = bars.iter().map(|b| b.amount).sum();
-    if bars.is_empty() {
+    let (Some(first), Some(last_bar)) = (bars.first(), bars.last()) else {
         return html! { p.empty { "No spend in this range." } };
-    }
-    let max = bars.iter().map(|b| b.amount.to_f64().unwrap_or(0.0)).fold(0.0, f64::max);
-    let top = axis_top(max);
+    };
+    let last = forecast.last().map_or(last_bar.day, |f| f.day.max(last_bar.day));
+    let columns = (last - first.day).num_days() as usize + 1;
+    let column = |day: NaiveDate| (day - first.day).num_days() as f64;
+    let max_bar = bars.iter().map(|b| b.amount.to_f64().unwrap_or(0.0)).fold(0.0, f64::max);
+    // The 80 % band sets the scale; the 95 % band may run off the top.
+    let top = axis_top(forecast.iter().map(|f| f.hi80).fold(max_bar, f64::max));
     let plot_w = WIDTH - LEFT - 8.0;
     let plot_h = HEIGHT - TOP - BOTTOM;
-    let step = plot_w / bars.len() as f64;
+    let step = plot_w / columns as f64;
     let bar_w = (step * 0.8).max(1.0);
     let y = |v: f64| TOP + plot_h - (v / top * plot_h).clamp(0.0, plot_h);
+    let x_mid = |day: NaiveDate| LEFT + step * column(day) + step / 2.0;
     let first_prelim = bars.iter().position(|b| b.preliminary);
+    // The first day is labelled unless the next month's label would overlap it (about 44 px).
+    let next_month = first.day.with_day(1).and_then(|d| d.checked_add_months(chrono::Months::new(1)));
+    let first_label = next_month.is_none_or(|n| (n - first.day).num_days() as f64 * step >= 44.0);
+    let ahead = match (forecast.first(), forecast.last()) {
+        (Some(a), Some(b)) => format!(", and a forecast from {} to {}", a.day, b.day),
+        _ => String::new(),
+    };
     let label = format!(
-        "Daily spend in {currency}, {} to {}: {} in total",
-        bars[0].day,
-        bars[bars.len() - 1].day,
+        "Daily spend in {currency}, {} to {}: {} in total{ahead}",
+        first.day,
+        last_bar.day,
         money(total, currency)
     );
+    // A band's outline: along the tops, back along the bottoms.
+    let band = |lo: fn(&ForecastDay) -> f64, hi: fn(&ForecastDay) -> f64| -> String {
+        let tops = forecast.iter().map(|f| format!("{:.1},{:.1}", x_mid(f.day), y(hi(f))));
+        let bottoms = forecast.iter().rev().map(|f| format!("{:.1},{:.1}", x_mid(f.day), y(lo(f))));
+        tops.chain(bottoms).collect::<Vec<_>>().join(" ")
+    };
+    let line = forecast.iter().map(|f| format!("{:.1},{:.1}", x_mid(f.day), y(f.yhat))).collect::<Vec<_>>().join(" ");
+    let forecast_total: f64 = forecast.iter().map(|f| f.yhat).sum();
     html! {
         svg.chart viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(label)
             data-total=(total.normalize().to_string()) data-currency=(currency) data-days=(bars.len()) {
@@ -66,7 +110,7 @@ pub fn daily(bars: &[Bar], currency: &str) -> Markup {
                 rect.preliminary-band x=(format!("{:.1}", LEFT + step * i as f64)) y=(TOP)
                     width=(format!("{:.1}", step * (bars.len() - i) as f64)) height=(plot_h) {}
                 // Right-aligned to the band's end, so a narrow band's label stays in the chart.
-                text.band-label x=(format!("{:.1}", WIDTH - 10.0)) y=(TOP + 12.0) text-anchor="end" { "preliminary →" }
+                text.band-label x=(format!("{:.1}", LEFT + step * bars.len() as f64 - 2.0)) y=(TOP + 12.0) text-anchor="end" { "preliminary →" }
             }
             @for frac in [0.0, 0.5, 1.0] {
                 line.grid x1=(LEFT) x2=(WIDTH - 8.0) y1=(format!("{:.1}", y(top * frac))) y2=(format!("{:.1}", y(top * frac))) {}
@@ -83,9 +127,33 @@ pub fn daily(bars: &[Bar], currency: &str) -> Markup {
                     data-day=(b.day.to_string()) data-amount=(b.amount.normalize().to_string()) {
                     title { (b.day) ": " (money(b.amount, currency)) @if b.preliminary { " (preliminary)" } }
                 }
-                @if b.day.day() == 1 || i == 0 {
-                    text.axis x=(format!("{:.1}", LEFT + step * i as f64)) y=(HEIGHT - 6.0) {
-                        (b.day.format("%b %-d"))
+            }
+            @for day in first.day.iter_days().take(columns) {
+                @if day.day() == 1 || (day == first.day && first_label) {
+                    text.axis x=(format!("{:.1}", LEFT + step * column(day))) y=(HEIGHT - 6.0) {
+                        (day.format("%b %-d"))
+                    }
+                }
+            }
+            @if let (Some(f0), Some(fl)) = (forecast.first(), forecast.last()) {
+                g.forecast data-from=(f0.day.to_string()) data-to=(fl.day.to_string()) data-days=(forecast.len())
+                    data-total=(cents(forecast_total)) {
+                    line.forecast-start x1=(format!("{:.1}", x_mid(f0.day) - step / 2.0)) x2=(format!("{:.1}", x_mid(f0.day) - step / 2.0))
+                        y1=(TOP) y2=(TOP + plot_h) {}
+                    text.band-label x=(format!("{:.1}", x_mid(f0.day) - step / 2.0 + 3.0)) y=(TOP + 26.0) { "forecast →" }
+                    polygon.band95 points=(band(|f| f.lo95, |f| f.hi95)) {}
+                    polygon.band80 points=(band(|f| f.lo80, |f| f.hi80)) {}
+                    polyline.expected points=(line) {}
+                    @for f in forecast {
+                        circle.point cx=(format!("{:.1}", x_mid(f.day))) cy=(format!("{:.1}", y(f.yhat))) r="2"
+                            data-day=(f.day.to_string()) data-yhat=(cents(f.yhat)) data-lo80=(cents(f.lo80))
+                            data-hi80=(cents(f.hi80)) data-lo95=(cents(f.lo95)) data-hi95=(cents(f.hi95)) {
+                            title {
+                                (f.day) ": forecast " (cents(f.yhat)) " " (currency)
+                                " (80 %: " (cents(f.lo80)) " to " (cents(f.hi80))
+                                "; 95 %: " (cents(f.lo95)) " to " (cents(f.hi95)) ")"
+                            }
+                        }
                     }
                 }
             }
@@ -213,9 +281,30 @@ mod tests {
             Bar { day: d(1), amount: Decimal::new(1001, 2), preliminary: false },
             Bar { day: d(2), amount: Decimal::new(2002, 2), preliminary: true },
         ];
-        let svg = daily(&bars, "USD").into_string();
+        let svg = daily(&bars, &[], "USD").into_string();
         assert!(svg.contains("data-total=\"30.03\""), "{svg}");
         assert!(svg.contains("preliminary-band"));
         assert_eq!(svg.matches("class=\"bar preliminary\"").count(), 1);
+        assert!(!svg.contains("forecast"), "{svg}");
+    }
+
+    #[test]
+    fn a_forecast_extends_the_chart_past_the_last_bar_in_its_bands() {
+        let d = |n| NaiveDate::from_ymd_opt(2026, 10, n).unwrap_or_default();
+        let bars: Vec<Bar> =
+            (1..=10).map(|n| Bar { day: d(n), amount: Decimal::new(100, 0), preliminary: n > 8 }).collect();
+        let forecast: Vec<ForecastDay> = (9..=20)
+            .map(|n| ForecastDay { day: d(n), yhat: 100.0, lo80: 90.0, hi80: 110.0, lo95: 80.0, hi95: 125.0 })
+            .collect();
+        let svg = daily(&bars, &forecast, "USD").into_string();
+        assert!(svg.contains("data-from=\"2026-10-09\" data-to=\"2026-10-20\" data-days=\"12\""), "{svg}");
+        assert!(svg.contains("data-total=\"1200.00\""), "{svg}");
+        assert_eq!(svg.matches("<circle").count(), 12);
+        assert_eq!(svg.matches("class=\"bar").count(), 10);
+        // Twenty columns: the last forecast day's point sits in the last column.
+        let step = (WIDTH - LEFT - 8.0) / 20.0;
+        assert!(svg.contains(&format!("cx=\"{:.1}\"", LEFT + step * 19.5)), "{svg}");
+        // The 80 % band's top (110) sets the axis: 200.
+        assert!(svg.contains(">200</text>"), "{svg}");
     }
 }

@@ -6,6 +6,7 @@
 //! records.
 
 mod allocation;
+mod anomalies;
 pub mod chart;
 mod pages;
 pub mod session;
@@ -35,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         .route("/explorer.csv", get(pages::explorer_csv))
         .route("/runs", get(pages::runs))
         .route("/runs/{run_id}", get(pages::run))
+        .route("/anomalies", get(anomalies::overview))
+        .route("/anomalies/mark", axum::routing::post(anomalies::mark))
+        .route("/anomalies/unmark", axum::routing::post(anomalies::unmark))
         .route("/zombies", get(zombies::overview))
         .route("/allocation", get(allocation::overview))
         .route("/allocation/explain", get(allocation::explain))
@@ -145,7 +149,7 @@ pub fn layout(title: &str, session: Option<&Session>, active: &str, content: Mar
                     a.brand href="/" { "Valdrix" }
                     @if let Some(s) = session {
                         nav {
-                            @for (href, name) in [("/", "Overview"), ("/explorer", "Cost explorer"), ("/runs", "Ingestion runs"), ("/allocation", "Allocation"), ("/zombies", "Zombies"), ("/api/v1/docs/", "API")] {
+                            @for (href, name) in [("/", "Overview"), ("/explorer", "Cost explorer"), ("/runs", "Ingestion runs"), ("/allocation", "Allocation"), ("/anomalies", "Anomalies"), ("/zombies", "Zombies"), ("/api/v1/docs/", "API")] {
                                 a class=(if name == active { "active" } else { "" }) href=(href) { (name) }
                             }
                         }

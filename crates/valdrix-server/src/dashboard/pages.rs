@@ -10,7 +10,9 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 use maud::{html, Markup};
 use rust_decimal::Decimal;
 
-use valdrix_store::{CostQuery, CostRow, Dimension, Freshness, Metric, RestatementAlert, RunSummary};
+use valdrix_analytics::forecast::{Forecast, Options};
+use valdrix_analytics::spend::{self, CurrencyForecast, Horizon, SpendError, SpendQuery};
+use valdrix_store::{CostQuery, CostRow, Dimension, Freshness, Metric, RestatementAlert, RunSummary, StoreError};
 
 use super::chart::{self, Bar};
 use super::{layout, money, page, Session};
@@ -119,6 +121,9 @@ fn alerts_table(alerts: &[RestatementAlert]) -> Markup {
     }
 }
 
+/// Days of forecast on the overview: enough to reach the end of any month from its first day.
+const FORECAST_DAYS: usize = 31;
+
 /// What the overview reads, in one store call.
 struct OverviewData {
     days: Vec<CostRow>,
@@ -126,6 +131,24 @@ struct OverviewData {
     services: Vec<CostRow>,
     accounts: Vec<CostRow>,
     alerts: Vec<RestatementAlert>,
+    /// The total's forecast per currency, or why there is none.
+    forecast: Result<Vec<CurrencyForecast>, String>,
+}
+
+/// The total's forecast from the day after the last final day, or why there is none (too
+/// little final history is a reason to show, not a failure).
+fn total_forecast(
+    s: &dyn valdrix_store::Store,
+    tenant: &valdrix_core::TenantId,
+    policy: &valdrix_store::TrustPolicy,
+) -> Result<Result<Vec<CurrencyForecast>, String>, StoreError> {
+    let opts = Options::new(FORECAST_DAYS);
+    let ahead = Horizon::Days(FORECAST_DAYS);
+    match spend::forecast_spend(s, tenant, &SpendQuery::default(), ahead, &opts, chrono::Utc::now(), policy) {
+        Ok(f) => Ok(Ok(f)),
+        Err(SpendError::Store(e)) => Err(e),
+        Err(e) => Ok(Err(e.to_string())),
+    }
 }
 
 /// The overview: daily spend, month to date against last month, top services and accounts,
@@ -153,7 +176,8 @@ pub async fn overview(session: Session, State(state): State<AppState>) -> Respon
                 accounts = s.costs(&tenant, &q(Dimension::Account))?;
             }
             let alerts = s.alerts(&tenant, None, None, 10)?;
-            Ok(OverviewData { days, fresh, services, accounts, alerts })
+            let forecast = total_forecast(s, &tenant, &policy)?;
+            Ok(OverviewData { days, fresh, services, accounts, alerts, forecast })
         })
         .await;
     let data = match data {
@@ -182,6 +206,10 @@ fn overview_content(data: &OverviewData, currency: &str, last: NaiveDate) -> Mar
     let change = (!prev_mtd.is_zero()).then(|| ((mtd - prev_mtd) * Decimal::ONE_HUNDRED / prev_mtd).round_dp(1));
     let from = last.checked_sub_days(Days::new(89)).unwrap_or(last);
     let bars = bars(&data.days, currency, from, last, &data.fresh);
+    let forecast = data.forecast.as_ref().ok().and_then(|f| f.iter().find(|c| c.currency == currency));
+    let ahead: Vec<chart::ForecastDay> = forecast.map(|c| forecast_days(&c.total)).unwrap_or_default();
+    let month_end = month.checked_add_months(Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(last);
+    let outlook = forecast.and_then(|c| month_outlook(&data.days, currency, month, month_end, &c.total));
     let others: Vec<String> = data
         .days
         .iter()
@@ -216,17 +244,102 @@ fn overview_content(data: &OverviewData, currency: &str, last: NaiveDate) -> Mar
                 span.label { (prev.format("%B")) " in full" }
                 span.value { (money(prev_full, currency)) }
             }
+            @if let Some(o) = &outlook {
+                div.kpi #month-forecast data-amount=(o.expected.normalize().to_string())
+                    data-lo=(o.lo.normalize().to_string()) data-hi=(o.hi.normalize().to_string()) {
+                    span.label { (month.format("%B")) " forecast" }
+                    span.value { (money(o.expected, currency)) }
+                    span.delta { "80 %: " (money(o.lo, currency)) " to " (money(o.hi, currency)) }
+                }
+            }
         }
         section.card.wide {
-            h2 { "Daily spend, last 90 days" }
-            (chart::daily(&bars, currency))
-            p.legend { span.swatch.final {} "final" span.swatch.prelim {} "preliminary: the provider may still restate these days" }
+            h2 { "Daily spend, last 90 days" @if !ahead.is_empty() { ", and the forecast" } }
+            (chart::daily(&bars, &ahead, currency))
+            p.legend {
+                span.swatch.final {} "final" span.swatch.prelim {} "preliminary: the provider may still restate these days"
+                @if !ahead.is_empty() { span.swatch.forecast {} "forecast, in its 80 % and 95 % intervals" }
+            }
+            (forecast_note(&data.forecast, forecast))
         }
         div.grid {
             (top_table(&format!("Top services, {}", month.format("%B")), "top-services", &data.services, currency))
             (top_table(&format!("Top accounts, {}", month.format("%B")), "top-accounts", &data.accounts, currency))
         }
         (alerts_table(&data.alerts))
+    }
+}
+
+/// A forecast's days for the chart (the first two interval levels: 80 % and 95 %).
+fn forecast_days(f: &Forecast) -> Vec<chart::ForecastDay> {
+    f.points
+        .iter()
+        .map(|p| {
+            let band = |k: usize| p.intervals.get(k).map_or((p.yhat, p.yhat), |i| (i.lo, i.hi));
+            let ((lo80, hi80), (lo95, hi95)) = (band(0), band(1));
+            chart::ForecastDay { day: p.date, yhat: p.yhat, lo80, hi80, lo95, hi95 }
+        })
+        .collect()
+}
+
+/// The month's expected total: its final days as billed, the rest forecast.
+struct Outlook {
+    expected: Decimal,
+    lo: Decimal,
+    hi: Decimal,
+}
+
+/// The outlook for `month` (to `month_end`), when the forecast reaches into it and covers its
+/// end; none when the month is final already.
+fn month_outlook(
+    days: &[CostRow],
+    currency: &str,
+    month: NaiveDate,
+    month_end: NaiveDate,
+    f: &Forecast,
+) -> Option<Outlook> {
+    let start = f.points.first()?.date;
+    let last = f.points.last()?.date;
+    if start > month_end || last < month_end {
+        return None;
+    }
+    let billed = if start > month { sum_days(days, currency, month, start.pred_opt()?) } else { Decimal::ZERO };
+    let ahead: Vec<&valdrix_analytics::forecast::Point> =
+        f.points.iter().filter(|p| p.date >= month && p.date <= month_end).collect();
+    let add = |pick: &dyn Fn(&valdrix_analytics::forecast::Point) -> f64| {
+        let v: f64 = ahead.iter().map(|p| pick(p)).sum();
+        billed + Decimal::from_f64_retain(v).unwrap_or_default().round_dp(2)
+    };
+    Some(Outlook {
+        expected: add(&|p| p.yhat),
+        lo: add(&|p| p.intervals.first().map_or(p.yhat, |i| i.lo)),
+        hi: add(&|p| p.intervals.first().map_or(p.yhat, |i| i.hi)),
+    })
+}
+
+/// What the chart's forecast is, how good its backtest was, or why there is none.
+fn forecast_note(all: &Result<Vec<CurrencyForecast>, String>, shown: Option<&CurrencyForecast>) -> Markup {
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |m| format!("{:.1} %", m * 100.0));
+    html! {
+        @match (all, shown) {
+            (Err(why), _) => p.sub #forecast-note { "No forecast: " (why) },
+            (Ok(_), None) => p.sub #forecast-note { "No forecast in this currency." },
+            (Ok(_), Some(c)) => {
+                @let f = &c.total;
+                @let a = f.accuracy.as_ref();
+                p.sub #forecast-note data-model=(f.model) data-confidence=(format!("{:.2}", f.confidence)) {
+                    "Forecast of final spend from " (f.trained_through.succ_opt().unwrap_or(f.trained_through))
+                    " (trained " (f.trained_from) " to " (f.trained_through) "; model " (f.model) "). Backtest: MAPE "
+                    (pct(a.and_then(|a| a.mape)))
+                    @if let Some(cov) = a.and_then(|a| a.coverage.first()) {
+                        ", the 80 % interval held on " (format!("{:.0}", cov.share * 100.0)) " % of days"
+                    }
+                    "."
+                    @if f.low_confidence { strong.low { " Low confidence: the backtest's error is over 20 %." } }
+                    " " a href="/anomalies" { "Anomalies" } " · " a href="/api/v1/forecast" { "the forecast as JSON" }
+                }
+            }
+        }
     }
 }
 
@@ -375,7 +488,7 @@ pub async fn explorer(session: Session, State(state): State<AppState>, RawQuery(
         }
         section.card.wide {
             h2 { "Daily " (p.metric.column()) ", " (p.from) " to " (p.to) }
-            (chart::daily(&bars, &currency))
+            (chart::daily(&bars, &[], &currency))
         }
         section.card.wide {
             h2 { (groups.len()) " groups" @if shown < groups.len() { " (the largest " (shown) " shown; the CSV has all)" } }
