@@ -651,3 +651,54 @@ pub fn track(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_horizon_in_months_runs_to_the_end_of_the_last_month() {
+        // From 25 November: the rest of November (6 days) and all of December.
+        assert_eq!(Horizon::Months(1).days_from(day(2026, 11, 25)), 37);
+        // From the first of a month: that month and the next twelve.
+        assert_eq!(Horizon::Months(12).days_from(day(2027, 1, 1)), 31 + 365);
+        assert_eq!(Horizon::Days(30).days_from(day(2026, 11, 25)), 30);
+    }
+
+    /// Values with spend for their last `days` days, zeros before (as `daily_spend` reads them).
+    fn spend_of(values: &[(&str, usize)]) -> CurrencySpend {
+        let len = values.iter().map(|v| v.1).max().unwrap_or(0);
+        let series = |key: Option<&str>, days: usize| SpendSeries {
+            name: series_name(Some(&Dimension::Service), key),
+            key: key.map(str::to_string),
+            currency: "USD".into(),
+            series: DailySeries {
+                start: day(2026, 1, 1),
+                values: (0..len).map(|i| Some(if i + days >= len { 100.0 } else { 0.0 })).collect(),
+            },
+        };
+        CurrencySpend {
+            currency: "USD".into(),
+            total: series(None, len),
+            categories: values.iter().map(|(k, n)| series(Some(k), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_monitor_whose_values_are_all_too_young_says_so_rather_than_finding_nothing() {
+        let check = CheckOptions::new(None, Thresholds::default());
+        let young = spend_of(&[("a", 10), ("b", 10)]);
+        assert!(matches!(
+            detect_currencies(std::slice::from_ref(&young), &check),
+            Err(SpendError::Detect(DetectError::TooShort { .. }))
+        ));
+        // One value old enough to check: the young one is skipped, and nothing is found.
+        let mixed = spend_of(&[("a", 120), ("b", 10)]);
+        let found = detect_currencies(std::slice::from_ref(&mixed), &check);
+        assert!(matches!(found.as_deref(), Ok([])), "{found:?}");
+    }
+}
