@@ -293,21 +293,12 @@ fn money(v: f64, csv: bool) -> String {
 
 /// Daily rows: `series,currency,date,yhat,lo80,hi80,...`.
 fn daily_grid(currency: &str, rows: &[(String, &forecast::Forecast)], levels: &[f64], csv: bool) -> Grid {
-    let mut columns = vec!["series".to_string(), "currency".to_string(), "date".to_string(), "yhat".to_string()];
-    for l in levels {
-        columns.push(format!("lo{}", series::level_label(*l)));
-        columns.push(format!("hi{}", series::level_label(*l)));
-    }
+    let columns = band_columns(&["series", "currency", "date"], levels);
     let mut out = Vec::new();
     for (key, f) in rows {
         for p in &f.points {
-            let mut row =
-                vec![Some(key.clone()), Some(currency.to_string()), Some(p.date.to_string()), Some(money(p.yhat, csv))];
-            for i in &p.intervals {
-                row.push(Some(money(i.lo, csv)));
-                row.push(Some(money(i.hi, csv)));
-            }
-            out.push(row);
+            let first = [key.clone(), currency.to_string(), p.date.to_string()];
+            out.push(first.into_iter().map(Some).chain(band_cells(p.yhat, &p.intervals, csv)).collect());
         }
     }
     let numeric = (0..columns.len()).map(|i| i > 2).collect();
@@ -316,31 +307,33 @@ fn daily_grid(currency: &str, rows: &[(String, &forecast::Forecast)], levels: &[
 
 /// Monthly rows: `series,currency,month,days,yhat,lo80,hi80,...`.
 fn month_grid(currency: &str, rows: &[(String, &forecast::Forecast)], levels: &[f64], csv: bool) -> Grid {
-    let mut columns =
-        vec!["series".to_string(), "currency".to_string(), "month".to_string(), "days".to_string(), "yhat".to_string()];
-    for l in levels {
-        columns.push(format!("lo{}", series::level_label(*l)));
-        columns.push(format!("hi{}", series::level_label(*l)));
-    }
+    let columns = band_columns(&["series", "currency", "month", "days"], levels);
     let mut out = Vec::new();
     for (key, f) in rows {
         for m in forecast::monthly(&f.points) {
-            let mut row = vec![
-                Some(key.clone()),
-                Some(currency.to_string()),
-                Some(m.month.clone()),
-                Some(m.days.to_string()),
-                Some(money(m.yhat, csv)),
-            ];
-            for i in &m.intervals {
-                row.push(Some(money(i.lo, csv)));
-                row.push(Some(money(i.hi, csv)));
-            }
-            out.push(row);
+            let first = [key.clone(), currency.to_string(), m.month.clone(), m.days.to_string()];
+            out.push(first.into_iter().map(Some).chain(band_cells(m.yhat, &m.intervals, csv)).collect());
         }
     }
     let numeric = (0..columns.len()).map(|i| i > 2).collect();
     Grid { columns, rows: out, numeric }
+}
+
+/// Column names: `first`, then `yhat` and a low and a high per interval level (`lo80`, `hi80`).
+fn band_columns(first: &[&str], levels: &[f64]) -> Vec<String> {
+    let mut columns: Vec<String> = first.iter().map(|c| c.to_string()).collect();
+    columns.push("yhat".into());
+    for l in levels {
+        columns.push(format!("lo{}", series::level_label(*l)));
+        columns.push(format!("hi{}", series::level_label(*l)));
+    }
+    columns
+}
+
+/// A forecast's cells under [`band_columns`]: the figure, then each interval's bounds.
+fn band_cells(yhat: f64, intervals: &[forecast::Interval], csv: bool) -> impl Iterator<Item = Option<String>> + '_ {
+    std::iter::once(Some(money(yhat, csv)))
+        .chain(intervals.iter().flat_map(move |i| [Some(money(i.lo, csv)), Some(money(i.hi, csv))]))
 }
 
 /// One row per value: the horizon's forecast total, its 80 % range, the model and its backtest.
