@@ -9,9 +9,10 @@
 //! each target's totals, which the DuckDB side must match to the last digit.
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{Array, ArrayRef, Decimal128Array, Decimal128Builder, StringArray, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
+use arrow_array::builder::{Decimal128Builder, StringBuilder};
+use arrow_array::RecordBatch;
+use arrow_array::{Array, ArrayRef, Decimal128Array, StringArray};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;

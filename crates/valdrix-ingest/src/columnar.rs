@@ -7,8 +7,8 @@
 //! bits, and each timestamp into a day number with integer arithmetic. The values are the same
 //! as the row reader's: the same trimming rule, the same shortest-text decimal, the same UTC day.
 
-use arrow::array::{Array, Float64Array, Int32Array, LargeStringArray, MapArray, StringArray, StringViewArray};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow_array::{Array, Float64Array, Int32Array, LargeStringArray, MapArray, StringArray, StringViewArray};
+use arrow_schema::{DataType, TimeUnit};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
@@ -76,13 +76,13 @@ enum Strings<'a> {
 
 impl<'a> Strings<'a> {
     fn of(a: &'a dyn Array) -> Option<Self> {
-        use arrow::array::AsArray;
+        use arrow_array::cast::AsArray;
         Some(match a.data_type() {
             DataType::Utf8 => Strings::Str(a.as_string::<i32>()),
             DataType::LargeUtf8 => Strings::LargeStr(a.as_string::<i64>()),
             DataType::Utf8View => Strings::Views(a.as_string_view()),
             DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8 => {
-                let d = a.as_dictionary::<arrow::datatypes::Int32Type>();
+                let d = a.as_dictionary::<arrow_array::types::Int32Type>();
                 Strings::Dict(d.keys(), d.values().as_string::<i32>())
             }
             DataType::Null => Strings::Absent,
@@ -304,8 +304,8 @@ pub(crate) enum DayCol<'a> {
 impl<'a> DayCol<'a> {
     /// Column `col` of `batch`.
     pub(crate) fn new(batch: &BatchView<'a>, col: Option<usize>) -> Self {
-        use arrow::array::AsArray;
-        use arrow::datatypes::{
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{
             TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
         };
         match col.map(|c| (c, batch.column(c))) {

@@ -1,7 +1,7 @@
 //! Reading one file: encoding detection (plain, gzip, Parquet, JSON lines), format detection, and
 //! streaming rows through the format's normaliser into a rollup.
 
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use sha2::{Digest, Sha256};
@@ -523,7 +523,7 @@ impl RowGroupJob<'_> {
         let mut done: u64 = 0;
         for batch in reader {
             let batch = batch.map_err(|e| parquet_error(file, row_group_of(first_row + done), e))?;
-            let mut full: Vec<Option<&arrow::array::ArrayRef>> = vec![None; width];
+            let mut full: Vec<Option<&arrow_array::ArrayRef>> = vec![None; width];
             for (k, &col) in self.selected.iter().enumerate() {
                 full[col] = batch.columns().get(k);
             }

@@ -1,11 +1,13 @@
 //! A row-oriented view over CSV records and Arrow record batches, so that one normaliser per
 //! billing format serves both CSV and Parquet input.
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array,
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, DictionaryArray, Float32Array, Float64Array, Int32Array, Int64Array,
     LargeStringArray, MapArray, StringArray, StringViewArray, StructArray,
 };
-use arrow::datatypes::{DataType, Int32Type, TimeUnit};
+use arrow_schema::{DataType, TimeUnit};
 use chrono::{DateTime, NaiveDateTime};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
@@ -417,7 +419,7 @@ impl Row for ArrowRow<'_> {
             View::I32(a) => Ok(a.is_valid(i).then(|| Decimal::from(a.value(i)))),
             View::Null => Ok(None),
             View::Other(a) if matches!(a.data_type(), DataType::Decimal128(_, _)) => {
-                let arr = a.as_primitive::<arrow::datatypes::Decimal128Type>();
+                let arr = a.as_primitive::<arrow_array::types::Decimal128Type>();
                 if arr.is_null(i) {
                     return Ok(None);
                 }
@@ -454,10 +456,10 @@ impl Row for ArrowRow<'_> {
                     return Ok(None);
                 }
                 let v = match unit {
-                    TimeUnit::Second => a.as_primitive::<arrow::datatypes::TimestampSecondType>().value(i),
-                    TimeUnit::Millisecond => a.as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(i),
-                    TimeUnit::Microsecond => a.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i),
-                    TimeUnit::Nanosecond => a.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(i),
+                    TimeUnit::Second => a.as_primitive::<arrow_array::types::TimestampSecondType>().value(i),
+                    TimeUnit::Millisecond => a.as_primitive::<arrow_array::types::TimestampMillisecondType>().value(i),
+                    TimeUnit::Microsecond => a.as_primitive::<arrow_array::types::TimestampMicrosecondType>().value(i),
+                    TimeUnit::Nanosecond => a.as_primitive::<arrow_array::types::TimestampNanosecondType>().value(i),
                 };
                 ts_from_i64(v, *unit).map(Some).ok_or_else(|| format!("timestamp {v} is out of range"))
             }
@@ -465,7 +467,7 @@ impl Row for ArrowRow<'_> {
                 if a.is_null(i) {
                     return Ok(None);
                 }
-                let days = a.as_primitive::<arrow::datatypes::Date32Type>().value(i);
+                let days = a.as_primitive::<arrow_array::types::Date32Type>().value(i);
                 ts_from_i64(days as i64 * 86_400, TimeUnit::Second)
                     .map(Some)
                     .ok_or_else(|| format!("date {days} is out of range"))
@@ -612,18 +614,18 @@ fn arrow_value_json(a: &dyn Array, i: usize) -> serde_json::Value {
         }
         DataType::Float64 => {
             // Keep the shortest text so that decimals are read exactly downstream.
-            let v = a.as_primitive::<arrow::datatypes::Float64Type>().value(i);
+            let v = a.as_primitive::<arrow_array::types::Float64Type>().value(i);
             serde_json::Number::from_f64(v).map(Value::Number).unwrap_or(Value::Null)
         }
-        DataType::Int64 => Value::from(a.as_primitive::<arrow::datatypes::Int64Type>().value(i)),
-        DataType::Int32 => Value::from(a.as_primitive::<arrow::datatypes::Int32Type>().value(i)),
+        DataType::Int64 => Value::from(a.as_primitive::<arrow_array::types::Int64Type>().value(i)),
+        DataType::Int32 => Value::from(a.as_primitive::<arrow_array::types::Int32Type>().value(i)),
         DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
         DataType::Timestamp(unit, _) => {
             let v = match unit {
-                TimeUnit::Second => a.as_primitive::<arrow::datatypes::TimestampSecondType>().value(i),
-                TimeUnit::Millisecond => a.as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(i),
-                TimeUnit::Microsecond => a.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(i),
-                TimeUnit::Nanosecond => a.as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(i),
+                TimeUnit::Second => a.as_primitive::<arrow_array::types::TimestampSecondType>().value(i),
+                TimeUnit::Millisecond => a.as_primitive::<arrow_array::types::TimestampMillisecondType>().value(i),
+                TimeUnit::Microsecond => a.as_primitive::<arrow_array::types::TimestampMicrosecondType>().value(i),
+                TimeUnit::Nanosecond => a.as_primitive::<arrow_array::types::TimestampNanosecondType>().value(i),
             };
             ts_from_i64(v, *unit)
                 .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string()))

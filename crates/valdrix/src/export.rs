@@ -4,9 +4,10 @@
 //! (a name only with its id, a unit only with its quantity), timestamps are ISO 8601 with `Z`.
 
 use anyhow::{bail, Context, Result};
-use arrow::array::{ArrayRef, Decimal128Builder, StringBuilder};
-use arrow::datatypes::{DataType, Field, Schema};
-use arrow::record_batch::RecordBatch;
+use arrow_array::builder::{Decimal128Builder, StringBuilder};
+use arrow_array::ArrayRef;
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
