@@ -514,12 +514,7 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
             .collect()
     };
     let a_account = accounts(a).difference(&accounts(b)).next().expect("an account only a has").clone();
-    let browser: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .max_idle_connections(0)
-        .build()
-        .into();
+    let browser = browser();
     let cookie = sign_in(&browser, &api.base, b);
     let page = |path: &str, cookie: &str| {
         let r = browser.get(format!("{}{path}", api.base)).header("Cookie", cookie).call().unwrap();
@@ -538,6 +533,16 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
 }
 
 /// Signs in to the dashboard with `key` as a browser does; the session cookie.
+/// A browser for the dashboard: statuses as answers, redirects not followed.
+fn browser() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).max_idle_connections(0).build().into()
+}
+
+/// The first form token (`csrf`) of a page.
+fn form_token(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string()
+}
+
 fn sign_in(browser: &ureq::Agent, base: &str, key: &str) -> String {
     let form = browser.get(format!("{base}/login")).call().unwrap();
     let set_cookie = |r: &ureq::http::Response<ureq::Body>, name: &str| {
@@ -550,7 +555,7 @@ fn sign_in(browser: &ureq::Agent, base: &str, key: &str) -> String {
     };
     let nonce = set_cookie(&form, "vdx_login=");
     let html = form.into_body().read_to_string().unwrap();
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let csrf = form_token(&html);
     let done = browser
         .post(format!("{base}/login"))
         .header("Cookie", &nonce)
@@ -655,18 +660,13 @@ fn zombie_findings_and_plans_stay_within_the_tenant_and_need_a_second_admin() {
     );
 
     // Approval on the dashboard by an admin of a who did not make the plan.
-    let browser: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .max_idle_connections(0)
-        .build()
-        .into();
+    let browser = browser();
     let cookie = sign_in(&browser, &api.base, &a_admin);
     let page = browser.get(format!("{}/zombies", api.base)).header("Cookie", &cookie).call().unwrap();
     assert_eq!(page.status().as_u16(), 200);
     let html = page.into_body().read_to_string().unwrap();
     assert!(html.contains("vol-1") && html.contains("3.65 USD") && html.contains("Approve"), "{html}");
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let csrf = form_token(&html);
     let forged = browser
         .post(format!("{}/zombies/plans/{plan_id}/approve", api.base))
         .header("Cookie", &cookie)
@@ -897,12 +897,7 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 0);
 
     // The dashboard: c's overview draws c's forecast; a's says why it has none.
-    let browser: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .max_idle_connections(0)
-        .build()
-        .into();
+    let browser = browser();
     let get = |cookie: &str, path: &str| {
         let r = browser.get(format!("{}{path}", api.base)).header("Cookie", cookie).call().unwrap();
         (r.status().as_u16(), r.into_body().read_to_string().unwrap())
@@ -919,7 +914,7 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     let (status, html) = get(&a_cookie, "/anomalies?by=service&from=");
     assert_eq!(status, 200);
     assert!(html.contains("id=\"no-anomalies\"") && html.contains("anomaly detection needs at least"), "{html}");
-    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let csrf = form_token(&html);
     let post = |cookie: &str, path: &str, csrf: &str| {
         let form = [
             ("csrf", csrf),
@@ -943,7 +938,7 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     let b_cookie = sign_in(&browser, &api.base, &b_viewer);
     let (_, html) = get(&b_cookie, "/anomalies");
     assert!(!html.contains("action=\"/anomalies/mark\""), "a viewer is offered the form: {html}");
-    let b_csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let b_csrf = form_token(&html);
     assert_eq!(post(&b_cookie, "/anomalies/mark", &b_csrf).0, 403, "a viewer marking");
     assert_eq!(post(&a_cookie, "/anomalies/unmark", &csrf).0, 303);
     assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 0);

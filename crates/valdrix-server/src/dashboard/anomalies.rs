@@ -51,9 +51,9 @@ pub async fn overview(session: Session, State(state): State<AppState>, RawQuery(
     let parsed = given(&raw).and_then(|mut pairs| {
         let (q, check) = anomaly_query(&mut pairs)?;
         crate::api::no_more(&pairs)?;
-        Ok((pairs, q, check))
+        Ok((q, check))
     });
-    let (_, q, check) = match parsed {
+    let (q, check) = match parsed {
         Ok(p) => p,
         Err(e) => return error_page(&session, e),
     };
