@@ -115,7 +115,7 @@ impl Bands {
                     let hi = (h + w + 1).min(reach);
                     let mut pool: Vec<f64> = raw[lo..hi].iter().flatten().copied().collect();
                     if pool.len() >= MIN_POOL || (lo == 0 && hi == reach) {
-                        pool.sort_by(f64::total_cmp);
+                        pool.sort_unstable_by(f64::total_cmp);
                         break pool;
                     }
                     w *= 2;

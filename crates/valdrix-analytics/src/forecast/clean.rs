@@ -62,7 +62,7 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     let weekly = if n >= 2 * WEEK { weekly_component(&z) } else { vec![0.0; n] };
     let mut d: Vec<f64> = z.iter().zip(&weekly).map(|(z, s)| z - s).collect();
 
-    let noise = noise_scale(&d, &rolling_median(&d, WEEK), &known);
+    let noise = noise_scale(&d, &rolling_median(&d, WEEK, &known), &known);
     let min_shift = match transform {
         Transform::Log => SHIFT_MIN_SHARE,
         Transform::Identity => SHIFT_MIN_SHARE * median(&mut d.iter().map(|v| v.abs()).collect::<Vec<_>>()),
@@ -74,17 +74,59 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
         }
     }
 
-    // Outliers: days far from the median of their week, once levels are aligned. Days that had
-    // no usable value are replaced too.
-    let centre = rolling_median(&d, WEEK);
+    // Outliers: days far from the median of their week, once levels are aligned. The median is
+    // taken twice, the second time without the days the first found far: a cluster of odd days
+    // (a holiday weekend, an outage) would otherwise drag its neighbours' median with it, so that
+    // normal days beside it look odd and odd days are replaced by odd values. Days that had no
+    // usable value are replaced too.
+    let centre = rolling_median(&d, WEEK, &known);
     let noise = noise_scale(&d, &centre, &known);
+    let far = |centre: &[f64]| -> Vec<bool> {
+        (0..n).map(|i| known[i] && noise > 0.0 && (d[i] - centre[i]).abs() > OUTLIER_Z * noise).collect()
+    };
+    let first = far(&centre);
+    let normal: Vec<bool> = first.iter().zip(&known).map(|(f, k)| *k && !f).collect();
+    let (mut centre, counted, mut buf) = (centre, normal.contains(&true).then_some(&normal[..]), Vec::new());
+    // Only the windows that hold a day found far change.
+    for (i, c) in centre.iter_mut().enumerate() {
+        if first[i.saturating_sub(WEEK / 2)..(i + WEEK / 2 + 1).min(n)].contains(&true) {
+            *c = window_median(&d, i, WEEK, counted, &mut buf);
+        }
+    }
+    let mut far = far(&centre);
+    // A change of the weekly pattern (an airline cutting its Saturday flights, a batch job moved
+    // to Sundays) makes the same weekday stand out week after week. That is the pattern now, not
+    // an outlier: a day is kept when it is one of three or more of its weekday in a row that lean
+    // the same way, the next in the row by at least half as much. A day that stands out from the
+    // same weekday next to it (Thanksgiving in a rising season), or two in a row (a holiday
+    // fortnight), are still outliers.
+    let lean = |i: usize| d[i] - centre[i];
+    let leans = |j: Option<usize>| j.filter(|&j| j < n && known[j]).map(lean);
+    let repeated: Vec<bool> = (0..n)
+        .map(|i| {
+            let like = |j: Option<usize>, next: bool| {
+                leans(j).is_some_and(|l| {
+                    l.signum() == lean(i).signum()
+                        && l.abs() > OUTLIER_Z * noise / 2.0
+                        && (!next || l.abs() >= lean(i).abs() / 2.0)
+                })
+            };
+            let (back, ahead) = (i.checked_sub(WEEK), Some(i + WEEK));
+            let (back2, ahead2) = (i.checked_sub(2 * WEEK), Some(i + 2 * WEEK));
+            far[i]
+                && ((like(back, true) && (like(back2, false) || like(ahead, true)))
+                    || (like(ahead, true) && like(ahead2, false)))
+        })
+        .collect();
+    for (f, r) in far.iter_mut().zip(repeated) {
+        *f &= !r;
+    }
     let mut outliers = Vec::new();
     for i in 0..n {
-        let far = noise > 0.0 && (d[i] - centre[i]).abs() > OUTLIER_Z * noise;
-        if known[i] && far {
+        if far[i] {
             outliers.push(i);
         }
-        if !known[i] || far {
+        if !known[i] || far[i] {
             d[i] = centre[i];
         }
     }
@@ -220,17 +262,28 @@ fn best_split(d: &[f64], t: usize) -> usize {
     (first..=last).min_by(|&x, &y| cost(x).total_cmp(&cost(y))).unwrap_or(t)
 }
 
-/// The median of each day's centred window of `w` days (shorter at the ends).
-fn rolling_median(d: &[f64], w: usize) -> Vec<f64> {
-    let half = w / 2;
+/// The median of each day's centred window of `w` days (shorter at the ends), counting only the
+/// days `counted` allows; a window with none of them is widened until it has some (every day
+/// counts when none is allowed at all).
+fn rolling_median(d: &[f64], w: usize, counted: &[bool]) -> Vec<f64> {
+    let counted = counted.contains(&true).then_some(counted);
     let mut buf = Vec::with_capacity(w);
-    (0..d.len())
-        .map(|i| {
-            buf.clear();
-            buf.extend_from_slice(&d[i.saturating_sub(half)..(i + half + 1).min(d.len())]);
-            median(&mut buf)
-        })
-        .collect()
+    (0..d.len()).map(|i| window_median(d, i, w, counted, &mut buf)).collect()
+}
+
+/// The median of day `i`'s window in [`rolling_median`] (`counted`: `None` when every day
+/// counts), `buf` its scratch space.
+fn window_median(d: &[f64], i: usize, w: usize, counted: Option<&[bool]>, buf: &mut Vec<f64>) -> f64 {
+    let mut half = w / 2;
+    loop {
+        let window = i.saturating_sub(half)..(i + half + 1).min(d.len());
+        buf.clear();
+        buf.extend(window.filter(|&j| counted.is_none_or(|c| c[j])).map(|j| d[j]));
+        if !buf.is_empty() {
+            return median(buf);
+        }
+        half = (half * 2).max(1);
+    }
 }
 
 /// The median (0 for no values); reorders `v`.
@@ -283,6 +336,25 @@ mod tests {
         assert_eq!(p.outliers, vec![100]);
         assert!((p.transform.invert(p.z[100]) - 100.0).abs() < 10.0, "{}", p.transform.invert(p.z[100]));
         assert!(p.changepoints.is_empty());
+    }
+
+    #[test]
+    fn a_weekday_that_changes_for_good_is_the_pattern_not_outliers() {
+        // Saturdays (index 5 mod 7) drop by a third from day 110 on; the other days stay.
+        let mut y = weekly_series(140);
+        for (i, v) in y.iter_mut().enumerate().skip(110) {
+            if i % 7 == 5 {
+                *v *= 0.66;
+            }
+        }
+        let p = prepare(&y, day0(), Transform::Log);
+        assert!(p.outliers.iter().all(|&i| i < 110), "{:?}", p.outliers);
+        assert!((p.transform.invert(p.z[138]) - y[138]).abs() < 1e-6, "{}", p.transform.invert(p.z[138]));
+        // One odd Saturday, or two in a row, are still outliers.
+        let mut y = weekly_series(140);
+        y[124] *= 0.66;
+        y[131] *= 0.66;
+        assert_eq!(prepare(&y, day0(), Transform::Log).outliers, vec![124, 131]);
     }
 
     #[test]
