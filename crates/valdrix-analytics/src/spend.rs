@@ -222,8 +222,17 @@ pub fn forecast_spend(
     now: DateTime<Utc>,
     policy: &TrustPolicy,
 ) -> Result<Vec<CurrencyForecast>, SpendError> {
-    let spend = daily_spend(store, tenant, q, now, policy)?;
-    let start = next_day(&spend).ok_or(SpendError::NoSpend)?;
+    forecast_daily(&daily_spend(store, tenant, q, now, policy)?, horizon, opts)
+}
+
+/// Forecasts spend already read by [`daily_spend`] `horizon` ahead (what [`forecast_spend`] does
+/// once it has read the store: a caller holding a store connection can give it back first).
+pub fn forecast_daily(
+    spend: &[CurrencySpend],
+    horizon: Horizon,
+    opts: &Options,
+) -> Result<Vec<CurrencyForecast>, SpendError> {
+    let start = next_day(spend).ok_or(SpendError::NoSpend)?;
     let opts = Options { horizon: horizon.days_from(start), ..opts.clone() };
     spend.iter().map(|c| forecast_currency(c, &opts)).collect()
 }

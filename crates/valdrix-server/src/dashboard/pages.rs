@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use rust_decimal::Decimal;
 
 use valdrix_analytics::forecast::{Forecast, Options};
-use valdrix_analytics::spend::{self, CurrencyForecast, Horizon, SpendError, SpendQuery};
+use valdrix_analytics::spend::{self, CurrencyForecast, CurrencySpend, Horizon, SpendError, SpendQuery};
 use valdrix_store::{CostQuery, CostRow, Dimension, Freshness, Metric, RestatementAlert, RunSummary, StoreError};
 
 use super::chart::{self, Bar};
@@ -131,32 +131,36 @@ struct OverviewData {
     services: Vec<CostRow>,
     accounts: Vec<CostRow>,
     alerts: Vec<RestatementAlert>,
-    /// The total's forecast per currency, or why there is none.
-    forecast: Result<Vec<CurrencyForecast>, String>,
+    /// The final daily spend the forecast is made from, or why there is none.
+    spend: Result<Vec<CurrencySpend>, String>,
 }
 
-/// The total's forecast from the day after the last final day, or why there is none (too
-/// little final history is a reason to show, not a failure).
-fn total_forecast(
+/// The final daily spend, or why there is none (too little final history is a reason to show,
+/// not a failure).
+fn final_spend(
     s: &dyn valdrix_store::Store,
     tenant: &valdrix_core::TenantId,
     policy: &valdrix_store::TrustPolicy,
-) -> Result<Result<Vec<CurrencyForecast>, String>, StoreError> {
-    let opts = Options::new(FORECAST_DAYS);
-    let ahead = Horizon::Days(FORECAST_DAYS);
-    match spend::forecast_spend(s, tenant, &SpendQuery::default(), ahead, &opts, chrono::Utc::now(), policy) {
+) -> Result<Result<Vec<CurrencySpend>, String>, StoreError> {
+    match spend::daily_spend(s, tenant, &SpendQuery::default(), chrono::Utc::now(), policy) {
         Ok(f) => Ok(Ok(f)),
         Err(SpendError::Store(e)) => Err(e),
         Err(e) => Ok(Err(e.to_string())),
     }
 }
 
+/// The total's forecast from the day after the last final day, or why there is none.
+fn total_forecast(spend: &Result<Vec<CurrencySpend>, String>) -> Result<Vec<CurrencyForecast>, String> {
+    let spend = spend.as_ref().map_err(Clone::clone)?;
+    spend::forecast_daily(spend, Horizon::Days(FORECAST_DAYS), &Options::new(FORECAST_DAYS)).map_err(|e| e.to_string())
+}
+
 /// The overview: daily spend, month to date against last month, top services and accounts,
-/// recent restatement alerts.
+/// recent restatement alerts, the forecast.
 pub async fn overview(session: Session, State(state): State<AppState>) -> Response {
     let tenant = session.tenant.clone();
     let policy = state.policy.clone();
-    let data = state
+    let read = state
         .stores
         .run(move |s| {
             let days = s.costs(&tenant, &CostQuery { group_by: vec![Dimension::Day], ..Default::default() })?;
@@ -176,16 +180,27 @@ pub async fn overview(session: Session, State(state): State<AppState>) -> Respon
                 accounts = s.costs(&tenant, &q(Dimension::Account))?;
             }
             let alerts = s.alerts(&tenant, None, None, 10)?;
-            let forecast = total_forecast(s, &tenant, &policy)?;
-            Ok(OverviewData { days, fresh, services, accounts, alerts, forecast })
+            let spend = final_spend(s, &tenant, &policy)?;
+            Ok(OverviewData { days, fresh, services, accounts, alerts, spend })
         })
         .await;
-    let data = match data {
-        Ok(d) => d,
+    // The forecast (a backtest: tens of milliseconds of CPU) runs after the store connection is
+    // given back, off the async workers.
+    let read = match read {
+        Ok(data) => tokio::task::spawn_blocking(move || {
+            let forecast = total_forecast(&data.spend);
+            (data, forecast)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("the forecast task panicked: {e}"))),
+        Err(e) => Err(e),
+    };
+    let (data, forecast) = match read {
+        Ok(r) => r,
         Err(e) => return error_page(&session, "Overview", e.into()),
     };
     let content = match (main_currency(&data.days), data.days.iter().filter_map(day_of).max()) {
-        (Some(currency), Some(last)) => overview_content(&data, &currency, last),
+        (Some(currency), Some(last)) => overview_content(&data, &forecast, &currency, last),
         _ => html! {
             section.card { h1 { "No costs yet" }
                 p { "Ingest a billing export (" code { "valdrix ingest FILE" } " or " code { "POST /api/v1/ingest/upload" } ") and it appears here." } }
@@ -194,7 +209,12 @@ pub async fn overview(session: Session, State(state): State<AppState>) -> Respon
     page(StatusCode::OK, layout("Overview", Some(&session), "Overview", content))
 }
 
-fn overview_content(data: &OverviewData, currency: &str, last: NaiveDate) -> Markup {
+fn overview_content(
+    data: &OverviewData,
+    all_forecasts: &Result<Vec<CurrencyForecast>, String>,
+    currency: &str,
+    last: NaiveDate,
+) -> Markup {
     let month = last.with_day(1).unwrap_or(last);
     let prev = month.checked_sub_months(Months::new(1)).unwrap_or(month);
     let prev_end = month.pred_opt().unwrap_or(month);
@@ -206,7 +226,7 @@ fn overview_content(data: &OverviewData, currency: &str, last: NaiveDate) -> Mar
     let change = (!prev_mtd.is_zero()).then(|| ((mtd - prev_mtd) * Decimal::ONE_HUNDRED / prev_mtd).round_dp(1));
     let from = last.checked_sub_days(Days::new(89)).unwrap_or(last);
     let bars = bars(&data.days, currency, from, last, &data.fresh);
-    let forecast = data.forecast.as_ref().ok().and_then(|f| f.iter().find(|c| c.currency == currency));
+    let forecast = all_forecasts.as_ref().ok().and_then(|f| f.iter().find(|c| c.currency == currency));
     let ahead: Vec<chart::ForecastDay> = forecast.map(|c| forecast_days(&c.total)).unwrap_or_default();
     let month_end = month.checked_add_months(Months::new(1)).and_then(|d| d.pred_opt()).unwrap_or(last);
     let outlook = forecast.and_then(|c| month_outlook(&data.days, currency, month, month_end, &c.total));
@@ -260,7 +280,7 @@ fn overview_content(data: &OverviewData, currency: &str, last: NaiveDate) -> Mar
                 span.swatch.final {} "final" span.swatch.prelim {} "preliminary: the provider may still restate these days"
                 @if !ahead.is_empty() { span.swatch.forecast {} "forecast, in its 80 % and 95 % intervals" }
             }
-            (forecast_note(&data.forecast, forecast))
+            (forecast_note(all_forecasts, forecast))
         }
         div.grid {
             (top_table(&format!("Top services, {}", month.format("%B")), "top-services", &data.services, currency))
