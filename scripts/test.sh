@@ -3,12 +3,7 @@
 # lints, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The tools install (downloads, minutes on a fresh machine) while the build below keeps both
-# cores busy; the tests wait for both.
-mkdir -p target
-scripts/setup-test-tools.sh > target/setup-test-tools.log 2>&1 &
-setup=$!
-trap 'kill "$setup" 2>/dev/null || true' EXIT
+scripts/setup-test-tools.sh
 cargo fmt --all -- --check
 # Lints and build in one pass. clippy-driver compiles the workspace's own crates, every target,
 # with clippy's lints and warnings denied, while cargo builds the tests: the same checks as
@@ -19,12 +14,6 @@ RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
 export RUSTC_WORKSPACE_WRAPPER
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 cargo test --workspace --all-targets --locked --no-run
-if ! wait "$setup"; then
-  cat target/setup-test-tools.log >&2
-  echo "test.sh: installing the test tools failed (above)" >&2
-  exit 1
-fi
-cat target/setup-test-tools.log
 cargo test --workspace --locked
 # The command-line suites again on PostgreSQL (each test in a throwaway database, as the
 # application role): the store conformance suite runs on both backends. `--workspace`, not
