@@ -74,23 +74,50 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
         }
     }
 
-    // Outliers: days far from the median of their week, once levels are aligned. The median is
-    // taken twice, the second time without the days the first found far: a cluster of odd days
-    // (a holiday weekend, an outage) would otherwise drag its neighbours' median with it, so that
-    // normal days beside it look odd and odd days are replaced by odd values. Days that had no
-    // usable value are replaced too.
-    let centre = rolling_median(&d, WEEK, &known);
-    let noise = noise_scale(&d, &centre, &known);
+    // Outliers, once levels are aligned. Days that had no usable value are replaced too.
+    let (far, centre) = find_outliers(&d, &known);
+    let mut outliers = Vec::new();
+    for i in 0..n {
+        if far[i] {
+            outliers.push(i);
+        }
+        if !known[i] || far[i] {
+            d[i] = centre[i];
+        }
+    }
+    let z: Vec<f64> = d.iter().zip(&weekly).map(|(d, s)| d + s).collect();
+    let month_start_charge = month_start_charge(y, &z, start, transform, &outliers);
+    Prepared {
+        transform,
+        z,
+        weekly,
+        outliers,
+        changepoints: changepoints.into_iter().map(|(t, _)| t).collect(),
+        start,
+        month_start_charge,
+        damped: std::cell::OnceCell::new(),
+    }
+}
+
+/// Outliers of `d` (weekly-adjusted, levels aligned; `known`: days with a usable value), and the
+/// median of each day's week to replace them with. A day is an outlier when it is far from that
+/// median. The median is taken twice, the second time without the days the first found far: a
+/// cluster of odd days (a holiday weekend, an outage) would otherwise drag its neighbours' median
+/// with it, so that normal days beside it look odd and odd days are replaced by odd values.
+fn find_outliers(d: &[f64], known: &[bool]) -> (Vec<bool>, Vec<f64>) {
+    let n = d.len();
+    let centre = rolling_median(d, WEEK, known);
+    let noise = noise_scale(d, &centre, known);
     let far = |centre: &[f64]| -> Vec<bool> {
         (0..n).map(|i| known[i] && noise > 0.0 && (d[i] - centre[i]).abs() > OUTLIER_Z * noise).collect()
     };
     let first = far(&centre);
-    let normal: Vec<bool> = first.iter().zip(&known).map(|(f, k)| *k && !f).collect();
+    let normal: Vec<bool> = first.iter().zip(known).map(|(f, k)| *k && !f).collect();
     let (mut centre, counted, mut buf) = (centre, normal.contains(&true).then_some(&normal[..]), Vec::new());
     // Only the windows that hold a day found far change.
     for (i, c) in centre.iter_mut().enumerate() {
         if first[i.saturating_sub(WEEK / 2)..(i + WEEK / 2 + 1).min(n)].contains(&true) {
-            *c = window_median(&d, i, WEEK, counted, &mut buf);
+            *c = window_median(d, i, WEEK, counted, &mut buf);
         }
     }
     let mut far = far(&centre);
@@ -121,27 +148,7 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     for (f, r) in far.iter_mut().zip(repeated) {
         *f &= !r;
     }
-    let mut outliers = Vec::new();
-    for i in 0..n {
-        if far[i] {
-            outliers.push(i);
-        }
-        if !known[i] || far[i] {
-            d[i] = centre[i];
-        }
-    }
-    let z: Vec<f64> = d.iter().zip(&weekly).map(|(d, s)| d + s).collect();
-    let month_start_charge = month_start_charge(y, &z, start, transform, &outliers);
-    Prepared {
-        transform,
-        z,
-        weekly,
-        outliers,
-        changepoints: changepoints.into_iter().map(|(t, _)| t).collect(),
-        start,
-        month_start_charge,
-        damped: std::cell::OnceCell::new(),
-    }
+    (far, centre)
 }
 
 /// Month starts looked at for a recurring charge.
