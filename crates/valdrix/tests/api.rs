@@ -532,7 +532,6 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
     assert_eq!(page("/", &forged).0, 303, "a forged session cookie");
 }
 
-/// Signs in to the dashboard with `key` as a browser does; the session cookie.
 /// A browser for the dashboard: statuses as answers, redirects not followed.
 fn browser() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).max_idle_connections(0).build().into()
@@ -543,6 +542,7 @@ fn form_token(html: &str) -> String {
     html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string()
 }
 
+/// Signs in to the dashboard with `key` as a browser does; the session cookie.
 fn sign_in(browser: &ureq::Agent, base: &str, key: &str) -> String {
     let form = browser.get(format!("{base}/login")).call().unwrap();
     let set_cookie = |r: &ureq::http::Response<ureq::Body>, name: &str| {

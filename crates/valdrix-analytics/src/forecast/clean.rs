@@ -113,7 +113,8 @@ fn find_outliers(d: &[f64], known: &[bool]) -> (Vec<bool>, Vec<f64>) {
     };
     let first = far(&centre);
     let normal: Vec<bool> = first.iter().zip(known).map(|(f, k)| *k && !f).collect();
-    let (mut centre, counted, mut buf) = (centre, normal.contains(&true).then_some(&normal[..]), Vec::new());
+    let counted = normal.contains(&true).then_some(&normal[..]);
+    let (mut centre, mut buf) = (centre, Vec::new());
     // Only the windows that hold a day found far change.
     for (i, c) in centre.iter_mut().enumerate() {
         if first[i.saturating_sub(WEEK / 2)..(i + WEEK / 2 + 1).min(n)].contains(&true) {
