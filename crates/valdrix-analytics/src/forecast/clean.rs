@@ -13,8 +13,18 @@ use super::model::{Transform, WEEK};
 const OUTLIER_Z: f64 = 4.0;
 /// Days compared on each side of a candidate level shift.
 const SHIFT_WINDOW: usize = 14;
+/// The least a day must differ from its week to be an outlier, as a share of the level (3 %).
+/// The noise of a flat series (a fixed fleet, a commitment) is nil, and a spike on it must still
+/// count; the noise of a very steady one (the flights of an airport) is a fraction of a percent,
+/// and a day 2 % off its week there is the schedule moving, not an odd day to replace.
+const OUTLIER_MIN_SHARE: f64 = 0.03;
 /// Days a new level must have lasted before it counts as a shift rather than a spike.
 const SHIFT_MIN_AFTER: usize = 7;
+/// Days at the end of a window back at the level before the last shift that make that shift a
+/// temporary level.
+const RETURN_MIN_DAYS: usize = 3;
+/// The longest a level may last and still be read as temporary: a shutdown, not a season.
+const TEMPORARY_MAX_DAYS: usize = 4 * WEEK;
 /// How far (in robust standard deviations) two levels must differ to count as a shift.
 const SHIFT_Z: f64 = 4.0;
 /// The smallest shift worth acting on, as a share of the level (10 %).
@@ -63,11 +73,21 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     let mut d: Vec<f64> = z.iter().zip(&weekly).map(|(z, s)| z - s).collect();
 
     let noise = noise_scale(&d, &rolling_median(&d, WEEK, &known), &known);
-    let min_shift = match transform {
-        Transform::Log => SHIFT_MIN_SHARE,
-        Transform::Identity => SHIFT_MIN_SHARE * median(&mut d.iter().map(|v| v.abs()).collect::<Vec<_>>()),
+    // What a share of the level is in `d`'s units (in logarithms, the share itself).
+    let level = match transform {
+        Transform::Log => 1.0,
+        Transform::Identity => median(&mut d.iter().map(|v| v.abs()).collect::<Vec<_>>()),
     };
-    let changepoints = level_shifts(&d, (SHIFT_Z * noise).max(min_shift));
+    let mut changepoints = level_shifts(&d, (SHIFT_Z * noise).max(SHIFT_MIN_SHARE * level));
+    let temporary = temporary_level(&d, &known, &changepoints);
+    if let Some(days) = &temporary {
+        // The last level was left again for the one before it: history keeps that level and the
+        // days between are brought to it.
+        let (_, shift) = changepoints.pop().expect("a temporary level follows a shift");
+        for v in &mut d[days.clone()] {
+            *v -= shift;
+        }
+    }
     for &(t, shift) in &changepoints {
         for v in &mut d[..t] {
             *v += shift;
@@ -75,8 +95,8 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     }
 
     // Outliers, once levels are aligned. Days that had no usable value are replaced too.
-    let (far, centre) = find_outliers(&d, &known);
-    let mut outliers = Vec::new();
+    let (far, centre) = find_outliers(&d, &known, OUTLIER_MIN_SHARE * level);
+    let mut outliers: Vec<usize> = temporary.unwrap_or_default().collect();
     for i in 0..n {
         if far[i] {
             outliers.push(i);
@@ -85,6 +105,8 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
             d[i] = centre[i];
         }
     }
+    outliers.sort_unstable();
+    outliers.dedup();
     let z: Vec<f64> = d.iter().zip(&weekly).map(|(d, s)| d + s).collect();
     let month_start_charge = month_start_charge(y, &z, start, transform, &outliers);
     Prepared {
@@ -99,15 +121,41 @@ pub(crate) fn prepare(y: &[f64], start: NaiveDate, transform: Transform) -> Prep
     }
 }
 
+/// The days of a temporary level at the end of `d` (weekly-adjusted; `known`: days with a
+/// usable value): when the last level shift was followed, at the very end, by at least
+/// [`RETURN_MIN_DAYS`] days all closer to the level before it than to its own. A holiday
+/// shutdown trained on a few days after it ends looks like this: too few days back to count as
+/// a shift of their own, yet a long history says the old level is the usual one, so they are
+/// read as a return to it, not as odd days at a new level.
+fn temporary_level(d: &[f64], known: &[bool], shifts: &[(usize, f64)]) -> Option<std::ops::Range<usize>> {
+    let &(t, shift) = shifts.last()?;
+    let n = d.len();
+    let mut after: Vec<f64> = (t..(t + SHIFT_WINDOW).min(n)).filter(|&i| known[i]).map(|i| d[i]).collect();
+    let after = median(&mut after);
+    let before = after - shift;
+    let mut back = 0;
+    let mut first_back = n;
+    for i in (t..n).rev().filter(|&i| known[i]) {
+        if (d[i] - before).abs() >= (d[i] - after).abs() {
+            break;
+        }
+        back += 1;
+        first_back = i;
+    }
+    let recent = (RETURN_MIN_DAYS..SHIFT_MIN_AFTER).contains(&back);
+    (recent && first_back > t && first_back - t <= TEMPORARY_MAX_DAYS).then_some(t..first_back)
+}
+
 /// Outliers of `d` (weekly-adjusted, levels aligned; `known`: days with a usable value), and the
 /// median of each day's week to replace them with. A day is an outlier when it is far from that
-/// median. The median is taken twice, the second time without the days the first found far: a
-/// cluster of odd days (a holiday weekend, an outage) would otherwise drag its neighbours' median
-/// with it, so that normal days beside it look odd and odd days are replaced by odd values.
-fn find_outliers(d: &[f64], known: &[bool]) -> (Vec<bool>, Vec<f64>) {
+/// median: [`OUTLIER_Z`] robust standard deviations of the noise, and at least `min_far`. The
+/// median is taken twice, the second time without the days the first found far: a cluster of odd
+/// days (a holiday weekend, an outage) would otherwise drag its neighbours' median with it, so
+/// that normal days beside it look odd and odd days are replaced by odd values.
+fn find_outliers(d: &[f64], known: &[bool], min_far: f64) -> (Vec<bool>, Vec<f64>) {
     let n = d.len();
     let centre = rolling_median(d, WEEK, known);
-    let noise = noise_scale(d, &centre, known);
+    let noise = noise_scale(d, &centre, known).max(min_far / OUTLIER_Z);
     let far = |centre: &[f64]| -> Vec<bool> {
         (0..n).map(|i| known[i] && noise > 0.0 && (d[i] - centre[i]).abs() > OUTLIER_Z * noise).collect()
     };
@@ -360,6 +408,19 @@ mod tests {
     }
 
     #[test]
+    fn a_spike_on_a_flat_series_is_an_outlier_and_a_wobble_on_a_steady_one_is_not() {
+        // A fixed fleet costs the same every day: its noise is nil, yet a spike is still odd.
+        let mut y = vec![250.0; 90];
+        y[60] = 400.0;
+        assert_eq!(prepare(&y, day0(), Transform::Log).outliers, vec![60]);
+        // A very steady series: a day 2 % off its week is not replaced, one 6 % off is.
+        let mut y: Vec<f64> = (0..90).map(|i| 1000.0 + (i % 2) as f64).collect();
+        y[40] *= 1.02;
+        y[70] *= 1.06;
+        assert_eq!(prepare(&y, day0(), Transform::Log).outliers, vec![70]);
+    }
+
+    #[test]
     fn a_weekday_that_changes_for_good_is_the_pattern_not_outliers() {
         // Saturdays (index 5 mod 7) drop by a third from day 110 on; the other days stay.
         let mut y = weekly_series(140);
@@ -390,6 +451,32 @@ mod tests {
         // History now sits at the new level: a Monday early on reads like a Monday at the end.
         let level = |i: usize| p.transform.invert(p.z[i] - p.weekly[i]);
         assert!((level(21) / level(133) - 1.0).abs() < 0.05, "{} against {}", level(21), level(133));
+    }
+
+    #[test]
+    fn a_level_left_and_returned_to_at_the_end_is_temporary() {
+        // A shutdown from day 100 to 117 at a third of the usual level, then four days back.
+        let mut y = weekly_series(122);
+        for v in &mut y[100..118] {
+            *v /= 3.0;
+        }
+        let p = prepare(&y, day0(), Transform::Log);
+        assert!(p.changepoints.is_empty(), "{:?}", p.changepoints);
+        assert!((100..118).all(|i| p.outliers.contains(&i)), "{:?}", p.outliers);
+        // History keeps its level: a Monday early on reads like the last Monday.
+        let level = |i: usize| p.transform.invert(p.z[i] - p.weekly[i]);
+        assert!((level(21) / level(119) - 1.0).abs() < 0.05, "{} against {}", level(21), level(119));
+        assert!((level(105) / level(119) - 1.0).abs() < 0.05, "{} against {}", level(105), level(119));
+        // Two days back are not yet a return; and a level that lasted longer than a shutdown
+        // (six weeks) is a season that ended, taken as it is.
+        for (from, to, n) in [(100, 118, 120), (60, 102, 106)] {
+            let mut y = weekly_series(n);
+            for v in &mut y[from..to] {
+                *v /= 3.0;
+            }
+            let p = prepare(&y, day0(), Transform::Log);
+            assert!(p.changepoints.contains(&from), "{from}..{to}: {:?}", p.changepoints);
+        }
     }
 
     #[test]

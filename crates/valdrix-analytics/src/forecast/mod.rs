@@ -4,10 +4,11 @@
 //! 1. **Training days.** Days without a usable value and days the user marked as expected
 //!    (a launch, Black Friday) are left out; leading zeros (before a service existed) are cut.
 //! 2. **Cleaning** ([`clean`]): the weekly pattern is taken out by robust STL, level shifts are
-//!    found and the history before them brought to today's level, and days far from their week
-//!    are replaced as outliers, unless the same weekday stands out the same way three weeks in a
-//!    row (the weekly pattern changed). Positive series are modelled in logarithms, so patterns
-//!    and errors are percentages.
+//!    found and the history before them brought to today's level (a last level that the final
+//!    days have come back from is temporary, and brought back instead), and days far from their
+//!    week are replaced as outliers, unless the same weekday stands out the same way three
+//!    weeks in a row (the weekly pattern changed). Positive series are modelled in logarithms,
+//!    so patterns and errors are percentages.
 //! 3. **Candidates** ([`model`]): STL's weekly pattern (and a yearly one with two years of
 //!    history, by MSTL) plus damped-trend exponential smoothing of the rest; the seasonal naive
 //!    forecast of the cleaned series; and the average of the two.
