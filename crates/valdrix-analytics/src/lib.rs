@@ -10,10 +10,12 @@
 //!   training.
 //! - [`anomaly`]: days whose spend leaves the forecast's interval by more than a money floor and
 //!   a percentage, merged into anomalies with a severity, and the dimension values behind them.
+//! - [`monitor`]: anomaly monitors kept in the store, checked and run.
 //! - [`spend`]: both over a tenant's stored spend (final days only, per currency, the total and
 //!   each value of a dimension), for the CLI and the server.
 
 pub mod allocation;
 pub mod anomaly;
 pub mod forecast;
+pub mod monitor;
 pub mod spend;

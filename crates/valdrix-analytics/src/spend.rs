@@ -39,6 +39,9 @@ pub enum SpendError {
     /// The detection settings are wrong.
     #[error(transparent)]
     Detect(#[from] DetectError),
+    /// A stored monitor's parameters are wrong.
+    #[error(transparent)]
+    Monitor(#[from] crate::monitor::MonitorError),
 }
 
 /// Which spend to read.
@@ -363,7 +366,7 @@ fn first_checked(spend: &[CurrencySpend], check: &CheckOptions) -> Result<NaiveD
 }
 
 /// What a check of stored spend found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Detected {
     /// The first day checked.
     pub from: NaiveDate,

@@ -17,7 +17,7 @@ pub mod problem;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -178,6 +178,8 @@ pub fn router(state: AppState) -> Router {
         .route("/forecast/tracked", get(api::forecast::tracked))
         .route("/anomalies", get(api::forecast::anomalies))
         .route("/anomalies/marks", get(api::forecast::marks).post(api::forecast::mark).delete(api::forecast::unmark))
+        .route("/anomalies/monitors", get(api::forecast::monitors))
+        .route("/anomalies/monitors/{name}", put(api::forecast::save_monitor).delete(api::forecast::delete_monitor))
         .route("/tenant", get(api::tenant))
         .route("/keys", get(api::list_keys).post(api::create_key))
         .route("/keys/{key_id}", delete(api::revoke_key));

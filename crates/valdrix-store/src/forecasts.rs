@@ -51,3 +51,31 @@ pub struct AnomalyFeedback {
     /// Why.
     pub note: String,
 }
+
+/// A named anomaly monitor: what is checked for anomalies and how, kept so that every run
+/// checks the same. The parameters are those of `valdrix anomalies` and `GET /api/v1/anomalies`,
+/// as text; valdrix-analytics' `spend::Monitor` reads and checks them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnomalyMonitor {
+    /// Its name, unique per tenant.
+    pub name: String,
+    /// The dimension whose values are monitored apart (`service`, `tag:team`, ...); empty: the
+    /// total alone.
+    pub by: String,
+    /// The amount: `billed`, `effective`, `list` or `contracted`.
+    pub metric: String,
+    /// Values of `by` kept apart, the largest first (0: all).
+    pub top: u32,
+    /// The smallest daily impact that counts, in the currency.
+    pub min_impact: String,
+    /// The smallest daily impact that counts, in percent of the expected value.
+    pub min_percent: String,
+    /// The interval a day must leave, in percent.
+    pub level: String,
+    /// `up`, `down` or `both`.
+    pub direction: String,
+    /// When it was last saved (RFC 3339; empty when saving).
+    pub updated_at: String,
+    /// Who saved it.
+    pub updated_by: String,
+}

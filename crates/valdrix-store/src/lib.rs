@@ -314,6 +314,19 @@ pub trait Store {
     /// The tenant's marks.
     fn anomaly_feedback(&self, tenant: &TenantId) -> Result<Vec<forecasts::AnomalyFeedback>>;
 
+    /// Saves an anomaly monitor under its name, replacing one of the same name; true when it is
+    /// new.
+    fn save_anomaly_monitor(&mut self, tenant: &TenantId, monitor: &forecasts::AnomalyMonitor) -> Result<bool>;
+
+    /// Deletes an anomaly monitor; false when there was none.
+    fn delete_anomaly_monitor(&mut self, tenant: &TenantId, name: &str) -> Result<bool>;
+
+    /// One anomaly monitor by name.
+    fn anomaly_monitor(&self, tenant: &TenantId, name: &str) -> Result<Option<forecasts::AnomalyMonitor>>;
+
+    /// The tenant's anomaly monitors, by name.
+    fn anomaly_monitors(&self, tenant: &TenantId) -> Result<Vec<forecasts::AnomalyMonitor>>;
+
     /// Daily totals (grouped as the query asks, always by day too) restricted to final days: the
     /// series a forecast may learn from.
     fn final_daily_costs(

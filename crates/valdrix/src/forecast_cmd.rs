@@ -11,9 +11,10 @@ use valdrix::output::{money_for_people, Grid, OutputFormat};
 use valdrix::series;
 use valdrix_analytics::anomaly::{self, Anomaly, Detection, Direction, Thresholds};
 use valdrix_analytics::forecast::{self, Forecast, Options, DEFAULT_LEVELS};
+use valdrix_analytics::monitor::{self, MonitorOutcome, MonitorRun};
 use valdrix_analytics::spend::{self, SpendQuery};
 use valdrix_core::TenantId;
-use valdrix_store::forecasts::AnomalyFeedback;
+use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
 use valdrix_store::{Dimension, Metric};
 
 use crate::Cli;
@@ -452,6 +453,51 @@ enum AnomaliesCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Keep an anomaly monitor under a name (replacing one of the same name): what to check
+    /// and how. `valdrix anomalies --monitors` runs them all (daily, from cron or a timer).
+    Monitor(MonitorArgs),
+    /// Delete an anomaly monitor.
+    Unmonitor {
+        /// Its name.
+        name: String,
+    },
+    /// The anomaly monitors.
+    Monitors {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Args)]
+struct MonitorArgs {
+    /// Its name: letters, digits, `-`, `_` or `.`.
+    name: String,
+    /// Monitor each value of this dimension (service, account, region, tag:KEY) apart, as
+    /// well as the total; without it, the total alone.
+    #[arg(long)]
+    by: Option<String>,
+    /// Amount: billed (invoice) or effective (amortized).
+    #[arg(long, default_value = "billed")]
+    metric: String,
+    /// Values of --by kept apart, the largest by the last four weeks' spend (0: all).
+    #[arg(long, default_value_t = 10)]
+    top: u32,
+    /// The smallest daily impact that counts, in the currency.
+    #[arg(long, default_value_t = 100.0)]
+    min_impact: f64,
+    /// The smallest daily impact that counts, in percent of the expected value.
+    #[arg(long, default_value_t = 10.0)]
+    min_percent: f64,
+    /// The interval a day must leave, in percent.
+    #[arg(long, default_value_t = 95.0)]
+    level: f64,
+    /// Which way a day must move: up, down or both.
+    #[arg(long, default_value = "up")]
+    direction: String,
+    /// Who (default: the user running the command).
+    #[arg(long)]
+    actor: Option<String>,
 }
 
 #[derive(Args)]
@@ -497,6 +543,14 @@ pub(crate) struct AnomaliesArgs {
     /// rather than the total.
     #[arg(long)]
     by: Option<String>,
+    /// Run the kept monitor of this name (`valdrix anomalies monitor`) instead of the options
+    /// here.
+    #[arg(long, conflicts_with_all = ["input", "by", "from", "min_impact", "min_percent", "level", "direction", "monitors"])]
+    monitor: Option<String>,
+    /// Run every kept monitor: what a daily job calls. A monitor that cannot run (no final
+    /// spend yet, too little history) says why on standard error; the others still run.
+    #[arg(long, conflicts_with_all = ["input", "by", "from", "min_impact", "min_percent", "level", "direction"])]
+    monitors: bool,
     #[command(flatten)]
     spend: SpendArgs,
     /// Output format (csv: the anomalous days with `date,actual,expected,lo,hi,score`).
@@ -527,6 +581,9 @@ impl AnomaliesArgs {
 pub(crate) fn anomalies_cmd(cli: &Cli, tenant: &TenantId, cmd: &AnomaliesCmd) -> Result<()> {
     match &cmd.what {
         None => anomalies_run(cli, tenant, &cmd.run),
+        Some(AnomaliesCommand::Monitor(m)) => keep_monitor(cli, tenant, m),
+        Some(AnomaliesCommand::Unmonitor { name }) => delete_monitor(cli, tenant, name),
+        Some(AnomaliesCommand::Monitors { format }) => list_monitors(cli, tenant, *format),
         Some(AnomaliesCommand::Expect(m)) | Some(AnomaliesCommand::Unexpect(m)) => {
             let days = days(&m.days)?;
             let (Some(first), Some(last)) = (days.first(), days.last()) else {
@@ -584,7 +641,117 @@ pub(crate) fn anomalies_cmd(cli: &Cli, tenant: &TenantId, cmd: &AnomaliesCmd) ->
     }
 }
 
+/// Keeps an anomaly monitor under its name.
+fn keep_monitor(cli: &Cli, tenant: &TenantId, m: &MonitorArgs) -> Result<()> {
+    let monitor = AnomalyMonitor {
+        name: m.name.clone(),
+        by: m.by.clone().unwrap_or_default(),
+        metric: m.metric.clone(),
+        top: m.top,
+        min_impact: m.min_impact.to_string(),
+        min_percent: m.min_percent.to_string(),
+        level: m.level.to_string(),
+        direction: m.direction.clone(),
+        updated_at: String::new(),
+        updated_by: crate::actor(&m.actor),
+    };
+    monitor::check(&monitor)?;
+    let mut store = crate::open_store(cli)?;
+    let created = store.save_anomaly_monitor(tenant, &monitor)?;
+    println!("monitor {} {}", m.name, if created { "kept" } else { "replaced" });
+    Ok(())
+}
+
+/// Deletes an anomaly monitor; an error when there is none of that name.
+fn delete_monitor(cli: &Cli, tenant: &TenantId, name: &str) -> Result<()> {
+    let mut store = crate::open_store(cli)?;
+    if !store.delete_anomaly_monitor(tenant, name)? {
+        anyhow::bail!("no monitor {name:?} (`valdrix anomalies monitors` lists them)");
+    }
+    println!("monitor {name} deleted");
+    Ok(())
+}
+
+/// Lists the anomaly monitors.
+fn list_monitors(cli: &Cli, tenant: &TenantId, format: OutputFormat) -> Result<()> {
+    let store = crate::open_store(cli)?;
+    let columns = ["name", "by", "metric", "top", "min impact", "min %", "level %", "direction", "saved", "by whom"]
+        .map(String::from)
+        .to_vec();
+    let rows = store
+        .anomaly_monitors(tenant)?
+        .into_iter()
+        .map(|m| {
+            vec![
+                Some(m.name),
+                Some(if m.by.is_empty() { "(total)".into() } else { m.by }),
+                Some(m.metric),
+                Some(m.top.to_string()),
+                Some(m.min_impact),
+                Some(m.min_percent),
+                Some(m.level),
+                Some(m.direction),
+                Some(m.updated_at),
+                Some(m.updated_by),
+            ]
+        })
+        .collect();
+    let numeric = vec![false, false, false, true, true, true, true, false, false, false];
+    Grid { columns, rows, numeric }.write(format, &mut std::io::stdout().lock())
+}
+
+/// Runs the kept monitor `name`, or every kept monitor.
+fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&str>) -> Result<()> {
+    let config = crate::load_config(cli)?;
+    let store = crate::open_store(cli)?;
+    let now = chrono::Utc::now();
+    let runs = match name {
+        Some(name) => {
+            let m = store
+                .anomaly_monitor(tenant, name)?
+                .with_context(|| format!("no monitor {name:?} (`valdrix anomalies monitors` lists them)"))?;
+            let found = monitor::run(store.as_ref(), tenant, &m, now, &config.trust)
+                .with_context(|| format!("monitor {name}"))?;
+            vec![MonitorRun { monitor: m.name, outcome: MonitorOutcome::Found(found) }]
+        }
+        None => monitor::run_all(store.as_ref(), tenant, now, &config.trust)?,
+    };
+    let mut out = std::io::stdout().lock();
+    if a.format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &runs)?;
+        use std::io::Write;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let csv = a.format == OutputFormat::Csv;
+    let mut grid = spend_anomalies_grid(&[], csv);
+    grid.columns.insert(0, "monitor".into());
+    grid.numeric.insert(0, false);
+    for r in &runs {
+        match &r.outcome {
+            MonitorOutcome::Found(found) => {
+                for mut row in spend_anomalies_grid(&found.anomalies, csv).rows {
+                    row.insert(0, Some(r.monitor.clone()));
+                    grid.rows.push(row);
+                }
+                if !csv {
+                    eprintln!("monitor {}: {} anomalies from {}", r.monitor, found.anomalies.len(), found.from);
+                }
+            }
+            MonitorOutcome::Failed { error } => eprintln!("monitor {}: not run: {error}", r.monitor),
+        }
+    }
+    grid.write(a.format, &mut out)?;
+    if runs.is_empty() {
+        eprintln!("no monitors kept (`valdrix anomalies monitor NAME` keeps one)");
+    }
+    Ok(())
+}
+
 fn anomalies_run(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> {
+    if a.monitors || a.monitor.is_some() {
+        return run_monitors(cli, tenant, a, a.monitor.as_deref());
+    }
     let thresholds = a.thresholds()?;
     let expected = a.expected_days()?;
     let Some(path) = &a.input else {
@@ -655,39 +822,7 @@ fn anomalies_spend_cmd(
         }
         OutputFormat::Csv | OutputFormat::Table => {
             let csv = a.format == OutputFormat::Csv;
-            let columns =
-                ["series", "currency", "start", "end", "actual", "expected", "impact", "severity", "root causes"]
-                    .map(String::from)
-                    .to_vec();
-            let rows = found
-                .iter()
-                .map(|f| {
-                    let causes: Vec<String> = f
-                        .root_causes
-                        .iter()
-                        .filter(|c| c.share.abs() >= 0.1)
-                        .map(|c| {
-                            let value = if c.value.is_empty() { "(none)" } else { &c.value };
-                            let sign = if c.delta >= 0.0 { "+" } else { "" };
-                            format!("{} {value} {sign}{}", c.dimension, money(c.delta, csv))
-                        })
-                        .collect();
-                    vec![
-                        Some(f.series.clone()),
-                        Some(f.currency.clone()),
-                        Some(f.anomaly.start.to_string()),
-                        Some(f.anomaly.end.to_string()),
-                        Some(money(f.anomaly.actual, csv)),
-                        Some(money(f.anomaly.expected, csv)),
-                        Some(money(f.anomaly.impact, csv)),
-                        Some(f.anomaly.severity.as_str().to_string()),
-                        Some(causes.join("; ")),
-                    ]
-                })
-                .collect();
-            let grid =
-                Grid { columns, rows, numeric: vec![false, false, false, false, true, true, true, false, false] };
-            grid.write(a.format, &mut out)?;
+            spend_anomalies_grid(&found, csv).write(a.format, &mut out)?;
             if !csv {
                 eprintln!(
                     "{} anomalies from {from}; thresholds: {} and {} % over expected, outside the {} % interval",
@@ -700,6 +835,41 @@ fn anomalies_spend_cmd(
         }
     }
     Ok(())
+}
+
+/// One row per anomaly of stored spend, with its root causes (those of a tenth or more of the
+/// change).
+fn spend_anomalies_grid(found: &[spend::SpendAnomaly], csv: bool) -> Grid {
+    let columns = ["series", "currency", "start", "end", "actual", "expected", "impact", "severity", "root causes"]
+        .map(String::from)
+        .to_vec();
+    let rows = found
+        .iter()
+        .map(|f| {
+            let causes: Vec<String> = f
+                .root_causes
+                .iter()
+                .filter(|c| c.share.abs() >= 0.1)
+                .map(|c| {
+                    let value = if c.value.is_empty() { "(none)" } else { &c.value };
+                    let sign = if c.delta >= 0.0 { "+" } else { "" };
+                    format!("{} {value} {sign}{}", c.dimension, money(c.delta, csv))
+                })
+                .collect();
+            vec![
+                Some(f.series.clone()),
+                Some(f.currency.clone()),
+                Some(f.anomaly.start.to_string()),
+                Some(f.anomaly.end.to_string()),
+                Some(money(f.anomaly.actual, csv)),
+                Some(money(f.anomaly.expected, csv)),
+                Some(money(f.anomaly.impact, csv)),
+                Some(f.anomaly.severity.as_str().to_string()),
+                Some(causes.join("; ")),
+            ]
+        })
+        .collect();
+    Grid { columns, rows, numeric: vec![false, false, false, false, true, true, true, false, false] }
 }
 
 /// The anomalous days: `date,actual,expected,lo,hi,score`.

@@ -299,7 +299,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(counts.len() >= 2 && counts[0] == counts[1] && cases.contains("passed"), "{cases}\n{text}");
     assert!(!text.contains("failed"), "{text}");
     // It ran every operation.
-    assert!(text.contains("Tested: 44"), "{text}");
+    assert!(text.contains("Tested: 47"), "{text}");
 }
 
 /// One tenant past its rate limit gets 429 with Retry-After; another tenant is not slowed.
@@ -453,6 +453,7 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
     assert!(!api.get("/api/v1/records?limit=500", b).2.to_string().contains(&top), "b lists a's record");
 
     // Periods: b closes and reopens its own; a's are untouched; a viewer may not.
+    assert_problem(&api.get("/api/v1/periods?cursor=2024%C3%81~x", b), 400, "a cursor that names no month");
     let b_periods = api.get("/api/v1/periods", b);
     let period = b_periods.2["periods"][0]["period"].as_str().unwrap().to_string();
     let a_before = api.get("/api/v1/periods", a).2;
@@ -895,6 +896,42 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     let gone = marks(&a_analyst, "DELETE");
     assert_eq!((gone.0, gone.2["changed"].as_bool()), (200, Some(true)));
     assert_eq!(api.get("/api/v1/anomalies/marks", &a_admin).2["marks"].as_array().unwrap().len(), 0);
+
+    // Monitors: analysts keep them, per tenant, and a monitor checks with its own settings.
+    let put = |key: &str, name: &str, body: Value| {
+        api.call("PUT", &format!("/api/v1/anomalies/monitors/{name}"), Some(key), Some(body))
+    };
+    assert_problem(&put(&b_viewer, "daily", serde_json::json!({})), 403, "a viewer keeping a monitor");
+    let kept = put(&c_admin, "daily", serde_json::json!({"by": "service", "min_impact": 50}));
+    assert_eq!(kept.0, 201, "{:?}", kept.2);
+    assert_eq!((kept.2["name"].as_str(), kept.2["by"].as_str()), (Some("daily"), Some("service")));
+    assert_eq!((kept.2["min_impact"].as_str(), kept.2["level"].as_str()), (Some("50"), Some("95")));
+    assert_eq!(kept.2["updated_by"], format!("key:{}", key_id(&c_admin)));
+    let replaced = put(&c_admin, "daily", serde_json::json!({"by": "service", "direction": "both"}));
+    assert_eq!((replaced.0, replaced.2["direction"].as_str()), (200, Some("both")), "{:?}", replaced.2);
+    assert_eq!(replaced.2["min_impact"], "100");
+    assert_problem(&put(&c_admin, "daily", serde_json::json!({"by": "colour"})), 422, "not a dimension");
+    assert_problem(&put(&c_admin, "two%20words", serde_json::json!({})), 422, "a name with a space");
+    assert_problem(&put(&c_admin, "daily", serde_json::json!({"colour": 1})), 400, "an unknown field");
+    let listed = api.get("/api/v1/anomalies/monitors", &c_admin);
+    assert_eq!(listed.2["monitors"].as_array().map(Vec::len), Some(1), "{:?}", listed.2);
+    assert_eq!(api.get("/api/v1/anomalies/monitors", &b_admin).2["monitors"].as_array().map(Vec::len), Some(0));
+    let by_monitor = api.get("/api/v1/anomalies?monitor=daily", &c_admin);
+    assert_eq!(by_monitor.0, 200, "{:?}", by_monitor.2);
+    assert_eq!(by_monitor.2, api.get("/api/v1/anomalies?by=service&direction=both", &c_admin).2);
+    assert_problem(&api.get("/api/v1/anomalies?monitor=daily&by=region", &c_admin), 422, "a monitor and its own by");
+    assert_problem(&api.get("/api/v1/anomalies?monitor=daily", &b_admin), 404, "another tenant's monitor");
+    // The anomalies page lists it, linked to the page with its settings.
+    let browser_c = browser();
+    let cookie = sign_in(&browser_c, &api.base, &c_admin);
+    let page = browser_c.get(format!("{}/anomalies", api.base)).header("Cookie", &cookie).call().unwrap();
+    let html = page.into_body().read_to_string().unwrap();
+    assert!(html.contains("id=\"monitors\"") && html.contains("data-monitor=\"daily\""), "{html}");
+    assert!(html.contains("href=\"/anomalies?by=service&amp;metric=billed&amp;top=10&amp;min_impact=100"), "{html}");
+    let delete = |key: &str| api.call("DELETE", "/api/v1/anomalies/monitors/daily", Some(key), None);
+    assert_eq!(delete(&b_admin).0, 404, "another tenant's monitor");
+    assert_eq!(delete(&c_admin).0, 204);
+    assert_eq!(delete(&c_admin).0, 404);
 
     // The dashboard: c's overview draws c's forecast; a's says why it has none.
     let browser = browser();

@@ -155,6 +155,66 @@ fn stored_spend_is_forecast_and_its_spike_found_with_its_root_cause() {
 }
 
 #[test]
+fn kept_monitors_check_with_their_own_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.sqlite");
+    let (ok, _, err) = valdrix(&db, &["ingest", "--quiet", bill(dir.path()).to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = valdrix(&db, &["anomalies", "--monitors", "--format", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out).as_array().map(Vec::len), Some(0), "{out}");
+
+    // Two monitors; one whose dimension does not exist is refused and not kept.
+    let watch = ["anomalies", "monitor", "ec2-watch", "--by", "service", "--min-impact", "500", "--actor", "ana"];
+    let (ok, out, err) = valdrix(&db, &watch);
+    assert!(ok && out.contains("monitor ec2-watch kept"), "{out}{err}");
+    let (ok, _, err) = valdrix(&db, &["anomalies", "monitor", "quiet", "--min-impact", "100000"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = valdrix(&db, &["anomalies", "monitor", "bad", "--by", "colour"]);
+    assert!(!ok && err.contains("not a dimension"), "{err}");
+
+    // Each runs with its own settings: the spike, per service, for one; nothing over its
+    // floor for the other.
+    let (ok, out, err) = valdrix(&db, &["anomalies", "--monitors", "--format", "json"]);
+    assert!(ok, "{err}");
+    let runs = json(&out);
+    let names: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["monitor"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ec2-watch", "quiet"], "{out}");
+    let found = runs[0]["anomalies"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{out}");
+    assert_eq!(found[0]["key"], "Amazon EC2");
+    assert_eq!(found[0]["start"], (day0() + Duration::days(SPIKE.0)).to_string());
+    assert_eq!(runs[1]["anomalies"].as_array().map(Vec::len), Some(0), "{out}");
+    let (ok, out, err) = valdrix(&db, &["anomalies", "--monitor", "ec2-watch", "--format", "csv"]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("monitor,series,currency,start,end,"), "{out}");
+    assert!(lines[1].starts_with("ec2-watch,service=Amazon EC2,USD,"), "{out}");
+    // A monitor's settings are its own: they are not mixed with the command line's.
+    let (ok, _, err) = valdrix(&db, &["anomalies", "--monitor", "ec2-watch", "--min-impact", "1"]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = valdrix(&db, &["anomalies", "--monitor", "nope"]);
+    assert!(!ok && err.contains("no monitor \"nope\""), "{err}");
+
+    // Replaced: looking for drops, it finds none.
+    let (ok, out, err) = valdrix(&db, &[&watch[..], &["--direction", "down"]].concat());
+    assert!(ok && out.contains("monitor ec2-watch replaced"), "{out}{err}");
+    let (ok, out, err) = valdrix(&db, &["anomalies", "--monitor", "ec2-watch", "--format", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)[0]["anomalies"].as_array().map(Vec::len), Some(0), "{out}");
+    let (ok, out, _) = valdrix(&db, &["anomalies", "monitors", "--format", "csv"]);
+    assert!(ok);
+    assert!(out.contains("ec2-watch,service,billed,10,500,10,95,down,") && out.contains(",ana\n"), "{out}");
+    assert!(out.contains("quiet,(total),billed,10,100000,") && !out.contains("bad,"), "{out}");
+
+    let (ok, out, _) = valdrix(&db, &["anomalies", "unmonitor", "quiet"]);
+    assert!(ok && out.contains("monitor quiet deleted"), "{out}");
+    let (ok, _, err) = valdrix(&db, &["anomalies", "unmonitor", "quiet"]);
+    assert!(!ok && err.contains("no monitor"), "{err}");
+}
+
+#[test]
 fn kept_forecasts_are_tracked_as_days_become_final() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.sqlite");

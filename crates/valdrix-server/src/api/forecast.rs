@@ -1,9 +1,9 @@
 //! Forecasts and anomalies over HTTP: the tenant's spend forecast (total and per value of a
 //! dimension, daily or by month), kept forecasts against what happened, anomalies with their
-//! root causes, and the marks of days a person said were expected. The same calls as
+//! root causes, the marks of days a person said were expected, and the kept anomaly monitors. The same calls as
 //! `valdrix forecast` and `valdrix anomalies` (valdrix-analytics' `spend`).
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{NaiveDate, Utc};
@@ -12,8 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use valdrix_analytics::anomaly::{Direction, Thresholds};
 use valdrix_analytics::forecast::{Options, MAX_HORIZON};
+use valdrix_analytics::monitor;
 use valdrix_analytics::spend::{self, CheckOptions, Horizon, SpendError, SpendQuery};
-use valdrix_store::forecasts::AnomalyFeedback;
+use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
 use valdrix_store::keys::Role;
 use valdrix_store::{Dimension, Metric, StoreError};
 
@@ -238,6 +239,10 @@ pub struct AnomaliesParams {
     /// up (default), down or both.
     #[param(pattern = "^(up|down|both)$")]
     direction: Option<String>,
+    /// Check with a kept monitor's settings (`/api/v1/anomalies/monitors`) instead: only `from`
+    /// may be given with it.
+    #[param(pattern = r"^[A-Za-z0-9._-]{1,100}$")]
+    monitor: Option<String>,
 }
 
 /// Anomalies, the most costly first.
@@ -264,11 +269,42 @@ pub async fn anomalies(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AnomaliesOut>, ApiError> {
     let mut pairs = query_pairs(&raw)?;
-    let (q, check) = anomaly_query(&mut pairs)?;
-    no_more(&pairs)?;
+    let monitor = take(&mut pairs, &["monitor"]).pop().map(|(_, v)| v);
     let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
-    let found =
-        state.stores.run(move |s| apart(spend::detect_spend(s, &tenant, &q, &check, Utc::now(), &policy))).await??;
+    let found = match monitor {
+        Some(name) => {
+            // A kept monitor says what to check and how; only the first day may be given.
+            let mut from = None;
+            for (_, v) in take(&mut pairs, &["from"]) {
+                from = Some(super::date("from", &v)?);
+            }
+            if let Some((k, _)) = pairs.first() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("{k}: a monitor's own settings are used; only from may be given"),
+                ));
+            }
+            state
+                .stores
+                .run(move |s| {
+                    let Some(m) = s.anomaly_monitor(&tenant, &name)? else {
+                        return Ok(Err(ApiError::not_found(format!("no monitor {name:?}"))));
+                    };
+                    let checked = match monitor::check(&m) {
+                        Ok(c) => c,
+                        Err(e) => return Ok(Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))),
+                    };
+                    let check = CheckOptions::new(from, checked.thresholds);
+                    apart(spend::detect_spend(s, &tenant, &checked.query, &check, Utc::now(), &policy))
+                })
+                .await??
+        }
+        None => {
+            let (q, check) = anomaly_query(&mut pairs)?;
+            no_more(&pairs)?;
+            state.stores.run(move |s| apart(spend::detect_spend(s, &tenant, &q, &check, Utc::now(), &policy))).await??
+        }
+    };
     Ok(Json(AnomaliesOut {
         from: found.from.to_string(),
         anomalies: serde_json::to_value(&found.anomalies).unwrap_or_default(),
@@ -463,4 +499,166 @@ pub async fn unmark(
     let m = json_body(body)?;
     let actor = format!("key:{}", caller.key_id);
     Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::TakeBack).await?))
+}
+
+/// An anomaly monitor's settings (the parameters of `GET /api/v1/anomalies`); what is left out
+/// takes the same default.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorIn {
+    /// Monitor each value of this dimension (service, account, region, tag:KEY) apart, as well
+    /// as the total; empty or left out: the total alone.
+    #[schema(max_length = 200, pattern = r"^[^\x00]*$")]
+    #[serde(default)]
+    pub by: String,
+    /// billed (default), effective, list or contracted.
+    #[schema(pattern = "^(billed|effective|list|contracted)$")]
+    #[serde(default)]
+    pub metric: Option<String>,
+    /// Values of `by` monitored apart, the largest first (0: all; default 10).
+    #[schema(minimum = 0, maximum = 100)]
+    #[serde(default)]
+    pub top: Option<u32>,
+    /// The smallest daily impact that counts, in the currency (default 100).
+    #[schema(minimum = 0)]
+    #[serde(default)]
+    pub min_impact: Option<f64>,
+    /// The smallest daily impact that counts, in percent of the expected value (default 10).
+    #[schema(minimum = 0)]
+    #[serde(default)]
+    pub min_percent: Option<f64>,
+    /// The interval a day must leave, in percent (default 95).
+    #[schema(exclusive_minimum = 0, exclusive_maximum = 100)]
+    #[serde(default)]
+    pub level: Option<f64>,
+    /// up (default), down or both.
+    #[schema(pattern = "^(up|down|both)$")]
+    #[serde(default)]
+    pub direction: Option<String>,
+}
+
+/// A kept anomaly monitor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitorOut {
+    /// Its name.
+    pub name: String,
+    /// The dimension monitored apart (empty: the total alone).
+    pub by: String,
+    /// The amount.
+    pub metric: String,
+    /// Values of `by` monitored apart.
+    pub top: u32,
+    /// The money floor, as given.
+    pub min_impact: String,
+    /// The percentage, as given.
+    pub min_percent: String,
+    /// The interval level in percent, as given.
+    pub level: String,
+    /// up, down or both.
+    pub direction: String,
+    /// When it was last saved (RFC 3339).
+    pub updated_at: String,
+    /// By whom (`key:ID` for an API key).
+    pub updated_by: String,
+}
+
+impl From<AnomalyMonitor> for MonitorOut {
+    fn from(m: AnomalyMonitor) -> Self {
+        MonitorOut {
+            name: m.name,
+            by: m.by,
+            metric: m.metric,
+            top: m.top,
+            min_impact: m.min_impact,
+            min_percent: m.min_percent,
+            level: m.level,
+            direction: m.direction,
+            updated_at: m.updated_at,
+            updated_by: m.updated_by,
+        }
+    }
+}
+
+/// The kept anomaly monitors.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitorsOut {
+    /// By name.
+    pub monitors: Vec<MonitorOut>,
+}
+
+/// The kept anomaly monitors: what is checked for anomalies and how, under a name
+/// (`GET /api/v1/anomalies?monitor=NAME` checks with one).
+#[utoipa::path(get, path = "/api/v1/anomalies/monitors", tag = "forecasts", security(("api_key" = [])),
+    responses((status = 200, description = "The monitors", body = MonitorsOut), Refusals))]
+pub async fn monitors(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<MonitorsOut>, ApiError> {
+    no_more(&query_pairs(&raw)?)?;
+    let tenant = caller.tenant.clone();
+    let list = state.stores.run(move |s| s.anomaly_monitors(&tenant)).await?;
+    Ok(Json(MonitorsOut { monitors: list.into_iter().map(MonitorOut::from).collect() }))
+}
+
+/// Keeps an anomaly monitor under `name` (analyst), replacing one of the same name.
+#[utoipa::path(put, path = "/api/v1/anomalies/monitors/{name}", tag = "forecasts", request_body = MonitorIn,
+    params(("name" = String, Path, description = "The monitor's name: 1 to 100 letters, digits, '-', '_' or '.'",
+        pattern = r"^[A-Za-z0-9._-]{1,100}$")),
+    security(("api_key" = [])),
+    responses((status = 201, description = "Kept (new)", body = MonitorOut),
+        (status = 200, description = "Replaced", body = MonitorOut), Refusals, Forbidden, NotJson, Unusable))]
+pub async fn save_monitor(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<MonitorIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<MonitorOut>), ApiError> {
+    caller.require(Role::Analyst)?;
+    let m = json_body(body)?;
+    let monitor = AnomalyMonitor {
+        name,
+        by: m.by.trim().to_string(),
+        metric: m.metric.unwrap_or_else(|| "billed".into()),
+        top: m.top.unwrap_or(10),
+        min_impact: m.min_impact.unwrap_or(100.0).to_string(),
+        min_percent: m.min_percent.unwrap_or(10.0).to_string(),
+        level: m.level.unwrap_or(95.0).to_string(),
+        direction: m.direction.unwrap_or_else(|| "up".into()),
+        updated_at: String::new(),
+        updated_by: format!("key:{}", caller.key_id),
+    };
+    monitor::check(&monitor).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let tenant = caller.tenant.clone();
+    let name = monitor.name.clone();
+    let (created, kept) = state
+        .stores
+        .run(move |s| {
+            let created = s.save_anomaly_monitor(&tenant, &monitor)?;
+            Ok((created, s.anomaly_monitor(&tenant, &monitor.name)?))
+        })
+        .await?;
+    let kept = kept.ok_or_else(|| ApiError::not_found(format!("monitor {name:?} was deleted as it was saved")))?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(kept.into())))
+}
+
+/// Deletes an anomaly monitor (analyst).
+#[utoipa::path(delete, path = "/api/v1/anomalies/monitors/{name}", tag = "forecasts",
+    params(("name" = String, Path, description = "The monitor's name")),
+    security(("api_key" = [])),
+    responses((status = 204, description = "Deleted"), Refusals, Forbidden, NotFound))]
+pub async fn delete_monitor(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Analyst)?;
+    let tenant = caller.tenant.clone();
+    let n = name.clone();
+    if state.stores.run(move |s| s.delete_anomaly_monitor(&tenant, &n)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no monitor {name:?}")))
+    }
 }

@@ -249,7 +249,8 @@ pub struct CreatedKey {
         zombies::plan, zombies::approve, zombies::cancel,
         allocation::rules, allocation::save_rules, allocation::history, allocation::allocation, allocation::months,
         allocation::explain, allocation::unallocated, allocation::simulate,
-        forecast::forecast, forecast::tracked, forecast::anomalies, forecast::marks, forecast::mark, forecast::unmark),
+        forecast::forecast, forecast::tracked, forecast::anomalies, forecast::marks, forecast::mark, forecast::unmark,
+        forecast::monitors, forecast::save_monitor, forecast::delete_monitor),
     components(schemas(MetricName, RoleName, FilterText, Problem)),
     modifiers(&BearerAuth),
     tags((name = "costs", description = "Cost answers and the FOCUS export"),
@@ -257,7 +258,7 @@ pub struct CreatedKey {
          (name = "trust", description = "Records and their lineage, alerts, billing periods, reconciliation"),
          (name = "zombies", description = "Idle and orphaned resources found by scans, and their remediation plans"),
          (name = "allocation", description = "Who spent what: versioned allocation rules, each target's costs, the unallocated bucket, the arithmetic behind every figure"),
-         (name = "forecasts", description = "Spend forecasts with intervals and their track record, anomalies with root causes, days marked as expected"),
+         (name = "forecasts", description = "Spend forecasts with intervals and their track record, anomalies with root causes, days marked as expected, anomaly monitors"),
          (name = "tenant", description = "The caller's tenant"),
          (name = "keys", description = "API keys of the tenant (admin)"), (name = "health", description = "Health"))
 )]

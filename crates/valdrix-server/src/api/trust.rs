@@ -316,7 +316,7 @@ pub struct PeriodsParams {
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}~.+$")]
+    #[param(pattern = r"^[0-9]{4}-[0-9]{2}~[\s\S]")]
     cursor: Option<String>,
 }
 
@@ -350,8 +350,13 @@ pub async fn periods(
         if k == "limit" {
             limit = page_limit(&v)?;
         } else {
+            // `YYYY-MM~STREAM`, as `period_cursor` writes it (and the schema's pattern says).
+            let month = |p: &str| {
+                p.len() == 7 && p.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() })
+            };
             let (period, stream) = v
                 .split_once('~')
+                .filter(|(p, s)| month(p) && !s.is_empty())
                 .ok_or_else(|| ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")))?;
             after = Some((period.to_string(), stream.to_string()));
         }

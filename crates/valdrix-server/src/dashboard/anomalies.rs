@@ -1,7 +1,8 @@
 //! The anomalies page: days whose final spend left the forecast's interval by more than the
 //! monitor's thresholds, merged into anomalies with their root causes, and the forms that mark
-//! an anomaly as expected (or take a mark back). The same calls as `GET /api/v1/anomalies` and
-//! `POST|DELETE /api/v1/anomalies/marks`.
+//! an anomaly as expected (or take a mark back), and the kept monitors. The same calls as
+//! `GET /api/v1/anomalies`, `POST|DELETE /api/v1/anomalies/marks` and
+//! `GET /api/v1/anomalies/monitors`.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +14,7 @@ use serde::Deserialize;
 
 use valdrix_analytics::anomaly::Direction;
 use valdrix_analytics::spend::{self, Detected, SpendAnomaly};
-use valdrix_store::forecasts::AnomalyFeedback;
+use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
 use valdrix_store::keys::Role;
 
 use super::{layout, money, page, session, Session};
@@ -65,10 +66,10 @@ pub async fn overview(session: Session, State(state): State<AppState>, RawQuery(
         .stores
         .run(move |s| {
             let found = apart(spend::detect_spend(s, &tenant, &q, &check, chrono::Utc::now(), &policy))?;
-            Ok((found, s.anomaly_feedback(&tenant)?))
+            Ok((found, s.anomaly_feedback(&tenant)?, s.anomaly_monitors(&tenant)?))
         })
         .await;
-    let (found, marks) = match loaded {
+    let (found, marks, monitors) = match loaded {
         Ok(x) => x,
         Err(e) => return error_page(&session, e.into()),
     };
@@ -106,6 +107,7 @@ pub async fn overview(session: Session, State(state): State<AppState>, RawQuery(
             Ok(found) => (found_table(found, &back, analyst, &session)),
         }
         (marks_table(&marks, &back, analyst, &session))
+        (monitors_table(&monitors))
     };
     page(StatusCode::OK, layout(TITLE, Some(&session), TITLE, content))
 }
@@ -195,6 +197,36 @@ fn marks_table(marks: &[AnomalyFeedback], back: &str, analyst: bool, session: &S
                                     }
                                 }
                             }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+/// The kept monitors (`valdrix anomalies monitor`, `PUT /api/v1/anomalies/monitors/{name}`),
+/// each a link to this page with its settings.
+fn monitors_table(monitors: &[AnomalyMonitor]) -> Markup {
+    html! {
+        section.card.wide {
+            h2 { "Kept monitors" }
+            @if monitors.is_empty() {
+                p.empty { "No monitors kept. `valdrix anomalies monitor NAME` keeps one; `valdrix anomalies --monitors` runs them all, daily from cron." }
+            } @else {
+                table #monitors {
+                    thead { tr { th { "Name" } th { "Monitors" } th { "Amount" } th.num { "Smallest impact" } th.num { "Smallest share" } th.num { "Interval" } th { "Direction" } th { "Saved by" } } }
+                    tbody { @for m in monitors {
+                        @let query = serde_urlencoded::to_string([
+                            ("by", m.by.as_str()), ("metric", m.metric.as_str()), ("top", &m.top.to_string()),
+                            ("min_impact", m.min_impact.as_str()), ("min_percent", m.min_percent.as_str()),
+                            ("level", m.level.as_str()), ("direction", m.direction.as_str()),
+                        ]).unwrap_or_default();
+                        tr data-monitor=(m.name) {
+                            td.name { a href=(format!("/anomalies?{query}")) { (m.name) } }
+                            td { @if m.by.is_empty() { "Total spend" } @else { "Each " (m.by) } }
+                            td { (m.metric) } td.num { (m.min_impact) } td.num { (m.min_percent) " %" }
+                            td.num { (m.level) " %" } td { (m.direction) } td { (m.updated_by) }
                         }
                     } }
                 }

@@ -1,12 +1,12 @@
-//! Forecast snapshots (added, never changed) and anomaly feedback.
+//! Forecast snapshots (added, never changed), anomaly feedback and anomaly monitors.
 
 use chrono::Utc;
 
 use valdrix_core::TenantId;
 
 use crate::db::{p, Db, Row};
-use crate::error::Result;
-use crate::forecasts::{AnomalyFeedback, NewForecast, StoredForecast};
+use crate::error::{Result, StoreError};
+use crate::forecasts::{AnomalyFeedback, AnomalyMonitor, NewForecast, StoredForecast};
 
 const FORECAST_COLUMNS: &str = "id, created_at, series, query, currency, model, trained_through, points, backtest";
 
@@ -39,7 +39,7 @@ pub(crate) fn save(db: Db<'_>, tenant: &TenantId, forecasts: &[NewForecast]) -> 
             p![tenant.as_str(), now.as_str(), f.series.as_str(), f.query.as_str(), f.currency.as_str(), f.model.as_str(), f.trained_through.as_str(), f.points.as_str(), f.backtest.as_str()],
             |r| r.get(0),
         )?;
-        ids.push(id.ok_or_else(|| crate::error::StoreError::Internal("a forecast saved without an id".into()))?);
+        ids.push(id.ok_or_else(|| StoreError::Internal("a forecast saved without an id".into()))?);
     }
     Ok(ids)
 }
@@ -97,5 +97,75 @@ pub(crate) fn feedback(db: Db<'_>, tenant: &TenantId) -> Result<Vec<AnomalyFeedb
                 note: r.get(5)?,
             })
         },
+    )
+}
+
+const MONITOR_COLUMNS: &str =
+    "name, by_dimension, metric, top_values, min_impact, min_percent, level, direction, updated_at, updated_by";
+
+fn monitor_from_row(r: &Row<'_>) -> Result<AnomalyMonitor> {
+    let top: i64 = r.get(3)?;
+    Ok(AnomalyMonitor {
+        name: r.get(0)?,
+        by: r.get(1)?,
+        metric: r.get(2)?,
+        top: u32::try_from(top).map_err(|_| StoreError::Internal(format!("monitor top_values {top} out of range")))?,
+        min_impact: r.get(4)?,
+        min_percent: r.get(5)?,
+        level: r.get(6)?,
+        direction: r.get(7)?,
+        updated_at: r.get(8)?,
+        updated_by: r.get(9)?,
+    })
+}
+
+/// Saves a monitor under its name, replacing one of the same name; true when it is new.
+pub(crate) fn save_monitor(db: Db<'_>, tenant: &TenantId, m: &AnomalyMonitor) -> Result<bool> {
+    super::ensure_tenant(db, tenant)?;
+    let existed = monitor(db, tenant, &m.name)?.is_some();
+    db.execute(
+        "INSERT INTO anomaly_monitors (tenant_id, name, by_dimension, metric, top_values, min_impact, min_percent, level, direction, updated_at, updated_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (tenant_id, name) DO UPDATE SET by_dimension = excluded.by_dimension, metric = excluded.metric, \
+         top_values = excluded.top_values, min_impact = excluded.min_impact, min_percent = excluded.min_percent, \
+         level = excluded.level, direction = excluded.direction, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        p![
+            tenant.as_str(),
+            m.name.as_str(),
+            m.by.as_str(),
+            m.metric.as_str(),
+            i64::from(m.top),
+            m.min_impact.as_str(),
+            m.min_percent.as_str(),
+            m.level.as_str(),
+            m.direction.as_str(),
+            Utc::now().to_rfc3339(),
+            m.updated_by.as_str()
+        ],
+    )?;
+    Ok(!existed)
+}
+
+/// Deletes a monitor; false when there was none.
+pub(crate) fn delete_monitor(db: Db<'_>, tenant: &TenantId, name: &str) -> Result<bool> {
+    let n = db.execute("DELETE FROM anomaly_monitors WHERE tenant_id = ?1 AND name = ?2", p![tenant.as_str(), name])?;
+    Ok(n > 0)
+}
+
+/// One monitor by name.
+pub(crate) fn monitor(db: Db<'_>, tenant: &TenantId, name: &str) -> Result<Option<AnomalyMonitor>> {
+    db.query_opt(
+        &format!("SELECT {MONITOR_COLUMNS} FROM anomaly_monitors WHERE tenant_id = ?1 AND name = ?2"),
+        p![tenant.as_str(), name],
+        monitor_from_row,
+    )
+}
+
+/// The tenant's monitors, by name.
+pub(crate) fn monitors(db: Db<'_>, tenant: &TenantId) -> Result<Vec<AnomalyMonitor>> {
+    db.query_map(
+        &format!("SELECT {MONITOR_COLUMNS} FROM anomaly_monitors WHERE tenant_id = ?1 ORDER BY name"),
+        p![tenant.as_str()],
+        monitor_from_row,
     )
 }

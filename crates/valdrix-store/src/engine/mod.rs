@@ -269,6 +269,33 @@ macro_rules! store_methods {
             self.scoped(tenant, |db| $crate::engine::forecasts::feedback(db, tenant))
         }
 
+        fn save_anomaly_monitor(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            monitor: &$crate::forecasts::AnomalyMonitor,
+        ) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::save_monitor(db, tenant, monitor))
+        }
+
+        fn delete_anomaly_monitor(&mut self, tenant: &valdrix_core::TenantId, name: &str) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::delete_monitor(db, tenant, name))
+        }
+
+        fn anomaly_monitor(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            name: &str,
+        ) -> $crate::Result<Option<$crate::forecasts::AnomalyMonitor>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::monitor(db, tenant, name))
+        }
+
+        fn anomaly_monitors(
+            &self,
+            tenant: &valdrix_core::TenantId,
+        ) -> $crate::Result<Vec<$crate::forecasts::AnomalyMonitor>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::monitors(db, tenant))
+        }
+
         fn final_daily_costs(
             &self,
             tenant: &valdrix_core::TenantId,

@@ -1,0 +1,136 @@
+//! Anomaly monitors kept in the store: a name for what is checked and how, so that a daily run
+//! and the API check the same thing every time (in the manner of AWS Cost Anomaly Detection's
+//! monitors). Here their parameters are checked and turned into what [`crate::spend`] reads.
+
+use chrono::{DateTime, Utc};
+use valdrix_core::TenantId;
+use valdrix_store::forecasts::AnomalyMonitor;
+use valdrix_store::{Dimension, Metric, Store, TrustPolicy};
+
+use crate::anomaly::{Direction, Thresholds};
+use crate::spend::{self, CheckOptions, Detected, SpendError, SpendQuery};
+
+/// The most values of a dimension a monitor keeps apart.
+pub const MAX_TOP: u32 = 100;
+/// The longest monitor name, in characters.
+pub const MAX_NAME: usize = 100;
+
+/// Why a monitor's parameters cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("monitor {name:?}: {what}")]
+pub struct MonitorError {
+    /// The monitor's name.
+    pub name: String,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// A monitor's parameters, checked: what to read and the thresholds.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The spend read.
+    pub query: SpendQuery,
+    /// The thresholds.
+    pub thresholds: Thresholds,
+}
+
+fn number(name: &str, field: &str, text: &str) -> Result<f64, MonitorError> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| MonitorError { name: name.into(), what: format!("{field} {text:?}: a number, 0 or more") })
+}
+
+/// Checks `m`'s parameters: a name of 1 to [`MAX_NAME`] letters, digits, `-`, `_` or `.`; a
+/// dimension (or none), a metric, at most [`MAX_TOP`] values apart, non-negative thresholds, a
+/// level strictly between 0 and 100 and a direction.
+pub fn check(m: &AnomalyMonitor) -> Result<Checked, MonitorError> {
+    let bad = |what: String| MonitorError { name: m.name.clone(), what };
+    let name_ok = !m.name.is_empty()
+        && m.name.chars().count() <= MAX_NAME
+        && m.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(bad(format!("a name is 1 to {MAX_NAME} letters, digits, '-', '_' or '.'")));
+    }
+    let by = match m.by.trim() {
+        "" => None,
+        b => Some(Dimension::parse(b).ok_or_else(|| {
+            bad(format!("by {b:?}: not a dimension (service, account, region, usage-type, tag:KEY, ...)"))
+        })?),
+    };
+    let metric = Metric::parse(&m.metric)
+        .ok_or_else(|| bad(format!("metric {:?}: billed, effective, list or contracted", m.metric)))?;
+    if m.top > MAX_TOP {
+        return Err(bad(format!("top {}: at most {MAX_TOP}", m.top)));
+    }
+    let level = number(&m.name, "level", &m.level)?;
+    if !(level > 0.0 && level < 100.0) {
+        return Err(bad(format!("level {:?}: a percentage between 0 and 100", m.level)));
+    }
+    let thresholds = Thresholds {
+        min_impact: number(&m.name, "min_impact", &m.min_impact)?,
+        min_share: number(&m.name, "min_percent", &m.min_percent)? / 100.0,
+        level: level / 100.0,
+        direction: Direction::parse(&m.direction)
+            .ok_or_else(|| bad(format!("direction {:?}: up, down or both", m.direction)))?,
+    };
+    let query = SpendQuery { by, metric, filters: Vec::new(), from: None, top: m.top as usize };
+    Ok(Checked { query, thresholds })
+}
+
+/// What one monitor found.
+#[derive(Debug, serde::Serialize)]
+pub struct MonitorRun {
+    /// The monitor.
+    pub monitor: String,
+    /// What it found; an error (no final spend yet, too little history) when it could not run.
+    #[serde(flatten)]
+    pub outcome: MonitorOutcome,
+}
+
+/// A monitor's outcome.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum MonitorOutcome {
+    /// It ran.
+    Found(Detected),
+    /// It could not run, and why.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Runs every monitor of `tenant` over its stored spend, by name. A monitor that cannot run
+/// (no final spend matches, too little history) says why and the others still run; a failing
+/// store stops them all.
+pub fn run_all(
+    store: &dyn Store,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    policy: &TrustPolicy,
+) -> Result<Vec<MonitorRun>, SpendError> {
+    let mut out = Vec::new();
+    for m in store.anomaly_monitors(tenant)? {
+        let outcome = match run(store, tenant, &m, now, policy) {
+            Ok(found) => MonitorOutcome::Found(found),
+            Err(SpendError::Store(e)) => return Err(SpendError::Store(e)),
+            Err(e) => MonitorOutcome::Failed { error: e.to_string() },
+        };
+        out.push(MonitorRun { monitor: m.name, outcome });
+    }
+    Ok(out)
+}
+
+/// Runs one monitor: its days from the default first day on.
+pub fn run(
+    store: &dyn Store,
+    tenant: &TenantId,
+    m: &AnomalyMonitor,
+    now: DateTime<Utc>,
+    policy: &TrustPolicy,
+) -> Result<Detected, SpendError> {
+    let checked = check(m)?;
+    spend::detect_spend(store, tenant, &checked.query, &CheckOptions::new(None, checked.thresholds), now, policy)
+}
