@@ -16,7 +16,7 @@ mod root_cause;
 
 pub use root_cause::{contributions, Contribution};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::Serialize;
 
 use crate::forecast::{DailySeries, Trained};
@@ -227,17 +227,33 @@ pub fn detect(
         return Err(DetectError::TooShort { from, have, need: MIN_HISTORY });
     }
 
+    // Weeks run Monday to Sunday, backtests fall on a fixed grid of RETRAIN days (Mondays), and
+    // the check starts, silently, on the grid day on or before `start`: every run whose first
+    // day falls between two grid days judges each day against the same forecast, trained on the
+    // same history with the same findings left out. (A daily monitor's window moves a day each
+    // day; with weeks counted from its first day, days near the thresholds came and went from
+    // one run to the next.)
+    let earliest = first_value + MIN_HISTORY;
+    let grid = |i: usize| {
+        let since = (series.day(i) - NaiveDate::from_ymd_opt(1970, 1, 5).unwrap_or_default()).num_days();
+        i.saturating_sub(since.rem_euclid(RETRAIN as i64) as usize)
+    };
+    let monday = |i: usize| i.saturating_sub(series.day(i).weekday().num_days_from_monday() as usize);
+    let mut t0 = [grid(start), monday(start), start].into_iter().find(|&t| t >= earliest).unwrap_or(start);
     let mut days = Vec::new();
     let mut trained: Option<(usize, Trained)> = None;
     let mut model = "";
-    let mut t0 = start;
     while t0 < n {
-        let len = BLOCK.min(n - t0);
+        let len = (BLOCK - series.day(t0).weekday().num_days_from_monday() as usize).min(n - t0);
         // Train on what came before, without the anomalies found so far.
         let from_day = t0 - crate::forecast::training_days(t0 - first_value);
         let history = &y[from_day..t0];
-        if trained.as_ref().is_none_or(|(at, _)| t0 - at >= RETRAIN) {
-            trained = crate::forecast::train(history, series.day(from_day), BLOCK).map(|t| (t0, t));
+        let due = grid(t0);
+        if trained.as_ref().is_none_or(|(at, _)| *at < due) {
+            // On the grid's day before this week (when there was history enough by then).
+            let at = if due >= earliest { due } else { t0 };
+            let train_from = at - crate::forecast::training_days(at - first_value);
+            trained = crate::forecast::train(&y[train_from..at], series.day(train_from), BLOCK).map(|t| (at, t));
         }
         let Some((_, model_now)) = &trained else {
             return Err(DetectError::TooShort { from, have: t0 - first_value, need: MIN_HISTORY });
@@ -262,6 +278,9 @@ pub fn detect(
             let anomalous = outside && big_enough && !is_suppressed[i];
             if anomalous {
                 y[i] = f64::NAN;
+            }
+            if i < start {
+                continue;
             }
             days.push(DayCheck {
                 date: series.day(i),

@@ -83,3 +83,27 @@ fn too_little_history_is_refused() {
         Err(DetectError::TooShort { .. })
     ));
 }
+
+#[test]
+fn a_day_is_judged_the_same_whatever_the_first_day_checked() {
+    // A daily monitor's window moves a day each day: what it says of a day must not move with
+    // it. Bumps of 8 to 20 %, near the thresholds, every nine days.
+    let mut values = spend(260);
+    for i in (150..260).step_by(9) {
+        values[i] = values[i].map(|v| v * (1.08 + 0.02 * (i % 7) as f64));
+    }
+    let series = DailySeries { start: day(2026, 1, 1), values };
+    let t = Thresholds { min_impact: 20.0, min_share: 0.05, ..Thresholds::default() };
+    // A day of the eight-week grid backtests fall on (Mondays 56 days apart from 1970-01-05).
+    let grid_day = day(2026, 6, 8);
+    assert_eq!((grid_day - day(1970, 1, 5)).num_days() % 56, 0);
+    let first = detect(&series, grid_day, &t, &[]).expect("detect");
+    assert!(first.days.iter().filter(|c| c.anomalous).count() >= 3, "the bumps should find something");
+    for k in 1..56 {
+        let later = detect(&series, grid_day + Duration::days(k), &t, &[]).expect("detect");
+        assert_eq!(later.days.first().map(|c| c.date), Some(grid_day + Duration::days(k)));
+        let same: Vec<DayCheck> =
+            first.days.iter().filter(|c| c.date >= grid_day + Duration::days(k)).copied().collect();
+        assert_eq!(later.days, same, "from {}", grid_day + Duration::days(k));
+    }
+}
