@@ -483,7 +483,17 @@ struct MonitorArgs {
     /// Values of --by kept apart, the largest by the last four weeks' spend (0: all).
     #[arg(long, default_value_t = 10)]
     top: u32,
-    /// The smallest daily impact that counts, in the currency.
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
+    /// Who (default: the user running the command).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+/// A monitor's thresholds on the command line.
+#[derive(Args)]
+struct ThresholdArgs {
+    /// The smallest daily impact that counts, in the series' units (the currency for spend).
     #[arg(long, default_value_t = 100.0)]
     min_impact: f64,
     /// The smallest daily impact that counts, in percent of the expected value.
@@ -495,9 +505,18 @@ struct MonitorArgs {
     /// Which way a day must move: up, down or both.
     #[arg(long, default_value = "up")]
     direction: String,
-    /// Who (default: the user running the command).
-    #[arg(long)]
-    actor: Option<String>,
+}
+
+impl ThresholdArgs {
+    fn thresholds(&self) -> Result<Thresholds> {
+        Ok(Thresholds {
+            min_impact: self.min_impact,
+            min_share: self.min_percent / 100.0,
+            level: self.level / 100.0,
+            direction: Direction::parse(&self.direction)
+                .with_context(|| format!("--direction {:?}: use up, down or both", self.direction))?,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -523,18 +542,8 @@ pub(crate) struct AnomaliesArgs {
     /// The first day to check (default: every day after four weeks of history).
     #[arg(long, value_name = "YYYY-MM-DD")]
     from: Option<String>,
-    /// The smallest daily impact that counts, in the series' units.
-    #[arg(long, default_value_t = 100.0)]
-    min_impact: f64,
-    /// The smallest daily impact that counts, in percent of the expected value.
-    #[arg(long, default_value_t = 10.0)]
-    min_percent: f64,
-    /// The interval a day must leave, in percent.
-    #[arg(long, default_value_t = 95.0)]
-    level: f64,
-    /// Which way a day must move: up, down or both.
-    #[arg(long, default_value = "up")]
-    direction: String,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
     /// A day or range (FROM..TO) marked as expected: never an anomaly, never trained on
     /// (repeatable).
     #[arg(long, value_name = "DAY|FROM..TO")]
@@ -559,16 +568,6 @@ pub(crate) struct AnomaliesArgs {
 }
 
 impl AnomaliesArgs {
-    fn thresholds(&self) -> Result<Thresholds> {
-        Ok(Thresholds {
-            min_impact: self.min_impact,
-            min_share: self.min_percent / 100.0,
-            level: self.level / 100.0,
-            direction: Direction::parse(&self.direction)
-                .with_context(|| format!("--direction {:?}: use up, down or both", self.direction))?,
-        })
-    }
-
     fn expected_days(&self) -> Result<Vec<chrono::NaiveDate>> {
         let mut out = Vec::new();
         for e in &self.expected {
@@ -648,10 +647,10 @@ fn keep_monitor(cli: &Cli, tenant: &TenantId, m: &MonitorArgs) -> Result<()> {
         by: m.by.clone().unwrap_or_default(),
         metric: m.metric.clone(),
         top: m.top,
-        min_impact: m.min_impact.to_string(),
-        min_percent: m.min_percent.to_string(),
-        level: m.level.to_string(),
-        direction: m.direction.clone(),
+        min_impact: m.thresholds.min_impact.to_string(),
+        min_percent: m.thresholds.min_percent.to_string(),
+        level: m.thresholds.level.to_string(),
+        direction: m.thresholds.direction.clone(),
         updated_at: String::new(),
         updated_by: crate::actor(&m.actor),
     };
@@ -752,7 +751,7 @@ fn anomalies_run(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> 
     if a.monitors || a.monitor.is_some() {
         return run_monitors(cli, tenant, a, a.monitor.as_deref());
     }
-    let thresholds = a.thresholds()?;
+    let thresholds = a.thresholds.thresholds()?;
     let expected = a.expected_days()?;
     let Some(path) = &a.input else {
         return anomalies_spend_cmd(cli, tenant, a, thresholds, expected);
@@ -827,9 +826,9 @@ fn anomalies_spend_cmd(
                 eprintln!(
                     "{} anomalies from {from}; thresholds: {} and {} % over expected, outside the {} % interval",
                     found.len(),
-                    a.min_impact,
-                    a.min_percent,
-                    a.level
+                    a.thresholds.min_impact,
+                    a.thresholds.min_percent,
+                    a.thresholds.level
                 );
             }
         }
