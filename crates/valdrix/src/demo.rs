@@ -1285,6 +1285,26 @@ fn forecast_and_anomalies(store: &dyn valdrix_store::Store, tenant: &TenantId) -
     Ok(())
 }
 
+/// Keeps the anomaly monitor a team would start with: each service, the default thresholds.
+fn demo_monitor(store: &mut dyn valdrix_store::Store, tenant: &TenantId) -> Result<()> {
+    let monitor = valdrix_store::forecasts::AnomalyMonitor {
+        name: "services".into(),
+        by: "service".into(),
+        metric: "billed".into(),
+        top: 10,
+        min_impact: "100".into(),
+        min_percent: "10".into(),
+        level: "95".into(),
+        direction: "up".into(),
+        updated_at: String::new(),
+        updated_by: "valdrix demo".into(),
+    };
+    valdrix_analytics::monitor::check(&monitor)?;
+    store.save_anomaly_monitor(tenant, &monitor)?;
+    println!("\nKept the anomaly monitor `services`: each of the top 10 services, 100 and 10 % over expected.");
+    Ok(())
+}
+
 fn demo_rules(dir: &Path, store: &mut dyn valdrix_store::Store, tenant: &TenantId) -> Result<(PathBuf, PathBuf)> {
     let rules = dir.join("allocation-rules.yaml");
     let candidate = dir.join("allocation-rules-candidate.yaml");
@@ -1382,6 +1402,7 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
             money_for_people(t.shared_effective),
         );
     }
+    demo_monitor(store.as_mut(), tenant)?;
     forecast_and_anomalies(store.as_ref(), tenant)?;
 
     println!("\nDone in {:.1} s. The demo database is {db}", t0.elapsed().as_secs_f64());
@@ -1407,5 +1428,6 @@ pub fn run(dir: &Path, seed: u64, database_url: Option<&str>, tenant: &TenantId)
     println!("  {flag} forecast --by service                     # 30 days per service, with each backtest");
     println!("  {flag} forecast --months 3                       # month by month");
     println!("  {flag} anomalies --from 2026-06-01 --by service  # then: --expected 2026-08-14..2026-08-16");
+    println!("  {flag} anomalies --monitors                      # every kept monitor: what a daily job runs");
     Ok(db)
 }
