@@ -920,6 +920,7 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     assert_eq!(by_monitor.0, 200, "{:?}", by_monitor.2);
     assert_eq!(by_monitor.2, api.get("/api/v1/anomalies?by=service&direction=both", &c_admin).2);
     assert_problem(&api.get("/api/v1/anomalies?monitor=daily&by=region", &c_admin), 422, "a monitor and its own by");
+    assert_problem(&api.get("/api/v1/anomalies?monitor=daily&colour=red", &c_admin), 400, "an unknown parameter");
     assert_problem(&api.get("/api/v1/anomalies?monitor=daily", &b_admin), 404, "another tenant's monitor");
     // The anomalies page lists it, linked to the page with its settings.
     let browser_c = browser();

@@ -1,7 +1,8 @@
 //! Forecasts and anomalies over HTTP: the tenant's spend forecast (total and per value of a
 //! dimension, daily or by month), kept forecasts against what happened, anomalies with their
-//! root causes, the marks of days a person said were expected, and the kept anomaly monitors. The same calls as
-//! `valdrix forecast` and `valdrix anomalies` (valdrix-analytics' `spend`).
+//! root causes, the marks of days a person said were expected, and the kept anomaly monitors.
+//! The same calls as `valdrix forecast` and `valdrix anomalies` (valdrix-analytics' `spend` and
+//! `monitor`).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -278,12 +279,14 @@ pub async fn anomalies(
             for (_, v) in take(&mut pairs, &["from"]) {
                 from = Some(super::date("from", &v)?);
             }
-            if let Some((k, _)) = pairs.first() {
+            let own = ["by", "metric", "top", "min_impact", "min_percent", "level", "direction"];
+            if let Some((k, _)) = take(&mut pairs, &own).first() {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("{k}: a monitor's own settings are used; only from may be given"),
                 ));
             }
+            no_more(&pairs)?;
             state
                 .stores
                 .run(move |s| {

@@ -212,7 +212,10 @@ fn monitors_table(monitors: &[AnomalyMonitor]) -> Markup {
         section.card.wide {
             h2 { "Kept monitors" }
             @if monitors.is_empty() {
-                p.empty { "No monitors kept. `valdrix anomalies monitor NAME` keeps one; `valdrix anomalies --monitors` runs them all, daily from cron." }
+                p.empty {
+                    "No monitors kept. " code { "valdrix anomalies monitor NAME" } " keeps one; "
+                    code { "valdrix anomalies --monitors" } " runs them all (daily, from cron)."
+                }
             } @else {
                 table #monitors {
                     thead { tr { th { "Name" } th { "Monitors" } th { "Amount" } th.num { "Smallest impact" } th.num { "Smallest share" } th.num { "Interval" } th { "Direction" } th { "Saved by" } } }
