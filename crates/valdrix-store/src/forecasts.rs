@@ -79,3 +79,14 @@ pub struct AnomalyMonitor {
     /// Who saved it.
     pub updated_by: String,
 }
+
+/// An anomaly as a monitor reports it once: its series, currency and first day.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct AnomalyReport {
+    /// The series (`total`, or `DIMENSION=VALUE`).
+    pub series: String,
+    /// The currency.
+    pub currency: String,
+    /// The anomaly's first day (`YYYY-MM-DD`).
+    pub first_day: String,
+}

@@ -318,7 +318,7 @@ pub trait Store {
     /// new.
     fn save_anomaly_monitor(&mut self, tenant: &TenantId, monitor: &forecasts::AnomalyMonitor) -> Result<bool>;
 
-    /// Deletes an anomaly monitor; false when there was none.
+    /// Deletes an anomaly monitor and forgets what it reported; false when there was none.
     fn delete_anomaly_monitor(&mut self, tenant: &TenantId, name: &str) -> Result<bool>;
 
     /// One anomaly monitor by name.
@@ -326,6 +326,18 @@ pub trait Store {
 
     /// The tenant's anomaly monitors, by name.
     fn anomaly_monitors(&self, tenant: &TenantId) -> Result<Vec<forecasts::AnomalyMonitor>>;
+
+    /// What the monitor `monitor` has reported.
+    fn anomaly_reports(&self, tenant: &TenantId, monitor: &str) -> Result<Vec<forecasts::AnomalyReport>>;
+
+    /// Records that the monitor `monitor` reported `reports` (kept by series, currency and first
+    /// day); for each, whether it was new.
+    fn report_anomalies(
+        &mut self,
+        tenant: &TenantId,
+        monitor: &str,
+        reports: &[forecasts::AnomalyReport],
+    ) -> Result<Vec<bool>>;
 
     /// Daily totals (grouped as the query asks, always by day too) restricted to final days: the
     /// series a forecast may learn from.

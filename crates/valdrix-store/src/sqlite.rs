@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_allocation_rules.sql")),
     (9, include_str!("../migrations/sqlite/0009_forecasts.sql")),
     (10, include_str!("../migrations/sqlite/0010_anomaly_monitors.sql")),
+    (11, include_str!("../migrations/sqlite/0011_anomaly_reports.sql")),
 ];
 
 /// Migrations after which a step written in Rust completes the schema change.

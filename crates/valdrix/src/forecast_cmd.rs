@@ -14,7 +14,7 @@ use valdrix_analytics::forecast::{self, Forecast, Options, DEFAULT_LEVELS};
 use valdrix_analytics::monitor::{self, MonitorOutcome, MonitorRun};
 use valdrix_analytics::spend::{self, SpendQuery};
 use valdrix_core::TenantId;
-use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
+use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor, AnomalyReport};
 use valdrix_store::{Dimension, Metric};
 
 use crate::Cli;
@@ -560,6 +560,11 @@ pub(crate) struct AnomaliesArgs {
     /// spend yet, too little history) says why on standard error; the others still run.
     #[arg(long, conflicts_with_all = ["input", "by", "from", "min_impact", "min_percent", "level", "direction"])]
     monitors: bool,
+    /// With --monitor or --monitors: only the anomalies each monitor has not reported before
+    /// (by series, currency and first day), which are then remembered as reported. What a
+    /// daily job that sends alerts calls: each anomaly once, even as it grows a day longer.
+    #[arg(long)]
+    new: bool,
     #[command(flatten)]
     spend: SpendArgs,
     /// Output format (csv: the anomalous days with `date,actual,expected,lo,hi,score`).
@@ -702,9 +707,9 @@ fn list_monitors(cli: &Cli, tenant: &TenantId, format: OutputFormat) -> Result<(
 /// Runs the kept monitor `name`, or every kept monitor.
 fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&str>) -> Result<()> {
     let config = crate::load_config(cli)?;
-    let store = crate::open_store(cli)?;
+    let mut store = crate::open_store(cli)?;
     let now = chrono::Utc::now();
-    let runs = match name {
+    let mut runs = match name {
         Some(name) => {
             let m = store
                 .anomaly_monitor(tenant, name)?
@@ -715,6 +720,35 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
         }
         None => monitor::run_all(store.as_ref(), tenant, now, &config.trust)?,
     };
+    if a.new {
+        for r in &mut runs {
+            if let MonitorOutcome::Found(found) = &mut r.outcome {
+                let seen: std::collections::HashSet<AnomalyReport> =
+                    store.anomaly_reports(tenant, &r.monitor)?.into_iter().collect();
+                found.anomalies.retain(|f| !seen.contains(&report_of(f)));
+            }
+        }
+    }
+    write_monitor_runs(a, &runs)?;
+    // Remembered once written: a run that fails before its output reports them again.
+    if a.new {
+        for r in &runs {
+            if let MonitorOutcome::Found(found) = &r.outcome {
+                let reports: Vec<AnomalyReport> = found.anomalies.iter().map(report_of).collect();
+                store.report_anomalies(tenant, &r.monitor, &reports)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a monitor remembers an anomaly it reported.
+fn report_of(f: &spend::SpendAnomaly) -> AnomalyReport {
+    AnomalyReport { series: f.series.clone(), currency: f.currency.clone(), first_day: f.anomaly.start.to_string() }
+}
+
+/// Writes what the monitors found, a row per anomaly with the monitor's name first.
+fn write_monitor_runs(a: &AnomaliesArgs, runs: &[MonitorRun]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if a.format == OutputFormat::Json {
         serde_json::to_writer_pretty(&mut out, &runs)?;
@@ -726,7 +760,7 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
     let mut grid = spend_anomalies_grid(&[], csv);
     grid.columns.insert(0, "monitor".into());
     grid.numeric.insert(0, false);
-    for r in &runs {
+    for r in runs {
         match &r.outcome {
             MonitorOutcome::Found(found) => {
                 for mut row in spend_anomalies_grid(&found.anomalies, csv).rows {
@@ -734,7 +768,8 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
                     grid.rows.push(row);
                 }
                 if !csv {
-                    eprintln!("monitor {}: {} anomalies from {}", r.monitor, found.anomalies.len(), found.from);
+                    let new = if a.new { " new" } else { "" };
+                    eprintln!("monitor {}: {}{new} anomalies from {}", r.monitor, found.anomalies.len(), found.from);
                 }
             }
             MonitorOutcome::Failed { error } => eprintln!("monitor {}: not run: {error}", r.monitor),
@@ -750,6 +785,9 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
 fn anomalies_run(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs) -> Result<()> {
     if a.monitors || a.monitor.is_some() {
         return run_monitors(cli, tenant, a, a.monitor.as_deref());
+    }
+    if a.new {
+        anyhow::bail!("--new is for kept monitors: give it with --monitor NAME or --monitors");
     }
     let thresholds = a.thresholds.thresholds()?;
     let expected = a.expected_days()?;

@@ -197,6 +197,20 @@ fn kept_monitors_check_with_their_own_settings() {
     let (ok, _, err) = valdrix(&db, &["anomalies", "--monitor", "nope"]);
     assert!(!ok && err.contains("no monitor \"nope\""), "{err}");
 
+    // --new: each anomaly once. The first run reports the spike and remembers it; the next
+    // does not report it again, while a plain run still lists it.
+    let new = ["anomalies", "--monitors", "--new", "--format", "csv"];
+    let (ok, out, err) = valdrix(&db, &new);
+    assert!(ok, "{err}");
+    assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("ec2-watch,service=Amazon EC2,USD,")), "{out}");
+    let (ok, out, err) = valdrix(&db, &new);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 1, "only the header: {out}");
+    let (ok, out, _) = valdrix(&db, &["anomalies", "--monitor", "ec2-watch", "--format", "csv"]);
+    assert!(ok && out.lines().count() == 2, "{out}");
+    let (ok, _, err) = valdrix(&db, &["anomalies", "--new"]);
+    assert!(!ok && err.contains("--new is for kept monitors"), "{err}");
+
     // Replaced: looking for drops, it finds none.
     let (ok, out, err) = valdrix(&db, &[&watch[..], &["--direction", "down"]].concat());
     assert!(ok && out.contains("monitor ec2-watch replaced"), "{out}{err}");
@@ -210,6 +224,13 @@ fn kept_monitors_check_with_their_own_settings() {
 
     let (ok, out, _) = valdrix(&db, &["anomalies", "unmonitor", "quiet"]);
     assert!(ok && out.contains("monitor quiet deleted"), "{out}");
+    // A monitor deleted forgets what it reported: kept again, it reports the spike anew.
+    let (ok, _, _) = valdrix(&db, &["anomalies", "unmonitor", "ec2-watch"]);
+    assert!(ok);
+    let (ok, _, err) = valdrix(&db, &watch);
+    assert!(ok, "{err}");
+    let (ok, out, _) = valdrix(&db, &new);
+    assert!(ok && out.lines().count() == 2, "{out}");
     let (ok, _, err) = valdrix(&db, &["anomalies", "unmonitor", "quiet"]);
     assert!(!ok && err.contains("no monitor"), "{err}");
 }

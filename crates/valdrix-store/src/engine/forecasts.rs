@@ -6,7 +6,7 @@ use valdrix_core::TenantId;
 
 use crate::db::{p, Db, Row};
 use crate::error::{Result, StoreError};
-use crate::forecasts::{AnomalyFeedback, AnomalyMonitor, NewForecast, StoredForecast};
+use crate::forecasts::{AnomalyFeedback, AnomalyMonitor, AnomalyReport, NewForecast, StoredForecast};
 
 const FORECAST_COLUMNS: &str = "id, created_at, series, query, currency, model, trained_through, points, backtest";
 
@@ -146,10 +146,14 @@ pub(crate) fn save_monitor(db: Db<'_>, tenant: &TenantId, m: &AnomalyMonitor) ->
     Ok(!existed)
 }
 
-/// Deletes a monitor; false when there was none.
+/// Deletes a monitor and forgets what it reported; false when there was none.
 pub(crate) fn delete_monitor(db: Db<'_>, tenant: &TenantId, name: &str) -> Result<bool> {
-    let n = db.execute("DELETE FROM anomaly_monitors WHERE tenant_id = ?1 AND name = ?2", p![tenant.as_str(), name])?;
-    Ok(n > 0)
+    db.savepoint(|| {
+        db.execute("DELETE FROM anomaly_reports WHERE tenant_id = ?1 AND monitor = ?2", p![tenant.as_str(), name])?;
+        let n =
+            db.execute("DELETE FROM anomaly_monitors WHERE tenant_id = ?1 AND name = ?2", p![tenant.as_str(), name])?;
+        Ok(n > 0)
+    })
 }
 
 /// One monitor by name.
@@ -167,5 +171,38 @@ pub(crate) fn monitors(db: Db<'_>, tenant: &TenantId) -> Result<Vec<AnomalyMonit
         &format!("SELECT {MONITOR_COLUMNS} FROM anomaly_monitors WHERE tenant_id = ?1 ORDER BY name"),
         p![tenant.as_str()],
         monitor_from_row,
+    )
+}
+
+/// Records that `monitor` reported `reports`; for each, whether it was new (not reported before).
+pub(crate) fn report_anomalies(
+    db: Db<'_>,
+    tenant: &TenantId,
+    monitor: &str,
+    reports: &[AnomalyReport],
+) -> Result<Vec<bool>> {
+    super::ensure_tenant(db, tenant)?;
+    let now = Utc::now().to_rfc3339();
+    db.savepoint(|| {
+        let mut fresh = Vec::with_capacity(reports.len());
+        for r in reports {
+            let n = db.execute(
+                "INSERT INTO anomaly_reports (tenant_id, monitor, series, currency, first_day, reported_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, monitor, series, currency, first_day) DO NOTHING",
+                p![tenant.as_str(), monitor, r.series.as_str(), r.currency.as_str(), r.first_day.as_str(), now.as_str()],
+            )?;
+            fresh.push(n > 0);
+        }
+        Ok(fresh)
+    })
+}
+
+/// What `monitor` has reported, by series, currency and first day.
+pub(crate) fn anomaly_reports(db: Db<'_>, tenant: &TenantId, monitor: &str) -> Result<Vec<AnomalyReport>> {
+    db.query_map(
+        "SELECT series, currency, first_day FROM anomaly_reports WHERE tenant_id = ?1 AND monitor = ?2 \
+         ORDER BY series, currency, first_day",
+        p![tenant.as_str(), monitor],
+        |r| Ok(AnomalyReport { series: r.get(0)?, currency: r.get(1)?, first_day: r.get(2)? }),
     )
 }

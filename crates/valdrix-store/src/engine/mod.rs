@@ -296,6 +296,23 @@ macro_rules! store_methods {
             self.scoped(tenant, |db| $crate::engine::forecasts::monitors(db, tenant))
         }
 
+        fn anomaly_reports(
+            &self,
+            tenant: &valdrix_core::TenantId,
+            monitor: &str,
+        ) -> $crate::Result<Vec<$crate::forecasts::AnomalyReport>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::anomaly_reports(db, tenant, monitor))
+        }
+
+        fn report_anomalies(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            monitor: &str,
+            reports: &[$crate::forecasts::AnomalyReport],
+        ) -> $crate::Result<Vec<bool>> {
+            self.scoped(tenant, |db| $crate::engine::forecasts::report_anomalies(db, tenant, monitor, reports))
+        }
+
         fn final_daily_costs(
             &self,
             tenant: &valdrix_core::TenantId,
