@@ -2,7 +2,7 @@
 //! and the API check the same thing every time (in the manner of AWS Cost Anomaly Detection's
 //! monitors). Here their parameters are checked and turned into what [`crate::spend`] reads.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use valdrix_core::TenantId;
 use valdrix_store::forecasts::AnomalyMonitor;
 use valdrix_store::{Dimension, Metric, Store, TrustPolicy};
@@ -14,6 +14,27 @@ use crate::spend::{self, CheckOptions, Detected, SpendError, SpendQuery};
 pub const MAX_TOP: u32 = 100;
 /// The longest monitor name, in characters.
 pub const MAX_NAME: usize = 100;
+
+/// Values of the dimension a monitor keeps apart when it does not say.
+pub const DEFAULT_TOP: u32 = 10;
+
+/// A monitor of the total billed spend with the default thresholds ([`Thresholds::default`]),
+/// saved by `updated_by`: what the API and the demo start from.
+pub fn with_defaults(name: &str, updated_by: &str) -> AnomalyMonitor {
+    let t = Thresholds::default();
+    AnomalyMonitor {
+        name: name.to_string(),
+        by: String::new(),
+        metric: "billed".into(),
+        top: DEFAULT_TOP,
+        min_impact: t.min_impact.to_string(),
+        min_percent: (t.min_share * 100.0).to_string(),
+        level: (t.level * 100.0).to_string(),
+        direction: t.direction.as_str().into(),
+        updated_at: String::new(),
+        updated_by: updated_by.to_string(),
+    }
+}
 
 /// Why a monitor's parameters cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -113,7 +134,7 @@ pub fn run_all(
 ) -> Result<Vec<MonitorRun>, SpendError> {
     let mut out = Vec::new();
     for m in store.anomaly_monitors(tenant)? {
-        let outcome = match run(store, tenant, &m, now, policy) {
+        let outcome = match run(store, tenant, &m, None, now, policy) {
             Ok(found) => MonitorOutcome::Found(found),
             Err(SpendError::Store(e)) => return Err(SpendError::Store(e)),
             Err(e) => MonitorOutcome::Failed { error: e.to_string() },
@@ -123,14 +144,15 @@ pub fn run_all(
     Ok(out)
 }
 
-/// Runs one monitor: its days from the default first day on.
+/// Runs one monitor from `from` (none: the default first day).
 pub fn run(
     store: &dyn Store,
     tenant: &TenantId,
     m: &AnomalyMonitor,
+    from: Option<NaiveDate>,
     now: DateTime<Utc>,
     policy: &TrustPolicy,
 ) -> Result<Detected, SpendError> {
     let checked = check(m)?;
-    spend::detect_spend(store, tenant, &checked.query, &CheckOptions::new(None, checked.thresholds), now, policy)
+    spend::detect_spend(store, tenant, &checked.query, &CheckOptions::new(from, checked.thresholds), now, policy)
 }

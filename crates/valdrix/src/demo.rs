@@ -1288,16 +1288,8 @@ fn forecast_and_anomalies(store: &dyn valdrix_store::Store, tenant: &TenantId) -
 /// Keeps the anomaly monitor a team would start with: each service, the default thresholds.
 fn demo_monitor(store: &mut dyn valdrix_store::Store, tenant: &TenantId) -> Result<()> {
     let monitor = valdrix_store::forecasts::AnomalyMonitor {
-        name: "services".into(),
         by: "service".into(),
-        metric: "billed".into(),
-        top: 10,
-        min_impact: "100".into(),
-        min_percent: "10".into(),
-        level: "95".into(),
-        direction: "up".into(),
-        updated_at: String::new(),
-        updated_by: "valdrix demo".into(),
+        ..valdrix_analytics::monitor::with_defaults("services", "valdrix demo")
     };
     valdrix_analytics::monitor::check(&monitor)?;
     store.save_anomaly_monitor(tenant, &monitor)?;

@@ -714,7 +714,7 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
             let m = store
                 .anomaly_monitor(tenant, name)?
                 .with_context(|| format!("no monitor {name:?} (`valdrix anomalies monitors` lists them)"))?;
-            let found = monitor::run(store.as_ref(), tenant, &m, now, &config.trust)
+            let found = monitor::run(store.as_ref(), tenant, &m, None, now, &config.trust)
                 .with_context(|| format!("monitor {name}"))?;
             vec![MonitorRun { monitor: m.name, outcome: MonitorOutcome::Found(found) }]
         }

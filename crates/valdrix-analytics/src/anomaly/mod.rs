@@ -52,6 +52,15 @@ impl Direction {
             _ => None,
         }
     }
+
+    /// `up`, `down` or `both`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Both => "both",
+        }
+    }
 }
 
 /// A monitor's thresholds.

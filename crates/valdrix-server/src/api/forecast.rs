@@ -293,12 +293,7 @@ pub async fn anomalies(
                     let Some(m) = s.anomaly_monitor(&tenant, &name)? else {
                         return Ok(Err(ApiError::not_found(format!("no monitor {name:?}"))));
                     };
-                    let checked = match monitor::check(&m) {
-                        Ok(c) => c,
-                        Err(e) => return Ok(Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))),
-                    };
-                    let check = CheckOptions::new(from, checked.thresholds);
-                    apart(spend::detect_spend(s, &tenant, &checked.query, &check, Utc::now(), &policy))
+                    apart(monitor::run(s, &tenant, &m, from, Utc::now(), &policy))
                 })
                 .await??
         }
@@ -619,17 +614,17 @@ pub async fn save_monitor(
 ) -> Result<(StatusCode, Json<MonitorOut>), ApiError> {
     caller.require(Role::Analyst)?;
     let m = json_body(body)?;
+    // What is left out takes the defaults, as on `GET /api/v1/anomalies`.
+    let defaults = monitor::with_defaults(&name, &format!("key:{}", caller.key_id));
     let monitor = AnomalyMonitor {
-        name,
         by: m.by.trim().to_string(),
-        metric: m.metric.unwrap_or_else(|| "billed".into()),
-        top: m.top.unwrap_or(10),
-        min_impact: m.min_impact.unwrap_or(100.0).to_string(),
-        min_percent: m.min_percent.unwrap_or(10.0).to_string(),
-        level: m.level.unwrap_or(95.0).to_string(),
-        direction: m.direction.unwrap_or_else(|| "up".into()),
-        updated_at: String::new(),
-        updated_by: format!("key:{}", caller.key_id),
+        metric: m.metric.unwrap_or(defaults.metric.clone()),
+        top: m.top.unwrap_or(defaults.top),
+        min_impact: m.min_impact.map_or(defaults.min_impact.clone(), |v| v.to_string()),
+        min_percent: m.min_percent.map_or(defaults.min_percent.clone(), |v| v.to_string()),
+        level: m.level.map_or(defaults.level.clone(), |v| v.to_string()),
+        direction: m.direction.unwrap_or(defaults.direction.clone()),
+        ..defaults
     };
     monitor::check(&monitor).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let tenant = caller.tenant.clone();
