@@ -4,11 +4,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use valdrix_core::TenantId;
-use valdrix_store::forecasts::AnomalyMonitor;
+use valdrix_store::forecasts::{AnomalyMonitor, AnomalyReport};
 use valdrix_store::{Dimension, Metric, Store, TrustPolicy};
 
 use crate::anomaly::{Direction, Thresholds};
-use crate::spend::{self, CheckOptions, Detected, SpendError, SpendQuery};
+use crate::spend::{self, CheckOptions, Detected, SpendAnomaly, SpendError, SpendQuery};
 
 /// The most values of a dimension a monitor keeps apart.
 pub const MAX_TOP: u32 = 100;
@@ -155,4 +155,23 @@ pub fn run(
 ) -> Result<Detected, SpendError> {
     let checked = check(m)?;
     spend::detect_spend(store, tenant, &checked.query, &CheckOptions::new(from, checked.thresholds), now, policy)
+}
+
+/// How a monitor remembers an anomaly it reported: by series, currency and first day, so that
+/// an anomaly that grows a day longer, or costs more once a restatement lands, is the same one.
+pub fn report_of(f: &SpendAnomaly) -> AnomalyReport {
+    AnomalyReport { series: f.series.clone(), currency: f.currency.clone(), first_day: f.anomaly.start.to_string() }
+}
+
+/// Leaves out of `found` the anomalies the monitor `name` has reported before
+/// ([`Store::report_anomalies`] records them once they have been passed on).
+pub fn keep_unreported(
+    store: &dyn Store,
+    tenant: &TenantId,
+    name: &str,
+    found: &mut Detected,
+) -> Result<(), SpendError> {
+    let seen: std::collections::HashSet<AnomalyReport> = store.anomaly_reports(tenant, name)?.into_iter().collect();
+    found.anomalies.retain(|f| !seen.contains(&report_of(f)));
+    Ok(())
 }

@@ -180,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .route("/anomalies/marks", get(api::forecast::marks).post(api::forecast::mark).delete(api::forecast::unmark))
         .route("/anomalies/monitors", get(api::forecast::monitors))
         .route("/anomalies/monitors/{name}", put(api::forecast::save_monitor).delete(api::forecast::delete_monitor))
+        .route("/anomalies/monitors/{name}/reported", post(api::forecast::report_anomalies))
         .route("/tenant", get(api::tenant))
         .route("/keys", get(api::list_keys).post(api::create_key))
         .route("/keys/{key_id}", delete(api::revoke_key));

@@ -723,9 +723,7 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
     if a.new {
         for r in &mut runs {
             if let MonitorOutcome::Found(found) = &mut r.outcome {
-                let seen: std::collections::HashSet<AnomalyReport> =
-                    store.anomaly_reports(tenant, &r.monitor)?.into_iter().collect();
-                found.anomalies.retain(|f| !seen.contains(&report_of(f)));
+                monitor::keep_unreported(store.as_ref(), tenant, &r.monitor, found)?;
             }
         }
     }
@@ -734,17 +732,12 @@ fn run_monitors(cli: &Cli, tenant: &TenantId, a: &AnomaliesArgs, name: Option<&s
     if a.new {
         for r in &runs {
             if let MonitorOutcome::Found(found) = &r.outcome {
-                let reports: Vec<AnomalyReport> = found.anomalies.iter().map(report_of).collect();
+                let reports: Vec<AnomalyReport> = found.anomalies.iter().map(monitor::report_of).collect();
                 store.report_anomalies(tenant, &r.monitor, &reports)?;
             }
         }
     }
     Ok(())
-}
-
-/// How a monitor remembers an anomaly it reported.
-fn report_of(f: &spend::SpendAnomaly) -> AnomalyReport {
-    AnomalyReport { series: f.series.clone(), currency: f.currency.clone(), first_day: f.anomaly.start.to_string() }
 }
 
 /// Writes what the monitors found, a row per anomaly with the monitor's name first.

@@ -299,7 +299,7 @@ fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     assert!(counts.len() >= 2 && counts[0] == counts[1] && cases.contains("passed"), "{cases}\n{text}");
     assert!(!text.contains("failed"), "{text}");
     // It ran every operation.
-    assert!(text.contains("Tested: 47"), "{text}");
+    assert!(text.contains("Tested: 48"), "{text}");
 }
 
 /// One tenant past its rate limit gets 429 with Retry-After; another tenant is not slowed.
@@ -839,7 +839,10 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
         for (k, (service, level)) in
             [("Amazon EC2", 900.0), ("Amazon S3", 200.0), ("Amazon RDS", 400.0)].iter().enumerate()
         {
-            let cost = level * (1.0 + 0.02 * (((i * 31 + k as i64 * 7) % 10) as f64 - 4.5) / 4.5);
+            let mut cost = level * (1.0 + 0.02 * (((i * 31 + k as i64 * 7) % 10) as f64 - 4.5) / 4.5);
+            if i == 50 && k == 0 {
+                cost *= 3.0; // 20 April: EC2 spends three times its usual day
+            }
             csv.push_str(&format!("1,USD,{period}T00:00:00Z,{day}T00:00:00Z,Usage,{service},{cost:.2},{cost:.2}\n"));
         }
     }
@@ -873,10 +876,16 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     assert_eq!(b.0, 200, "{:?}", b.2);
     assert_eq!(b.2["currencies"][0]["total"]["trained_through"], "2024-09-30");
 
-    // Anomalies answer with the day they started from; tracked forecasts are none yet.
+    // Anomalies: the EC2 day, on the total, with EC2 as its root cause; tracked forecasts are
+    // none yet.
     let a = api.get("/api/v1/anomalies", &c_admin);
     assert_eq!(a.0, 200, "{:?}", a.2);
-    assert_eq!(a.2["anomalies"].as_array().map(Vec::len), Some(0), "{:?}", a.2);
+    assert_eq!(a.2["anomalies"].as_array().map(Vec::len), Some(1), "{:?}", a.2);
+    assert_eq!(
+        (a.2["anomalies"][0]["series"].as_str(), a.2["anomalies"][0]["start"].as_str()),
+        (Some("total"), Some("2026-04-20"))
+    );
+    assert_eq!(a.2["anomalies"][0]["root_causes"][0]["value"], "Amazon EC2", "{:?}", a.2);
     let t = api.get("/api/v1/forecast/tracked", &c_admin);
     assert_eq!((t.0, t.2["forecasts"].as_array().map(Vec::len)), (200, Some(0)));
 
@@ -922,6 +931,30 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     assert_problem(&api.get("/api/v1/anomalies?monitor=daily&by=region", &c_admin), 422, "a monitor and its own by");
     assert_problem(&api.get("/api/v1/anomalies?monitor=daily&colour=red", &c_admin), 400, "an unknown parameter");
     assert_problem(&api.get("/api/v1/anomalies?monitor=daily", &b_admin), 404, "another tenant's monitor");
+    // An alerting job polls for what the monitor has not reported, passes it on and records it.
+    let fresh = api.get("/api/v1/anomalies?monitor=daily&new=true", &c_admin);
+    assert_eq!(fresh.2, by_monitor.2);
+    let found = by_monitor.2["anomalies"].as_array().unwrap().clone();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["series"], "service=Amazon EC2");
+    let reported = |key: &str, name: &str, body: Value| {
+        api.call("POST", &format!("/api/v1/anomalies/monitors/{name}/reported"), Some(key), Some(body))
+    };
+    let posted = serde_json::json!({"anomalies": found});
+    assert_problem(&reported(&b_viewer, "daily", posted.clone()), 403, "a viewer recording reports");
+    assert_problem(&reported(&b_admin, "daily", posted.clone()), 404, "another tenant's monitor");
+    let bad_day = serde_json::json!({"anomalies": [{"series": "total", "currency": "USD", "start": "April"}]});
+    assert_problem(&reported(&c_admin, "daily", bad_day), 400, "a start that is no date");
+    let bad_series = serde_json::json!({"anomalies": [{"series": "EC2", "currency": "USD", "start": "2026-04-20"}]});
+    assert_problem(&reported(&c_admin, "daily", bad_series), 422, "a series naming no dimension");
+    let recorded = reported(&c_admin, "daily", posted.clone());
+    assert_eq!((recorded.0, recorded.2["recorded"].as_u64(), recorded.2["already"].as_u64()), (200, Some(1), Some(0)));
+    assert_eq!(reported(&c_admin, "daily", posted).2["already"], 1);
+    let after = api.get("/api/v1/anomalies?monitor=daily&new=true", &c_admin);
+    assert_eq!((after.0, after.2["anomalies"].as_array().map(Vec::len)), (200, Some(0)), "{:?}", after.2);
+    assert_eq!(api.get("/api/v1/anomalies?monitor=daily&new=false", &c_admin).2, by_monitor.2);
+    assert_problem(&api.get("/api/v1/anomalies?new=true", &c_admin), 422, "new without a monitor");
+    assert_problem(&api.get("/api/v1/anomalies?monitor=daily&new=yes", &c_admin), 400, "new neither true nor false");
     // The anomalies page lists it, linked to the page with its settings.
     let browser_c = browser();
     let cookie = sign_in(&browser_c, &api.base, &c_admin);

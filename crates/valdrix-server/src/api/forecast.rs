@@ -15,7 +15,7 @@ use valdrix_analytics::anomaly::{Direction, Thresholds};
 use valdrix_analytics::forecast::{Options, MAX_HORIZON};
 use valdrix_analytics::monitor;
 use valdrix_analytics::spend::{self, CheckOptions, Horizon, SpendError, SpendQuery};
-use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
+use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor, AnomalyReport};
 use valdrix_store::keys::Role;
 use valdrix_store::{Dimension, Metric, StoreError};
 
@@ -244,6 +244,10 @@ pub struct AnomaliesParams {
     /// may be given with it.
     #[param(pattern = r"^[A-Za-z0-9._-]{1,100}$")]
     monitor: Option<String>,
+    /// With `monitor`: only the anomalies it has not reported yet. `POST
+    /// /api/v1/anomalies/monitors/{name}/reported` records them once they have been passed on
+    /// (an alerting job's daily poll).
+    new: Option<bool>,
 }
 
 /// Anomalies, the most costly first.
@@ -271,6 +275,17 @@ pub async fn anomalies(
 ) -> Result<Json<AnomaliesOut>, ApiError> {
     let mut pairs = query_pairs(&raw)?;
     let monitor = take(&mut pairs, &["monitor"]).pop().map(|(_, v)| v);
+    let mut new = false;
+    for (_, v) in take(&mut pairs, &["new"]) {
+        if monitor.is_none() {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "new: only with monitor"));
+        }
+        new = match v.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad("new", &v, "true or false")),
+        };
+    }
     let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
     let found = match monitor {
         Some(name) => {
@@ -293,7 +308,16 @@ pub async fn anomalies(
                     let Some(m) = s.anomaly_monitor(&tenant, &name)? else {
                         return Ok(Err(ApiError::not_found(format!("no monitor {name:?}"))));
                     };
-                    apart(monitor::run(s, &tenant, &m, from, Utc::now(), &policy))
+                    let mut found = match apart(monitor::run(s, &tenant, &m, from, Utc::now(), &policy))? {
+                        Ok(found) => found,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    if new {
+                        if let Err(e) = apart(monitor::keep_unreported(s, &tenant, &name, &mut found))? {
+                            return Ok(Err(e));
+                        }
+                    }
+                    Ok(Ok(found))
                 })
                 .await??
         }
@@ -659,4 +683,85 @@ pub async fn delete_monitor(
     } else {
         Err(ApiError::not_found(format!("no monitor {name:?}")))
     }
+}
+
+/// An anomaly a monitor passed on, named as `GET /api/v1/anomalies` names it: by series,
+/// currency and first day. Other fields are ignored, so the anomalies can be posted back as they
+/// came.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReportedAnomaly {
+    /// The series: `total`, or `DIMENSION=VALUE`.
+    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*$")]
+    pub series: String,
+    /// The currency.
+    #[schema(min_length = 1, max_length = 16, pattern = r"^[^\x00]*$")]
+    pub currency: String,
+    /// The anomaly's first day (YYYY-MM-DD).
+    #[schema(format = Date)]
+    pub start: String,
+}
+
+/// Anomalies a monitor has passed on.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportedIn {
+    /// At most 1,000.
+    #[schema(max_items = 1000)]
+    pub anomalies: Vec<ReportedAnomaly>,
+}
+
+/// What recording reported anomalies changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportedOut {
+    /// Anomalies recorded now.
+    pub recorded: usize,
+    /// Anomalies the monitor had reported already.
+    pub already: usize,
+}
+
+/// Records that the monitor `name` has passed these anomalies on (analyst):
+/// `GET /api/v1/anomalies?monitor=NAME&new=true` leaves them out from then on. An anomaly is
+/// named by series, currency and first day, so one that grows a day longer stays reported.
+/// Deleting the monitor forgets what it reported.
+#[utoipa::path(post, path = "/api/v1/anomalies/monitors/{name}/reported", tag = "forecasts",
+    request_body = ReportedIn,
+    params(("name" = String, Path, description = "The monitor's name")),
+    security(("api_key" = [])),
+    responses((status = 200, description = "Recorded (or recorded already)", body = ReportedOut), Refusals, Forbidden,
+        NotFound, NotJson, Unusable))]
+pub async fn report_anomalies(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<ReportedIn>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ReportedOut>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let body = json_body(body)?;
+    if body.anomalies.len() > 1000 {
+        return Err(ApiError::bad_request("at most 1,000 anomalies"));
+    }
+    let text_ok = |t: &str, most: usize| !t.is_empty() && !t.contains('\0') && t.chars().count() <= most;
+    let mut reports = Vec::with_capacity(body.anomalies.len());
+    for a in body.anomalies {
+        if !text_ok(&a.series, 500) || !text_ok(&a.currency, 16) {
+            return Err(ApiError::bad_request("series (1 to 500 characters) and currency (1 to 16): no NUL"));
+        }
+        if a.series != "total" && !a.series.contains('=') {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "series: total, or DIMENSION=VALUE"));
+        }
+        let start = super::date("start", &a.start)?;
+        reports.push(AnomalyReport { series: a.series, currency: a.currency, first_day: start.to_string() });
+    }
+    let tenant = caller.tenant.clone();
+    let fresh = state
+        .stores
+        .run(move |s| {
+            if s.anomaly_monitor(&tenant, &name)?.is_none() {
+                return Ok(Err(ApiError::not_found(format!("no monitor {name:?}"))));
+            }
+            Ok(Ok(s.report_anomalies(&tenant, &name, &reports)?))
+        })
+        .await??;
+    let recorded = fresh.iter().filter(|f| **f).count();
+    Ok(Json(ReportedOut { recorded, already: fresh.len() - recorded }))
 }

@@ -250,7 +250,7 @@ pub struct CreatedKey {
         allocation::rules, allocation::save_rules, allocation::history, allocation::allocation, allocation::months,
         allocation::explain, allocation::unallocated, allocation::simulate,
         forecast::forecast, forecast::tracked, forecast::anomalies, forecast::marks, forecast::mark, forecast::unmark,
-        forecast::monitors, forecast::save_monitor, forecast::delete_monitor),
+        forecast::monitors, forecast::save_monitor, forecast::delete_monitor, forecast::report_anomalies),
     components(schemas(MetricName, RoleName, FilterText, Problem)),
     modifiers(&BearerAuth),
     tags((name = "costs", description = "Cost answers and the FOCUS export"),
