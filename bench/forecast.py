@@ -10,9 +10,10 @@ Series (all real, shipped inside PyPI packages, read offline):
   demo-total  the demo tenant's daily billed spend (valdrix demo data), final days only
   demo-ec2    the demo tenant's daily EC2 spend
 
-Folds: the last FOLDS windows of HORIZON days, each forecast from everything before it. Every
-method gets the same training data and is scored on the same days: MAPE, sMAPE, MASE (scaled by
-the in-sample seasonal naive error) and the share of actuals inside its 80 % and 95 % intervals.
+Folds: the last FOLDS windows of HORIZON days (before the last OFFSET days, none by default),
+each forecast from everything before it. Every method gets the same training data and is scored
+on the same days: MAPE, sMAPE, MASE (scaled by the in-sample seasonal naive error) and the share
+of actuals inside its 80 % and 95 % intervals.
 valdrix runs through its command line (`valdrix forecast --input FOLD.csv --format csv`).
 """
 import argparse, csv, json, math, os, subprocess, sys, tempfile, time, warnings
@@ -154,6 +155,9 @@ def main():
     ap.add_argument("--horizon", type=int, default=28)
     ap.add_argument("--folds", type=int, default=6)
     ap.add_argument("--only", help="comma-separated series names")
+    ap.add_argument("--offset", type=int, default=0,
+                    help="leave out each series' last N days before cutting the folds (how much the verdicts "
+                         "depend on where the folds fall)")
     ap.add_argument("--methods", default="valdrix,snaive,autoets,prophet")
     ap.add_argument("--out", default="bench/out/forecast-results.json")
     args = ap.parse_args()
@@ -163,6 +167,8 @@ def main():
         series.update(demo_series(args.valdrix, args.demo_db))
     if args.only:
         series = {k: v for k, v in series.items() if k in args.only.split(",")}
+    if args.offset:
+        series = {k: v.iloc[:len(v) - args.offset] for k, v in series.items()}
     methods = {"valdrix": valdrix_cli(args.valdrix), "snaive": snaive, "autoets": autoets, "prophet": prophet}
     methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
 
