@@ -241,7 +241,7 @@ pub struct AnomaliesParams {
     #[param(pattern = "^(up|down|both)$")]
     direction: Option<String>,
     /// Check with a kept monitor's settings (`/api/v1/anomalies/monitors`) instead: only `from`
-    /// may be given with it.
+    /// and `new` may be given with it.
     #[param(pattern = r"^[A-Za-z0-9._-]{1,100}$")]
     monitor: Option<String>,
     /// With `monitor`: only the anomalies it has not reported yet. `POST
@@ -298,7 +298,7 @@ pub async fn anomalies(
             if let Some((k, _)) = take(&mut pairs, &own).first() {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("{k}: a monitor's own settings are used; only from may be given"),
+                    format!("{k}: a monitor's own settings are used; only from and new may be given"),
                 ));
             }
             no_more(&pairs)?;
