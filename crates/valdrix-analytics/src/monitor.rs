@@ -7,7 +7,7 @@ use valdrix_core::TenantId;
 use valdrix_store::forecasts::{AnomalyMonitor, AnomalyReport};
 use valdrix_store::{Dimension, Metric, Store, TrustPolicy};
 
-use crate::anomaly::{Direction, Thresholds};
+use crate::anomaly::{Thresholds, THRESHOLD_FIELDS};
 use crate::spend::{self, CheckOptions, Detected, SpendAnomaly, SpendError, SpendQuery};
 
 /// The most values of a dimension a monitor keeps apart.
@@ -55,14 +55,6 @@ pub struct Checked {
     pub thresholds: Thresholds,
 }
 
-fn number(name: &str, field: &str, text: &str) -> Result<f64, MonitorError> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .ok_or_else(|| MonitorError { name: name.into(), what: format!("{field} {text:?}: a number, 0 or more") })
-}
-
 /// Checks `m`'s parameters: a name of 1 to [`MAX_NAME`] letters, digits, `-`, `_` or `.`; a
 /// dimension (or none), a metric, at most [`MAX_TOP`] values apart, non-negative thresholds, a
 /// level strictly between 0 and 100 and a direction.
@@ -85,17 +77,11 @@ pub fn check(m: &AnomalyMonitor) -> Result<Checked, MonitorError> {
     if m.top > MAX_TOP {
         return Err(bad(format!("top {}: at most {MAX_TOP}", m.top)));
     }
-    let level = number(&m.name, "level", &m.level)?;
-    if !(level > 0.0 && level < 100.0) {
-        return Err(bad(format!("level {:?}: a percentage between 0 and 100", m.level)));
+    let mut thresholds = Thresholds::default();
+    let given = [&m.min_impact, &m.min_percent, &m.level, &m.direction];
+    for (field, text) in THRESHOLD_FIELDS.into_iter().zip(given) {
+        thresholds.set(field, text.trim()).map_err(|e| bad(e.to_string()))?;
     }
-    let thresholds = Thresholds {
-        min_impact: number(&m.name, "min_impact", &m.min_impact)?,
-        min_share: number(&m.name, "min_percent", &m.min_percent)? / 100.0,
-        level: level / 100.0,
-        direction: Direction::parse(&m.direction)
-            .ok_or_else(|| bad(format!("direction {:?}: up, down or both", m.direction)))?,
-    };
     let query = SpendQuery { by, metric, filters: Vec::new(), from: None, top: m.top as usize };
     Ok(Checked { query, thresholds })
 }

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use valdrix::output::{money_for_people, Grid, OutputFormat};
 use valdrix::series;
-use valdrix_analytics::anomaly::{self, Anomaly, Detection, Direction, Thresholds};
+use valdrix_analytics::anomaly::{self, Anomaly, Detection, Thresholds, THRESHOLD_FIELDS};
 use valdrix_analytics::forecast::{self, Forecast, Options, DEFAULT_LEVELS};
 use valdrix_analytics::monitor::{self, MonitorOutcome, MonitorRun};
 use valdrix_analytics::spend::{self, SpendQuery};
@@ -508,14 +508,16 @@ struct ThresholdArgs {
 }
 
 impl ThresholdArgs {
+    /// The thresholds, checked as monitors and the API check them ([`Thresholds::set`]).
     fn thresholds(&self) -> Result<Thresholds> {
-        Ok(Thresholds {
-            min_impact: self.min_impact,
-            min_share: self.min_percent / 100.0,
-            level: self.level / 100.0,
-            direction: Direction::parse(&self.direction)
-                .with_context(|| format!("--direction {:?}: use up, down or both", self.direction))?,
-        })
+        let mut t = Thresholds::default();
+        let given =
+            [self.min_impact.to_string(), self.min_percent.to_string(), self.level.to_string(), self.direction.clone()];
+        for (field, text) in THRESHOLD_FIELDS.into_iter().zip(&given) {
+            t.set(field, text)
+                .map_err(|e| anyhow::anyhow!("--{} {:?}: {}", field.replace('_', "-"), e.text, e.expected))?;
+        }
+        Ok(t)
     }
 }
 

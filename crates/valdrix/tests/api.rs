@@ -955,6 +955,9 @@ fn forecasts_anomalies_and_marks_stay_within_the_tenant() {
     assert_eq!(api.get("/api/v1/anomalies?monitor=daily&new=false", &c_admin).2, by_monitor.2);
     assert_problem(&api.get("/api/v1/anomalies?new=true", &c_admin), 422, "new without a monitor");
     assert_problem(&api.get("/api/v1/anomalies?monitor=daily&new=yes", &c_admin), 400, "new neither true nor false");
+    let level = api.get("/api/v1/anomalies?by=service&level=100", &c_admin);
+    assert_problem(&level, 400, "an interval level of 100 %");
+    assert_eq!(level.2["detail"], "level=\"100\": a percentage between 0 and 100");
     // The anomalies page lists it, linked to the page with its settings.
     let browser_c = browser();
     let cookie = sign_in(&browser_c, &api.base, &c_admin);

@@ -172,6 +172,11 @@ fn kept_monitors_check_with_their_own_settings() {
     assert!(ok, "{err}");
     let (ok, _, err) = valdrix(&db, &["anomalies", "monitor", "bad", "--by", "colour"]);
     assert!(!ok && err.contains("not a dimension"), "{err}");
+    // Thresholds are checked the same way on the command line, in a monitor and over the API.
+    let (ok, _, err) = valdrix(&db, &["anomalies", "monitor", "bad", "--direction", "sideways"]);
+    assert!(!ok && err.contains("direction \"sideways\": up, down or both"), "{err}");
+    let (ok, _, err) = valdrix(&db, &["anomalies", "--level", "100"]);
+    assert!(!ok && err.contains("--level \"100\": a percentage between 0 and 100"), "{err}");
 
     // Each runs with its own settings: the spike, per service, for one; nothing over its
     // floor for the other.

@@ -83,6 +83,45 @@ impl Default for Thresholds {
     }
 }
 
+/// The names [`Thresholds::set`] takes, as monitors and the API's query name them.
+pub const THRESHOLD_FIELDS: [&str; 4] = ["min_impact", "min_percent", "level", "direction"];
+
+/// A threshold given as text that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {text:?}: {expected}")]
+pub struct ThresholdError {
+    /// Which threshold (one of [`THRESHOLD_FIELDS`], or the unknown name given).
+    pub field: String,
+    /// The text given.
+    pub text: String,
+    /// What it should have been.
+    pub expected: &'static str,
+}
+
+impl Thresholds {
+    /// Sets one threshold from text, the one way monitors and the API read them: `min_impact`
+    /// (0 or more, in the series' units), `min_percent` (0 or more), `level` (a percentage
+    /// strictly between 0 and 100) or `direction` (`up`, `down`, `both`). Numbers are not
+    /// trimmed: a caller that allows spaces trims first.
+    pub fn set(&mut self, field: &str, text: &str) -> Result<(), ThresholdError> {
+        let refuse = |expected| ThresholdError { field: field.to_string(), text: text.to_string(), expected };
+        let number = || text.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+        match field {
+            "min_impact" => self.min_impact = number().ok_or_else(|| refuse("a number, 0 or more"))?,
+            "min_percent" => self.min_share = number().ok_or_else(|| refuse("a number, 0 or more"))? / 100.0,
+            "level" => {
+                let level = number()
+                    .filter(|p| *p > 0.0 && *p < 100.0)
+                    .ok_or_else(|| refuse("a percentage between 0 and 100"))?;
+                self.level = level / 100.0;
+            }
+            "direction" => self.direction = Direction::parse(text).ok_or_else(|| refuse("up, down or both"))?,
+            _ => return Err(refuse("not a threshold (min_impact, min_percent, level, direction)")),
+        }
+        Ok(())
+    }
+}
+
 /// One day checked.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DayCheck {

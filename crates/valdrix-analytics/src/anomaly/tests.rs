@@ -107,3 +107,28 @@ fn a_day_is_judged_the_same_whatever_the_first_day_checked() {
         assert_eq!(later.days, same, "from {}", grid_day + Duration::days(k));
     }
 }
+
+#[test]
+fn thresholds_read_from_text_the_way_monitors_and_the_api_give_them() {
+    let mut t = Thresholds::default();
+    t.set("min_impact", "250.5").unwrap();
+    t.set("min_percent", "20").unwrap();
+    t.set("level", "80").unwrap();
+    t.set("direction", "Both").unwrap();
+    assert_eq!(t, Thresholds { min_impact: 250.5, min_share: 0.2, level: 0.8, direction: Direction::Both });
+    // Each refusal names the field and what it takes, and leaves the thresholds as they were.
+    for (field, text, expected) in [
+        ("min_impact", "-1", "a number, 0 or more"),
+        ("min_percent", "NaN", "a number, 0 or more"),
+        ("level", "100", "a percentage between 0 and 100"),
+        ("level", "0", "a percentage between 0 and 100"),
+        ("level", " 80", "a percentage between 0 and 100"),
+        ("direction", "sideways", "up, down or both"),
+        ("floor", "1", "not a threshold (min_impact, min_percent, level, direction)"),
+    ] {
+        let e = t.set(field, text).unwrap_err();
+        assert_eq!((e.field.as_str(), e.text.as_str(), e.expected), (field, text, expected));
+    }
+    assert_eq!(t.level, 0.8);
+    assert_eq!(t.set("level", "150").unwrap_err().to_string(), "level \"150\": a percentage between 0 and 100");
+}

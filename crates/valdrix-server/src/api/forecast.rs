@@ -11,7 +11,7 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use valdrix_analytics::anomaly::{Direction, Thresholds};
+use valdrix_analytics::anomaly::Thresholds;
 use valdrix_analytics::forecast::{Options, MAX_HORIZON};
 use valdrix_analytics::monitor;
 use valdrix_analytics::spend::{self, CheckOptions, Horizon, SpendError, SpendQuery};
@@ -38,10 +38,6 @@ fn bad(name: &str, v: &str, what: &str) -> ApiError {
 
 fn whole(name: &str, v: &str, lo: usize, hi: usize) -> Result<usize, ApiError> {
     v.parse().ok().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| bad(name, v, &format!("{lo} to {hi}")))
-}
-
-fn amount(name: &str, v: &str) -> Result<f64, ApiError> {
-    v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| bad(name, v, "a number, 0 or more"))
 }
 
 /// Takes `by`, `metric` and `top` out of `pairs`.
@@ -342,17 +338,7 @@ pub(crate) fn anomaly_query(pairs: &mut Vec<(String, String)>) -> Result<(SpendQ
     for (k, v) in take(pairs, &["from", "min_impact", "min_percent", "level", "direction"]) {
         match k.as_str() {
             "from" => from = Some(super::date("from", &v)?),
-            "min_impact" => thresholds.min_impact = amount("min_impact", &v)?,
-            "min_percent" => thresholds.min_share = amount("min_percent", &v)? / 100.0,
-            "level" => {
-                thresholds.level = v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|p| *p > 0.0 && *p < 100.0)
-                    .ok_or_else(|| bad("level", &v, "a percentage between 0 and 100"))?
-                    / 100.0
-            }
-            _ => thresholds.direction = Direction::parse(&v).ok_or_else(|| bad("direction", &v, "up, down or both"))?,
+            _ => thresholds.set(&k, &v).map_err(|e| bad(&e.field, &e.text, e.expected))?,
         }
     }
     Ok((q, CheckOptions::new(from, thresholds)))
@@ -434,16 +420,25 @@ pub async fn marks(
     Ok(Json(marks_out(list, false)))
 }
 
+/// Checks a series as marks and reported anomalies name it: 1 to 500 characters without NUL
+/// (else 400: PostgreSQL text holds no NUL), and `total` or `DIMENSION=VALUE` (else 422).
+fn check_series(series: &str) -> Result<(), ApiError> {
+    if series.is_empty() || series.contains('\0') || series.chars().count() > 500 {
+        return Err(ApiError::bad_request("series: 1 to 500 characters, no NUL"));
+    }
+    if series != "total" && !series.contains('=') {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "series: total, or DIMENSION=VALUE"));
+    }
+    Ok(())
+}
+
 fn check_mark(m: &MarkIn) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let text_ok = |t: &str| !t.contains('\0') && t.chars().count() <= 500;
-    if m.series.is_empty() || !text_ok(&m.series) || !text_ok(&m.note) {
-        return Err(ApiError::bad_request("series (1 to 500 characters) and note (at most 500): no NUL"));
+    if m.note.contains('\0') || m.note.chars().count() > 500 {
+        return Err(ApiError::bad_request("note: at most 500 characters, no NUL"));
     }
     let from = super::date("from", &m.from)?;
     let to = super::date("to", &m.to)?;
-    if m.series != "total" && !m.series.contains('=') {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "series: total, or DIMENSION=VALUE"));
-    }
+    check_series(&m.series)?;
     if to < from || (to - from).num_days() > 366 {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "from must not come after to; at most 366 days"));
     }
@@ -740,15 +735,12 @@ pub async fn report_anomalies(
     if body.anomalies.len() > 1000 {
         return Err(ApiError::bad_request("at most 1,000 anomalies"));
     }
-    let text_ok = |t: &str, most: usize| !t.is_empty() && !t.contains('\0') && t.chars().count() <= most;
     let mut reports = Vec::with_capacity(body.anomalies.len());
     for a in body.anomalies {
-        if !text_ok(&a.series, 500) || !text_ok(&a.currency, 16) {
-            return Err(ApiError::bad_request("series (1 to 500 characters) and currency (1 to 16): no NUL"));
+        if a.currency.is_empty() || a.currency.contains('\0') || a.currency.chars().count() > 16 {
+            return Err(ApiError::bad_request("currency: 1 to 16 characters, no NUL"));
         }
-        if a.series != "total" && !a.series.contains('=') {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "series: total, or DIMENSION=VALUE"));
-        }
+        check_series(&a.series)?;
         let start = super::date("start", &a.start)?;
         reports.push(AnomalyReport { series: a.series, currency: a.currency, first_day: start.to_string() });
     }
