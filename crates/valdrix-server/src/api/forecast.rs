@@ -11,7 +11,7 @@ use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use valdrix_analytics::anomaly::Thresholds;
+use valdrix_analytics::anomaly::{Thresholds, THRESHOLD_FIELDS};
 use valdrix_analytics::forecast::{Options, MAX_HORIZON};
 use valdrix_analytics::monitor;
 use valdrix_analytics::spend::{self, CheckOptions, Horizon, SpendError, SpendQuery};
@@ -335,7 +335,9 @@ pub(crate) fn anomaly_query(pairs: &mut Vec<(String, String)>) -> Result<(SpendQ
     let q = spend_query(pairs)?;
     let mut thresholds = Thresholds::default();
     let mut from = None;
-    for (k, v) in take(pairs, &["from", "min_impact", "min_percent", "level", "direction"]) {
+    let mut names = vec!["from"];
+    names.extend(THRESHOLD_FIELDS);
+    for (k, v) in take(pairs, &names) {
         match k.as_str() {
             "from" => from = Some(super::date("from", &v)?),
             _ => thresholds.set(&k, &v).map_err(|e| bad(&e.field, &e.text, e.expected))?,
