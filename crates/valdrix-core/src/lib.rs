@@ -10,6 +10,7 @@ pub mod error;
 pub mod focus;
 pub mod reconcile;
 pub mod record;
+pub mod spreadsheet;
 pub mod tags;
 pub mod time;
 pub mod units;
@@ -18,6 +19,7 @@ pub use decimal::{decimal_from_f64, parse_decimal, DecimalError};
 pub use error::CoreError;
 pub use focus::{ChargeCategory, Provider};
 pub use record::{series_key, CostLine, CostRecord, Grain, RecordSource, Totals};
+pub use spreadsheet::{safe_cell, spreadsheet_safe};
 pub use tags::Tags;
 
 /// A tenant identifier. Embedded mode uses `default`.

@@ -101,6 +101,7 @@ pub(crate) const COLUMNS: &[&str] = &[
     "savings_plan_net_savings_plan_effective_cost",
     "savings_plan_total_commitment_to_date",
     "savings_plan_used_commitment",
+    "line_item_usage_end_date",
 ];
 
 // Positions in COLUMNS: the hot path indexes an array instead of hashing names.
@@ -147,6 +148,7 @@ pub(crate) const SAVINGS_PLAN_SAVINGS_PLAN_EFFECTIVE_COST: usize = 39;
 pub(crate) const SAVINGS_PLAN_NET_SAVINGS_PLAN_EFFECTIVE_COST: usize = 40;
 pub(crate) const SAVINGS_PLAN_TOTAL_COMMITMENT_TO_DATE: usize = 41;
 pub(crate) const SAVINGS_PLAN_USED_COMMITMENT: usize = 42;
+pub(crate) const LINE_ITEM_USAGE_END_DATE: usize = 43;
 
 /// Whether a header looks like an AWS CUR in any layout.
 pub fn detect(header: &Header) -> bool {
@@ -427,6 +429,9 @@ impl Normaliser for AwsPlan {
         let cell = Cell::new(&self.header);
         let t = |name| cell.text(row, self.c(name));
         let start = cell.ts_req(row, self.c(LINE_ITEM_USAGE_START_DATE), "line_item_usage_start_date")?;
+        if let Some(end) = cell.ts(row, self.c(LINE_ITEM_USAGE_END_DATE))? {
+            crate::validate::check_charge_period(cell.name(self.c(LINE_ITEM_USAGE_END_DATE).unwrap_or(0)), start, end)?;
+        }
         let currency = t(LINE_ITEM_CURRENCY_CODE).unwrap_or("USD");
         let payer = t(BILL_PAYER_ACCOUNT_ID).or(t(LINE_ITEM_USAGE_ACCOUNT_ID)).unwrap_or("unknown");
         let mut l = CostLine::new(Cow::Borrowed("AWS"), Cow::Borrowed(payer), start.date(), Cow::Borrowed(currency));
@@ -477,7 +482,7 @@ impl Normaliser for AwsPlan {
         l.usage_type = t(LINE_ITEM_USAGE_TYPE).map(Cow::Borrowed);
         l.charge_description = t(LINE_ITEM_LINE_ITEM_DESCRIPTION).map(Cow::Borrowed);
 
-        let unblended = cell.dec0(row, self.c(LINE_ITEM_UNBLENDED_COST))?;
+        let unblended = cell.dec_req(row, self.c(LINE_ITEM_UNBLENDED_COST))?;
         let list = cell.dec(row, self.c(PRICING_PUBLIC_ON_DEMAND_COST))?;
         let amount = cell.dec(row, self.c(LINE_ITEM_USAGE_AMOUNT))?;
         let ri_arn = t(RESERVATION_RESERVATION_A_R_N);

@@ -54,6 +54,10 @@ struct Columns<'a> {
     signature: Vec<u32>,
     /// The last billing period end interned.
     last_end: Option<(chrono::NaiveDate, u32)>,
+    /// The day numbers a line may carry (the rollup's plausible range).
+    days: (u32, u32),
+    /// Currency texts (interned ids) already found to be ISO 4217 codes.
+    currencies_ok: Vec<u32>,
 }
 
 /// Starts a single-tag column's entry in a tag signature: marker, key id, value id (a map entry is
@@ -97,6 +101,8 @@ pub(crate) fn emit_batch<'a>(
         constants: Vec::new(),
         signature: Vec::new(),
         last_end: None,
+        days: (day_number(out.plausible().first), day_number(out.plausible().last)),
+        currencies_ok: Vec::new(),
     };
     let mut tag_buf = Vec::new();
     let mut pending = Vec::with_capacity(batch.len() + 16);
@@ -106,6 +112,9 @@ pub(crate) fn emit_batch<'a>(
         }
     }
     out.add_pending(&pending, |note, text| cols.attrs(&note.line, note.frequency, note.units, text));
+    if let Some(message) = out.take_bad_text() {
+        return Some(Err(cols.bad_text(message)));
+    }
     out.keep_dict_ids(cols.into_caches());
     Some(Ok(()))
 }
@@ -159,6 +168,19 @@ impl<'a> Columns<'a> {
         out
     }
 
+    /// The first row and column of the batch whose text a bill cannot hold, for the `message`
+    /// the rollup's interner gave about it (the batch's first row when only its dictionary has it).
+    fn bad_text(&self, message: String) -> (usize, FieldError) {
+        for i in 0..self.batch.len() {
+            for &c in &TEXT_COLUMNS {
+                if self.t[c].text(i).is_some_and(|v| crate::validate::check_text("", v).is_err()) {
+                    return (i, self.error(c, message));
+                }
+            }
+        }
+        (0, FieldError::new("a text column", message))
+    }
+
     /// A message about column `c` of [`COLUMNS`].
     fn error(&self, c: usize, message: String) -> FieldError {
         let name = self.plan.c(c).map_or(COLUMNS[c], |i| self.plan.header.name(i));
@@ -170,7 +192,18 @@ impl<'a> Columns<'a> {
     }
 
     fn day(&self, col: &DayCol<'_>, c: usize, i: usize) -> Result<Option<(u32, bool)>, FieldError> {
-        col.get(i, self.batch).map_err(|m| self.error(c, m))
+        let day = col.get(i, self.batch).map_err(|m| self.error(c, m))?;
+        if let Some((n, _)) = day {
+            if n < self.days.0 || n > self.days.1 {
+                let plausible = crate::validate::Plausible {
+                    first: from_day_number(self.days.0),
+                    last: from_day_number(self.days.1),
+                };
+                let column = self.error(c, String::new()).column;
+                plausible.check(&column, from_day_number(n))?;
+            }
+        }
+        Ok(day)
     }
 
     /// The id of a constant text.
@@ -244,6 +277,11 @@ impl<'a> Columns<'a> {
             NONE => self.constant(Some("USD"), text),
             id => id,
         };
+        if !self.currencies_ok.contains(&currency) {
+            let code = text.get(currency).unwrap_or("");
+            crate::validate::check_currency(&self.error(LINE_ITEM_CURRENCY_CODE, String::new()).column, code)?;
+            self.currencies_ok.push(currency);
+        }
         let account = self.t[LINE_ITEM_USAGE_ACCOUNT_ID].id(i, text);
         let payer = match self.t[BILL_PAYER_ACCOUNT_ID].id(i, text) {
             NONE if account != NONE => account,

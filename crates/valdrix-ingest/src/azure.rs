@@ -202,7 +202,7 @@ impl Normaliser for AzurePlan {
         l.usage_type = t(self.meter_id).or(t(self.meter_name)).map(Cow::Borrowed);
         l.charge_description = t(self.product).or(t(self.meter_name)).map(Cow::Borrowed);
 
-        let cost = cell.dec0(row, self.cost)?;
+        let cost = cell.dec_req(row, self.cost)?;
         let quantity = cell.dec(row, self.quantity)?;
         let charge_type = t(self.charge_type).unwrap_or("Usage");
         let model = t(self.pricing_model).unwrap_or("");

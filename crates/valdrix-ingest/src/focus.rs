@@ -36,6 +36,7 @@ struct Cols {
     sub_account: Option<usize>,
     sub_account_name: Option<usize>,
     charge_start: Option<usize>,
+    charge_end: Option<usize>,
     period_start: Option<usize>,
     period_end: Option<usize>,
     service: Option<usize>,
@@ -86,6 +87,7 @@ impl FocusPlan {
             sub_account: f(&["SubAccountId"]),
             sub_account_name: f(&["SubAccountName"]),
             charge_start: f(&["ChargePeriodStart"]),
+            charge_end: f(&["ChargePeriodEnd"]),
             period_start: f(&["BillingPeriodStart"]),
             period_end: f(&["BillingPeriodEnd"]),
             service: f(&["ServiceName"]),
@@ -137,10 +139,15 @@ impl Normaliser for FocusPlan {
         let c = &self.c;
         let cell = Cell::new(&self.header);
         let t = |col: Option<usize>| cell.text(row, col);
-        let start = match cell.ts(row, c.charge_start)? {
-            Some(s) => s,
+        // ChargePeriodStart is mandatory in FOCUS: a file without the column is dated by its
+        // billing period, but an empty field is an error, not a line of the period's first day.
+        let start = match c.charge_start {
+            Some(_) => cell.ts_req(row, c.charge_start, "ChargePeriodStart")?,
             None => cell.ts_req(row, c.period_start, "ChargePeriodStart")?,
         };
+        if let Some(end) = cell.ts(row, c.charge_end)? {
+            crate::validate::check_charge_period(cell.name(c.charge_end.unwrap_or(0)), start, end)?;
+        }
         let currency = t(c.currency).unwrap_or("USD");
         let provider = t(c.provider).unwrap_or("Unknown");
         let account = t(c.account).unwrap_or("unknown");
@@ -194,7 +201,7 @@ impl Normaliser for FocusPlan {
             _ => None,
         });
         l.tags = cell.pairs(row, c.tags)?;
-        l.billed_cost = cell.dec0(row, c.billed)?;
+        l.billed_cost = cell.dec_req(row, c.billed)?;
         l.effective_cost = match cell.dec(row, c.effective)? {
             Some(v) => v,
             None => l.billed_cost,

@@ -25,6 +25,7 @@ pub const COLUMNS: &[&str] = &[
     "sku.id",
     "sku.description",
     "usage_start_time",
+    "usage_end_time",
     "project.id",
     "project.name",
     "project.labels",
@@ -178,6 +179,9 @@ impl Normaliser for GcpPlan {
         let cell = Cell::new(&self.header);
         let t = |name: &str| cell.text(row, self.c(name));
         let start = cell.ts_req(row, self.c("usage_start_time"), "usage_start_time")?;
+        if let Some(end) = cell.ts(row, self.c("usage_end_time"))? {
+            crate::validate::check_charge_period(cell.name(self.c("usage_end_time").unwrap_or(0)), start, end)?;
+        }
         let currency = t("currency").unwrap_or("USD");
         let account = t("billing_account_id").unwrap_or("unknown");
         let mut l =
@@ -210,7 +214,7 @@ impl Normaliser for GcpPlan {
         l.charge_description = t("sku.description").map(Cow::Borrowed);
         l.publisher = Some(Cow::Borrowed(t("seller_name").unwrap_or("Google Cloud")));
         l.invoice_issuer = Some(Cow::Borrowed("Google Cloud"));
-        let cost = cell.dec0(row, self.c("cost"))?;
+        let cost = cell.dec_req(row, self.c("cost"))?;
         let cost_type = t("cost_type").unwrap_or("regular").to_ascii_lowercase();
         let category = match cost_type.as_str() {
             "regular" => ChargeCategory::Usage,

@@ -19,6 +19,7 @@ pub mod read;
 pub mod rollup;
 mod spill;
 pub mod table;
+pub mod validate;
 
 pub use error::{FieldError, IngestError, Location, Result};
 pub use layout::{resolve_inputs, SourceUnit};

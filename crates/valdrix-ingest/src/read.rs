@@ -11,9 +11,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::error::{IngestError, Location, Result};
+use crate::error::{FieldError, IngestError, Location, Result};
 use crate::rollup::Rollup;
 use crate::table::{BatchView, CsvRow, Header, JsonRow};
+use crate::validate;
 use crate::{gcp, Format};
 
 /// How a file's bytes are laid out.
@@ -135,8 +136,67 @@ fn open_text(path: &Path, file: &str, gzip: bool) -> Result<(Box<dyn Read>, Arc<
     let f = File::open(path).map_err(|e| io_err(file, e))?;
     let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = Counting { inner: BufReader::with_capacity(1 << 20, f), count: count.clone() };
-    let r: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(counted)) } else { Box::new(counted) };
+    let r: Box<dyn Read> = if gzip {
+        let decoded = flate2::read::MultiGzDecoder::new(counted);
+        Box::new(Bounded { inner: decoded, compressed: Some(count.clone()), out: 0, since_newline: 0 })
+    } else {
+        Box::new(Bounded { inner: counted, compressed: None, out: 0, since_newline: 0 })
+    };
     Ok((r, count))
+}
+
+/// Text longer than this without a line break is no billing file: a reader holds a whole line
+/// (a CSV record, a JSON line) in memory, so this bounds it.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+
+/// The most a compressed file may expand, once past [`BOMB_FLOOR_BYTES`]: billing CSV
+/// compresses 10 to 50 times; a file that expands 250 times is a decompression bomb (deflate
+/// reaches about 1,000 at most, on a run of one byte).
+pub const MAX_EXPANSION: u64 = 250;
+
+/// Decompressed bytes read before [`MAX_EXPANSION`] applies (small files expand oddly).
+pub const BOMB_FLOOR_BYTES: u64 = 64 << 20;
+
+/// Bounds what a text reader may hold: lines of at most [`MAX_LINE_BYTES`], and for compressed
+/// input, at most [`MAX_EXPANSION`] times the compressed bytes read. Either limit is an I/O
+/// error of kind `InvalidData`, which the readers report with the file and row.
+struct Bounded<R> {
+    inner: R,
+    compressed: Option<Arc<AtomicU64>>,
+    out: u64,
+    since_newline: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        self.out += n as u64;
+        self.since_newline = match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(at) => (n - at - 1) as u64,
+            None => self.since_newline + n as u64,
+        };
+        if self.since_newline > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("more than {} MiB without a line break: not a billing file", MAX_LINE_BYTES >> 20),
+            ));
+        }
+        if let Some(compressed) = &self.compressed {
+            let read = compressed.load(Ordering::Relaxed).max(1);
+            if self.out > BOMB_FLOOR_BYTES && self.out > read.saturating_mul(MAX_EXPANSION) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the compressed data expands more than {MAX_EXPANSION} times ({} MiB from {} KiB): a decompression bomb?",
+                        self.out >> 20,
+                        read >> 10
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// How a file is read.
@@ -147,11 +207,15 @@ pub struct ReadOptions {
     /// Read Parquet batches column by column where the format has a columnar reader (the
     /// default); `false` reads every row through the row reader (tests compare the two).
     pub columnar: bool,
+    /// Read CSV rows with fewer fields than the header as if the missing trailing fields were
+    /// empty (some exporters leave them out); by default such a row is an error, since it is
+    /// also what a truncated row looks like.
+    pub pad_short_rows: bool,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        ReadOptions { format: None, columnar: true }
+        ReadOptions { format: None, columnar: true, pad_short_rows: false }
     }
 }
 
@@ -181,7 +245,7 @@ pub fn read_file_with(
     let bytes = std::fs::metadata(path).map_err(|e| io_err(file, e))?.len();
     let encoding = sniff(path, file)?;
     let (format, rows) = match encoding {
-        Encoding::Csv { gzip } => read_csv(path, file, gzip, forced, rollup, progress)?,
+        Encoding::Csv { gzip } => read_csv(path, file, gzip, options, rollup, progress)?,
         Encoding::Parquet => {
             let columnar = options.columnar.then_some(&columnar_rows);
             read_parquet(path, file, bytes, forced, columnar, rollup, progress)?
@@ -215,10 +279,11 @@ fn read_csv(
     path: &Path,
     file: &str,
     gzip: bool,
-    forced: Option<Format>,
+    options: &ReadOptions,
     rollup: &mut Rollup,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Format, u64)> {
+    let forced = options.format;
     let (reader, count) = open_text(path, file, gzip)?;
     let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
     let mut rec = csv::StringRecord::new();
@@ -255,10 +320,26 @@ fn read_csv(
                 row_no -= 1;
                 continue;
             }
-            // Short rows (trailing empty columns left out) are common in real exports and are
-            // padded; a short row whose field spans lines is an unbalanced quote that swallowed
-            // the lines after it; a long row has a stray delimiter.
+            // A short row is a truncated row unless the exporter is known to leave trailing
+            // empty columns out (--pad-short-rows); a short row whose field spans lines is an
+            // unbalanced quote that swallowed the lines after it; a long row has a stray
+            // delimiter.
             let spans_lines = rec.iter().any(|f| f.contains('\n'));
+            if rec.len() < width && !spans_lines && !options.pad_short_rows {
+                return Err(IngestError::Data {
+                    file: file.to_string(),
+                    location: Location {
+                        row: Some(row_no),
+                        column: Some(plan.header().name(rec.len()).to_string()),
+                        ..Default::default()
+                    },
+                    message: format!(
+                        "the row has {} fields but the header has {width}: a truncated row? (an export that \
+                         leaves out trailing empty fields is read with --pad-short-rows)",
+                        rec.len()
+                    ),
+                });
+            }
             if rec.len() > width || spans_lines {
                 return Err(IngestError::Data {
                     file: file.to_string(),
@@ -278,6 +359,17 @@ fn read_csv(
                 rec.push_field("");
             }
         }
+        if let Some((col, e)) = bad_field(&rec) {
+            return Err(IngestError::Data {
+                file: file.to_string(),
+                location: Location {
+                    row: Some(row_no),
+                    column: Some(plan.header().name(col).to_string()),
+                    ..Default::default()
+                },
+                message: e.message,
+            });
+        }
         let row = CsvRow { record: &rec, null_literals };
         plan.emit(&row, rollup).map_err(|e| IngestError::data(file, Some(row_no), None, e))?;
         if row_no.is_multiple_of(PROGRESS_EVERY) {
@@ -286,6 +378,18 @@ fn read_csv(
     }
     progress(Progress { rows: row_no, bytes: count.load(std::sync::atomic::Ordering::Relaxed) });
     Ok((format, row_no))
+}
+
+/// The first field of a CSV record that a bill cannot hold (a control character other than tab
+/// and line breaks, or more than [`validate::MAX_FIELD_BYTES`]), with its column. One pass over
+/// the record's bytes finds the common case, a clean record, at once.
+fn bad_field(rec: &csv::StringRecord) -> Option<(usize, FieldError)> {
+    let bytes = rec.as_slice().as_bytes();
+    let suspicious = bytes.len() > validate::MAX_FIELD_BYTES || bytes.iter().any(|&b| b < 0x20 || b == 0x7f);
+    if !suspicious {
+        return None;
+    }
+    rec.iter().enumerate().find_map(|(i, f)| validate::check_text("", f).err().map(|e| (i, e)))
 }
 
 /// A field that holds a line break followed by text with as many delimiters as a whole row: the
@@ -438,6 +542,7 @@ fn read_parquet(
     let full_budget = rollup.budget();
     let budget = full_budget / threads;
     rollup.set_budget(budget);
+    let plausible = rollup.plausible();
     let others_done = std::sync::atomic::AtomicU64::new(0);
     let (main, others) = std::thread::scope(|s| {
         let handles: Vec<_> = chunks[1..]
@@ -446,6 +551,7 @@ fn read_parquet(
                 let (job, others_done) = (&job, &others_done);
                 s.spawn(move || {
                     let mut r = Rollup::with_budget(budget);
+                    r.set_plausible(plausible);
                     let add = |n: u64| {
                         others_done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
                     };

@@ -16,6 +16,7 @@ use valdrix_core::{ChargeCategory, CostLine, CostRecord, Grain, RecordSource, Ta
 
 use crate::error::FieldError;
 use crate::spill::{Merged, Run, SpilledEntry};
+use crate::validate::Plausible;
 
 /// Largest tag key accepted, in bytes (AWS allows 128 characters, Azure 512).
 pub const MAX_TAG_KEY_BYTES: usize = 512;
@@ -68,6 +69,10 @@ pub(crate) struct Interner {
     /// skips hashing and comparing the text; cleared when the batch ends, before buffers go.
     by_address: FxHashMap<(usize, usize), u32>,
     batch_open: bool,
+    /// What was wrong with the first new text that a bill cannot hold (a control character, an
+    /// oversized field): every text of every reader is interned here, each distinct one once,
+    /// so this is where it is checked. The line's reader takes it and names the column.
+    bad: Option<String>,
 }
 
 impl Interner {
@@ -92,8 +97,26 @@ impl Interner {
         s.as_ref().map_or(NONE, |s| self.cow(s))
     }
 
-    /// The id of `s`, interning it when new.
+    /// The id of `s`, interning it when new (and checking it: see [`Interner::take_bad`]).
     pub(crate) fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        if self.bad.is_none() {
+            if let Err(e) = crate::validate::check_text("", s) {
+                self.bad = Some(e.message);
+            }
+        }
+        self.insert(s)
+    }
+
+    /// What was wrong with a text interned since the last call, if anything.
+    pub(crate) fn take_bad(&mut self) -> Option<String> {
+        self.bad.take()
+    }
+
+    /// Interns `s` unchecked (the canonical tag text, whose separators are control characters).
+    fn insert(&mut self, s: &str) -> u32 {
         if let Some(&i) = self.ids.get(s) {
             return i;
         }
@@ -146,6 +169,10 @@ pub struct Rollup {
     spill_error: Option<std::io::Error>,
     /// After [`Rollup::seal`] of a rollup that spilled: its merged records.
     sealed: Option<Merged>,
+    /// The days a line may carry.
+    plausible: Plausible,
+    /// Interned currency texts already found to be ISO 4217 codes.
+    currencies_ok: Vec<u32>,
 }
 
 /// Records a rollup holds in memory before spilling, unless `VALDRIX_ROLLUP_RECORDS` says
@@ -187,10 +214,48 @@ struct Entry {
     totals: Totals,
 }
 
+/// The FOCUS column of a line whose text a bill cannot hold (see [`Interner::take_bad`]).
+fn bad_column(line: &CostLine<'_>) -> &'static str {
+    let fields: [(&'static str, Option<&str>); 16] = [
+        ("ProviderName", Some(&line.provider)),
+        ("BillingAccountId", Some(&line.billing_account_id)),
+        ("SubAccountId", line.sub_account_id.as_deref()),
+        ("ServiceName", Some(&line.service_name)),
+        ("RegionId", line.region_id.as_deref()),
+        ("ResourceId", line.resource_id.as_deref()),
+        ("x_UsageType", line.usage_type.as_deref()),
+        ("CommitmentDiscountId", line.commitment_discount_id.as_deref()),
+        ("BillingCurrency", Some(&line.currency)),
+        ("ChargeDescription", line.charge_description.as_deref()),
+        ("BillingAccountName", line.billing_account_name.as_deref()),
+        ("SubAccountName", line.sub_account_name.as_deref()),
+        ("RegionName", line.region_name.as_deref()),
+        ("ResourceName", line.resource_name.as_deref()),
+        ("ResourceType", line.resource_type.as_deref()),
+        ("SkuId", line.sku_id.as_deref()),
+    ];
+    fields
+        .iter()
+        .find(|(_, v)| v.is_some_and(|v| crate::validate::check_text("", v).is_err()))
+        .map_or("a text column", |(name, _)| name)
+}
+
 /// Sorts tags by key, keeps the last value of a repeated key, drops empty keys and rejects
 /// oversized keys or values.
 fn canonical_tags(tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Result<(), FieldError> {
     for (k, v) in tags.iter() {
+        for text in [k, v] {
+            if let Some((at, c)) = crate::validate::control_character(text) {
+                let shown: String = k.chars().filter(|c| !c.is_control()).take(60).collect();
+                return Err(FieldError::new(
+                    "Tags",
+                    format!(
+                        "tag {shown:?} holds control character U+{:04X} at byte {at} (a bill holds none)",
+                        c as u32
+                    ),
+                ));
+            }
+        }
         if k.len() > MAX_TAG_KEY_BYTES {
             return Err(FieldError::new(
                 "Tags",
@@ -312,6 +377,8 @@ impl Default for Rollup {
             runs: Vec::new(),
             spill_error: None,
             sealed: None,
+            plausible: Plausible::default(),
+            currencies_ok: Vec::new(),
         }
     }
 }
@@ -325,6 +392,33 @@ impl Rollup {
     /// An empty rollup that spills to disk whenever it holds `records` records in memory.
     pub fn with_budget(records: usize) -> Self {
         Rollup { budget: records.max(1), ..Self::default() }
+    }
+
+    /// The days a line may carry (charge day, billing period start and end).
+    pub fn plausible(&self) -> Plausible {
+        self.plausible
+    }
+
+    /// Sets the days a line may carry; a line outside is refused by [`Rollup::add`].
+    pub fn set_plausible(&mut self, plausible: Plausible) {
+        self.plausible = plausible;
+    }
+
+    /// What was wrong with a text interned since the last call (see [`Interner::take_bad`]).
+    pub(crate) fn take_bad_text(&mut self) -> Option<String> {
+        self.text.take_bad()
+    }
+
+    /// Whether interned text `id` is an ISO 4217 code (checked once per distinct text).
+    pub(crate) fn currency_ok(&mut self, id: u32) -> bool {
+        if self.currencies_ok.contains(&id) {
+            return true;
+        }
+        let ok = self.text.get(id).is_some_and(crate::validate::is_currency);
+        if ok {
+            self.currencies_ok.push(id);
+        }
+        ok
     }
 
     /// Records held in memory before spilling.
@@ -440,6 +534,15 @@ impl Rollup {
 
     /// Adds one line to its record.
     pub fn add(&mut self, mut line: CostLine<'_>) -> Result<(), FieldError> {
+        // What a bill cannot hold, named by its FOCUS column (the normalisers have checked the
+        // source columns they read).
+        self.plausible.check("ChargePeriodStart", line.charge_date)?;
+        self.plausible.check("BillingPeriodStart", line.billing_period_start)?;
+        crate::validate::check_period("BillingPeriodEnd", line.billing_period_start, line.billing_period_end)?;
+        let currency = self.text.cow(&line.currency);
+        if !self.currency_ok(currency) {
+            crate::validate::check_currency("BillingCurrency", &line.currency)?;
+        }
         let tags = self.tags_id(&mut line.tags)?;
         let t = &mut self.text;
         let category = category_slot(line.charge_category, line.correction);
@@ -458,7 +561,7 @@ impl Rollup {
             t.cow_opt(&line.commitment_discount_id),
             t.opt(line.commitment_discount_status),
             tags,
-            t.cow(&line.currency),
+            currency,
         ];
         self.add_keyed(
             key,
@@ -491,6 +594,10 @@ impl Rollup {
                 values.map(|v| text.opt(v.filter(|s| !s.is_empty())))
             },
         );
+        // Descriptive texts are interned (and so checked) only for a line that starts a record.
+        if let Some(message) = self.text.take_bad() {
+            return Err(FieldError::new(bad_column(&line), message));
+        }
         self.check_budget();
         Ok(())
     }
@@ -509,7 +616,7 @@ impl Rollup {
             self.tag_buf.push_str(v);
             self.tag_buf.push('\u{1e}');
         }
-        Ok(self.text.id(&self.tag_buf))
+        Ok(self.text.insert(&self.tag_buf))
     }
 
     /// Adds a batch of lines already reduced to keys, in order, as [`Rollup::add_keyed`] would one

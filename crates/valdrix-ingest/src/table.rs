@@ -125,6 +125,17 @@ impl<'h> Cell<'h> {
         Ok(self.dec(row, col)?.unwrap_or(Decimal::ZERO))
     }
 
+    /// The amount a line is billed: an error when the column is there but the field is empty
+    /// (a bill has no line without its cost); zero when the file has no such column.
+    pub fn dec_req(&self, row: &dyn Row, col: Option<usize>) -> Result<Decimal, FieldError> {
+        match col {
+            None => Ok(Decimal::ZERO),
+            Some(c) => self.dec(row, col)?.ok_or_else(|| {
+                FieldError::new(self.header.name(c), "the cost is empty (a billing line always has one)")
+            }),
+        }
+    }
+
     /// Timestamp of an optional column.
     pub fn ts(&self, row: &dyn Row, col: Option<usize>) -> Result<Option<NaiveDateTime>, FieldError> {
         match col {

@@ -94,6 +94,7 @@ mod tests {
             created_at: String::new(),
             created_by: String::new(),
             revoked_at: None,
+            sessions_after_ms: None,
         };
         assert!(verify(&p, &info, &k.stored.secret_hash));
         let mut wrong = p.clone();

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod guard;
 pub mod limits;
 pub mod metrics;
 pub mod ops;
@@ -121,23 +122,78 @@ where
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError::unauthorized("send an API key: Authorization: Bearer vdx.…"))?;
         let token = header.strip_prefix("Bearer ").unwrap_or("").trim();
-        let presented = auth::parse(token).ok_or_else(|| ApiError::unauthorized("the API key is malformed"))?;
-        let info = verify_key(&StorePool::from_ref(state), &presented)
+        let limits = RateLimits::from_ref(state);
+        let addr = client_address(parts);
+        let presented = match auth::parse(token) {
+            Some(p) => p,
+            None => {
+                refuse_failure(&limits, &auth_subjects(None, addr))?;
+                return Err(ApiError::unauthorized("the API key is malformed"));
+            }
+        };
+        let info = verify_key(&StorePool::from_ref(state), &limits, addr, &presented)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-        let slot = RateLimits::from_ref(state).admit(presented.tenant.as_str()).await?;
+        let slot = limits.admit(presented.tenant.as_str()).await?;
         Ok(Caller { tenant: presented.tenant, role: info.role, key_id: info.key_id, slot })
     }
 }
 
-/// The stored key a presented key is, when its secret matches and it is not revoked.
+/// The client's address, when the server was started with it (`serve`).
+pub fn client_address(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// The client's address as an extractor (none in a router served without connection info).
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_address(parts)))
+    }
+}
+
+/// What failed authentications are counted against: the key id presented and the client.
+fn auth_subjects(presented: Option<&auth::PresentedKey>, addr: Option<std::net::IpAddr>) -> Vec<String> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(p) = presented {
+        out.push(format!("key:{}.{}", p.tenant.as_str(), p.key_id));
+    }
+    if let Some(a) = addr {
+        out.push(format!("addr:{a}"));
+    }
+    out
+}
+
+/// The stored key a presented key is, when its secret matches and it is not revoked. Failures
+/// are counted per key id and per client address; past their budget a window
+/// ([`limits::AUTH_FAILURES_PER_KEY`], [`limits::AUTH_FAILURES_PER_ADDRESS`]) a failure is 429.
 pub async fn verify_key(
     stores: &StorePool,
+    limits: &RateLimits,
+    addr: Option<std::net::IpAddr>,
     presented: &auth::PresentedKey,
 ) -> Result<Option<valdrix_store::keys::ApiKeyInfo>, ApiError> {
     let (tenant, key_id) = (presented.tenant.clone(), presented.key_id.clone());
     let found = stores.run(move |s| s.api_key(&tenant, &key_id)).await?;
-    Ok(found.filter(|(info, hash)| auth::verify(presented, info, hash)).map(|(info, _)| info))
+    let info = found.filter(|(info, hash)| auth::verify(presented, info, hash)).map(|(info, _)| info);
+    if info.is_none() {
+        refuse_failure(limits, &auth_subjects(Some(presented), addr))?;
+    }
+    Ok(info)
+}
+
+/// Counts a failed authentication, or answers 429 when its key id or address is over its
+/// budget. A valid key is never refused for others' failures (a shared address, a guessed key
+/// id): only failures are limited, so the flood of answers to wrong secrets stops.
+fn refuse_failure(limits: &RateLimits, subjects: &[String]) -> Result<(), ApiError> {
+    if let Some(wait) = limits.auth_blocked(subjects) {
+        return Err(ApiError::too_many_failures(wait));
+    }
+    limits.auth_failed(subjects);
+    Ok(())
 }
 
 /// The API's routes, with the request-id, problem and security-header middleware.
@@ -193,6 +249,10 @@ pub fn router(state: AppState) -> Router {
         // The document, and a browsable page whose assets are compiled in (works offline).
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", api::ApiDoc::openapi()))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            guard::BodyLimits { upload: state.max_upload_bytes },
+            guard::refuse_unstorable,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(problem::finish))
@@ -200,7 +260,12 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router(state)` on `listener` until the process is told to stop.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Folders of uploads that a killed server left behind.
+    let removed = api::ingest::remove_stale_uploads(&std::env::temp_dir());
+    if removed > 0 {
+        tracing::info!(removed, "removed upload folders left by servers that stopped mid-upload");
+    }
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

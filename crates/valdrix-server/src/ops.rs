@@ -33,6 +33,8 @@ pub struct IngestRequest {
     pub input: IngestInput,
     /// Deliver as this named stream (successive uploads then restate each other).
     pub stream: Option<String>,
+    /// What to do when another stream already holds a delivery's billing scope.
+    pub overlap: valdrix_store::scope::OverlapPolicy,
 }
 
 /// What happened to one delivery of an ingestion.
@@ -42,6 +44,8 @@ pub enum IngestOutcome {
     Written(RunSummary),
     /// The same bytes are already the current delivery: nothing changed.
     Unchanged(RunSummary),
+    /// The delivery (named) holds no billing rows: nothing was written.
+    Empty(String),
 }
 
 /// Why an operation failed.

@@ -38,6 +38,17 @@ impl ApiError {
         e
     }
 
+    /// 429: too many failed authentications of this key id or from this address; retry after
+    /// `wait`.
+    pub fn too_many_failures(wait: std::time::Duration) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed sign-ins for this key or from this address; retry in {} s", wait.as_secs().max(1)),
+        );
+        e.retry_after = Some(wait.as_secs().max(1));
+        e
+    }
+
     /// 400: the request is wrong.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, detail)
@@ -62,7 +73,7 @@ impl From<valdrix_store::StoreError> for ApiError {
         let status = match &e {
             E::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::PeriodClosed { .. } | E::Conflict(_) => StatusCode::CONFLICT,
+            E::PeriodClosed { .. } | E::Conflict(_) | E::ScopeHeld(_) => StatusCode::CONFLICT,
             e if e.is_statement_timeout() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -61,6 +61,10 @@ pub enum StoreError {
     /// Something asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// A delivery's billing scope is already held by another stream: ingesting it would count
+    /// the same costs twice.
+    #[error("{0}")]
+    ScopeHeld(Box<crate::scope::ScopeConflict>),
     /// A callback failed while records were streamed.
     #[error("{0}")]
     Callback(String),

@@ -51,6 +51,10 @@ pub struct ApiKeyInfo {
     pub created_by: String,
     /// When it was revoked, if it was.
     pub revoked_at: Option<String>,
+    /// Dashboard sessions of the key issued before this instant (Unix milliseconds) are ended:
+    /// set when it signs out.
+    #[serde(default)]
+    pub sessions_after_ms: Option<i64>,
 }
 
 /// A key to store: its description and the SHA-256 of its secret.

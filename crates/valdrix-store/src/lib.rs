@@ -15,6 +15,7 @@ pub mod forecasts;
 pub mod keys;
 pub mod postgres;
 pub mod query;
+pub mod scope;
 pub mod sqlite;
 pub mod testing;
 pub mod trust;
@@ -100,6 +101,8 @@ pub struct NewRun {
     pub policy: TrustPolicy,
     /// Set to deliver into a billing period closed by hand (recorded in the audit log).
     pub forced: Option<Forced>,
+    /// What to do when another stream already holds the delivery's billing scope.
+    pub overlap: scope::OverlapPolicy,
 }
 
 /// A recorded ingestion run.
@@ -192,6 +195,13 @@ pub trait Store {
     /// Ingestion history, newest first.
     fn runs(&self, tenant: &TenantId, limit: usize) -> Result<Vec<RunSummary>>;
 
+    /// The existing stream a `--stream` spelling names: its id as Valdrix prints it, or the bare
+    /// NAME of `named:NAME`; `None` when no stream is spelled so.
+    fn resolve_stream(&self, tenant: &TenantId, spelling: &str) -> Result<Option<String>>;
+
+    /// Every (provider, billing account, sub account, period) billed by more than one stream.
+    fn stream_overlaps(&self, tenant: &TenantId) -> Result<Vec<scope::StreamOverlap>>;
+
     /// A page of the ingestion history: runs older than run `before` (all when `None`), newest
     /// first (keyset pagination: pages stay consistent while new runs arrive).
     fn runs_before(&self, tenant: &TenantId, before: Option<i64>, limit: usize) -> Result<Vec<RunSummary>>;
@@ -276,6 +286,10 @@ pub trait Store {
 
     /// Revokes a key of the tenant; false when it has no such key.
     fn revoke_api_key(&mut self, tenant: &TenantId, key_id: &str) -> Result<bool>;
+
+    /// Ends the dashboard sessions of a key issued until `at_ms` (Unix milliseconds): signing
+    /// out ends the session on the server. False when the tenant has no such key.
+    fn end_key_sessions(&mut self, tenant: &TenantId, key_id: &str, at_ms: i64) -> Result<bool>;
 
     /// Saves an allocation rule set (canonical JSON) as the tenant's new current version,
     /// recording who and why; the same rules as the current version save nothing.

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_forecasts.sql")),
     (5, include_str!("../migrations/postgres/0005_anomaly_monitors.sql")),
     (6, include_str!("../migrations/postgres/0006_anomaly_reports.sql")),
+    (7, include_str!("../migrations/postgres/0007_hardening.sql")),
 ];
 
 /// The role the server connects as: owns nothing, cannot bypass row-level security.

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/sqlite/0009_forecasts.sql")),
     (10, include_str!("../migrations/sqlite/0010_anomaly_monitors.sql")),
     (11, include_str!("../migrations/sqlite/0011_anomaly_reports.sql")),
+    (12, include_str!("../migrations/sqlite/0012_session_ends.sql")),
 ];
 
 /// Migrations after which a step written in Rust completes the schema change.

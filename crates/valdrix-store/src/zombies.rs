@@ -456,7 +456,10 @@ pub enum Approval {
 }
 
 /// Approves a plan for `actor`, unless `refusal` (asked about the plan) gives a reason not to,
-/// in which case the refusal is logged. The author of a plan never approves it.
+/// in which case the refusal is logged. The author of a plan never approves it, nor does a key
+/// the author created (directly or through keys it created) or a key that created the author:
+/// four eyes means two people, and one person can mint keys. The approval's log entry names
+/// the approving key and who created it.
 ///
 /// [`StoreError::NotFound`] for no such plan; [`StoreError::Conflict`] for a plan past approval.
 pub fn approve_plan(
@@ -469,8 +472,36 @@ pub fn approve_plan(
     let plan = store
         .remediation_plan(tenant, plan_id)?
         .ok_or_else(|| crate::StoreError::NotFound(format!("there is no remediation plan {plan_id}")))?;
+    let keys = store.api_keys(tenant)?;
+    let created_by = |who: &str| -> Option<String> {
+        let id = who.strip_prefix("key:")?;
+        keys.iter().find(|k| k.key_id == id).map(|k| k.created_by.clone())
+    };
+    // Who made whom: a key's creators up to a person at the command line, at most as many steps
+    // as there are keys (a cycle cannot arise, but the bound holds anyway).
+    let chain = |who: &str| -> Vec<String> {
+        let mut out = vec![who.to_string()];
+        while out.len() <= keys.len() {
+            match out.last().and_then(|w| created_by(w)) {
+                Some(next) if !out.contains(&next) => out.push(next),
+                _ => break,
+            }
+        }
+        out
+    };
+    let (author_chain, approver_chain) = (chain(&plan.created_by), chain(actor));
     let why = if plan.created_by == actor {
         Some("the author of a plan cannot approve it".to_string())
+    } else if approver_chain.contains(&plan.created_by) {
+        Some(format!(
+            "the approving key was created by the plan's author ({}): approval needs a different person",
+            approver_chain.join(" ← created by ")
+        ))
+    } else if author_chain.iter().any(|a| a == actor) {
+        Some(format!(
+            "the plan's author was created by the approving key ({}): approval needs a different person",
+            author_chain.join(" ← created by ")
+        ))
     } else {
         refusal(&plan)
     };
@@ -490,7 +521,7 @@ pub fn approve_plan(
         step_no: None,
         actor: actor.into(),
         event: "approved".into(),
-        detail: format!("{} steps approved", plan.steps.len()),
+        detail: format!("{} steps approved by {}", plan.steps.len(), approver_chain.join(" ← created by ")),
         step: None,
         plan: Some(PlanState::Approved),
     };

@@ -163,6 +163,9 @@ fn new_run(stream: &str, n: usize) -> NewRun {
         read_ms: 0,
         policy: TrustPolicy::default(),
         forced: None,
+        // The two streams deliver the same grain on purpose: the arithmetic of audits must hold
+        // across streams whatever they bill (refusing an overlap is tested on its own below).
+        overlap: valdrix_store::scope::OverlapPolicy::Allow,
     }
 }
 
@@ -427,4 +430,61 @@ fn finalised_series(backend: Backend) {
         })
         .unwrap();
     assert_eq!(invoices, vec![Some("INV-1".to_string()); records.len()]);
+}
+
+/// A delivery whose provider, billing account and period another stream holds is refused, with
+/// nothing written and the holder named; the holder's own stream restates it; `Disjoint` keeps a
+/// delivery of other sub accounts and refuses one that shares a sub account.
+fn scopes_are_held_by_one_stream(backend: Backend) {
+    use valdrix_store::scope::{OverlapPolicy, ScopeConflict};
+    use valdrix_store::StoreError;
+    let fixture = Fixture::new(backend);
+    let mut store = fixture.store();
+    let tenant = fresh_tenant();
+    let with_sub = |cents: i64, sub: Option<&str>| {
+        let mut r = record((0, 0, 0), cents);
+        r.grain.sub_account_id = sub.map(String::from);
+        vec![r]
+    };
+    let run = |stream: &str, n: usize, overlap: OverlapPolicy| NewRun { overlap, ..new_run(stream, n) };
+    let first = store.replace_stream(&tenant, &run("file:/a.csv", 1, OverlapPolicy::Refuse), &with_sub(100, Some("A")));
+    first.unwrap();
+    let keys = fixture.stored_keys(&tenant);
+    let refused =
+        store.replace_stream(&tenant, &run("file:/b.csv", 2, OverlapPolicy::Refuse), &with_sub(110, Some("A")));
+    let Err(StoreError::ScopeHeld(conflict)) = refused else { panic!("not refused: {refused:?}") };
+    let ScopeConflict { held, .. } = *conflict;
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].stream.as_str(), held[0].billing_account_id.as_str()), ("file:/a.csv", "111"));
+    assert_eq!((held[0].periods.clone(), held[0].run_id), (vec!["2026-09".to_string()], 1));
+    assert_eq!(fixture.stored_keys(&tenant), keys, "a refused delivery wrote records");
+    assert_eq!(store.runs(&tenant, 10).unwrap().len(), 1, "a refused delivery wrote a run");
+    // Another sub account of the same account: kept with Disjoint, refused without.
+    let other = with_sub(7, Some("C"));
+    assert!(store.replace_stream(&tenant, &run("file:/c.csv", 3, OverlapPolicy::Refuse), &other).is_err());
+    store.replace_stream(&tenant, &run("file:/c.csv", 3, OverlapPolicy::Disjoint), &other).unwrap();
+    let shared =
+        store.replace_stream(&tenant, &run("file:/d.csv", 4, OverlapPolicy::Disjoint), &with_sub(1, Some("C")));
+    assert!(matches!(shared, Err(StoreError::ScopeHeld(_))), "{shared:?}");
+    assert!(store.stream_overlaps(&tenant).unwrap().is_empty());
+    // Kept knowingly: listed as an overlap.
+    store.replace_stream(&tenant, &run("file:/d.csv", 4, OverlapPolicy::Allow), &with_sub(1, Some("C"))).unwrap();
+    let overlaps = store.stream_overlaps(&tenant).unwrap();
+    assert_eq!(overlaps.len(), 1, "{overlaps:?}");
+    assert_eq!(overlaps[0].streams, ["file:/c.csv", "file:/d.csv"]);
+    assert_eq!(overlaps[0].sub_accounts, ["C"]);
+    // The holder restates its own scope.
+    store.replace_stream(&tenant, &run("file:/a.csv", 5, OverlapPolicy::Refuse), &with_sub(110, Some("A"))).unwrap();
+    assert_eq!(store.resolve_stream(&tenant, "file:/a.csv").unwrap().as_deref(), Some("file:/a.csv"));
+    assert_eq!(store.resolve_stream(&tenant, "nothing").unwrap(), None);
+}
+
+#[test]
+fn scopes_are_held_by_one_stream_sqlite() {
+    scopes_are_held_by_one_stream(Backend::Sqlite);
+}
+
+#[test]
+fn scopes_are_held_by_one_stream_postgres() {
+    scopes_are_held_by_one_stream(Backend::Postgres);
 }

@@ -203,6 +203,7 @@ mod tests {
             read_ms: 0,
             policy: TrustPolicy::default(),
             forced: None,
+            overlap: Default::default(),
         };
         store.replace_stream(&tenant, &run, &records).unwrap();
         let bill = BillPrices::new(&store, &tenant);

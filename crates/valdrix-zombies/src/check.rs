@@ -1,14 +1,16 @@
 //! Metric checks: whether a resource's metric says it was idle on every day of a window.
 //!
-//! A check looks at whole UTC days before the evaluation day (today is still filling up). Each day
-//! is judged on its own, so a resource busy on one day of the window (a weekly job, a nightly
-//! batch) is not idle. A day with too few data points is *missing*; what that means is the check's
+//! A check looks at the last N × 24 hours ending at the evaluation hour (as Compute Optimizer and
+//! Cloud Custodian do): an account with exactly N days of history has N whole slices, where whole
+//! UTC days before the evaluation day would leave the first of them partly covered and every
+//! candidate "insufficient". Each 24-hour slice ("day") is judged on its own, so a resource busy
+//! on one day of the window (a weekly job, a nightly batch) is not idle. A day with too few data points is *missing*; what that means is the check's
 //! to say: by default missing data is not proof of idleness and the resource is left alone, but a
 //! service that publishes a counter only when it is non-zero (load balancer requests, endpoint
 //! invocations) states that a missing day counted zero.
 
 use crate::resource::{MetricQuery, Series};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 /// What a day without enough data points means.
@@ -57,7 +59,7 @@ pub enum DayTest {
 pub struct MetricCheck {
     /// The metric.
     pub query: MetricQuery,
-    /// Days judged (the last whole days before the evaluation day).
+    /// Days judged: the last `window_days` × 24 hours before the evaluation hour.
     pub window_days: u32,
     /// The test of each day.
     pub test: DayTest,
@@ -79,27 +81,41 @@ pub enum Verdict {
 }
 
 impl MetricCheck {
-    /// The instants the metric is read between: midnight `window_days` before the evaluation
-    /// day, and midnight of the evaluation day.
+    /// The instants the metric is read between: `window_days` × 24 hours ending at the start of
+    /// the evaluation hour (a metric's hourly periods are then whole).
     pub fn span(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        let end = now.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        (end - Duration::days(i64::from(self.window_days)), end)
+        let end = now.date_naive().and_hms_opt(now.hour(), 0, 0).unwrap_or_default().and_utc();
+        (end - Duration::hours(24 * i64::from(self.window_days)), end)
     }
 
-    /// Judges a series read over [`MetricCheck::span`].
+    /// Judges a series read over [`MetricCheck::span`], 24-hour slice by slice, oldest first.
     pub fn judge(&self, series: &Series, now: DateTime<Utc>) -> Verdict {
         let (start, end) = self.span(now);
-        let by_day = series.by_day();
+        let n = self.window_days as usize;
+        let mut by_slice: Vec<Vec<f64>> = vec![Vec::new(); n];
+        for (t, v) in &series.points {
+            if *t >= start && *t < end {
+                let slice = ((*t - start).num_seconds() / 86_400) as usize;
+                if let Some(values) = by_slice.get_mut(slice) {
+                    values.push(*v);
+                }
+            }
+        }
         let name = &self.query.name;
-        let days: Vec<NaiveDate> = start.date_naive().iter_days().take_while(|d| *d < end.date_naive()).collect();
+        let days: Vec<String> = (0..n)
+            .map(|k| {
+                let from = start + Duration::hours(24 * k as i64);
+                format!("the 24 hours from {}", from.format("%Y-%m-%d %H:00Z"))
+            })
+            .collect();
         let mut missing_days = 0usize;
         let mut worst: Option<f64> = None;
         let mut worst_peak: Option<f64> = None;
-        for day in &days {
-            let values = by_day.get(day).map(Vec::as_slice).unwrap_or(&[]);
+        for (day, values) in days.iter().zip(&by_slice) {
+            let values = values.as_slice();
             if let DayTest::NoData = self.test {
                 if !values.is_empty() {
-                    return Verdict::Active(format!("{name} has {} data points on {day}", values.len()));
+                    return Verdict::Active(format!("{name} has {} data points in {day}", values.len()));
                 }
                 continue;
             }
@@ -109,7 +125,7 @@ impl MetricCheck {
                 match self.missing {
                     Missing::NotIdle => {
                         return Verdict::Insufficient(format!(
-                            "{name}: {} data points on {day}, {} needed (missing data is not proof of idleness)",
+                            "{name}: {} data points in {day}, {} needed (missing data is not proof of idleness)",
                             values.len(),
                             self.min_points_per_day.max(1)
                         ))
@@ -143,10 +159,9 @@ impl MetricCheck {
             };
             worst = Some(worst.map_or(value, |w: f64| w.max(value)));
             if !passes {
-                return Verdict::Active(format!("{name} {} on {day}: {}", self.describe_value(), fmt(value)));
+                return Verdict::Active(format!("{name} {} in {day}: {}", self.describe_value(), fmt(value)));
             }
         }
-        let n = days.len();
         Verdict::Idle(
             match self.test {
                 DayTest::NoData => format!("no {name} data points on any of the last {n} days"),
@@ -225,8 +240,10 @@ mod tests {
         }
     }
 
+    /// Hourly points over the `days` × 24 hours before `now` (on the hour): `value(d, h)` for
+    /// hour `h` of the `d`-th 24 hours counted back.
     fn hourly(now: DateTime<Utc>, days: i64, value: impl Fn(i64, i64) -> Option<f64>) -> Series {
-        let end = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let end = now;
         let mut points = vec![];
         for d in 1..=days {
             for h in 0..24 {
@@ -269,10 +286,26 @@ mod tests {
     #[test]
     fn points_outside_the_window_do_not_count() {
         let c = MetricCheck { min_points_per_day: 1, ..check(DayTest::NoData, Missing::Zero) };
-        // Today (not a whole day yet) and 15 days ago are outside the 14 days judged.
+        // The evaluation hour itself (not whole yet) and 15 days ago are outside the 14 × 24 hours.
         let s = Series { points: vec![(now(), 1.0), (now() - Duration::days(15), 1.0)] };
         assert!(matches!(c.judge(&s, now()), Verdict::Idle(_)));
         let s = Series { points: vec![(now() - Duration::days(1), 1.0)] };
         assert!(matches!(c.judge(&s, now()), Verdict::Active(_)));
+        // The morning of the evaluation day counts: it is part of the last 24 hours.
+        let s = Series { points: vec![(now() - Duration::hours(3), 1.0)] };
+        assert!(matches!(c.judge(&s, now()), Verdict::Active(_)));
+    }
+
+    #[test]
+    fn an_account_with_exactly_the_window_of_history_is_judged() {
+        // Exactly 14 days of hourly data up to the evaluation hour (15:00): every 24-hour slice is
+        // whole. Judged by whole UTC days before the evaluation day, the first day would have had
+        // only 9 points and left the idle instance "insufficient".
+        let c = check(DayTest::MeanBelow { threshold: 2.0, peak: Some(10.0) }, Missing::NotIdle);
+        let quiet = hourly(now(), 14, |_, _| Some(0.3));
+        assert!(matches!(c.judge(&quiet, now()), Verdict::Idle(_)), "{:?}", c.judge(&quiet, now()));
+        // A real gap (a day short of its points) is still insufficient.
+        let gappy = hourly(now(), 14, |d, h| (d != 14 || h > 12).then_some(0.3));
+        assert!(matches!(c.judge(&gappy, now()), Verdict::Insufficient(_)));
     }
 }

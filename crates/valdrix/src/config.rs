@@ -6,6 +6,10 @@
 //! alert_percent = 2        # a restatement alerts past this % of a day × account × service total…
 //! alert_floor = "10.00"    # …and past this amount (in that total's currency)
 //!
+//! [ingest]
+//! first_day = "2000-01-01" # charge and billing days before this are refused as damaged dates
+//! last_day = "2030-12-31"  # …and after this (default: a year past today)
+//!
 //! [remediation]
 //! approvers = ["alice", "bob"]   # who may approve zombie remediation plans (default: anyone
 //!                                # but the plan's author)
@@ -20,6 +24,8 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use chrono::NaiveDate;
+use valdrix_ingest::validate::Plausible;
 use valdrix_store::TrustPolicy;
 
 /// The whole file.
@@ -30,6 +36,16 @@ struct File {
     trust: Option<TrustSection>,
     #[serde(default)]
     remediation: Option<RemediationSection>,
+    #[serde(default)]
+    ingest: Option<IngestSection>,
+}
+
+/// `[ingest]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestSection {
+    first_day: Option<String>,
+    last_day: Option<String>,
 }
 
 /// `[remediation]`.
@@ -80,6 +96,8 @@ pub struct Config {
     pub trust: TrustPolicy,
     /// Who may approve remediation plans (empty: anyone but the plan's author).
     pub approvers: Vec<String>,
+    /// The charge and billing days a bill may hold.
+    pub plausible: Plausible,
 }
 
 impl Config {
@@ -120,7 +138,31 @@ impl Config {
             }
         }
         let approvers = file.remediation.and_then(|r| r.approvers).unwrap_or_default();
-        Ok(Config { path: None, trust, approvers })
+        let mut plausible = Plausible::default();
+        if let Some(i) = file.ingest {
+            let day = |key: &str, text: &str| {
+                NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                    .with_context(|| format!("ingest.{key} = {text:?}: expected a date, YYYY-MM-DD"))
+            };
+            if let Some(t) = &i.first_day {
+                plausible.first = day("first_day", t)?;
+            }
+            if let Some(t) = &i.last_day {
+                plausible.last = day("last_day", t)?;
+            }
+            // PostgreSQL keeps a partition per month and creates none outside these bounds.
+            let floor = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN);
+            anyhow::ensure!(plausible.first >= floor, "ingest.first_day may not be before 2000-01-01");
+            let ceiling = chrono::Utc::now().date_naive() + chrono::Duration::days(365 * 2);
+            anyhow::ensure!(plausible.last <= ceiling, "ingest.last_day may be at most two years from today");
+            anyhow::ensure!(
+                plausible.first <= plausible.last,
+                "ingest.first_day ({}) is after ingest.last_day ({})",
+                plausible.first,
+                plausible.last
+            );
+        }
+        Ok(Config { path: None, trust, approvers, plausible })
     }
 }
 
@@ -144,5 +186,11 @@ mod tests {
         assert!(Config::parse("[trust]\nalert_precent = 2\n").is_err());
         assert!(Config::parse("[trust]\nalert_floor = \"ten\"\n").is_err());
         assert!(Config::parse("[trust]\nalert_floor = -1\n").is_err());
+        assert!(Config::parse("[ingest]\nfirst_day = \"2020-13-01\"\n").is_err());
+        assert!(Config::parse("[ingest]\nfirst_day = \"2020-01-01\"\nlast_day = \"2019-01-01\"\n").is_err());
+        assert!(Config::parse("[ingest]\nfirst_day = \"1999-12-31\"\n").is_err());
+        assert!(Config::parse("[ingest]\nlast_day = \"2999-01-01\"\n").is_err());
+        let c = Config::parse("[ingest]\nfirst_day = \"2015-01-01\"\n").unwrap_or_default();
+        assert_eq!(c.plausible.first, NaiveDate::from_ymd_opt(2015, 1, 1).unwrap_or_default());
     }
 }

@@ -329,7 +329,7 @@ fn write_csv(store: &dyn Store, tenant: &TenantId, q: &CostQuery, file: &std::fs
     let mut n = 0u64;
     store.for_each_record(tenant, q, &mut |r| {
         let row = focus_row(&r);
-        w.write_record(row.iter().map(|v| v.as_deref().unwrap_or("")))
+        w.write_record(row.iter().map(|v| valdrix_core::safe_cell(v.as_deref().unwrap_or(""))))
             .map_err(|e| valdrix_store::StoreError::Callback(e.to_string()))?;
         n += 1;
         Ok(())

@@ -404,11 +404,31 @@ struct IngestArgs {
     /// Read, normalise and roll up, then report what would be written; write nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Deliver the input as this named stream: a later delivery of the same stream (under any
-    /// file name) restates it, billing period by billing period, with every change audited.
-    /// Without it, a file is its own stream and a CUR folder's report and period are.
+    /// Deliver the input as this stream: a later delivery of the same stream (under any file
+    /// name) restates it, billing period by billing period, with every change audited. NAME is a
+    /// stream as `runs`, `audit` and `period list` print it (`file:/…`, `cur:…`, `named:NAME`),
+    /// the path of a file ingested before, or a new name. Without it, a file is its own stream
+    /// and a CUR folder's report and period are; a delivery whose billing account and period
+    /// another stream already holds is refused, naming that stream.
     #[arg(long, value_name = "NAME")]
     stream: Option<String>,
+    /// Keep this delivery beside a stream that holds the same billing account and period, for
+    /// exports that really are separate (two CUR reports of one payer, each of its own linked
+    /// accounts): refused still when a sub account is in both.
+    #[arg(long, conflicts_with = "allow_overlap")]
+    keep_both: bool,
+    /// Keep this delivery beside the same bill held by another stream (to reconcile two copies
+    /// of one bill): both are counted, and `runs` and `audit` keep warning of the overlap.
+    #[arg(long)]
+    allow_overlap: bool,
+    /// Read CSV rows with fewer fields than the header as if the missing trailing fields were
+    /// empty, for exporters that leave them out (by default such a row is refused as truncated).
+    #[arg(long)]
+    pad_short_rows: bool,
+    /// Record a delivery that holds no billing rows as a run (by default it is reported and
+    /// nothing is written).
+    #[arg(long)]
+    allow_empty: bool,
     /// Deliver into a billing period closed by hand; needs --reason, recorded in the audit log.
     #[arg(long, requires = "reason")]
     force: bool,
@@ -1082,7 +1102,10 @@ fn serve_url(cli: &Cli, url: &str, a: &ServeArgs, started: &dyn Fn(std::net::Soc
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let concurrency = a.tenant_concurrency.unwrap_or((cores / 2).max(1));
         let limits = RateLimits::per_tenant(a.rate_limit, a.rate_burst).with_concurrency(concurrency);
-        let ops = std::sync::Arc::new(valdrix::server_ops::AppOperations { policy: config.trust.clone() });
+        let ops = std::sync::Arc::new(valdrix::server_ops::AppOperations {
+            policy: config.trust.clone(),
+            plausible: config.plausible,
+        });
         let mut state = AppState::new(stores, limits, ops).map_err(anyhow::Error::msg)?;
         state.policy = config.trust.clone();
         state.max_upload_bytes = a.max_upload_mb.saturating_mul(1 << 20);
@@ -1173,7 +1196,7 @@ fn ingest_cmd(store: &mut dyn Store, tenant: &TenantId, a: &IngestArgs, config: 
     let t0 = Instant::now();
     let display = |p: &Path| valdrix::remote::display_path(&downloads, p);
     if a.dry_run {
-        return dry_run(&paths, format, a, &bar, &display);
+        return dry_run(&paths, format, a, config.plausible, &bar, &display);
     }
     let mut last_file = String::new();
     let opts = IngestOptions {
@@ -1184,6 +1207,16 @@ fn ingest_cmd(store: &mut dyn Store, tenant: &TenantId, a: &IngestArgs, config: 
         forced: a
             .force
             .then(|| valdrix_store::Forced { actor: actor(&a.actor), reason: a.reason.clone().unwrap_or_default() }),
+        pad_short_rows: a.pad_short_rows,
+        plausible: Some(config.plausible),
+        allow_empty: a.allow_empty,
+        overlap: if a.allow_overlap {
+            valdrix_store::scope::OverlapPolicy::Allow
+        } else if a.keep_both {
+            valdrix_store::scope::OverlapPolicy::Disjoint
+        } else {
+            valdrix_store::scope::OverlapPolicy::Refuse
+        },
     };
     let outcomes = ingest_paths(store, tenant, &paths, &display, &opts, &mut |file, p| {
         if file != last_file {
@@ -1222,6 +1255,14 @@ fn ingest_cmd(store: &mut dyn Store, tenant: &TenantId, a: &IngestArgs, config: 
             UnitOutcome::Written(r) => (r, "ingested".to_string()),
             UnitOutcome::Unchanged { existing, .. } => {
                 (existing, format!("unchanged (same content as run {})", existing.run_id))
+            }
+            UnitOutcome::Empty { source } => {
+                eprintln!("warning: {source} holds no billing rows; nothing written (--allow-empty records it)");
+                let mut row = vec![None; grid.columns.len()];
+                row[1] = Some(source.clone());
+                row[12] = Some("empty: no billing rows, nothing written".to_string());
+                grid.rows.push(row);
+                continue;
             }
         };
         let source = match o {
@@ -1292,6 +1333,7 @@ fn dry_run(
     paths: &[PathBuf],
     format: Option<Format>,
     a: &IngestArgs,
+    plausible: valdrix_ingest::validate::Plausible,
     bar: &ProgressBar,
     display: &dyn Fn(&Path) -> String,
 ) -> Result<()> {
@@ -1306,7 +1348,12 @@ fn dry_run(
     };
     let mut total_rows = 0u64;
     for unit in &units {
-        let opts = IngestOptions { format, ..Default::default() };
+        let opts = IngestOptions {
+            format,
+            pad_short_rows: a.pad_short_rows,
+            plausible: Some(plausible),
+            ..Default::default()
+        };
         let r = valdrix::pipeline::read_unit(unit, display, &opts, &mut |_, p| bar.set_position(p.rows))?;
         total_rows += r.rows;
         for (cur, t) in r.records.totals_by_currency() {
@@ -1434,6 +1481,7 @@ fn history_cmd(store: &dyn Store, tenant: &TenantId, record_id: &str, format: Ou
 }
 
 fn audit_cmd(store: &dyn Store, tenant: &TenantId, a: &AuditArgs) -> Result<()> {
+    warn_overlaps(store, tenant)?;
     let machine = a.format != OutputFormat::Table;
     let mut out = std::io::stdout().lock();
     match a.run {
@@ -1718,5 +1766,24 @@ fn runs_cmd(store: &dyn Store, tenant: &TenantId, a: &RunsArgs) -> Result<()> {
             .collect(),
         numeric: vec![true, false, false, false, false, true, true, true, true, true, true, false],
     };
-    grid.write(a.format, &mut std::io::stdout().lock())
+    grid.write(a.format, &mut std::io::stdout().lock())?;
+    warn_overlaps(store, tenant)
+}
+
+/// Warns, on standard error (machine output stays whole), of every billing account and period
+/// that more than one stream bills: their costs are counted once per stream.
+fn warn_overlaps(store: &dyn Store, tenant: &TenantId) -> Result<()> {
+    let overlaps = store.stream_overlaps(tenant)?;
+    let mut err = std::io::stderr().lock();
+    for o in &overlaps {
+        writeln!(err, "warning: {o}; its costs are counted once per stream")?;
+    }
+    if let Some(o) = overlaps.first() {
+        writeln!(
+            err,
+            "warning: to keep one, ingest the newer export again with --stream '{}' (it then restates that stream)",
+            o.streams[0]
+        )?;
+    }
+    Ok(())
 }

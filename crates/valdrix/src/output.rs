@@ -46,10 +46,12 @@ impl Grid {
                 writeln!(out, "{t}")?;
             }
             OutputFormat::Csv => {
+                // Safe to open in a spreadsheet (valdrix_core::spreadsheet): formula-like text
+                // gets a leading apostrophe, numbers stay numbers.
                 let mut w = csv::Writer::from_writer(out);
-                w.write_record(&self.columns)?;
+                w.write_record(self.columns.iter().map(|c| valdrix_core::safe_cell(c)))?;
                 for r in &self.rows {
-                    w.write_record(r.iter().map(|v| v.as_deref().unwrap_or("")))?;
+                    w.write_record(r.iter().map(|v| valdrix_core::safe_cell(v.as_deref().unwrap_or(""))))?;
                 }
                 w.flush()?;
             }

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use valdrix_core::TenantId;
-use valdrix_ingest::{checksum_files, read_file, resolve_inputs, Format, Progress, Rollup, SourceUnit};
+use valdrix_ingest::validate::Plausible;
+use valdrix_ingest::{
+    checksum_files, read_file_with, resolve_inputs, Format, Progress, ReadOptions, Rollup, SourceUnit,
+};
+use valdrix_store::scope::OverlapPolicy;
 use valdrix_store::{CurrencyTotals, Forced, NewRun, RunSummary, Store, TrustPolicy};
 
 /// What happened to one unit.
@@ -14,6 +18,12 @@ use valdrix_store::{CurrencyTotals, Forced, NewRun, RunSummary, Store, TrustPoli
 pub enum UnitOutcome {
     /// Written as a new run.
     Written(RunSummary),
+    /// The delivery holds no billing rows (a header only, a Parquet file of no rows): nothing
+    /// was written.
+    Empty {
+        /// The unit's display name.
+        source: String,
+    },
     /// Identical bytes are already the current delivery: nothing changed.
     Unchanged {
         /// The unit's display name.
@@ -39,6 +49,14 @@ pub struct IngestOptions {
     pub policy: TrustPolicy,
     /// Who forces a delivery into a billing period closed by hand, and why.
     pub forced: Option<Forced>,
+    /// What to do when another stream already holds a delivery's billing scope.
+    pub overlap: OverlapPolicy,
+    /// Read CSV rows shorter than their header as if the trailing fields were empty.
+    pub pad_short_rows: bool,
+    /// The days a bill may hold; `None`: [`Plausible::default`].
+    pub plausible: Option<Plausible>,
+    /// Record a delivery that holds no billing rows (by default it is reported and skipped).
+    pub allow_empty: bool,
 }
 
 /// Ingests every unit found under `inputs` into `store` in one transaction: either every unit is
@@ -58,9 +76,10 @@ pub fn ingest_paths(
             u.stream = u.stream.replacen(&local, url, 1);
         }
     }
-    if let Some(name) = &opts.stream {
+    if let Some(spelling) = &opts.stream {
+        let stream = resolve_stream(store, tenant, spelling)?;
         for u in units.iter_mut() {
-            u.stream = format!("named:{name}");
+            u.stream = stream.clone();
         }
     }
     if units.is_empty() {
@@ -82,6 +101,29 @@ pub fn ingest_paths(
     }
     store.commit()?;
     Ok(out)
+}
+
+/// Prefixes of the stream ids Valdrix makes: a spelling that starts with one is a stream id.
+const STREAM_PREFIXES: [&str; 4] = ["file:", "cur:", "named:", "upload/"];
+
+/// The stream a `--stream` spelling names. Every spelling Valdrix prints (`file:/…`, `cur:…`,
+/// `named:NAME`, `upload/NAME`, or the bare NAME of a named stream) names the existing stream,
+/// and so does a path to a file ingested before; a stream id not stored yet is used as spelled;
+/// anything else is a new named stream, `named:NAME`.
+pub fn resolve_stream(store: &dyn Store, tenant: &TenantId, spelling: &str) -> Result<String> {
+    if let Some(stream) = store.resolve_stream(tenant, spelling)? {
+        return Ok(stream);
+    }
+    if let Ok(path) = std::fs::canonicalize(spelling) {
+        if let Some(stream) = store.resolve_stream(tenant, &format!("file:{}", path.to_string_lossy()))? {
+            return Ok(stream);
+        }
+    }
+    if STREAM_PREFIXES.iter().any(|p| spelling.starts_with(p)) {
+        Ok(spelling.to_string())
+    } else {
+        Ok(format!("named:{spelling}"))
+    }
 }
 
 /// A unit read and rolled up, not yet written.
@@ -125,11 +167,14 @@ pub fn read_unit(
     let started_at = Utc::now();
     let t0 = Instant::now();
     let mut rollup = Rollup::new();
+    rollup.set_plausible(opts.plausible.unwrap_or_default());
+    let read_options =
+        ReadOptions { format: opts.format, pad_short_rows: opts.pad_short_rows, ..ReadOptions::default() };
     let mut format = None;
     let mut bytes = 0u64;
     let mut rows = 0u64;
     for (path, name) in unit.files.iter().zip(&names) {
-        let info = read_file(path, name, opts.format, &mut rollup, &mut |p| on_progress(name, p))?;
+        let info = read_file_with(path, name, &read_options, &mut rollup, &mut |p| on_progress(name, p))?;
         if let Some(f) = format {
             if f != info.format {
                 anyhow::bail!(
@@ -174,6 +219,9 @@ pub fn ingest_unit(
         return Ok(UnitOutcome::Unchanged { source, existing });
     }
     let read = read_unit(unit, display, opts, on_progress)?;
+    if read.lines == 0 && !opts.allow_empty {
+        return Ok(UnitOutcome::Empty { source });
+    }
     let totals = read.records.totals_by_currency().iter().map(|(c, t)| (c.clone(), CurrencyTotals::from(t))).collect();
     let run = NewRun {
         stream: unit.stream.clone(),
@@ -190,6 +238,7 @@ pub fn ingest_unit(
         read_ms: read.read_ms,
         policy: opts.policy.clone(),
         forced: opts.forced.clone(),
+        overlap: opts.overlap,
     };
     let summary =
         store.replace_stream(tenant, &run, &read.records).with_context(|| format!("writing {source} to the store"))?;

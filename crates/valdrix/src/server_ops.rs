@@ -14,13 +14,15 @@ use crate::pipeline::{ingest_paths, IngestOptions, UnitOutcome};
 pub struct AppOperations {
     /// When records become final and when restatements alert.
     pub policy: TrustPolicy,
+    /// The charge and billing days a bill may hold.
+    pub plausible: valdrix_ingest::validate::Plausible,
 }
 
 /// Sorts an error into the caller's doing (unreadable input, a closed period) or the server's.
 fn classify(e: anyhow::Error) -> OpError {
     let message = format!("{e:#}");
     match e.downcast::<StoreError>() {
-        Ok(StoreError::PeriodClosed { .. }) => OpError::Conflict(message),
+        Ok(StoreError::PeriodClosed { .. } | StoreError::ScopeHeld(_)) => OpError::Conflict(message),
         Ok(store) => OpError::Store(store),
         Err(e) => {
             if e.chain().any(|c| c.downcast_ref::<StoreError>().is_some()) {
@@ -40,14 +42,20 @@ impl Operations for AppOperations {
         tenant: &TenantId,
         req: &IngestRequest,
     ) -> Result<Vec<IngestOutcome>, OpError> {
-        let mut opts = IngestOptions { policy: self.policy.clone(), stream: req.stream.clone(), ..Default::default() };
+        let mut opts = IngestOptions {
+            policy: self.policy.clone(),
+            stream: req.stream.clone(),
+            overlap: req.overlap,
+            plausible: Some(self.plausible),
+            ..Default::default()
+        };
         let mut downloads = Vec::new();
         let (paths, upload): (Vec<PathBuf>, Option<(PathBuf, String)>) = match &req.input {
             IngestInput::Upload { path, name } => {
                 // An upload's temporary path means nothing: by default, uploads of the same file
                 // name are one stream, so a corrected file restates the one before.
                 if opts.stream.is_none() {
-                    opts.stream = Some(format!("upload/{name}"));
+                    opts.stream = Some(format!("named:upload/{name}"));
                 }
                 (vec![path.clone()], Some((path.clone(), name.clone())))
             }
@@ -69,6 +77,7 @@ impl Operations for AppOperations {
             .map(|o| match o {
                 UnitOutcome::Written(run) => IngestOutcome::Written(run),
                 UnitOutcome::Unchanged { existing, .. } => IngestOutcome::Unchanged(existing),
+                UnitOutcome::Empty { source } => IngestOutcome::Empty(source),
             })
             .collect())
     }

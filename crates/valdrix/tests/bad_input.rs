@@ -24,6 +24,16 @@ const CASES: &[(&str, &[&str])] = &[
     ("enormous_tag.csv", &["row 2", "\"Tags\"", "team", "4096-byte limit"]),
     ("truncated.csv.gz", &["compressed data"]),
     ("broken_line.jsonl", &["row 2", "invalid JSON"]),
+    ("short_row.csv", &["row 2", "\"EffectiveCost\"", "9 fields but the header has 11", "--pad-short-rows"]),
+    ("empty_cost.csv", &["row 2", "\"BilledCost\"", "the cost is empty"]),
+    ("empty_date.csv", &["row 2", "\"ChargePeriodStart\"", "missing ChargePeriodStart"]),
+    ("year_1.csv", &["row 2", "\"ChargePeriodStart\"", "0001-01-01", "outside the plausible billing dates"]),
+    ("year_1900.csv", &["row 2", "\"ChargePeriodStart\"", "1900-01-02", "outside the plausible billing dates"]),
+    ("year_9999.csv", &["row 2", "\"ChargePeriodStart\"", "9999-12-30", "outside the plausible billing dates"]),
+    ("charge_period_reversed.csv", &["row 2", "\"ChargePeriodEnd\"", "ends", "before it starts"]),
+    ("billing_period_reversed.csv", &["row 2", "\"BillingPeriodEnd\"", "before it starts"]),
+    ("nul_byte.csv", &["row 2", "\"ServiceName\"", "U+0000"]),
+    ("bad_currency.csv", &["row 2", "\"BillingCurrency\"", "\"US$\"", "ISO 4217"]),
 ];
 
 #[test]
@@ -58,11 +68,112 @@ fn every_bad_file_is_rejected_and_the_store_is_untouched() {
 fn a_bad_file_after_good_ones_writes_nothing_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.sqlite");
-    let good = common::samples().join("azure-cost-details/finops-toolkit");
+    let good = common::samples().join("azure-cost-details/finops-toolkit/EA_AmortizedCost_Small.csv");
+    let other = common::samples().join("gcp-bigquery-export");
     let bad = corpus().join("nan_cost.csv");
-    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    let args = ["ingest", "--quiet", good.to_str().unwrap(), other.to_str().unwrap(), bad.to_str().unwrap()];
+    let (ok, _, err) = common::valdrix(&db, &args);
     assert!(!ok);
     assert!(err.contains("nan_cost.csv"), "{err}");
     let (runs, records) = common::dump(&db);
     assert!(runs.is_empty() && records.is_empty(), "the good files before the bad one were written");
+}
+
+/// Files too large to keep in the corpus, made for the test: each is refused like the corpus
+/// files, naming the file (and row and column where there is one), with the store unchanged.
+#[test]
+fn generated_bad_files_are_rejected_and_the_store_is_untouched() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let good = common::samples().join("focus/focus-1.0-sample/focus_sample_1000.csv");
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", good.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let before = common::dump(&db);
+    let header =
+        "BillingAccountId,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,\
+                  ChargeCategory,ServiceName,BilledCost,EffectiveCost,Tags";
+    let row = |service: &str| {
+        format!(
+            "123,USD,2024-09-01T00:00:00Z,2024-10-01T00:00:00Z,2024-09-02T00:00:00Z,2024-09-03T00:00:00Z,Usage,{service},1.50,1.50,{{}}"
+        )
+    };
+
+    // A 1 MB field.
+    let huge = dir.path().join("huge_field.csv");
+    std::fs::write(&huge, format!("{header}\n{}\n{}\n", row("Compute"), row(&"x".repeat(1 << 20)))).unwrap();
+    // A gzip bomb: 1 GiB of blank lines (each skipped, as a blank line is no row) from a few
+    // MB of gzip, a 16 MiB member written 64 times (gzip readers read concatenated members).
+    let bomb = dir.path().join("bomb.csv.gz");
+    let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    member.write_all(&vec![b'\n'; 16 << 20]).unwrap();
+    let member = member.finish().unwrap();
+    let mut file = std::fs::File::create(&bomb).unwrap();
+    let mut head = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    head.write_all(format!("{header}\n").as_bytes()).unwrap();
+    file.write_all(&head.finish().unwrap()).unwrap();
+    for _ in 0..64 {
+        file.write_all(&member).unwrap();
+    }
+    drop(file);
+    let cases: [(&std::path::Path, &[&str]); 2] = [
+        (&huge, &["row 2", "\"ServiceName\"", "over the 65536-byte limit"]),
+        (&bomb, &["expands more than 250 times", "decompression bomb"]),
+    ];
+    for (path, expected) in cases {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", path.to_str().unwrap()]);
+        assert!(!ok, "{name} was accepted");
+        assert!(err.contains(&name), "{name}: the error does not name the file: {err}");
+        for e in expected {
+            assert!(err.contains(e), "{name}: expected {e:?} in: {err}");
+        }
+        assert_eq!(common::dump(&db), before, "{name} changed the store");
+    }
+}
+
+/// A delivery with no billing rows (a CSV header alone, a Parquet file of no rows) is said to be
+/// empty and writes nothing; --allow-empty records it.
+#[test]
+fn an_empty_delivery_is_said_to_be_empty_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let header_only = dir.path().join("header_only.csv");
+    std::fs::write(
+        &header_only,
+        "BillingAccountId,BillingCurrency,BillingPeriodStart,ChargePeriodStart,ServiceName,BilledCost\n",
+    )
+    .unwrap();
+    // A Parquet file of no rows: the FOCUS export of an empty store.
+    let zero_rows = dir.path().join("zero_rows.parquet");
+    let empty_db = dir.path().join("empty.sqlite");
+    let (ok, _, err) = common::valdrix(&empty_db, &["export", "focus", "--out", zero_rows.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    for file in [&header_only, &zero_rows] {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let (ok, out, err) = common::valdrix(&db, &["ingest", "--quiet", file.to_str().unwrap()]);
+        assert!(ok, "{name}: {err}");
+        assert!(err.contains(&format!("{name} holds no billing rows; nothing written")), "{name}: {err}");
+        assert!(out.contains("empty: no billing rows"), "{name}: {out}");
+        let (runs, records) = common::dump(&db);
+        assert!(runs.is_empty() && records.is_empty(), "{name} was recorded as a delivery");
+    }
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", "--allow-empty", header_only.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(common::dump(&db).0.len(), 1, "--allow-empty records the delivery");
+}
+
+/// Short rows are refused by default (a truncated row looks the same) and read padded with
+/// --pad-short-rows, for exporters that leave trailing empty fields out (the OpenCost sample).
+#[test]
+fn short_rows_are_read_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let file = common::samples().join("azure-cost-details/opencost/values/Template.csv");
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", file.to_str().unwrap()]);
+    assert!(!ok, "short rows were accepted");
+    assert!(err.contains("Template.csv") && err.contains("row 1") && err.contains("--pad-short-rows"), "{err}");
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", "--pad-short-rows", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(!common::dump(&db).1.is_empty());
 }

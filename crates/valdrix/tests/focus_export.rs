@@ -17,7 +17,10 @@ fn validate(files: &[PathBuf]) -> (bool, String) {
 
 fn ingest_and_export(dir: &Path, name: &str, inputs: &[PathBuf], formats: &[&str]) -> Vec<PathBuf> {
     let db = dir.join(format!("{name}.sqlite"));
-    let mut args = vec!["ingest".to_string(), "--quiet".to_string()];
+    // Every sample is read, including the same bill in several formats (the workshop CUR as
+    // legacy Parquet and as CUR 2.0) and exporters that leave trailing empty fields out: this
+    // checks the FOCUS export, not the totals.
+    let mut args: Vec<String> = ["ingest", "--quiet", "--allow-overlap", "--pad-short-rows"].map(String::from).to_vec();
     args.extend(inputs.iter().map(|p| p.display().to_string()));
     let (ok, _, err) = common::valdrix(&db, &args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
     assert!(ok, "{err}");
@@ -73,20 +76,6 @@ fn sample_exports_pass_the_focus_validator() {
     let (ok, report) = validate(&files);
     assert!(ok, "{report}");
     assert_eq!(report.matches(" 0 failed").count(), files.len(), "{report}");
-}
-
-/// koku's `azure_version_2.csv` bills in "MC", which is no ISO 4217 currency. Valdrix keeps what
-/// the bill says; the export of that file fails the BillingCurrency rules and nothing else.
-#[test]
-fn a_sample_with_a_made_up_currency_fails_only_the_currency_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = common::samples();
-    let files =
-        ingest_and_export(dir.path(), "mc", &[s.join("azure-cost-details/koku/azure_version_2.csv")], &["parquet"]);
-    let (ok, report) = validate(&files);
-    assert!(!ok);
-    let failed: Vec<&str> = report.lines().filter(|l| l.trim_start().starts_with("FAILED")).collect();
-    assert!(!failed.is_empty() && failed.iter().all(|l| l.contains("BillingCurrency")), "{report}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -244,7 +244,8 @@ fn kept_monitors_check_with_their_own_settings() {
 fn kept_forecasts_are_tracked_as_days_become_final() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.sqlite");
-    let (ok, _, err) = valdrix(&db, &["ingest", "--quiet", bill_of(dir.path(), "early.csv", 0..110).to_str().unwrap()]);
+    let early = bill_of(dir.path(), "early.csv", 0..110);
+    let (ok, _, err) = valdrix(&db, &["ingest", "--quiet", "--stream", "bill", early.to_str().unwrap()]);
     assert!(ok, "{err}");
     let (ok, _, err) = valdrix(&db, &["forecast", "--by", "service", "--save", "--format", "json"]);
     assert!(ok, "{err}");
@@ -254,9 +255,10 @@ fn kept_forecasts_are_tracked_as_days_become_final() {
     let t = json(&out);
     assert_eq!(t.as_array().unwrap().len(), 4);
     assert!(t.as_array().unwrap().iter().all(|k| k["days_compared"] == 0));
-    // Twenty more days arrive (the spike among them: days 120 to 122).
-    let (ok, _, err) =
-        valdrix(&db, &["ingest", "--quiet", bill_of(dir.path(), "late.csv", 110..130).to_str().unwrap()]);
+    // Twenty more days arrive (the spike among them: days 120 to 122), in the bill's next
+    // delivery: the same days so far and the new ones.
+    let late = bill_of(dir.path(), "late.csv", 0..130);
+    let (ok, _, err) = valdrix(&db, &["ingest", "--quiet", "--stream", "bill", late.to_str().unwrap()]);
     assert!(ok, "{err}");
     let (ok, out, err) = valdrix(&db, &["forecast", "track", "--format", "json"]);
     assert!(ok, "{err}");

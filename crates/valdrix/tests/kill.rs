@@ -29,7 +29,8 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
     let mut child = Command::new(common::valdrix_bin())
         .arg("--database-url")
         .arg(&db)
-        .args(["ingest", "--quiet"])
+        // Both are generated from one template (one account and month): kept side by side.
+        .args(["ingest", "--quiet", "--allow-overlap"])
         .args(&big)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -55,7 +56,7 @@ fn sigkill_mid_ingest_leaves_the_store_unchanged_and_a_rerun_is_clean() {
     assert_eq!(common::dump(&db), before, "the killed ingest left a trace in the store");
 
     // The rerun writes both deliveries; their totals match the independent oracle.
-    let args: Vec<String> = ["ingest", "--quiet"]
+    let args: Vec<String> = ["ingest", "--quiet", "--allow-overlap"]
         .iter()
         .map(|s| s.to_string())
         .chain(big.iter().map(|p| p.display().to_string()))

@@ -111,8 +111,16 @@ for f in sorted(os.listdir(s)):
         &env,
     );
     let db = dir.path().join("az.sqlite");
-    let (ok, out, err) = valdrix_env(&db, &env, &["ingest", "--quiet", "az://exports/cost-details"]);
+    // The folder holds the actual and the amortized view of one enrollment's September: the same
+    // bill twice, refused as from local files, naming the stream by its URL; nothing written.
+    let (ok, _, err) = valdrix_env(&db, &env, &["ingest", "--quiet", "az://exports/cost-details"]);
+    assert!(!ok, "both views of one bill were ingested");
+    assert!(err.contains("is held by stream file:az://exports/cost-details/202309/EA_ActualCost_Small.csv"), "{err}");
+    assert!(common::dump(&db).0.is_empty());
+    let amortized = "az://exports/cost-details/202309/EA_AmortizedCost_Small.csv";
+    let (ok, out, err) = valdrix_env(&db, &env, &["ingest", "--quiet", amortized]);
     assert!(ok, "{err}");
-    assert!(out.contains("az://exports/cost-details/202309/EA_AmortizedCost_Small.csv"), "{out}");
-    assert_eq!(totals_csv(&db), local_totals(dir.path(), &[&s.join("azure-cost-details/finops-toolkit")]));
+    assert!(out.contains(amortized), "{out}");
+    let local = s.join("azure-cost-details/finops-toolkit/EA_AmortizedCost_Small.csv");
+    assert_eq!(totals_csv(&db), local_totals(dir.path(), &[&local]));
 }

@@ -58,7 +58,8 @@ fn a_cur_reconciles_with_its_own_focus_export_and_a_perturbation_is_located() {
     let focus = dir.path().join("focus.csv");
     let (ok, _, err) = common::valdrix(&db, &["export", "focus", "--out", focus.to_str().unwrap()]);
     assert!(ok, "{err}");
-    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", focus.to_str().unwrap()]);
+    // The same bill from two sources, kept side by side on purpose to reconcile them.
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", "--allow-overlap", focus.to_str().unwrap()]);
     assert!(ok, "{err}");
 
     let r = reconcile_json(&db, &cur, &focus);
@@ -78,7 +79,7 @@ fn a_cur_reconciles_with_its_own_focus_export_and_a_perturbation_is_located() {
     let perturbed = dir.path().join("perturbed.csv");
     let delta = Decimal::from_str("12.345").unwrap();
     perturb(&focus, &perturbed, "Amazon Simple Storage Service", delta);
-    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", perturbed.to_str().unwrap()]);
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", "--allow-overlap", perturbed.to_str().unwrap()]);
     assert!(ok, "{err}");
     let r = reconcile_json(&db, &cur, &perturbed);
     let usd = &r["currencies"][0];

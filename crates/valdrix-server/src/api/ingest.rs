@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use valdrix_store::keys::Role;
+use valdrix_store::scope::OverlapPolicy;
 use valdrix_store::RunSummary;
 
 use super::{cost_query, json_body, query_pairs, take, Conflict, Forbidden, NotJson, Refusals, TooLarge, Unreadable};
@@ -49,7 +50,14 @@ pub struct UploadParams {
     /// Deliver as this named stream: successive uploads of the same bill restate each other.
     #[param(pattern = r"^[A-Za-z0-9._:/-]{1,200}$")]
     stream: Option<String>,
+    /// When another stream already holds the file's billing account and period: `refuse` (the
+    /// default, 409 naming that stream), `keep_both` (separate exports; refused still when a sub
+    /// account is in both) or `allow` (two copies of one bill kept to reconcile them).
+    #[param(pattern = "^(refuse|keep_both|allow)$")]
+    overlap: Option<String>,
 }
+
+const OVERLAP_VALUES: &str = "refuse, keep_both or allow";
 
 /// Where to fetch billing files from.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -61,16 +69,24 @@ pub struct UrlIn {
     /// Deliver as this named stream.
     #[schema(pattern = r"^[A-Za-z0-9._:/-]{1,200}$")]
     pub stream: Option<String>,
+    /// When another stream already holds a delivery's billing account and period: `refuse` (the
+    /// default, 409), `keep_both` or `allow`, as for uploads.
+    #[schema(pattern = "^(refuse|keep_both|allow)$")]
+    pub overlap: Option<String>,
 }
 
 /// One delivery of an ingestion.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryOut {
-    /// `written`: a new run; `unchanged`: the same bytes are already the current delivery.
+    /// `written`: a new run; `unchanged`: the same bytes are already the current delivery;
+    /// `empty`: the delivery holds no billing rows and nothing was written.
     pub outcome: String,
-    /// The run (for `unchanged`, the run that holds the same content).
-    #[schema(value_type = Object)]
-    pub run: RunSummary,
+    /// The run (for `unchanged`, the run that holds the same content; none for `empty`).
+    #[schema(value_type = Option<Object>)]
+    pub run: Option<RunSummary>,
+    /// The delivery's file, for `empty`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What an ingestion did.
@@ -82,9 +98,45 @@ pub struct IngestOut {
 
 fn delivery(o: IngestOutcome) -> DeliveryOut {
     match o {
-        IngestOutcome::Written(run) => DeliveryOut { outcome: "written".into(), run },
-        IngestOutcome::Unchanged(run) => DeliveryOut { outcome: "unchanged".into(), run },
+        IngestOutcome::Written(run) => DeliveryOut { outcome: "written".into(), run: Some(run), source: None },
+        IngestOutcome::Unchanged(run) => DeliveryOut { outcome: "unchanged".into(), run: Some(run), source: None },
+        IngestOutcome::Empty(source) => DeliveryOut { outcome: "empty".into(), run: None, source: Some(source) },
     }
+}
+
+/// The start of an upload's temporary folder's name, followed by the server's process id.
+pub const UPLOAD_PREFIX: &str = "valdrix-upload-";
+
+/// Removes the upload folders that servers killed mid-upload left in `dir` (the system's
+/// temporary folder): those of processes no longer running (on Linux, no `/proc/PID`) and those
+/// untouched for a day. A running server's folders are kept, so
+/// several servers may share one machine. Returns how many were removed.
+pub fn remove_stale_uploads(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let me = std::process::id();
+    let proc_fs = std::path::Path::new("/proc/self").exists();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(UPLOAD_PREFIX) else { continue };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        // No upload takes a day: an older folder is stale whoever made it (a reused pid too).
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(86_400));
+        let stale = match pid {
+            Some(pid) if pid == me => false,
+            Some(pid) if proc_fs => old || !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            _ => old,
+        };
+        if stale && e.file_type().is_ok_and(|t| t.is_dir()) && std::fs::remove_dir_all(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn valid_filename(name: &str) -> bool {
@@ -120,6 +172,7 @@ pub async fn upload(
     caller.require(Role::Analyst)?;
     let mut filename = None;
     let mut stream = None;
+    let mut overlap = OverlapPolicy::Refuse;
     for (k, v) in query_pairs(&raw)? {
         match k.as_str() {
             "filename" if valid_filename(&v) => filename = Some(v),
@@ -130,14 +183,19 @@ pub async fn upload(
             }
             "stream" if valid_stream(&v) => stream = Some(v),
             "stream" => return Err(ApiError::bad_request(format!("stream={v:?}: 1 to 200 of A-Z a-z 0-9 . - _ : /"))),
+            "overlap" => {
+                overlap = OverlapPolicy::parse(&v)
+                    .ok_or_else(|| ApiError::bad_request(format!("overlap={v:?}: {OVERLAP_VALUES}")))?
+            }
             other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
         }
     }
     let name = filename.ok_or_else(|| ApiError::bad_request("give filename=NAME (it tells the compression)"))?;
     // The upload goes to a private folder, streamed, never whole in memory; the folder goes when
     // the request ends.
+    let prefix = format!("{UPLOAD_PREFIX}{}-", std::process::id());
     let dir = tempfile::Builder::new()
-        .prefix("valdrix-upload-")
+        .prefix(&prefix)
         .tempdir()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("creating a temporary folder: {e}")))?;
     let path: PathBuf = dir.path().join(&name);
@@ -169,7 +227,8 @@ pub async fn upload(
     if written == 0 {
         return Err(ApiError::bad_request("the upload is empty"));
     }
-    let out = run_ingest(&state, &caller, IngestRequest { input: IngestInput::Upload { path, name }, stream }).await;
+    let out =
+        run_ingest(&state, &caller, IngestRequest { input: IngestInput::Upload { path, name }, stream, overlap }).await;
     drop(dir);
     out
 }
@@ -206,7 +265,13 @@ pub async fn from_url(
     if let Some(s) = body.stream.as_deref().filter(|s| !valid_stream(s)) {
         return Err(ApiError::bad_request(format!("stream={s:?}: 1 to 200 of A-Z a-z 0-9 . - _ : /")));
     }
-    run_ingest(&state, &caller, IngestRequest { input: IngestInput::Url(url), stream: body.stream }).await
+    let overlap = match body.overlap.as_deref() {
+        None => OverlapPolicy::Refuse,
+        Some(v) => {
+            OverlapPolicy::parse(v).ok_or_else(|| ApiError::bad_request(format!("overlap={v:?}: {OVERLAP_VALUES}")))?
+        }
+    };
+    run_ingest(&state, &caller, IngestRequest { input: IngestInput::Url(url), stream: body.stream, overlap }).await
 }
 
 /// Parameters of `GET /api/v1/export/focus`.

@@ -89,6 +89,19 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// Now in Unix milliseconds, never before a time this process gave already: a session issued
+/// right after a sign-out in the same millisecond is still newer than it.
+fn now_ms() -> i64 {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let t = chrono::Utc::now().timestamp_millis();
+    let prev = LAST.fetch_max(t, std::sync::atomic::Ordering::SeqCst);
+    if prev >= t {
+        LAST.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    } else {
+        t
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Session
 where
     StorePool: FromRef<S>,
@@ -100,7 +113,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = SessionKey::from_ref(state);
         let value = session::cookie(cookies(&parts.headers), COOKIE).ok_or_else(|| SignIn.into_response())?;
-        let (tenant, key_id) = keys.verify(value, now()).ok_or_else(|| SignIn.into_response())?;
+        let (tenant, key_id, issued_ms) = keys.verify(value, now()).ok_or_else(|| SignIn.into_response())?;
         // The key must still be active: revoking it ends its sessions.
         let (t, k) = (tenant.clone(), key_id.clone());
         let found = StorePool::from_ref(state)
@@ -108,7 +121,11 @@ where
             .await
             .map_err(|e| crate::ApiError::from(e).into_response())?;
         let info = match found {
-            Some((info, _)) if info.revoked_at.is_none() => info,
+            // Signed out since this session began: every session of the key issued until then
+            // is over.
+            Some((info, _)) if info.revoked_at.is_none() && info.sessions_after_ms.is_none_or(|t| issued_ms > t) => {
+                info
+            }
             _ => return Err(SignIn.into_response()),
         };
         let slot = RateLimits::from_ref(state).admit(tenant.as_str()).await.map_err(IntoResponse::into_response)?;
@@ -229,6 +246,7 @@ pub struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    crate::ClientAddr(addr): crate::ClientAddr,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
@@ -244,10 +262,10 @@ async fn login(
     let Some(presented) = auth::parse(form.key.trim()) else {
         return refused("That is not a Valdrix API key (vdx.tenant.keyid.secret).");
     };
-    match crate::verify_key(&state.stores, &presented).await {
+    match crate::verify_key(&state.stores, &state.limits, addr, &presented).await {
         Err(e) => e.into_response(),
         Ok(Some(info)) => {
-            let cookie = keys.issue(&presented.tenant, &info.key_id, now() + LIFETIME_SECS);
+            let cookie = keys.issue(&presented.tenant, &info.key_id, now_ms(), now() + LIFETIME_SECS);
             let mut response = Redirect::to("/").into_response();
             set_cookie(response.headers_mut(), &headers, COOKIE, &cookie, "/", LIFETIME_SECS);
             set_cookie(response.headers_mut(), &headers, LOGIN_COOKIE, "", "/login", 0);
@@ -271,6 +289,13 @@ async fn logout(
     let session = session::cookie(cookies(&headers), COOKIE).unwrap_or("");
     if !form.is_ok_and(|Form(f)| state.sessions.check_csrf(session, &f.csrf)) {
         return crate::ApiError::forbidden("the form's token does not match the session").into_response();
+    }
+    // End the session on the server: the cookie, copied or kept, no longer signs in.
+    if let Some((tenant, key_id, _)) = state.sessions.verify(session, now()) {
+        let at = now_ms();
+        if let Err(e) = state.stores.run(move |s| s.end_key_sessions(&tenant, &key_id, at)).await {
+            return crate::ApiError::from(e).into_response();
+        }
     }
     let mut response = Redirect::to("/login").into_response();
     set_cookie(response.headers_mut(), &headers, COOKIE, "", "/", 0);

@@ -532,12 +532,8 @@ pub async fn explorer(session: Session, State(state): State<AppState>, RawQuery(
 }
 
 fn csv_field(s: &str) -> String {
-    // Quoted when needed; a leading =, +, - or @ is prefixed so a spreadsheet does not run it.
-    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<Decimal>().is_err() {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
+    // Quoted when needed; formula-like text neutralised by the rule every CSV of Valdrix follows.
+    let s = valdrix_core::spreadsheet_safe(s).into_owned();
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

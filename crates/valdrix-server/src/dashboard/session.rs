@@ -1,7 +1,8 @@
 //! Dashboard sessions: an API key, presented once on the sign-in form, is exchanged for a
 //! signed cookie naming the tenant, the key's id and an expiry (`HttpOnly`, `SameSite=Strict`).
 //! The key itself is never stored in the browser. Every page checks the signature and that the
-//! key is still active, so revoking a key ends its sessions. Forms carry a CSRF token derived
+//! key is still active, so revoking a key ends its sessions, and that the session was issued
+//! after the key last signed out, so signing out ends it on the server, not only in the browser. Forms carry a CSRF token derived
 //! from the session (HMAC-SHA256 under the server's secret).
 
 use hmac::{Hmac, Mac};
@@ -48,25 +49,29 @@ impl SessionKey {
         hex::encode(m.finalize().into_bytes())
     }
 
-    /// The cookie value of a session of `tenant`'s key `key_id` ending at `expires` (Unix time).
-    pub fn issue(&self, tenant: &TenantId, key_id: &str, expires: i64) -> String {
-        let body = format!("v1.{}.{key_id}.{expires}", tenant.as_str());
+    /// The cookie value of a session of `tenant`'s key `key_id` issued at `issued_ms` (Unix
+    /// milliseconds: signing out ends the sessions issued until then) and ending at `expires`
+    /// (Unix time).
+    pub fn issue(&self, tenant: &TenantId, key_id: &str, issued_ms: i64, expires: i64) -> String {
+        let body = format!("v2.{}.{key_id}.{issued_ms}.{expires}", tenant.as_str());
         let mac = self.mac("session", &body);
         format!("{body}.{mac}")
     }
 
-    /// The tenant and key id of a valid, unexpired session cookie.
-    pub fn verify(&self, cookie: &str, now: i64) -> Option<(TenantId, String)> {
+    /// The tenant, key id and issue instant (Unix milliseconds) of a valid, unexpired session
+    /// cookie.
+    pub fn verify(&self, cookie: &str, now: i64) -> Option<(TenantId, String, i64)> {
         let (body, mac) = cookie.rsplit_once('.')?;
         if !constant_eq(self.mac("session", body).as_bytes(), mac.as_bytes()) {
             return None;
         }
         let mut parts = body.split('.');
-        let (v, tenant, key_id, expires) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if v != "v1" || parts.next().is_some() || expires.parse::<i64>().ok()? <= now {
+        let (v, tenant, key_id) = (parts.next()?, parts.next()?, parts.next()?);
+        let (issued, expires) = (parts.next()?.parse::<i64>().ok()?, parts.next()?.parse::<i64>().ok()?);
+        if v != "v2" || parts.next().is_some() || expires <= now {
             return None;
         }
-        Some((TenantId::parse(tenant).ok()?, key_id.to_string()))
+        Some((TenantId::parse(tenant).ok()?, key_id.to_string(), issued))
     }
 
     /// The CSRF token of a session (or of a sign-in form's nonce).
@@ -97,8 +102,9 @@ mod tests {
     fn a_session_is_valid_until_it_expires_and_cannot_be_altered() {
         let k = SessionKey::from_secret("0123456789abcdef0123456789abcdef").unwrap();
         let t = TenantId::parse("acme").unwrap();
-        let c = k.issue(&t, "00112233aabbccdd", 1000);
-        assert_eq!(k.verify(&c, 999), Some((t.clone(), "00112233aabbccdd".to_string())));
+        let c = k.issue(&t, "00112233aabbccdd", 5, 1000);
+        assert_eq!(k.verify(&c, 999), Some((t.clone(), "00112233aabbccdd".to_string(), 5)));
+        assert_eq!(k.verify(&c.replace(".5.", ".6."), 10), None, "issued later");
         assert_eq!(k.verify(&c, 1000), None, "expired");
         assert_eq!(k.verify(&c.replace("acme", "evil"), 10), None, "another tenant");
         assert_eq!(k.verify(&c.replace(".1000.", ".9999.").to_string(), 10), None, "extended");

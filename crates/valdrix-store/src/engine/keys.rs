@@ -8,7 +8,7 @@ use crate::db::{p, Db, Row};
 use crate::error::{Result, StoreError};
 use crate::keys::{ApiKeyInfo, NewApiKey, Role};
 
-const COLUMNS: &str = "key_id, name, role, created_at, created_by, revoked_at";
+const COLUMNS: &str = "key_id, name, role, created_at, created_by, revoked_at, sessions_after_ms";
 
 fn key_from_row(r: &Row<'_>) -> Result<ApiKeyInfo> {
     let role: String = r.get(2)?;
@@ -23,6 +23,7 @@ fn key_from_row(r: &Row<'_>) -> Result<ApiKeyInfo> {
         created_at: r.get(3)?,
         created_by: r.get(4)?,
         revoked_at: r.get(5)?,
+        sessions_after_ms: r.get(6)?,
     })
 }
 
@@ -52,7 +53,7 @@ pub(crate) fn get(db: Db<'_>, tenant: &TenantId, key_id: &str) -> Result<Option<
     db.query_opt(
         &format!("SELECT {COLUMNS}, secret_hash FROM api_keys WHERE tenant_id = ?1 AND key_id = ?2"),
         p![tenant.as_str(), key_id],
-        |r| Ok((key_from_row(r)?, r.get(6)?)),
+        |r| Ok((key_from_row(r)?, r.get(7)?)),
     )
 }
 
@@ -70,6 +71,16 @@ pub(crate) fn revoke(db: Db<'_>, tenant: &TenantId, key_id: &str) -> Result<bool
     let n = db.execute(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE tenant_id = ?1 AND key_id = ?2",
         p![tenant.as_str(), key_id, Utc::now().to_rfc3339()],
+    )?;
+    Ok(n > 0)
+}
+
+/// Ends every dashboard session of a key issued until now (`at_ms`, Unix milliseconds); false
+/// when the tenant has no such key.
+pub(crate) fn end_sessions(db: Db<'_>, tenant: &TenantId, key_id: &str, at_ms: i64) -> Result<bool> {
+    let n = db.execute(
+        "UPDATE api_keys SET sessions_after_ms = ?3 WHERE tenant_id = ?1 AND key_id = ?2",
+        p![tenant.as_str(), key_id, at_ms],
     )?;
     Ok(n > 0)
 }

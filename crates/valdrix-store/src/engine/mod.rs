@@ -19,6 +19,7 @@ pub(crate) mod allocation;
 pub(crate) mod forecasts;
 pub(crate) mod keys;
 pub(crate) mod restate;
+pub(crate) mod scope;
 pub(crate) mod totals;
 pub(crate) mod trust;
 pub(crate) mod zombies;
@@ -49,6 +50,17 @@ macro_rules! store_methods {
 
         fn runs(&self, tenant: &valdrix_core::TenantId, limit: usize) -> $crate::Result<Vec<$crate::RunSummary>> {
             self.scoped(tenant, |db| $crate::engine::runs(db, tenant, None, limit))
+        }
+
+        fn resolve_stream(&self, tenant: &valdrix_core::TenantId, spelling: &str) -> $crate::Result<Option<String>> {
+            self.scoped(tenant, |db| $crate::engine::scope::resolve(db, tenant, spelling))
+        }
+
+        fn stream_overlaps(
+            &self,
+            tenant: &valdrix_core::TenantId,
+        ) -> $crate::Result<Vec<$crate::scope::StreamOverlap>> {
+            self.scoped(tenant, |db| $crate::engine::scope::overlaps(db, tenant))
         }
 
         fn runs_before(
@@ -201,6 +213,15 @@ macro_rules! store_methods {
 
         fn revoke_api_key(&mut self, tenant: &valdrix_core::TenantId, key_id: &str) -> $crate::Result<bool> {
             self.scoped(tenant, |db| $crate::engine::keys::revoke(db, tenant, key_id))
+        }
+
+        fn end_key_sessions(
+            &mut self,
+            tenant: &valdrix_core::TenantId,
+            key_id: &str,
+            at_ms: i64,
+        ) -> $crate::Result<bool> {
+            self.scoped(tenant, |db| $crate::engine::keys::end_sessions(db, tenant, key_id, at_ms))
         }
 
         fn save_allocation_rules(
@@ -702,9 +723,16 @@ fn dimension_sql(dialect: Dialect, d: &Dimension, params: &mut Vec<String>) -> S
             "(SELECT st.stream FROM streams st WHERE st.tenant_id = s.tenant_id AND st.stream_id = s.stream_id)".into()
         }
         Dimension::Tag(k) => match dialect {
-            Dialect::Sqlite => {
-                params.push(format!("$.\"{}\"", k.replace('"', "\\\"")));
+            // A JSON path has no escapes for every key (a backslash or a quote in a tag key makes
+            // it malformed): keys of plain characters use the fast path, others an exact match
+            // of the key in json_each.
+            Dialect::Sqlite if !k.contains(['"', '\\']) && !k.chars().any(char::is_control) => {
+                params.push(format!("$.\"{k}\""));
                 format!("json_extract(s.tags, ?{})", params.len() + 1)
+            }
+            Dialect::Sqlite => {
+                params.push(k.clone());
+                format!("(SELECT j.value FROM json_each(s.tags) j WHERE j.key = ?{})", params.len() + 1)
             }
             Dialect::Postgres => {
                 params.push(k.clone());
@@ -912,6 +940,7 @@ fn write_delivery(db: Db<'_>, tenant: &TenantId, run: &NewRun, records: &dyn Rec
         p![tenant.as_str(), run.stream],
         |r| r.get(0),
     )?;
+    scope::check(db, tenant, &run.stream, stream_id, &scope::of(records), run.overlap)?;
     let mut span = DateSpan::default();
     let mut series = write_series(db, tenant, &run.stream, stream_id, records, &mut span)?;
     let series_ms = started.elapsed().as_millis();

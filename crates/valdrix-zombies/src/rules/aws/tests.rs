@@ -95,9 +95,9 @@ impl Account {
         });
     }
 
-    /// Hourly values over the last `days` whole days.
+    /// Hourly values over the last `days` × 24 hours before the evaluation hour.
     fn hourly(&mut self, metric: &str, dim: (&str, &str), days: i64, value: impl Fn(i64, i64) -> Option<f64>) {
-        let midnight = now().date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let midnight = now();
         let points = self.series.entry((metric.into(), vec![(dim.0.into(), dim.1.into())])).or_default();
         for d in 1..=days {
             for h in 0..24 {
@@ -203,8 +203,9 @@ fn account() -> (Account, BTreeMap<&'static str, BTreeSet<&'static str>>) {
     a.add(Kind::Ec2Instance, "z-i-old-gen", days_ago(60), instance("m4.large", "running", None, &[]));
     a.hourly("CPUUtilization", ("InstanceId", "z-i-old-gen"), 20, |_, _| Some(40.0));
     // NAT gateways.
+    // An idle NAT gateway still carries a trickle (health checks, NTP): 72 KB a day is idle.
     a.add(Kind::NatGateway, "z-nat-idle", days_ago(60), Details::NatGateway { state: "available".into() });
-    a.hourly("BytesOutToDestination", ("NatGatewayId", "z-nat-idle"), 20, |_, _| Some(0.0));
+    a.hourly("BytesOutToDestination", ("NatGatewayId", "z-nat-idle"), 20, |_, _| Some(3_000.0));
     a.add(Kind::NatGateway, "d-nat-busy", days_ago(60), Details::NatGateway { state: "available".into() });
     a.hourly("BytesOutToDestination", ("NatGatewayId", "d-nat-busy"), 20, |d, _| Some(if d == 7 { 1e6 } else { 0.0 }));
     a.add(Kind::NatGateway, "d-nat-no-data", days_ago(60), Details::NatGateway { state: "available".into() });
