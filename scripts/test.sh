@@ -19,4 +19,5 @@ cargo test --workspace --locked
 # application role): the store conformance suite runs on both backends. `--workspace`, not
 # `-p valdrix`: the same feature set as the build above, so nothing is compiled again.
 VALDRIX_TEST_BACKEND=postgres cargo test --workspace --locked \
-  --test cost_trust --test reconcile --test reingest --test sample_totals --test cost_explorer --test zombies --test allocate --test forecast
+  --test cost_trust --test reconcile --test reingest --test sample_totals --test cost_explorer --test zombies --test allocate --test forecast \
+  --test bad_input

@@ -91,10 +91,20 @@ pub fn fetch(url: &str) -> Result<Downloaded> {
     let root = dir.path().join("objects");
     std::fs::create_dir_all(&root)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (objects, bytes) = rt.block_on(async {
+    let (objects, bytes, single) = rt.block_on(async {
         let list_prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
-        let metas: Vec<_> =
+        let mut metas: Vec<_> =
             store.list(list_prefix.as_ref()).try_collect().await.with_context(|| format!("listing {url}"))?;
+        // A listing is of what lies under the prefix as a folder: a URL naming one object lists
+        // nothing, so the object itself is looked up.
+        if metas.is_empty() {
+            if let Some(object) = &list_prefix {
+                if let Ok(meta) = store.head(object).await {
+                    metas.push(meta);
+                }
+            }
+        }
+        let single = metas.len() == 1 && metas[0].location.as_ref() == prefix;
         let mut objects = 0usize;
         let mut bytes = 0u64;
         for meta in metas {
@@ -123,11 +133,13 @@ pub fn fetch(url: &str) -> Result<Downloaded> {
             objects += 1;
             bytes += data.len() as u64;
         }
-        anyhow::Ok((objects, bytes))
+        anyhow::Ok((objects, bytes, single))
     })?;
     if objects == 0 {
         bail!("{url}: no billing files (CSV, Parquet, JSON lines or CUR manifests) under this prefix");
     }
+    // One object is downloaded under its own name: the folder it is in stands for the root.
+    let prefix = if single { prefix.rsplit_once('/').map_or("", |(dir, _)| dir) } else { prefix };
     let url = format!("{scheme}://{bucket}{}", if prefix.is_empty() { String::new() } else { format!("/{prefix}") });
     Ok(Downloaded { _dir: dir, root, url, objects, bytes })
 }

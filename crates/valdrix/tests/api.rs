@@ -540,7 +540,8 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
     let csv = page("/explorer.csv?group_by=account&from=2000-01-01&to=2030-01-01", &cookie).1;
     assert!(csv.starts_with("account,") && !csv.contains(&a_account), "{csv}");
     assert_eq!(page(&format!("/runs/{a_run}"), &cookie).0, 404, "b's session reaching a's run");
-    let forged = cookie.replace("vdx_session=v1.b.", "vdx_session=v1.a.");
+    let forged = cookie.replace("vdx_session=v2.b.", "vdx_session=v2.a.");
+    assert_ne!(forged, cookie);
     assert_eq!(page("/", &forged).0, 303, "a forged session cookie");
 }
 
@@ -1109,9 +1110,10 @@ fn hostile_text_in_every_operation_is_a_client_error() {
                     serde_json::json!({"name": text, "reason": text, "url": text, "stream": text, "note": text,
                         "rules": {"version": 1, "rules": [{"id": text}]}, "series": text, "ignored": true})
                 });
+                let carried = url.contains(payload) || body.is_some();
                 let answer = api.call(&method.to_uppercase(), &url, Some(key), body);
                 assert!(answer.0 < 500, "{method} {url}: {} {:?}", answer.0, answer.2);
-                if nul {
+                if nul && carried {
                     assert!((400..500).contains(&answer.0), "{method} {url}: {} {:?}", answer.0, answer.2);
                 }
             }

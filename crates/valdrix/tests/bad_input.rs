@@ -177,3 +177,40 @@ fn short_rows_are_read_only_when_asked() {
     assert!(ok, "{err}");
     assert!(!common::dump(&db).1.is_empty());
 }
+
+/// Text that once broke queries or spreadsheets: a tag key with a backslash and a quote groups
+/// and filters like any other (it made SQLite's JSON path fail), and cells that a spreadsheet
+/// would run as formulas are written neutralised in every CSV Valdrix writes, numbers kept.
+#[test]
+fn hostile_text_in_a_bill_is_kept_and_written_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let file = dir.path().join("hostile.csv");
+    let mut w = csv::Writer::from_path(&file).unwrap();
+    w.write_record(["BillingAccountId", "BillingCurrency", "BillingPeriodStart", "ChargePeriodStart", "ServiceName", "BilledCost", "Tags"]).unwrap();
+    w.write_record(["123", "USD", "2024-09-01", "2024-09-02", "=HYPERLINK(\"http://x\",\"y\")", "-1.50", r#"{"we\\ird\"key": "@SUM(1+1)"}"#]).unwrap();
+    w.write_record(["123", "USD", "2024-09-01", "2024-09-03", "Compute", "4.00", "{}"]).unwrap();
+    w.flush().unwrap();
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    let key = r#"tag:we\ird"key"#;
+    let (ok, out, err) = common::valdrix(&db, &["costs", "-g", key, "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("'@SUM(1+1),USD,-1.5,"), "{out}");
+    let filter = format!("{key}=@SUM(1+1)");
+    let (ok, out, err) = common::valdrix(&db, &["costs", "--filter", &filter, "--format", "json"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("-1.5"), "{out}");
+    let (ok, out, err) = common::valdrix(&db, &["costs", "-g", "service", "--format", "csv"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",USD,-1.5,"), "{out}");
+    assert!(out.contains("Compute,USD,4,"), "{out}");
+
+    let export = dir.path().join("focus.csv");
+    let (ok, _, err) = common::valdrix(&db, &["export", "focus", "--out", export.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert!(text.contains("'=HYPERLINK(") && !text.contains(",=HYPERLINK("), "{text}");
+    assert!(text.contains(",-1.5") && !text.contains("'-1.5"), "amounts stay numbers: {text}");
+}

@@ -70,7 +70,11 @@ fn sample_exports_pass_the_focus_validator() {
         &["parquet"],
     ));
     let azure: Vec<PathBuf> =
-        walk(&s.join("azure-cost-details")).into_iter().filter(|p| !p.ends_with("azure_version_2.csv")).collect();
+        // Two samples hold lines no bill can (a currency "MC", an empty cost) and are refused.
+        walk(&s.join("azure-cost-details"))
+            .into_iter()
+            .filter(|p| !p.ends_with("azure_version_2.csv") && !p.ends_with("opencost/headersets/BOM.csv"))
+            .collect();
     files.extend(ingest_and_export(dir.path(), "azure", &azure, &["csv", "parquet"]));
     files.extend(ingest_and_export(dir.path(), "gcp", &[s.join("gcp-bigquery-export")], &["csv", "parquet"]));
     let (ok, report) = validate(&files);

@@ -34,12 +34,20 @@ fn ingest_alone(unit: &SourceUnit) -> (Box<dyn Store + Send>, TenantId, anyhow::
 }
 
 fn rejected(p: &Path) -> bool {
-    p.to_string_lossy().contains("simple_agreements") || made_up_currency(p)
+    p.to_string_lossy().contains("simple_agreements") || refused_line(p).is_some()
 }
 
-/// koku's `azure_version_2.csv` bills in "MC", which is no ISO 4217 currency.
-fn made_up_currency(p: &Path) -> bool {
-    p.ends_with("azure_version_2.csv")
+/// Samples holding a line no bill can, with what the refusal names: koku's `azure_version_2.csv`
+/// bills in "MC", which is no ISO 4217 currency; OpenCost's `headersets/BOM.csv` (a fixture of
+/// header spellings) has an empty cost.
+fn refused_line(p: &Path) -> Option<[&'static str; 3]> {
+    if p.ends_with("azure_version_2.csv") {
+        Some(["\"BillingCurrency\"", "\"MC\"", "ISO 4217"])
+    } else if p.ends_with("opencost/headersets/BOM.csv") {
+        Some(["\"PreTaxCost\"", "the cost is empty", "row 1"])
+    } else {
+        None
+    }
 }
 
 fn all_units(samples: &Path) -> Vec<SourceUnit> {
@@ -106,7 +114,7 @@ fn the_specs_dollar_formatted_saas_examples_are_rejected_naming_the_value() {
     let samples = common::samples();
     let units: Vec<SourceUnit> = all_units(&samples)
         .into_iter()
-        .filter(|u| u.files.iter().any(|f| rejected(f) && !made_up_currency(f)))
+        .filter(|u| u.files.iter().any(|f| rejected(f) && refused_line(f).is_none()))
         .collect();
     assert_eq!(units.len(), 5);
     for unit in &units {
@@ -122,18 +130,26 @@ fn the_specs_dollar_formatted_saas_examples_are_rejected_naming_the_value() {
     }
 }
 
-/// A bill in a currency that is no ISO 4217 code is refused at ingestion, naming the file, row and
-/// column, and nothing is written.
+/// A sample holding a line no bill can (a currency that is no ISO 4217 code, an empty cost) is
+/// refused at ingestion, naming the file, row and column, and nothing is written.
 #[test]
-fn a_sample_in_a_made_up_currency_is_rejected_naming_the_value() {
-    let units: Vec<SourceUnit> =
-        all_units(&common::samples()).into_iter().filter(|u| u.files.iter().any(|f| made_up_currency(f))).collect();
-    assert_eq!(units.len(), 1);
-    let (store, tenant, err) = ingest_alone(&units[0]);
-    let msg = format!("{:#}", err.expect_err("MC is no currency"));
-    assert!(msg.contains("azure_version_2.csv") && msg.contains("row 1") && msg.contains("\"MC\""), "{msg}");
-    assert!(msg.contains("BillingCurrency") && msg.contains("ISO 4217"), "{msg}");
-    assert!(store.runs(&tenant, 10).unwrap().is_empty());
+fn samples_with_lines_no_bill_can_hold_are_rejected_naming_the_value() {
+    let units: Vec<SourceUnit> = all_units(&common::samples())
+        .into_iter()
+        .filter(|u| u.files.iter().any(|f| refused_line(f).is_some()))
+        .collect();
+    assert_eq!(units.len(), 2);
+    for unit in &units {
+        let expected = refused_line(&unit.files[0]).unwrap();
+        let (store, tenant, err) = ingest_alone(unit);
+        let msg = format!("{:#}", err.expect_err("refused"));
+        let name = unit.files[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(msg.contains(&name) && msg.contains("row 1"), "{msg}");
+        for e in expected {
+            assert!(msg.contains(e), "expected {e:?} in {msg}");
+        }
+        assert!(store.runs(&tenant, 10).unwrap().is_empty());
+    }
 }
 
 #[test]
