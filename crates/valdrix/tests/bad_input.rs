@@ -187,8 +187,26 @@ fn hostile_text_in_a_bill_is_kept_and_written_safely() {
     let db = dir.path().join("store.sqlite");
     let file = dir.path().join("hostile.csv");
     let mut w = csv::Writer::from_path(&file).unwrap();
-    w.write_record(["BillingAccountId", "BillingCurrency", "BillingPeriodStart", "ChargePeriodStart", "ServiceName", "BilledCost", "Tags"]).unwrap();
-    w.write_record(["123", "USD", "2024-09-01", "2024-09-02", "=HYPERLINK(\"http://x\",\"y\")", "-1.50", r#"{"we\\ird\"key": "@SUM(1+1)"}"#]).unwrap();
+    w.write_record([
+        "BillingAccountId",
+        "BillingCurrency",
+        "BillingPeriodStart",
+        "ChargePeriodStart",
+        "ServiceName",
+        "BilledCost",
+        "Tags",
+    ])
+    .unwrap();
+    w.write_record([
+        "123",
+        "USD",
+        "2024-09-01",
+        "2024-09-02",
+        "=HYPERLINK(\"http://x\",\"y\")",
+        "-1.50",
+        r#"{"we\\ird\"key": "@SUM(1+1)"}"#,
+    ])
+    .unwrap();
     w.write_record(["123", "USD", "2024-09-01", "2024-09-03", "Compute", "4.00", "{}"]).unwrap();
     w.flush().unwrap();
     let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", file.to_str().unwrap()]);

@@ -96,6 +96,14 @@ fn the_application_role_sees_one_tenant_and_fails_without_one() {
         .unwrap()
         .get(0);
     assert_eq!(owned, 0, "the application role owns tables");
+    // It may have a month's partition made (ingestion of a late month needs one), but only for a
+    // plausible billing month: not year 1 or 2999.
+    for month in ["0001-01-01", "1999-12-01", "2999-01-01"] {
+        let e = app.query_one("SELECT valdrix_ensure_partition($1)", &[&month]).expect_err(month);
+        let message = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        assert!(message.contains("outside the plausible billing months"), "{month}: {e:?}");
+    }
+    app.query_one("SELECT valdrix_ensure_partition($1)", &[&"2024-03-01"]).unwrap();
 
     // No tenant set: every tenant table with rows answers with an error, not with rows.
     for table in ["tenants", "ingest_runs", "cost_series", "cost_records", "record_attrs", "stream_periods"] {

@@ -353,6 +353,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn upload_folders_of_stopped_servers_are_removed_and_a_running_ones_kept() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        // A process that has exited: its pid names no running process.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let mine = tmp.path().join(format!("{UPLOAD_PREFIX}{}-abc", std::process::id()));
+        let stale = tmp.path().join(format!("{UPLOAD_PREFIX}{dead}-def"));
+        let other = tmp.path().join("something-else");
+        for d in [&mine, &stale, &other] {
+            std::fs::create_dir(d).expect("dir");
+            std::fs::write(d.join("cur.csv"), "x").expect("file");
+        }
+        assert_eq!(remove_stale_uploads(tmp.path()), 1);
+        assert!(mine.exists() && other.exists() && !stale.exists());
+    }
+
+    #[test]
     fn upload_names_cannot_leave_the_folder() {
         assert!(valid_filename("cur-2026-10.csv.gz"));
         assert!(!valid_filename("../etc/passwd"));
