@@ -44,6 +44,8 @@ struct Columns<'a> {
     tags: Vec<TagSource<'a>>,
     numbers: Vec<NumCol<'a>>,
     start: DayCol<'a>,
+    /// `line_item_usage_end_date`: a charge period may not end on a day before it starts.
+    end: DayCol<'a>,
     period_start: DayCol<'a>,
     period_end: DayCol<'a>,
     /// Line item types seen in this batch, by interned id.
@@ -95,6 +97,7 @@ pub(crate) fn emit_batch<'a>(
         tags,
         numbers: (0..COLUMNS.len()).map(|c| NumCol::new(batch, plan.c(c))).collect(),
         start: DayCol::new(batch, plan.c(LINE_ITEM_USAGE_START_DATE)),
+        end: DayCol::new(batch, plan.c(LINE_ITEM_USAGE_END_DATE)),
         period_start: DayCol::new(batch, plan.c(BILL_BILLING_PERIOD_START_DATE)),
         period_end: DayCol::new(batch, plan.c(BILL_BILLING_PERIOD_END_DATE)),
         item_types: Vec::new(),
@@ -267,6 +270,13 @@ impl<'a> Columns<'a> {
                 return Err(FieldError::new(name, format!("missing {what}")));
             }
         };
+        if let Some((end, _)) = self.day(&self.end, LINE_ITEM_USAGE_END_DATE, i)? {
+            if end < start {
+                let (from, to) = (from_day_number(start), from_day_number(end));
+                let message = format!("the charge period ends ({to}) before it starts ({from})");
+                return Err(self.error(LINE_ITEM_USAGE_END_DATE, message));
+            }
+        }
         let period_start = self.day(&self.period_start, BILL_BILLING_PERIOD_START_DATE, i)?;
         let period_end = self.day(&self.period_end, BILL_BILLING_PERIOD_END_DATE, i)?;
         let period_start_day = match period_start {

@@ -399,6 +399,15 @@ c.upload_file(os.environ["FILE"], "billing", "a/focus/focus.csv")
     let garbage = api.upload("/api/v1/ingest/upload?filename=junk.csv", b, b"a,b\n1,2\n".to_vec());
     assert_problem(&garbage, 422, "unreadable upload");
     assert!(garbage.2["detail"].as_str().unwrap().contains("junk.csv"), "{:?}", garbage.2);
+    // Lines no bill can hold are refused as on the command line (they were 500s: PostgreSQL
+    // could not keep a NUL, nor a partition for year 9999), naming the row and column.
+    for (file, column) in [("nul_byte.csv", "ServiceName"), ("year_9999.csv", "ChargePeriodStart")] {
+        let bytes = std::fs::read(common::repo_root().join("tests/bad_input").join(file)).unwrap();
+        let refused = api.upload(&format!("/api/v1/ingest/upload?filename={file}"), b, bytes);
+        assert_problem(&refused, 422, file);
+        let detail = refused.2["detail"].as_str().unwrap();
+        assert!(detail.contains(file) && detail.contains("row 2") && detail.contains(column), "{detail}");
+    }
     assert_problem(&api.upload("/api/v1/ingest/upload?filename=x.csv", bv, b"x".to_vec()), 403, "viewer upload");
     assert_problem(&api.upload("/api/v1/ingest/upload?filename=../x.csv", b, b"x".to_vec()), 400, "path in name");
     assert_problem(&api.upload("/api/v1/ingest/upload?filename=x.csv", b, Vec::new()), 400, "empty upload");

@@ -53,14 +53,25 @@ fn every_bad_file_is_rejected_and_the_store_is_untouched() {
         .collect();
     assert_eq!(listed.len(), CASES.len(), "every corpus file has a case: {listed:?}");
     for (file, expected) in CASES {
-        let path = corpus().join(file);
-        let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", path.to_str().unwrap()]);
-        assert!(!ok, "{file} was accepted");
-        assert!(err.contains(file), "{file}: the error does not name the file: {err}");
-        for e in *expected {
-            assert!(err.contains(e), "{file}: expected {e:?} in: {err}");
-        }
-        assert_eq!(common::dump(&db), before, "{file} changed the store");
+        assert_refused(&db, &corpus().join(file), expected, &before);
+    }
+}
+
+/// Ingesting `path` fails with an error naming the file and holding every text of `expected`,
+/// and the store is still `before` (on SQLite, byte for byte).
+fn assert_refused(db: &std::path::Path, path: &std::path::Path, expected: &[&str], before: &common::Dump) {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    // On SQLite the file itself: byte for byte as it was.
+    let bytes = (!common::on_postgres()).then(|| std::fs::read(db).unwrap());
+    let (ok, _, err) = common::valdrix(db, &["ingest", "--quiet", path.to_str().unwrap()]);
+    assert!(!ok, "{name} was accepted");
+    assert!(err.contains(&name), "{name}: the error does not name the file: {err}");
+    for e in expected {
+        assert!(err.contains(e), "{name}: expected {e:?} in: {err}");
+    }
+    assert_eq!(&common::dump(db), before, "{name} changed the store");
+    if let Some(bytes) = bytes {
+        assert!(std::fs::read(db).unwrap() == bytes, "{name} changed the store's file");
     }
 }
 
@@ -121,14 +132,7 @@ fn generated_bad_files_are_rejected_and_the_store_is_untouched() {
         (&bomb, &["expands more than 250 times", "decompression bomb"]),
     ];
     for (path, expected) in cases {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", path.to_str().unwrap()]);
-        assert!(!ok, "{name} was accepted");
-        assert!(err.contains(&name), "{name}: the error does not name the file: {err}");
-        for e in expected {
-            assert!(err.contains(e), "{name}: expected {e:?} in: {err}");
-        }
-        assert_eq!(common::dump(&db), before, "{name} changed the store");
+        assert_refused(&db, path, expected, &before);
     }
 }
 
@@ -231,4 +235,71 @@ fn hostile_text_in_a_bill_is_kept_and_written_safely() {
     let text = std::fs::read_to_string(&export).unwrap();
     assert!(text.contains("'=HYPERLINK(") && !text.contains(",=HYPERLINK("), "{text}");
     assert!(text.contains(",-1.5") && !text.contains("'-1.5"), "amounts stay numbers: {text}");
+}
+
+/// A small legacy CUR in Parquet (Athena's snake_case), read by the columnar reader: the first
+/// row is a good line; the second is `bad` applied to a good one.
+fn cur_parquet(path: &std::path::Path, bad: &str) {
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+    use std::sync::Arc;
+    let day = |d: &str| chrono::DateTime::parse_from_rfc3339(d).unwrap().timestamp_millis();
+    let mut start = vec![day("2024-09-02T00:00:00Z"); 2];
+    let mut end = vec![day("2024-09-02T01:00:00Z"); 2];
+    let mut currency = vec!["USD"; 2];
+    let mut usage_type = vec!["BoxUsage:m5.large"; 2];
+    match bad {
+        "year 9999" => {
+            start[1] = day("9999-12-30T00:00:00Z");
+            end[1] = day("9999-12-30T01:00:00Z");
+        }
+        "reversed" => start[1] = day("2024-09-05T00:00:00Z"),
+        "currency" => currency[1] = "DOLLARS",
+        "nul" => usage_type[1] = "Box\u{0}Usage",
+        _ => {}
+    }
+    let utc = |v: Vec<i64>| Arc::new(TimestampMillisecondArray::from(v).with_timezone("UTC")) as ArrayRef;
+    let text = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([
+        ("bill_payer_account_id", text(vec!["111122223333"; 2])),
+        ("bill_billing_period_start_date", utc(vec![day("2024-09-01T00:00:00Z"); 2])),
+        ("line_item_line_item_type", text(vec!["Usage"; 2])),
+        ("line_item_usage_start_date", utc(start)),
+        ("line_item_usage_end_date", utc(end)),
+        ("line_item_product_code", text(vec!["AmazonEC2"; 2])),
+        ("line_item_usage_type", text(usage_type)),
+        ("line_item_currency_code", text(currency)),
+        ("line_item_unblended_cost", Arc::new(Float64Array::from(vec![1.5, 2.25])) as ArrayRef),
+    ])
+    .unwrap();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The columnar Parquet reader refuses what the row reader refuses, naming the source column.
+#[test]
+fn the_columnar_reader_refuses_the_same_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.sqlite");
+    let good = dir.path().join("good.parquet");
+    cur_parquet(&good, "");
+    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", good.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let before = common::dump(&db);
+    assert_eq!(before.1.len(), 1);
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "year 9999",
+            &["row 2", "\"line_item_usage_start_date\"", "9999-12-30", "outside the plausible billing dates"],
+        ),
+        ("reversed", &["row 2", "\"line_item_usage_end_date\"", "before it starts"]),
+        ("currency", &["row 2", "\"line_item_currency_code\"", "\"DOLLARS\"", "ISO 4217"]),
+        ("nul", &["row 2", "\"line_item_usage_type\"", "U+0000"]),
+    ];
+    for (bad, expected) in cases {
+        let path = dir.path().join(format!("{}.parquet", bad.replace(' ', "-")));
+        cur_parquet(&path, bad);
+        assert_refused(&db, &path, expected, &before);
+    }
 }

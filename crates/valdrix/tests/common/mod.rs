@@ -77,8 +77,11 @@ pub fn fresh_store() -> (Box<dyn valdrix_store::Store + Send>, valdrix_core::Ten
     (Box::new(store), valdrix_core::TenantId::parse(&format!("t{n}")).unwrap())
 }
 
+/// Everything a store holds for a tenant: its runs and records.
+pub type Dump = (Vec<valdrix_store::RunSummary>, Vec<valdrix_core::CostRecord>);
+
 /// Everything a store holds for a tenant, in a comparable form: runs and records.
-pub fn dump(db: &Path) -> (Vec<valdrix_store::RunSummary>, Vec<valdrix_core::CostRecord>) {
+pub fn dump(db: &Path) -> Dump {
     let store = valdrix_store::open(&database_url(db)).expect("open store");
     let tenant = valdrix_core::TenantId::parse("default").unwrap();
     let runs = store.runs(&tenant, 1_000_000).expect("runs");
