@@ -496,9 +496,9 @@ fn write_series(
     stream: &str,
     stream_id: i64,
     records: &dyn RecordSource,
+    of_record: Vec<u32>,
     span: &mut DateSpan,
 ) -> Result<RunSeries> {
-    let of_record = records.series_numbers();
     let count = of_record.iter().map(|&s| s as usize + 1).max().unwrap_or(0);
     let mut first = vec![u32::MAX; count];
     for (i, &s) in of_record.iter().enumerate().rev() {
@@ -940,9 +940,11 @@ fn write_delivery(db: Db<'_>, tenant: &TenantId, run: &NewRun, records: &dyn Rec
         p![tenant.as_str(), run.stream],
         |r| r.get(0),
     )?;
-    scope::check(db, tenant, &run.stream, stream_id, &scope::of(records), run.overlap)?;
+    // Series numbers are a pass over every record: computed once, for the scope and the series.
+    let of_record = records.series_numbers();
+    scope::check(db, tenant, &run.stream, stream_id, &scope::of(records, &of_record), run.overlap)?;
     let mut span = DateSpan::default();
-    let mut series = write_series(db, tenant, &run.stream, stream_id, records, &mut span)?;
+    let mut series = write_series(db, tenant, &run.stream, stream_id, records, of_record, &mut span)?;
     let series_ms = started.elapsed().as_millis();
     let periods: BTreeSet<NaiveDate> = series.period.iter().copied().collect();
     let forced_into = restate::check_closes(db, tenant, &periods, run.forced.as_ref())?;

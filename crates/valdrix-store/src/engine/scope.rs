@@ -14,9 +14,9 @@ use crate::CurrencyTotals;
 /// (provider, billing account, billing period start).
 type ScopeKey = (String, String, NaiveDate);
 
-/// What a delivery bills: each (provider, billing account, period) with its sub accounts.
-pub(crate) fn of(records: &dyn RecordSource) -> BTreeMap<ScopeKey, BTreeSet<Option<String>>> {
-    let of_record = records.series_numbers();
+/// What a delivery bills: each (provider, billing account, period) with its sub accounts, read
+/// from the first record of each series (`of_record`: [`RecordSource::series_numbers`]).
+pub(crate) fn of(records: &dyn RecordSource, of_record: &[u32]) -> BTreeMap<ScopeKey, BTreeSet<Option<String>>> {
     let mut seen = vec![false; of_record.iter().map(|&s| s as usize + 1).max().unwrap_or(0)];
     let mut out: BTreeMap<ScopeKey, BTreeSet<Option<String>>> = BTreeMap::new();
     for (i, &s) in of_record.iter().enumerate() {
