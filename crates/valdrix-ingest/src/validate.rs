@@ -3,7 +3,7 @@
 //! 4217 code, text with control characters or longer than any billing field. Each check answers
 //! a [`FieldError`] naming the column; the reader adds the file and row.
 
-use chrono::{Datelike, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 
 use crate::error::FieldError;
 
@@ -61,13 +61,6 @@ impl Plausible {
                 self.first, self.last
             ),
         ))
-    }
-
-    /// The range's months, as first days, for checks on month starts.
-    pub fn months(&self) -> (NaiveDate, NaiveDate) {
-        let first = self.first.with_day(1).unwrap_or(self.first);
-        let last = self.last.with_day(1).unwrap_or(self.last);
-        (first, last)
     }
 }
 

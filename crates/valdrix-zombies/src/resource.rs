@@ -1,6 +1,6 @@
 //! What a provider yields: cloud resources with their attributes and tags, and metric series.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -407,15 +407,4 @@ pub struct MetricQuery {
 pub struct Series {
     /// (period start, value), in any order.
     pub points: Vec<(DateTime<Utc>, f64)>,
-}
-
-impl Series {
-    /// The points grouped by UTC day.
-    pub fn by_day(&self) -> BTreeMap<NaiveDate, Vec<f64>> {
-        let mut days: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();
-        for (t, v) in &self.points {
-            days.entry(t.date_naive()).or_default().push(*v);
-        }
-        days
-    }
 }
