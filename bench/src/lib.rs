@@ -19,26 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// SplitMix64: the generators' random numbers (the same seed, the same file).
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// A number in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// A number in [0, n).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-}
+pub use valdrix_core::rng::Rng;
 
 /// (product code, product name, usage type, operation, unit, rate per unit, typical hourly amount, weight)
 type Service = (&'static str, &'static str, &'static str, &'static str, &'static str, f64, f64, u32);
@@ -186,7 +167,8 @@ pub fn generate_cur2_with_row_groups(path: &Path, rows: u64, seed: u64, row_grou
 /// (resource, day) pairs: a hash of the pair, so the choice does not disturb the generator's
 /// random sequence and the restated file differs from the original only in those costs.
 fn restated(resource: usize, day: i64, per_mille: u32) -> bool {
-    let mut h = Rng((resource as u64).wrapping_mul(0x1000_0000_01B3) ^ (day as u64).wrapping_mul(0x9E37_79B9));
+    let mut h =
+        Rng::from_state((resource as u64).wrapping_mul(0x1000_0000_01B3) ^ (day as u64).wrapping_mul(0x9E37_79B9));
     h.next_u64() % 1000 < u64::from(per_mille)
 }
 
@@ -229,7 +211,7 @@ pub fn generate_cur2_month(
     per_mille: u32,
     month: &BillMonth,
 ) -> Result<u64> {
-    let mut rng = Rng(seed ^ 0xC0FF_EE00);
+    let mut rng = Rng::from_state(seed ^ 0xC0FF_EE00);
     let accounts: Vec<String> =
         (0..(rows / 60_000).max(2)).map(|i| format!("{:012}", 836_060_457_634u64 + i * 104_729)).collect();
     let total_weight: u32 = SERVICES.iter().map(|s| s.7).sum();

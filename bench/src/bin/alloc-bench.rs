@@ -139,7 +139,7 @@ fn series(rng: &mut Rng) -> Series {
 
 fn generate(dir: &Path, n: u64, seed: u64) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut rng = Rng(valdrix_bench::Rng(seed));
+    let mut rng = Rng(valdrix_bench::Rng::from_state(seed));
     let all: Vec<Series> = (0..n).map(|_| series(&mut rng)).collect();
     let schema = Arc::new(Schema::new(
         COLUMNS

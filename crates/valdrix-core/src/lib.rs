@@ -10,6 +10,7 @@ pub mod error;
 pub mod focus;
 pub mod reconcile;
 pub mod record;
+pub mod rng;
 pub mod spreadsheet;
 pub mod tags;
 pub mod time;

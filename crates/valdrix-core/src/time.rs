@@ -54,6 +54,17 @@ pub fn parse_date(text: &str) -> Option<NaiveDate> {
     None
 }
 
+/// The first day of a month written `YYYY-MM` (a billing period, `--month`, `?period=`); `None`
+/// for anything else, such as `2026-1` or `2026-13`. The one parser of that spelling.
+pub fn parse_month(text: &str) -> Option<NaiveDate> {
+    let (y, m) = text.split_once('-')?;
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(y, 4) || !digits(m, 2) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
+}
+
 /// The first day of the month that contains `d`.
 pub fn month_start(d: NaiveDate) -> NaiveDate {
     d.with_day(1).unwrap_or(d)
@@ -73,6 +84,15 @@ pub fn focus_datetime(d: NaiveDate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_are_written_yyyy_mm_and_nothing_else() {
+        assert_eq!(parse_month("2026-10"), NaiveDate::from_ymd_opt(2026, 10, 1));
+        for bad in ["2026-1", "2026-13", "2026-00", "26-10", "2026-10-01", "2026/10", "", "２０２６-10", "+026-10"]
+        {
+            assert_eq!(parse_month(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_seen_in_exports() {

@@ -7,12 +7,10 @@
 //! (404) or are refused (403). Errors are `application/problem+json` with the request's id.
 
 pub mod api;
-pub mod auth;
 pub mod dashboard;
 pub mod guard;
 pub mod limits;
 pub mod metrics;
-pub mod ops;
 pub mod pool;
 pub mod problem;
 
@@ -20,7 +18,6 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -28,7 +25,6 @@ use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 
 pub use limits::RateLimits;
-pub use ops::Operations;
 pub use pool::StorePool;
 pub use problem::ApiError;
 
@@ -39,10 +35,10 @@ pub struct AppState {
     pub stores: StorePool,
     /// Requests each tenant may make.
     pub limits: RateLimits,
-    /// Ingestion and export, provided by the application.
-    pub ops: Arc<dyn Operations>,
-    /// When records become final (for freshness answers).
+    /// When records become final (for freshness answers) and when restatements alert.
     pub policy: valdrix_store::TrustPolicy,
+    /// The charge and billing days an ingested bill may hold.
+    pub plausible: valdrix_ingest::validate::Plausible,
     /// The largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
     /// Object-storage prefixes tenants may ingest from (`{tenant}` stands for the caller's
@@ -54,13 +50,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the default trust policy and a 1 GiB upload limit.
-    pub fn new(stores: StorePool, limits: RateLimits, ops: Arc<dyn Operations>) -> Result<Self, String> {
+    /// State with the default trust policy and plausible days, and a 1 GiB upload limit.
+    pub fn new(stores: StorePool, limits: RateLimits) -> Result<Self, String> {
         Ok(AppState {
             stores,
             limits,
-            ops,
             policy: Default::default(),
+            plausible: Default::default(),
             max_upload_bytes: 1 << 30,
             url_prefixes: Vec::new(),
             sessions: dashboard::session::SessionKey::random()?,
@@ -124,7 +120,7 @@ where
         let token = header.strip_prefix("Bearer ").unwrap_or("").trim();
         let limits = RateLimits::from_ref(state);
         let addr = client_address(parts);
-        let presented = match auth::parse(token) {
+        let presented = match valdrix_app::keys::parse(token) {
             Some(p) => p,
             None => {
                 refuse_failure(&limits, &auth_subjects(None, addr))?;
@@ -156,7 +152,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 /// What failed authentications are counted against: the key id presented and the client.
-fn auth_subjects(presented: Option<&auth::PresentedKey>, addr: Option<std::net::IpAddr>) -> Vec<String> {
+fn auth_subjects(presented: Option<&valdrix_app::keys::PresentedKey>, addr: Option<std::net::IpAddr>) -> Vec<String> {
     let mut out = Vec::with_capacity(2);
     if let Some(p) = presented {
         out.push(format!("key:{}.{}", p.tenant.as_str(), p.key_id));
@@ -174,11 +170,11 @@ pub async fn verify_key(
     stores: &StorePool,
     limits: &RateLimits,
     addr: Option<std::net::IpAddr>,
-    presented: &auth::PresentedKey,
+    presented: &valdrix_app::keys::PresentedKey,
 ) -> Result<Option<valdrix_store::keys::ApiKeyInfo>, ApiError> {
     let (tenant, key_id) = (presented.tenant.clone(), presented.key_id.clone());
     let found = stores.run(move |s| s.api_key(&tenant, &key_id)).await?;
-    let info = found.filter(|(info, hash)| auth::verify(presented, info, hash)).map(|(info, _)| info);
+    let info = found.filter(|(info, hash)| valdrix_app::keys::verify(presented, info, hash)).map(|(info, _)| info);
     if info.is_none() {
         refuse_failure(limits, &auth_subjects(Some(presented), addr))?;
     }

@@ -67,6 +67,35 @@ impl ApiError {
     }
 }
 
+/// A use case's error, answered by whose doing it is: the caller's input 422, a conflict with the
+/// stored state 409, something missing 404; the store's own failures as the store's; the rest
+/// is ours, logged, and answered without its detail.
+impl From<valdrix_app::AppError> for ApiError {
+    fn from(e: valdrix_app::AppError) -> Self {
+        use valdrix_app::Fault;
+        let e = match e.fault() {
+            // The store's own failures (a timeout, a lost connection) are answered as the store's.
+            Fault::Server => match e.into_store_error() {
+                Ok(s) => return s.into(),
+                Err(e) => e,
+            },
+            _ => e,
+        };
+        match e.fault() {
+            Fault::Caller => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            Fault::Conflict => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            Fault::NotFound => ApiError::not_found(e.to_string()),
+            Fault::Server => {
+                tracing::error!(error = %e, "operation failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the operation failed; the request id locates it in the server log",
+                )
+            }
+        }
+    }
+}
+
 impl From<valdrix_store::StoreError> for ApiError {
     fn from(e: valdrix_store::StoreError) -> Self {
         use valdrix_store::StoreError as E;

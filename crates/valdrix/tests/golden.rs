@@ -21,7 +21,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("costs-by-day", &["costs", "--group-by", "day", "--from", "2026-10-20", "--to", "2026-11-25"]),
     ("costs-by-provider-service-csv", &["costs", "--group-by", "provider,service", "--format", "csv"]),
     ("costs-by-month-json", &["costs", "--group-by", "month", "--metric", "effective", "--format", "json"]),
-    ("costs-untagged-by-sub-account", &["costs", "--group-by", "sub-account", "--filter", "tag:team=", "--limit", "10"]),
+    (
+        "costs-untagged-by-sub-account",
+        &["costs", "--group-by", "sub-account", "--filter", "tag:team=", "--limit", "10"],
+    ),
     ("allocate-month", &["allocate", "--month", "2026-10"]),
     ("allocate-month-csv", &["allocate", "--month", "2026-10", "--format", "csv"]),
     ("audit", &["audit"]),

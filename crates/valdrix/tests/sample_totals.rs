@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
 
-use valdrix::pipeline::{ingest_unit, IngestOptions, UnitOutcome};
+use valdrix_app::ingest::{ingest_unit, IngestOptions, UnitOutcome};
 use valdrix_core::TenantId;
 use valdrix_ingest::{resolve_inputs, SourceUnit};
 use valdrix_store::Store;
@@ -24,7 +24,7 @@ fn oracle(files: &[PathBuf]) -> Oracle {
 }
 
 /// Ingests one unit alone into a fresh store (a new tenant on PostgreSQL).
-fn ingest_alone(unit: &SourceUnit) -> (Box<dyn Store + Send>, TenantId, anyhow::Result<UnitOutcome>) {
+fn ingest_alone(unit: &SourceUnit) -> (Box<dyn Store + Send>, TenantId, valdrix_app::Result<UnitOutcome>) {
     let (mut store, tenant) = common::fresh_store();
     let display = |p: &Path| p.display().to_string();
     // Two samples (koku's test_cur.csv, OpenCost's Template.csv) leave trailing empty fields out.

@@ -1,5 +1,6 @@
 //! Ingestion and export over HTTP: upload a billing file, register an object-storage prefix to
-//! fetch, download the FOCUS export. The work itself is the application's ([`Operations`]).
+//! fetch, download the FOCUS export. The work itself is the application layer's
+//! ([`valdrix_app::ingest`], [`valdrix_app::export`]), as for `valdrix ingest` and `valdrix export`.
 
 use std::path::PathBuf;
 
@@ -18,22 +19,24 @@ use valdrix_store::scope::OverlapPolicy;
 use valdrix_store::RunSummary;
 
 use super::{cost_query, json_body, query_pairs, take, Conflict, Forbidden, NotJson, Refusals, TooLarge, Unreadable};
-use crate::ops::{ExportFormat, IngestInput, IngestOutcome, IngestRequest, OpError};
 use crate::{ApiError, AppState, Caller};
+use valdrix_app::ingest::request::{IngestInput, IngestOutcome, IngestRequest};
 
-impl From<OpError> for ApiError {
-    fn from(e: OpError) -> Self {
-        match e {
-            OpError::Input(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, m),
-            OpError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-            OpError::Store(e) => e.into(),
-            OpError::Internal(m) => {
-                tracing::error!(error = %m, "operation failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the operation failed; the request id locates it in the server log",
-                )
-            }
+/// FOCUS export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExportFormat {
+    /// CSV.
+    Csv,
+    /// Parquet.
+    Parquet,
+}
+
+impl ExportFormat {
+    /// The file extension (without the dot), which tells the export its format.
+    fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Parquet => "parquet",
         }
     }
 }
@@ -151,9 +154,12 @@ fn valid_stream(name: &str) -> bool {
 }
 
 async fn run_ingest(state: &AppState, caller: &Caller, req: IngestRequest) -> Result<Json<IngestOut>, ApiError> {
-    let ops = state.ops.clone();
+    let (policy, plausible) = (state.policy.clone(), state.plausible);
     let tenant = caller.tenant.clone();
-    let outcomes = state.stores.run(move |s| Ok(ops.ingest(s, &tenant, &req))).await??;
+    let outcomes = state
+        .stores
+        .run(move |s| Ok(valdrix_app::ingest::request::ingest(s, &tenant, &req, &policy, plausible)))
+        .await??;
     Ok(Json(IngestOut { deliveries: outcomes.into_iter().map(delivery).collect() }))
 }
 
@@ -321,8 +327,8 @@ pub async fn export_focus(
         .tempdir()
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("creating a temporary folder: {e}")))?;
     let path = dir.path().join(format!("focus.{}", format.extension()));
-    let (ops, tenant, out) = (state.ops.clone(), caller.tenant.clone(), path.clone());
-    let rows = state.stores.run(move |s| Ok(ops.export_focus(s, &tenant, &q, &out))).await??;
+    let (tenant, out) = (caller.tenant.clone(), path.clone());
+    let rows = state.stores.run(move |s| Ok(valdrix_app::export::export_focus(s, &tenant, &q, &out))).await??;
     let file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the export: {e}")))?;

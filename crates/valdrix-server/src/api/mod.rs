@@ -15,7 +15,7 @@ use valdrix_core::TenantId;
 use valdrix_store::keys::{ApiKeyInfo, Role};
 use valdrix_store::{CostQuery, Dimension, Filter, Metric};
 
-use crate::{auth, metrics, ApiError, Caller, StorePool};
+use crate::{metrics, ApiError, Caller, StorePool};
 
 pub mod allocation;
 pub mod forecast;
@@ -507,8 +507,7 @@ pub async fn create_key(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::bad_request("name: 1 to 200 characters"));
     }
-    let issued = auth::issue(&caller.tenant, name, body.role.into(), &format!("key:{}", caller.key_id))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let issued = valdrix_app::keys::issue(&caller.tenant, name, body.role.into(), &format!("key:{}", caller.key_id))?;
     let tenant = caller.tenant.clone();
     let stored = issued.stored.clone();
     let info = stores.run(move |s| s.create_api_key(&tenant, &stored)).await?;

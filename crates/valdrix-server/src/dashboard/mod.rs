@@ -25,7 +25,7 @@ use serde::Deserialize;
 use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 
-use crate::{auth, AppState, RateLimits, StorePool};
+use crate::{AppState, RateLimits, StorePool};
 use session::{SessionKey, COOKIE, LIFETIME_SECS, LOGIN_COOKIE};
 
 /// The dashboard's routes.
@@ -259,7 +259,7 @@ async fn login(
         return login_response(keys, &headers, StatusCode::FORBIDDEN, Some("The form expired; try again."));
     }
     let refused = |why: &str| login_response(keys, &headers, StatusCode::UNAUTHORIZED, Some(why));
-    let Some(presented) = auth::parse(form.key.trim()) else {
+    let Some(presented) = valdrix_app::keys::parse(form.key.trim()) else {
         return refused("That is not a Valdrix API key (vdx.tenant.keyid.secret).");
     };
     match crate::verify_key(&state.stores, &state.limits, addr, &presented).await {

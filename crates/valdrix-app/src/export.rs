@@ -3,7 +3,7 @@
 //! Strict on output: every mandatory column is present and non-null, nullability pairs hold
 //! (a name only with its id, a unit only with its quantity), timestamps are ISO 8601 with `Z`.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{AppError, Context, Result};
 use arrow_array::builder::{Decimal128Builder, StringBuilder};
 use arrow_array::ArrayRef;
 use arrow_array::RecordBatch;
@@ -311,9 +311,9 @@ pub fn export_focus(store: &dyn Store, tenant: &TenantId, q: &CostQuery, out: &P
     } else if name.ends_with(".csv") {
         write_csv(store, tenant, q, tmp.as_file())?
     } else {
-        bail!("{}: the export file name must end in .csv or .parquet", out.display());
+        return Err(AppError::Invalid(format!("{}: the export file name must end in .csv or .parquet", out.display())));
     };
-    let file = tmp.persist(out).with_context(|| format!("writing {}", out.display()))?;
+    let file = tmp.persist(out).map_err(|e| e.error).with_context(|| format!("writing {}", out.display()))?;
     // Temporary files are private; an export is an ordinary file.
     #[cfg(unix)]
     {
@@ -323,9 +323,19 @@ pub fn export_focus(store: &dyn Store, tenant: &TenantId, q: &CostQuery, out: &P
     Ok(n)
 }
 
+/// A CSV writer's failure: writing our own file failed.
+fn csv_error(e: csv::Error) -> AppError {
+    AppError::Internal(format!("writing the CSV export: {e}"))
+}
+
+/// A Parquet or Arrow writer's failure: writing our own file failed.
+fn parquet_error(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("writing the Parquet export: {e}"))
+}
+
 fn write_csv(store: &dyn Store, tenant: &TenantId, q: &CostQuery, file: &std::fs::File) -> Result<u64> {
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    w.write_record(COLUMNS)?;
+    w.write_record(COLUMNS).map_err(csv_error)?;
     let mut n = 0u64;
     store.for_each_record(tenant, q, &mut |r| {
         let row = focus_row(&r);
@@ -359,15 +369,14 @@ fn schema() -> Arc<Schema> {
 }
 
 fn to_i128(text: &str, column: &str) -> Result<i128> {
-    let mut d: Decimal = text.parse().with_context(|| format!("{column}: {text}"))?;
+    let mut d: Decimal = text.parse().map_err(|e| AppError::Internal(format!("{column}: {text}: {e}")))?;
     if d.scale() > PARQUET_SCALE as u32 {
         d = d.round_dp(PARQUET_SCALE as u32);
     }
     let factor = 10i128.pow(PARQUET_SCALE as u32 - d.scale());
-    d.mantissa()
-        .checked_mul(factor)
-        .filter(|v| v.unsigned_abs() < 10u128.pow(38))
-        .with_context(|| format!("{column}: {text} is too large for a Decimal(38, {PARQUET_SCALE}) Parquet column"))
+    d.mantissa().checked_mul(factor).filter(|v| v.unsigned_abs() < 10u128.pow(38)).ok_or_else(|| {
+        AppError::Invalid(format!("{column}: {text} is too large for a Decimal(38, {PARQUET_SCALE}) Parquet column"))
+    })
 }
 
 struct Batch {
@@ -427,22 +436,22 @@ impl Batch {
             })
             .collect();
         self.len = 0;
-        Ok(RecordBatch::try_new(schema(), cols)?)
+        RecordBatch::try_new(schema(), cols).map_err(parquet_error)
     }
 }
 
 fn write_parquet(store: &dyn Store, tenant: &TenantId, q: &CostQuery, file: &std::fs::File) -> Result<u64> {
     let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
-    let mut writer = ArrowWriter::try_new(file.try_clone()?, schema(), Some(props))?;
+    let mut writer = ArrowWriter::try_new(file.try_clone()?, schema(), Some(props)).map_err(parquet_error)?;
     let mut batch = Batch::new();
     let mut n = 0u64;
-    let mut failure: Option<anyhow::Error> = None;
+    let mut failure: Option<AppError> = None;
     store
         .for_each_record(tenant, q, &mut |r| {
             let step = (|| -> Result<()> {
                 batch.push(&focus_row(&r))?;
                 if batch.len >= 8192 {
-                    writer.write(&batch.finish()?)?;
+                    writer.write(&batch.finish()?).map_err(parquet_error)?;
                 }
                 Ok(())
             })();
@@ -456,8 +465,8 @@ fn write_parquet(store: &dyn Store, tenant: &TenantId, q: &CostQuery, file: &std
         })
         .map_err(|e| failure.take().unwrap_or_else(|| e.into()))?;
     if batch.len > 0 {
-        writer.write(&batch.finish()?)?;
+        writer.write(&batch.finish()?).map_err(parquet_error)?;
     }
-    writer.close()?;
+    writer.close().map_err(parquet_error)?;
     Ok(n)
 }

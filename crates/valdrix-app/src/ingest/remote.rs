@@ -11,7 +11,7 @@
 //! and `AZURITE_BLOB_STORAGE_URL` for Azurite; for Google `GOOGLE_APPLICATION_CREDENTIALS` or
 //! `GOOGLE_SERVICE_ACCOUNT` and the metadata server.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{AppError, Result};
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
@@ -50,6 +50,11 @@ fn wanted(key: &str) -> bool {
         || base.ends_with(".ndjson")
 }
 
+/// A failed object-storage call, with what was being done.
+fn remote(context: impl std::fmt::Display, e: impl std::fmt::Display) -> AppError {
+    AppError::Remote(format!("{context}: {e}"))
+}
+
 fn store_for(scheme: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     let plain_http = |var: &str| std::env::var(var).map(|v| v.starts_with("http://")).unwrap_or(false);
     Ok(match scheme {
@@ -64,37 +69,40 @@ fn store_for(scheme: &str, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
             if plain_http("AWS_ENDPOINT_URL") || plain_http("AWS_ENDPOINT") {
                 b = b.with_allow_http(true);
             }
-            Arc::new(b.build().context("configuring S3 access")?)
+            Arc::new(b.build().map_err(|e| remote("configuring S3 access", e))?)
         }
         "az" | "azure" => {
             let b = MicrosoftAzureBuilder::from_env().with_container_name(bucket);
-            Arc::new(b.build().context("configuring Azure Blob access")?)
+            Arc::new(b.build().map_err(|e| remote("configuring Azure Blob access", e))?)
         }
         "gs" => {
             let b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
-            Arc::new(b.build().context("configuring Google Cloud Storage access")?)
+            Arc::new(b.build().map_err(|e| remote("configuring Google Cloud Storage access", e))?)
         }
-        other => bail!("unsupported URL scheme {other}://"),
+        other => return Err(AppError::Invalid(format!("unsupported URL scheme {other}://"))),
     })
 }
 
 /// Downloads the billing files under `url` into a temporary folder.
 pub fn fetch(url: &str) -> Result<Downloaded> {
-    let (scheme, rest) = url.split_once("://").with_context(|| format!("{url}: not a URL"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| AppError::Invalid(format!("{url}: not a URL")))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        bail!("{url}: the URL names no bucket or container");
+        return Err(AppError::Invalid(format!("{url}: the URL names no bucket or container")));
     }
     let prefix = prefix.trim_end_matches('/');
-    let store = store_for(scheme, bucket).with_context(|| url.to_string())?;
+    let store = store_for(scheme, bucket).map_err(|e| e.context(url))?;
     let dir = tempfile::Builder::new().prefix("valdrix-fetch-").tempdir()?;
     let root = dir.path().join("objects");
     std::fs::create_dir_all(&root)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (objects, bytes, single) = rt.block_on(async {
         let list_prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
-        let mut metas: Vec<_> =
-            store.list(list_prefix.as_ref()).try_collect().await.with_context(|| format!("listing {url}"))?;
+        let mut metas: Vec<_> = store
+            .list(list_prefix.as_ref())
+            .try_collect()
+            .await
+            .map_err(|e| remote(format_args!("listing {url}"), e))?;
         // A listing is of what lies under the prefix as a folder: a URL naming one object lists
         // nothing, so the object itself is looked up.
         if metas.is_empty() {
@@ -116,27 +124,31 @@ pub fn fetch(url: &str) -> Result<Downloaded> {
             let rel = key.strip_prefix(prefix).map(|r| r.trim_start_matches('/')).filter(|r| !r.is_empty());
             let rel = rel.unwrap_or_else(|| key.rsplit('/').next().unwrap_or(&key));
             if rel.split('/').any(|part| part == ".." || part.is_empty()) {
-                bail!("{url}: refusing the object key {key:?}");
+                return Err(AppError::Invalid(format!("{url}: refusing the object key {key:?}")));
             }
             let dest = root.join(rel);
             if let Some(parent) = dest.parent() {
                 std::fs::create_dir_all(parent)?;
             }
+            let downloading = || format!("downloading {scheme}://{bucket}/{key}");
             let data = store
                 .get(&meta.location)
                 .await
-                .with_context(|| format!("downloading {scheme}://{bucket}/{key}"))?
+                .map_err(|e| remote(downloading(), e))?
                 .bytes()
                 .await
-                .with_context(|| format!("downloading {scheme}://{bucket}/{key}"))?;
-            std::fs::write(&dest, &data).with_context(|| format!("writing {}", dest.display()))?;
+                .map_err(|e| remote(downloading(), e))?;
+            std::fs::write(&dest, &data)
+                .map_err(|e| AppError::from(e).context(format!("writing {}", dest.display())))?;
             objects += 1;
             bytes += data.len() as u64;
         }
-        anyhow::Ok((objects, bytes, single))
+        Ok::<_, AppError>((objects, bytes, single))
     })?;
     if objects == 0 {
-        bail!("{url}: no billing files (CSV, Parquet, JSON lines or CUR manifests) under this prefix");
+        return Err(AppError::Invalid(format!(
+            "{url}: no billing files (CSV, Parquet, JSON lines or CUR manifests) under this prefix"
+        )));
     }
     // One object is downloaded under its own name: the folder it is in stands for the root.
     let prefix = if single { prefix.rsplit_once('/').map_or("", |(dir, _)| dir) } else { prefix };

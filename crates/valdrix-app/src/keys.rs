@@ -6,6 +6,9 @@
 use sha2::{Digest, Sha256};
 use valdrix_core::TenantId;
 use valdrix_store::keys::{ApiKeyInfo, NewApiKey, Role};
+use valdrix_store::Store;
+
+use crate::error::{AppError, Result};
 
 /// A key as given to its owner once.
 #[derive(Debug, Clone)]
@@ -27,9 +30,9 @@ pub struct PresentedKey {
     pub secret: String,
 }
 
-fn random_hex(bytes: usize) -> Result<String, String> {
+fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| format!("no randomness: {e}"))?;
+    getrandom::fill(&mut buf).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
     Ok(hex::encode(buf))
 }
 
@@ -39,7 +42,7 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
 }
 
 /// A new key of `tenant`.
-pub fn issue(tenant: &TenantId, name: &str, role: Role, created_by: &str) -> Result<IssuedKey, String> {
+pub fn issue(tenant: &TenantId, name: &str, role: Role, created_by: &str) -> Result<IssuedKey> {
     let key_id = random_hex(8)?;
     let secret = random_hex(32)?;
     Ok(IssuedKey {
@@ -52,6 +55,29 @@ pub fn issue(tenant: &TenantId, name: &str, role: Role, created_by: &str) -> Res
             created_by: created_by.to_string(),
         },
     })
+}
+
+/// Creates a key of `tenant` and stores its hash; returns the whole key (shown once) and what is
+/// stored of it.
+pub fn create(
+    store: &mut dyn Store,
+    tenant: &TenantId,
+    name: &str,
+    role: Role,
+    created_by: &str,
+) -> Result<(String, ApiKeyInfo)> {
+    let issued = issue(tenant, name, role, created_by)?;
+    let info = store.create_api_key(tenant, &issued.stored)?;
+    Ok((issued.key, info))
+}
+
+/// Revokes a key of `tenant`; a key the tenant does not have is [`AppError::NotFound`].
+pub fn revoke(store: &mut dyn Store, tenant: &TenantId, key_id: &str) -> Result<()> {
+    if store.revoke_api_key(tenant, key_id)? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!("tenant {tenant} has no key {key_id}")))
+    }
 }
 
 /// Splits a presented key; `None` when it is not shaped like one.

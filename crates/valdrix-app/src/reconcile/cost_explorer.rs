@@ -8,7 +8,7 @@
 //! Compute", "EC2 - Other") where a CUR says "Amazon Elastic Compute Cloud": totals and accounts
 //! compare directly, service rows may pair up by name only partly.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{AppError, Result};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -24,7 +24,9 @@ pub fn metric_name(metric: Metric) -> Result<&'static str> {
         Metric::Billed => "UnblendedCost",
         Metric::Effective => "AmortizedCost",
         other => {
-            bail!("Cost Explorer has no metric for {other:?}: use billed (UnblendedCost) or effective (AmortizedCost)")
+            return Err(AppError::Invalid(format!(
+                "Cost Explorer has no metric for {other:?}: use billed (UnblendedCost) or effective (AmortizedCost)"
+            )))
         }
     })
 }
@@ -40,7 +42,11 @@ async fn fetch(from: NaiveDate, to: NaiveDate, metric: &str) -> Result<Vec<Contr
     let region = aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region).load().await;
     let client = aws_sdk_costexplorer::Client::new(&config);
-    let period = DateInterval::builder().start(from.to_string()).end(to.to_string()).build()?;
+    let period = DateInterval::builder()
+        .start(from.to_string())
+        .end(to.to_string())
+        .build()
+        .map_err(|e| AppError::Internal(format!("Cost Explorer period: {e}")))?;
     let group = |key: &str| GroupDefinition::builder().r#type(GroupDefinitionType::Dimension).key(key).build();
     let mut out = Vec::new();
     let mut token: Option<String> = None;
@@ -56,12 +62,11 @@ async fn fetch(from: NaiveDate, to: NaiveDate, metric: &str) -> Result<Vec<Contr
             .set_next_page_token(token.take())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", DisplayErrorContext(&e)))
-            .context("Cost Explorer GetCostAndUsage")?;
+            .map_err(|e| AppError::Remote(format!("Cost Explorer GetCostAndUsage: {}", DisplayErrorContext(&e))))?;
         for r in resp.results_by_time() {
             let start = r.time_period().map(|t| t.start()).unwrap_or_default();
             let day = NaiveDate::parse_from_str(start, "%Y-%m-%d")
-                .with_context(|| format!("Cost Explorer returned a period starting {start:?}"))?;
+                .map_err(|e| AppError::Remote(format!("Cost Explorer returned a period starting {start:?}: {e}")))?;
             for g in r.groups() {
                 let keys = g.keys();
                 let Some(value) = g.metrics().and_then(|m| m.get(metric)) else { continue };
@@ -73,7 +78,7 @@ async fn fetch(from: NaiveDate, to: NaiveDate, metric: &str) -> Result<Vec<Contr
                     day: Some(day),
                     amount: Decimal::from_str(amount)
                         .or_else(|_| Decimal::from_scientific(amount))
-                        .with_context(|| format!("Cost Explorer amount {amount:?} on {day}"))?,
+                        .map_err(|e| AppError::Remote(format!("Cost Explorer amount {amount:?} on {day}: {e}")))?,
                 });
             }
         }

@@ -1,18 +1,21 @@
 //! The `valdrix allocate` command line: a run (teams, explain, the untagged report), simulate,
 //! the chargeback export, and the stored rule set's import, export and history.
 
+mod grids;
+
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 
-use valdrix::allocate::{self as alloc, RuleSource};
-use valdrix::output::OutputFormat;
+use valdrix_app::allocate::{self as alloc, RuleSource};
+
+use super::output::OutputFormat;
 use valdrix_analytics::allocation::{export, export_yaml, Allocation};
 use valdrix_core::TenantId;
 use valdrix_store::CostQuery;
 
-use crate::{actor, build_query, open_store, Cli, QueryArgs};
+use super::{actor, build_query, open_store, Global, QueryArgs};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -179,7 +182,7 @@ enum RulesFormat {
 }
 
 /// Runs `valdrix allocate`.
-pub(crate) fn allocate_cmd(cli: &Cli, tenant: &TenantId, a: &AllocateArgs) -> Result<()> {
+pub(crate) fn allocate_cmd(cli: &Global, tenant: &TenantId, a: &AllocateArgs) -> Result<()> {
     match &a.what {
         None => run(cli, tenant, &a.run),
         Some(AllocateCommand::Simulate(s)) => simulate(cli, tenant, s),
@@ -194,7 +197,7 @@ fn notes(allocation: &Allocation) {
     }
 }
 
-fn run(cli: &Cli, tenant: &TenantId, a: &RunArgs) -> Result<()> {
+fn run(cli: &Global, tenant: &TenantId, a: &RunArgs) -> Result<()> {
     let store = open_store(cli)?;
     let rules = alloc::load_rules(store.as_ref(), tenant, &a.rules.source())?;
     let records = alloc::read_records(store.as_ref(), tenant, &a.range.query()?)?;
@@ -205,7 +208,7 @@ fn run(cli: &Cli, tenant: &TenantId, a: &RunArgs) -> Result<()> {
         eprintln!("Allocated {} records by {}.", records.len(), rules.label);
     }
     if a.unallocated {
-        alloc::unallocated_grid(&allocation, &records, 10, people).write(a.format, &mut out)?;
+        grids::unallocated_grid(&allocation, &records, 10, people).write(a.format, &mut out)?;
     } else if a.format == OutputFormat::Json {
         let body = match &a.explain {
             Some(t) => serde_json::json!({ "rules": rules.label, "target": t, "contributions": allocation.explain(t) }),
@@ -220,15 +223,15 @@ fn run(cli: &Cli, tenant: &TenantId, a: &RunArgs) -> Result<()> {
         writeln!(out)?;
     } else if let Some(t) = &a.explain {
         anyhow::ensure!(!allocation.explain(t).is_empty(), "nothing was allocated to {t:?} in this range");
-        alloc::explain_grid(&allocation, t, people).write(a.format, &mut out)?;
+        grids::explain_grid(&allocation, t, people).write(a.format, &mut out)?;
     } else {
-        alloc::totals_grid(&allocation, people).write(a.format, &mut out)?;
+        grids::totals_grid(&allocation, people).write(a.format, &mut out)?;
     }
     notes(&allocation);
     Ok(())
 }
 
-fn simulate(cli: &Cli, tenant: &TenantId, s: &SimulateArgs) -> Result<()> {
+fn simulate(cli: &Global, tenant: &TenantId, s: &SimulateArgs) -> Result<()> {
     let store = open_store(cli)?;
     let current_source = match &s.rules {
         Some(p) => RuleSource::File(p.clone()),
@@ -244,19 +247,19 @@ fn simulate(cli: &Cli, tenant: &TenantId, s: &SimulateArgs) -> Result<()> {
         eprintln!("{} records: {} (current) against {} (candidate).", records.len(), current.label, candidate.label);
     }
     let mut out = std::io::stdout().lock();
-    alloc::simulate_grid(&before, &after, people).write(s.format, &mut out)?;
+    grids::simulate_grid(&before, &after, people).write(s.format, &mut out)?;
     for note in &after.unsplit {
         eprintln!("note (candidate): {note}");
     }
     Ok(())
 }
 
-fn chargeback(cli: &Cli, tenant: &TenantId, e: &ExportArgs) -> Result<()> {
+fn chargeback(cli: &Global, tenant: &TenantId, e: &ExportArgs) -> Result<()> {
     let store = open_store(cli)?;
     let rules = alloc::load_rules(store.as_ref(), tenant, &e.rules.source())?;
     let records = alloc::read_records(store.as_ref(), tenant, &e.range.query()?)?;
     let allocation = alloc::run(&records, &rules, e.redistribute)?;
-    let grid = alloc::chargeback_grid(&allocation, &rules.label);
+    let grid = grids::chargeback_grid(&allocation, &rules.label);
     write_out(e.out.as_ref(), |w| grid.write(OutputFormat::Csv, w))?;
     notes(&allocation);
     Ok(())
@@ -276,7 +279,7 @@ fn write_out(path: Option<&PathBuf>, f: impl FnOnce(&mut dyn Write) -> Result<()
     }
 }
 
-fn rules(cli: &Cli, tenant: &TenantId, r: &RulesCommand) -> Result<()> {
+fn rules(cli: &Global, tenant: &TenantId, r: &RulesCommand) -> Result<()> {
     match r {
         RulesCommand::Import { file, actor: who, note } => {
             let mut store = open_store(cli)?;
@@ -308,7 +311,7 @@ fn rules(cli: &Cli, tenant: &TenantId, r: &RulesCommand) -> Result<()> {
         RulesCommand::History { format } => {
             let store = open_store(cli)?;
             let mut out = std::io::stdout().lock();
-            alloc::history_grid(store.as_ref(), tenant)?.write(*format, &mut out)
+            grids::history_grid(store.as_ref(), tenant)?.write(*format, &mut out)
         }
     }
 }

@@ -1,45 +1,18 @@
-//! `valdrix allocate`: the stored records of a range split among teams by the tenant's stored
-//! rule set (or a rule file), with the unallocated bucket, for any target the contributions that
-//! make up its figure, a candidate rule set simulated against the current one, the chargeback
-//! statement, and the rule set's versions.
+//! Allocation answers as grids: a run's totals, one target's contributions, the untagged report,
+//! a simulation, the chargeback statement, the rule set's versions.
 
-use crate::output::{money_text, Grid};
 use anyhow::Result;
 use rust_decimal::Decimal;
-use std::path::Path;
-use valdrix_analytics::allocation::stored;
-use valdrix_analytics::allocation::{unallocated_by, Allocation, Dim, Record, RuleSetDiff, UNALLOCATED};
+use valdrix_analytics::allocation::{unallocated_by, Allocation, Dim, Record, UNALLOCATED};
 use valdrix_core::TenantId;
-use valdrix_store::allocation::SavedRuleSet;
 use valdrix_store::Store;
 
-pub use valdrix_analytics::allocation::stored::{read_records, LoadedRules, RuleSource};
+use valdrix_analytics::allocation::stored;
 
-/// The rules a run uses: the file's, or the tenant's stored version.
-pub fn load_rules(store: &dyn Store, tenant: &TenantId, source: &RuleSource) -> Result<LoadedRules> {
-    Ok(stored::load_rules(store, tenant, source)?)
-}
-
-/// Allocates `records` by `rules`.
-pub fn run(records: &[Record], rules: &LoadedRules, redistribute: bool) -> Result<Allocation> {
-    Ok(stored::run(records, rules, redistribute)?)
-}
-
-/// Saves a rule file as the tenant's new current rule set (unless it is the current one
-/// already), returning what was saved and how it differs from the version before.
-pub fn import_rules(
-    store: &mut dyn Store,
-    tenant: &TenantId,
-    file: &Path,
-    actor: &str,
-    note: &str,
-) -> Result<(SavedRuleSet, RuleSetDiff)> {
-    let rules = stored::read_rule_file(file)?;
-    Ok(stored::save_rules(store, tenant, &rules, actor, note)?)
-}
+use crate::cli::output::{money_text, Grid};
 
 /// Every version of the tenant's rule set, newest first, with what each changed.
-pub fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
+pub(crate) fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
     let list = |ids: &[String]| (!ids.is_empty()).then(|| ids.join(" "));
     let rows = stored::history(store, tenant)?
         .into_iter()
@@ -68,7 +41,7 @@ pub fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
 
 /// A candidate rule set against the current one over the same records: each target's total
 /// (EffectiveCost and BilledCost) under both, and the difference.
-pub fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool) -> Grid {
+pub(crate) fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool) -> Grid {
     let rows = current
         .compare(candidate)
         .into_iter()
@@ -112,19 +85,9 @@ pub fn simulate_grid(current: &Allocation, candidate: &Allocation, people: bool)
     }
 }
 
-/// A difference: with its sign for people.
-fn signed(d: Decimal, people: bool) -> String {
-    let text = money_text(d, people);
-    if people && d.is_sign_positive() && !d.is_zero() {
-        format!("+{text}")
-    } else {
-        text
-    }
-}
-
 /// The showback / chargeback statement: one row per period, target and currency, direct,
 /// shared, redistributed and total cost, billed and effective, exact, naming the rules used.
-pub fn chargeback_grid(a: &Allocation, rules_label: &str) -> Grid {
+pub(crate) fn chargeback_grid(a: &Allocation, rules_label: &str) -> Grid {
     let rows = a
         .totals_by_period()
         .into_iter()
@@ -170,7 +133,7 @@ pub fn chargeback_grid(a: &Allocation, rules_label: &str) -> Grid {
 
 /// The unallocated bucket: its share of each currency's spend, then the services and the
 /// resources holding most of it (what lacks the tags the rules look for).
-pub fn unallocated_grid(a: &Allocation, records: &[Record], top: usize, people: bool) -> Grid {
+pub(crate) fn unallocated_grid(a: &Allocation, records: &[Record], top: usize, people: bool) -> Grid {
     let mut spend: std::collections::BTreeMap<&str, Decimal> = Default::default();
     for r in records {
         *spend.entry(r.currency.as_str()).or_default() += r.effective;
@@ -199,13 +162,9 @@ pub fn unallocated_grid(a: &Allocation, records: &[Record], top: usize, people: 
     }
 }
 
-fn amount(d: Decimal, people: bool) -> Option<String> {
-    Some(money_text(d, people))
-}
-
 /// Each target's direct, shared and redistributed cost (EffectiveCost) and its total, billed and
 /// effective, per currency, largest first; the unallocated bucket last.
-pub fn totals_grid(a: &Allocation, people: bool) -> Grid {
+pub(crate) fn totals_grid(a: &Allocation, people: bool) -> Grid {
     let totals = a.totals();
     let mut by_currency: std::collections::BTreeMap<&str, Decimal> = Default::default();
     for ((_, c), t) in &totals {
@@ -260,7 +219,7 @@ pub fn totals_grid(a: &Allocation, people: bool) -> Grid {
 
 /// The contributions to one target: how each part of its figure was worked out, from which
 /// records.
-pub fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
+pub(crate) fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
     Grid {
         columns: ["period", "kind", "rule", "currency", "billed", "effective", "records", "first_records", "basis"]
             .map(String::from)
@@ -285,4 +244,18 @@ pub fn explain_grid(a: &Allocation, target: &str, people: bool) -> Grid {
             })
             .collect(),
     }
+}
+
+/// A difference: with its sign for people.
+fn signed(d: Decimal, people: bool) -> String {
+    let text = money_text(d, people);
+    if people && d.is_sign_positive() && !d.is_zero() {
+        format!("+{text}")
+    } else {
+        text
+    }
+}
+
+fn amount(d: Decimal, people: bool) -> Option<String> {
+    Some(money_text(d, people))
 }

@@ -1,6 +1,9 @@
-//! Ingestion orchestration: inputs → units → read and roll up → one atomic store write per unit.
+//! Ingestion: inputs (files, folders, object-storage prefixes, uploads) → delivery units → read
+//! and roll up → one atomic store write per unit, all units in one transaction.
 
-use anyhow::{Context, Result};
+pub mod remote;
+pub mod request;
+
 use chrono::Utc;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,6 +15,14 @@ use valdrix_ingest::{
 };
 use valdrix_store::scope::OverlapPolicy;
 use valdrix_store::{CurrencyTotals, Forced, NewRun, RunSummary, Store, TrustPolicy};
+
+use crate::error::{AppError, Context, Result};
+
+/// An I/O error reading the caller's input: theirs to fix (a file gone, unreadable), as a
+/// malformed row is.
+fn input_io(context: String, e: std::io::Error) -> AppError {
+    AppError::Invalid(format!("{context}: {e}"))
+}
 
 /// What happened to one unit.
 #[derive(Debug, Clone)]
@@ -83,10 +94,10 @@ pub fn ingest_paths(
         }
     }
     if units.is_empty() {
-        anyhow::bail!(
+        return Err(AppError::Invalid(format!(
             "no billing files found under {}",
             inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        );
+        )));
     }
     let mut out = Vec::with_capacity(units.len());
     store.begin()?;
@@ -101,6 +112,63 @@ pub fn ingest_paths(
     }
     store.commit()?;
     Ok(out)
+}
+
+/// The local paths of an ingestion's arguments: object-storage URLs are fetched into temporary
+/// folders, which live as long as this.
+pub struct Inputs {
+    /// Local files and folders, in the order given.
+    pub paths: Vec<PathBuf>,
+    /// The prefixes fetched.
+    pub downloads: Vec<remote::Downloaded>,
+}
+
+impl Inputs {
+    /// Resolves `args` (paths, or `s3://`, `az://`, `gs://` URLs); `fetched` is told of each
+    /// prefix downloaded.
+    pub fn resolve(args: &[String], fetched: &mut dyn FnMut(&remote::Downloaded)) -> Result<Inputs> {
+        let mut inputs = Inputs { paths: Vec::new(), downloads: Vec::new() };
+        for p in args {
+            if remote::is_url(p) {
+                let d = remote::fetch(p)?;
+                fetched(&d);
+                inputs.paths.push(d.root.clone());
+                inputs.downloads.push(d);
+            } else if p.contains("://") {
+                return Err(AppError::Invalid(format!(
+                    "{p}: unsupported URL scheme (use s3://, az://, gs:// or a local path)"
+                )));
+            } else {
+                inputs.paths.push(PathBuf::from(p));
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// The local folders that stand for URLs, with their URLs ([`IngestOptions::url_roots`]).
+    pub fn url_roots(&self) -> Vec<(PathBuf, String)> {
+        self.downloads.iter().map(|d| (d.root.clone(), d.url.clone())).collect()
+    }
+
+    /// How a path under these inputs is shown: its URL when it was fetched.
+    pub fn display(&self, p: &Path) -> String {
+        remote::display_path(&self.downloads, p)
+    }
+}
+
+/// Reads and rolls up every unit under `paths` without writing anything (`ingest --dry-run`),
+/// handing each to `each` as it is read.
+pub fn dry_run(
+    paths: &[PathBuf],
+    display: &dyn Fn(&Path) -> String,
+    opts: &IngestOptions,
+    on_progress: &mut dyn FnMut(&str, Progress),
+    each: &mut dyn FnMut(ReadUnit),
+) -> Result<()> {
+    for unit in &resolve_inputs(paths)? {
+        each(read_unit(unit, display, opts, on_progress)?);
+    }
+    Ok(())
 }
 
 /// Prefixes of the stream ids Valdrix makes: a spelling that starts with one is a stream id.
@@ -177,18 +245,17 @@ pub fn read_unit(
         let info = read_file_with(path, name, &read_options, &mut rollup, &mut |p| on_progress(name, p))?;
         if let Some(f) = format {
             if f != info.format {
-                anyhow::bail!(
+                return Err(AppError::Invalid(format!(
                     "{name}: format {} differs from {} in the other files of the same delivery",
-                    info.format,
-                    f
-                );
+                    info.format, f
+                )));
             }
         }
         format = Some(info.format);
         bytes += info.bytes;
         rows += info.rows;
     }
-    rollup.seal().with_context(|| format!("reading {}", unit_source(unit, display)))?;
+    rollup.seal().map_err(|e| input_io(format!("reading {}", unit_source(unit, display)), e))?;
     let lines = rollup.lines();
     Ok(ReadUnit {
         source: unit_source(unit, display),
@@ -214,7 +281,7 @@ pub fn ingest_unit(
 ) -> Result<UnitOutcome> {
     let source = unit_source(unit, display);
     let paths: Vec<&Path> = unit.files.iter().map(|p| p.as_path()).collect();
-    let checksum = checksum_files(&paths).with_context(|| format!("reading {source}"))?;
+    let checksum = checksum_files(&paths).map_err(|e| input_io(format!("reading {source}"), e))?;
     if let Some(existing) = store.current_run_with_checksum(tenant, &checksum)? {
         return Ok(UnitOutcome::Unchanged { source, existing });
     }

@@ -18,7 +18,7 @@
 //! Every key is optional; a missing file means the defaults. Unknown keys are errors, so a typo
 //! is not silently ignored.
 
-use anyhow::{Context, Result};
+use crate::error::{AppError, Context, Result};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,15 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use valdrix_ingest::validate::Plausible;
 use valdrix_store::TrustPolicy;
+
+/// Refuses a value of the file unless `ok`.
+fn ensure(ok: bool, message: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(message()))
+    }
+}
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -77,12 +86,13 @@ impl Number {
     fn decimal(&self, key: &str) -> Result<Decimal> {
         let d = match self {
             Number::Integer(i) => Decimal::from(*i),
-            Number::Float(f) => Decimal::from_str(&f.to_string()).with_context(|| format!("{key} = {f}"))?,
-            Number::Text(s) => {
-                Decimal::from_str(s.trim()).with_context(|| format!("{key} = {s:?}: expected a decimal number"))?
+            Number::Float(f) => {
+                Decimal::from_str(&f.to_string()).map_err(|e| AppError::Invalid(format!("{key} = {f}: {e}")))?
             }
+            Number::Text(s) => Decimal::from_str(s.trim())
+                .map_err(|e| AppError::Invalid(format!("{key} = {s:?}: expected a decimal number: {e}")))?,
         };
-        anyhow::ensure!(d >= Decimal::ZERO, "{key} must not be negative (got {d})");
+        ensure(d >= Decimal::ZERO, || format!("{key} must not be negative (got {d})"))?;
         Ok(d)
     }
 }
@@ -124,7 +134,7 @@ impl Config {
 
     /// Parses the text of a configuration file.
     pub fn parse(text: &str) -> Result<Config> {
-        let file: File = toml::from_str(text)?;
+        let file: File = toml::from_str(text).map_err(|e| AppError::Invalid(e.to_string()))?;
         let mut trust = TrustPolicy::default();
         if let Some(t) = file.trust {
             if let Some(h) = t.final_after_hours {
@@ -141,8 +151,9 @@ impl Config {
         let mut plausible = Plausible::default();
         if let Some(i) = file.ingest {
             let day = |key: &str, text: &str| {
-                NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                    .with_context(|| format!("ingest.{key} = {text:?}: expected a date, YYYY-MM-DD"))
+                NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|e| {
+                    AppError::Invalid(format!("ingest.{key} = {text:?}: expected a date, YYYY-MM-DD: {e}"))
+                })
             };
             if let Some(t) = &i.first_day {
                 plausible.first = day("first_day", t)?;
@@ -152,15 +163,12 @@ impl Config {
             }
             // PostgreSQL keeps a partition per month and creates none outside these bounds.
             let floor = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(NaiveDate::MIN);
-            anyhow::ensure!(plausible.first >= floor, "ingest.first_day may not be before 2000-01-01");
+            ensure(plausible.first >= floor, || "ingest.first_day may not be before 2000-01-01".into())?;
             let ceiling = chrono::Utc::now().date_naive() + chrono::Duration::days(365 * 2);
-            anyhow::ensure!(plausible.last <= ceiling, "ingest.last_day may be at most two years from today");
-            anyhow::ensure!(
-                plausible.first <= plausible.last,
-                "ingest.first_day ({}) is after ingest.last_day ({})",
-                plausible.first,
-                plausible.last
-            );
+            ensure(plausible.last <= ceiling, || "ingest.last_day may be at most two years from today".into())?;
+            ensure(plausible.first <= plausible.last, || {
+                format!("ingest.first_day ({}) is after ingest.last_day ({})", plausible.first, plausible.last)
+            })?;
         }
         Ok(Config { path: None, trust, approvers, plausible })
     }

@@ -3,12 +3,12 @@
 
 use rust_decimal::Decimal;
 
-use crate::output::Grid;
+use crate::cli::output::Grid;
 use valdrix_store::{AuditEvent, PeriodInfo, RecordHistory, RecordRow, RestatementAlert, RunAudit, RunSummary};
 
 /// An amount: exact for programs, rounded with separators for people.
 fn money(d: Decimal, machine: bool) -> String {
-    crate::output::money_text(d, !machine)
+    crate::cli::output::money_text(d, !machine)
 }
 
 /// A signed amount for people (`+12.35`).
