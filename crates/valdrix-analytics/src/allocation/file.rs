@@ -166,12 +166,7 @@ fn usage(v: &Value) -> Result<Usage, String> {
 
 /// `YYYY-MM`, checked.
 fn chrono_month(s: &str) -> Option<String> {
-    let (y, m) = s.split_once('-')?;
-    let ok = y.len() == 4
-        && m.len() == 2
-        && y.bytes().all(|b| b.is_ascii_digit())
-        && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m));
-    ok.then(|| s.to_string())
+    valdrix_core::time::parse_month(s).map(|_| s.to_string())
 }
 
 fn rule(v: &Value) -> Result<Rule, String> {

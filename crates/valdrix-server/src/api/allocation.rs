@@ -62,9 +62,7 @@ pub(crate) struct Range {
 
 /// The first day of `YYYY-MM`.
 pub(crate) fn month_start(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d")
-        .ok()
-        .filter(|_| v.len() == 7)
+    valdrix_core::time::parse_month(v)
         .ok_or_else(|| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM")))
 }
 

@@ -401,9 +401,7 @@ pub struct ClosureOut {
 }
 
 fn period_arg(v: &str) -> Result<String, ApiError> {
-    chrono::NaiveDate::parse_from_str(&format!("{v}-01"), "%Y-%m-%d")
-        .ok()
-        .filter(|_| v.len() == 7)
+    valdrix_core::time::parse_month(v)
         .map(|_| v.to_string())
         .ok_or_else(|| ApiError::bad_request(format!("period {v:?}: expected YYYY-MM")))
 }

@@ -19,8 +19,7 @@ use crate::{RecordCursor, RecordRow, RunSummary};
 
 /// `YYYY-MM`, checked.
 fn check_period(period: &str) -> Result<String> {
-    let ok = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").is_ok() && period.len() == 7;
-    if ok {
+    if valdrix_core::time::parse_month(period).is_some() {
         Ok(period.to_string())
     } else {
         Err(StoreError::InvalidQuery(format!("billing period {period:?}: expected YYYY-MM, e.g. 2026-10")))

@@ -72,9 +72,7 @@ impl Range {
     fn query(&self) -> Result<CostQuery> {
         let mut q = build_query(&[], "effective", &self.query)?;
         if let Some(m) = &self.month {
-            let first = chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d")
-                .ok()
-                .filter(|_| m.len() == 7)
+            let first = valdrix_core::time::parse_month(m)
                 .with_context(|| format!("--month {m:?}: expected YYYY-MM"))?;
             q.from = Some(first);
             q.to = first.checked_add_months(chrono::Months::new(1));
