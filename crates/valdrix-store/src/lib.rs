@@ -8,6 +8,7 @@
 //! over one SQL layer (`db`); [`open`] picks one from a database URL.
 
 pub mod allocation;
+mod backend;
 pub(crate) mod db;
 mod engine;
 pub mod error;

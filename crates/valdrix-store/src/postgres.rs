@@ -12,6 +12,7 @@
 //! any statement issued without a tenant context: every [`Store`] method runs in
 //! [`PgStore::scoped`], which opens the transaction, sets the tenant and the statement timeout.
 
+use crate::backend::Backend;
 use std::cell::{Cell as StdCell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -280,35 +281,6 @@ impl PgStore {
         MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
     }
 
-    /// Runs `f` with the tenant set for the current transaction: inside the transaction opened
-    /// by `begin`, or in one of its own (committed when `f` succeeds) with the statement timeout.
-    pub(crate) fn scoped<T>(&self, tenant: &TenantId, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
-        if self.explicit.get() {
-            self.conn.set_tenant(tenant.as_str())?;
-            return f(Db::Postgres(&self.conn));
-        }
-        self.conn.batch_execute("BEGIN")?;
-        let result = (|| {
-            let set = self.options.set_local();
-            if !set.is_empty() {
-                self.conn.batch_execute(&set)?;
-            }
-            self.conn.set_tenant(tenant.as_str())?;
-            f(Db::Postgres(&self.conn))
-        })();
-        *self.conn.tenant.borrow_mut() = None;
-        match result {
-            Ok(v) => {
-                self.conn.batch_execute("COMMIT")?;
-                Ok(v)
-            }
-            Err(e) => {
-                let _ = self.conn.batch_execute("ROLLBACK");
-                Err(e)
-            }
-        }
-    }
-
     /// Runs `sql` with no tenant context and no checks (tests of the database's own isolation).
     pub fn raw_query(&self, sql: &str) -> std::result::Result<Vec<postgres::Row>, postgres::Error> {
         self.conn.client.borrow_mut().query(sql, &[])
@@ -459,27 +431,55 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
-    fn migrate(&mut self) -> Result<()> {
+impl Backend for PgStore {
+    /// Runs `f` with the tenant set for the current transaction: inside the transaction opened
+    /// by `begin`, or in one of its own (committed when `f` succeeds) with the statement timeout.
+    #[allow(private_bounds)]
+    fn scoped<T>(&self, tenant: &TenantId, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
+        if self.explicit.get() {
+            self.conn.set_tenant(tenant.as_str())?;
+            return f(Db::Postgres(&self.conn));
+        }
+        self.conn.batch_execute("BEGIN")?;
+        let result = (|| {
+            let set = self.options.set_local();
+            if !set.is_empty() {
+                self.conn.batch_execute(&set)?;
+            }
+            self.conn.set_tenant(tenant.as_str())?;
+            f(Db::Postgres(&self.conn))
+        })();
+        *self.conn.tenant.borrow_mut() = None;
+        match result {
+            Ok(v) => {
+                self.conn.batch_execute("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    fn migrate_schema(&mut self) -> Result<()> {
         self.migrate_impl()
     }
 
-    fn begin(&mut self) -> Result<()> {
+    fn open_transaction(&mut self) -> Result<()> {
         self.begin_impl()
     }
 
-    fn commit(&mut self) -> Result<()> {
+    fn commit_transaction(&mut self) -> Result<()> {
         self.end_impl("COMMIT")
     }
 
-    fn rollback(&mut self) -> Result<()> {
+    fn rollback_transaction(&mut self) -> Result<()> {
         if self.explicit.get() {
             self.end_impl("ROLLBACK")?;
         }
         Ok(())
     }
-
-    crate::engine::store_methods!();
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, nothing to install.
 
+use crate::backend::Backend;
 use chrono::Utc;
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::path::Path;
@@ -92,11 +93,6 @@ impl SqliteStore {
         s.migrate()?;
         Ok(s)
     }
-
-    /// Runs `f` on the connection (one user, one tenant at a time: nothing to set).
-    pub(crate) fn scoped<T>(&self, _tenant: &TenantId, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
-        f(Db::Sqlite(&self.conn))
-    }
 }
 
 /// `valdrix_series_key(tenant, stream, 15 grain columns)`: [`valdrix_core::series_key`] for SQL,
@@ -119,8 +115,14 @@ fn register_series_key(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-impl Store for SqliteStore {
-    fn migrate(&mut self) -> Result<()> {
+impl Backend for SqliteStore {
+    /// Runs `f` on the connection (one user, one tenant at a time: nothing to set).
+    #[allow(private_bounds)]
+    fn scoped<T>(&self, _tenant: &TenantId, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
+        f(Db::Sqlite(&self.conn))
+    }
+
+    fn migrate_schema(&mut self) -> Result<()> {
         self.conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
         )?;
@@ -143,22 +145,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn begin(&mut self) -> Result<()> {
+    fn open_transaction(&mut self) -> Result<()> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<()> {
+    fn commit_transaction(&mut self) -> Result<()> {
         self.conn.execute_batch("COMMIT")?;
         Ok(())
     }
 
-    fn rollback(&mut self) -> Result<()> {
+    fn rollback_transaction(&mut self) -> Result<()> {
         if !self.conn.is_autocommit() {
             self.conn.execute_batch("ROLLBACK")?;
         }
         Ok(())
     }
-
-    crate::engine::store_methods!();
 }

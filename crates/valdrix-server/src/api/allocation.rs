@@ -62,8 +62,7 @@ pub(crate) struct Range {
 
 /// The first day of `YYYY-MM`.
 pub(crate) fn month_start(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
-    valdrix_core::time::parse_month(v)
-        .ok_or_else(|| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM")))
+    valdrix_core::time::parse_month(v).ok_or_else(|| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM")))
 }
 
 /// The calendar month before today's (what chargeback usually reports).

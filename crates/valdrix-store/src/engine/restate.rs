@@ -18,35 +18,11 @@ use valdrix_core::{RecordSource, TenantId};
 use super::totals::TotalsDelta;
 use crate::db::{p, Db, Inserter, Stmt, P};
 
-use super::{attrs_columns, AttrNumbers, DateSpan, DecimalTexts, RunSeries, ATTR_COLUMNS};
+use super::parse::{parse_date, parse_dec};
+use super::query::{attrs_columns, ATTR_COLUMNS};
+use super::series::{Aggregates, AttrNumbers, DateSpan, DecimalTexts, RunSeries};
 use crate::error::{Result, StoreError};
 use crate::trust::{ChangeReason, Forced, RunChanges, TrustPolicy};
-
-/// Billing account × service × currency combinations, numbered: the aggregates a restatement
-/// alert watches (per charge day).
-#[derive(Default)]
-pub(super) struct Aggregates {
-    names: Vec<(String, String, String)>,
-    index: HashMap<(String, String, String), u32>,
-}
-
-impl Aggregates {
-    /// The number of an aggregate, given one if new.
-    pub(super) fn number(&mut self, account: &str, service: &str, currency: &str) -> u32 {
-        let key = (account.to_string(), service.to_string(), currency.to_string());
-        if let Some(&n) = self.index.get(&key) {
-            return n;
-        }
-        let n = self.names.len() as u32;
-        self.names.push(key.clone());
-        self.index.insert(key, n);
-        n
-    }
-
-    fn name(&self, n: u32) -> &(String, String, String) {
-        &self.names[n as usize]
-    }
-}
 
 /// A billing period of the stream that was delivered before.
 #[derive(Debug, Clone)]
@@ -78,8 +54,8 @@ pub(super) fn prior_periods(
     for p in periods {
         let row = stmt.query_opt(p![tenant.as_str(), stream_id, p.to_string()], |r| {
             Ok(PriorPeriod {
-                day_min: super::parse_date(r.get(0)?),
-                day_max: super::parse_date(r.get(1)?),
+                day_min: parse_date(r.get(0)?),
+                day_max: parse_date(r.get(1)?),
                 final_or_closed: r.get::<Option<i64>>(2)?.is_some() || r.get::<bool>(3)?,
             })
         })?;
@@ -242,7 +218,7 @@ pub(super) struct Delivery<'a> {
 
 /// A stored amount (canonical decimal text).
 fn dec(text: &str) -> Result<Decimal> {
-    super::parse_dec(text, "amount")
+    parse_dec(text, "amount")
 }
 
 /// Two canonical decimal texts that may differ in spelling only (`-0`, `1.50`).

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use valdrix_core::{Grain, TenantId, Totals};
 
-use super::parse_dec;
+use super::parse::{parse_dec, GroupKey};
 use crate::db::{p, texts, Db};
 use crate::error::Result;
 use crate::query::{CostQuery, CostRow, Dimension, Metric};
@@ -282,7 +282,7 @@ pub(crate) fn costs(db: Db<'_>, tenant: &TenantId, q: &CostQuery) -> Result<Opti
     let select = if exprs.is_empty() { String::new() } else { format!("{}, ", exprs.join(", ")) };
     let sql = format!("SELECT {select}t.currency, t.{column}, t.records FROM daily_totals t WHERE {w}");
     let n = exprs.len();
-    let mut sums: BTreeMap<super::GroupKey, (Decimal, u64)> = BTreeMap::new();
+    let mut sums: BTreeMap<GroupKey, (Decimal, u64)> = BTreeMap::new();
     db.for_each(&sql, &texts(&params), |r| {
         let mut keys = Vec::with_capacity(n);
         for i in 0..n {

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use valdrix_core::TenantId;
 
-use super::{parse_date, parse_dec, restate, run_from_row, where_sql, JOIN_SERIES, RUN_COLUMNS};
+use super::parse::{parse_date, parse_dec};
+use super::query::{where_sql, JOIN_ATTRS, JOIN_SERIES};
+use super::restate;
+use super::runs::{run_from_row, RUN_COLUMNS};
 use crate::db::{p, texts, Db, P};
 use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension, Metric};
@@ -41,7 +44,7 @@ pub(crate) fn records(
 ) -> Result<Vec<RecordRow>> {
     let mut params: Vec<String> = Vec::new();
     let w = where_sql(db.dialect(), q, &mut params);
-    let join = if q.filters.iter().any(|f| f.dimension.is_attribute()) { super::JOIN_ATTRS } else { "" };
+    let join = if q.filters.iter().any(|f| f.dimension.is_attribute()) { JOIN_ATTRS } else { "" };
     let sql = format!(
         "SELECT s.series_key, c.charge_date, s.provider, s.billing_account_id, s.service_name, s.resource_id, \
          s.usage_type, s.charge_category, s.currency, c.billed_cost, c.effective_cost, c.run_id, c.line_count \
@@ -292,7 +295,7 @@ pub(crate) fn periods(db: Db<'_>, tenant: &TenantId, now: DateTime<Utc>) -> Resu
     let mut totals: BTreeMap<(String, String), BTreeMap<String, (Decimal, Decimal)>> = BTreeMap::new();
     for metric in [Metric::Billed, Metric::Effective] {
         let q = CostQuery { group_by: vec![Dimension::BillingPeriod, Dimension::Source], metric, ..Default::default() };
-        for row in super::costs(db, tenant, &q)? {
+        for row in super::query::costs(db, tenant, &q)? {
             let key = (row.keys[0].clone().unwrap_or_default(), row.keys[1].clone().unwrap_or_default());
             let t = totals.entry(key).or_default().entry(row.currency).or_default();
             match metric {
@@ -346,7 +349,7 @@ pub(crate) fn periods(db: Db<'_>, tenant: &TenantId, now: DateTime<Utc>) -> Resu
 pub(crate) fn close_period(db: Db<'_>, tenant: &TenantId, period: &str, actor: &str, reason: &str) -> Result<Closure> {
     let period = check_period(period)?;
     db.savepoint(|| {
-        super::ensure_tenant(db, tenant)?;
+        super::tenants::ensure_tenant(db, tenant)?;
         if let Some(c) = db.query_opt(
             "SELECT closed_at, closed_by FROM period_closes WHERE tenant_id = ?1 AND period = ?2",
             p![tenant.as_str(), period],
@@ -493,5 +496,5 @@ pub(crate) fn final_daily_costs(
     if !q.group_by.contains(&Dimension::Day) {
         q.group_by.insert(0, Dimension::Day);
     }
-    super::costs(db, tenant, &q)
+    super::query::costs(db, tenant, &q)
 }

@@ -72,8 +72,8 @@ impl Range {
     fn query(&self) -> Result<CostQuery> {
         let mut q = build_query(&[], "effective", &self.query)?;
         if let Some(m) = &self.month {
-            let first = valdrix_core::time::parse_month(m)
-                .with_context(|| format!("--month {m:?}: expected YYYY-MM"))?;
+            let first =
+                valdrix_core::time::parse_month(m).with_context(|| format!("--month {m:?}: expected YYYY-MM"))?;
             q.from = Some(first);
             q.to = first.checked_add_months(chrono::Months::new(1));
         }
