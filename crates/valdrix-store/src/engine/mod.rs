@@ -8,6 +8,7 @@ pub(crate) mod allocation;
 pub(crate) mod forecasts;
 pub(crate) mod keys;
 pub(crate) mod parse;
+pub(crate) mod periods;
 pub(crate) mod query;
 pub(crate) mod restate;
 pub(crate) mod runs;

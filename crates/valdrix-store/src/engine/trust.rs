@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use valdrix_core::TenantId;
 
 use super::parse::{parse_date, parse_dec};
+use super::periods;
 use super::query::{where_sql, JOIN_ATTRS, JOIN_SERIES};
-use super::restate;
 use super::runs::{run_from_row, RUN_COLUMNS};
 use crate::db::{p, texts, Db, P};
 use crate::error::{Result, StoreError};
@@ -316,7 +316,7 @@ pub(crate) fn periods(db: Db<'_>, tenant: &TenantId, now: DateTime<Utc>) -> Resu
             let start = parse_date(r.get(0)?).unwrap_or_default();
             let end =
                 parse_date(r.get(1)?).unwrap_or_else(|| start.checked_add_months(Months::new(1)).unwrap_or(start));
-            let period = restate::month(start);
+            let period = periods::month(start);
             let stream: String = r.get(2)?;
             let final_run_id: Option<i64> = r.get(5)?;
             let closed = closures.get(&period).cloned();
@@ -370,7 +370,7 @@ pub(crate) fn close_period(db: Db<'_>, tenant: &TenantId, period: &str, actor: &
             "INSERT INTO period_closes (tenant_id, period, closed_at, closed_by, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
             p![tenant.as_str(), period, closure.closed_at, actor, reason],
         )?;
-        restate::record_event(db, tenant, "period_closed", &period, None, actor, reason)?;
+        periods::record_event(db, tenant, "period_closed", &period, None, actor, reason)?;
         Ok(closure)
     })
 }
@@ -383,7 +383,7 @@ pub(crate) fn reopen_period(db: Db<'_>, tenant: &TenantId, period: &str, actor: 
         if n == 0 {
             return Err(StoreError::Conflict(format!("billing period {period} is not closed")));
         }
-        restate::record_event(db, tenant, "period_reopened", &period, None, actor, reason)
+        periods::record_event(db, tenant, "period_reopened", &period, None, actor, reason)
     })
 }
 
@@ -464,7 +464,7 @@ pub(crate) fn freshness(db: Db<'_>, tenant: &TenantId, now: DateTime<Utc>, polic
                 None => day_max,
             };
             complete = complete.max(Some(through));
-            let is_final = r.get::<Option<i64>>(3)?.is_some() || closures.contains_key(&restate::month(start));
+            let is_final = r.get::<Option<i64>>(3)?.is_some() || closures.contains_key(&periods::month(start));
             if is_final {
                 let last = end.pred_opt().unwrap_or(end).min(day_max);
                 final_period_through = final_period_through.max(Some(last));

@@ -14,7 +14,7 @@ use crate::{NewRun, RunSummary};
 use super::runs::{run_from_row, RUN_COLUMNS};
 use super::series::{Aggregates, DateSpan, RunSeries};
 use super::tenants::ensure_tenant;
-use super::{restate, scope, totals};
+use super::{periods, restate, scope, totals};
 
 /// Writes the series of a run into `cost_series`: a series the stream had before keeps its
 /// number (so a record keeps its identity across restatements) and a new one gets the next
@@ -168,8 +168,8 @@ pub(crate) fn write_delivery(
     let mut series = write_series(db, tenant, &run.stream, stream_id, records, of_record, &mut span)?;
     let series_ms = started.elapsed().as_millis();
     let periods: BTreeSet<NaiveDate> = series.period.iter().copied().collect();
-    let forced_into = restate::check_closes(db, tenant, &periods, run.forced.as_ref())?;
-    let prior = restate::prior_periods(db, tenant, stream_id, &periods)?;
+    let forced_into = periods::check_closes(db, tenant, &periods, run.forced.as_ref())?;
+    let prior = periods::prior_periods(db, tenant, stream_id, &periods)?;
     ensure_partitions(db, records)?;
     let now = Utc::now().to_rfc3339();
     let files = serde_json::to_string(&run.files).unwrap_or_else(|_| "[]".into());
@@ -199,7 +199,7 @@ pub(crate) fn write_delivery(
     )?;
     if let Some(f) = &run.forced {
         for period in &forced_into {
-            restate::record_event(db, tenant, "forced_delivery", period, Some(run_id), &f.actor, &f.reason)?;
+            periods::record_event(db, tenant, "forced_delivery", period, Some(run_id), &f.actor, &f.reason)?;
         }
     }
     let delivery = restate::Delivery {

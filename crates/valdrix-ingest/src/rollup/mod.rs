@@ -5,137 +5,29 @@
 //! plus its exact sums. A line that joins an existing record costs a few hash lookups and no
 //! allocation; full [`CostRecord`]s are built only when the store reads them, one at a time.
 
-use chrono::{Datelike, NaiveDate};
-use hashbrown::HashTable;
+use chrono::NaiveDate;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 
-use valdrix_core::{ChargeCategory, CostLine, CostRecord, Grain, RecordSource, Tags, Totals};
+use valdrix_core::{CostLine, CostRecord, Grain, RecordSource, Tags, Totals};
 
 use crate::error::FieldError;
 use crate::spill::{Merged, Run, SpilledEntry};
 use crate::validate::Plausible;
 
+mod day;
+mod intern;
+
+pub(crate) use day::{category_slot, day_number, from_day_number, series_of};
+use day::{DayTables, CATEGORIES, DAY_SLOT};
+pub(crate) use intern::{Attrs, Interner, Key, ATTRS, NONE};
+
 /// Largest tag key accepted, in bytes (AWS allows 128 characters, Azure 512).
 pub const MAX_TAG_KEY_BYTES: usize = 512;
 /// Largest tag value accepted, in bytes (AWS allows 256 characters, Azure 256, GCP 63).
 pub const MAX_TAG_VALUE_BYTES: usize = 4096;
-
-/// The id of an absent text.
-pub(crate) const NONE: u32 = u32::MAX;
-
-/// Descriptive columns kept from the first line of each record, in this order.
-pub(crate) const ATTRS: [&str; 21] = [
-    "BillingPeriodEnd",
-    "BillingAccountName",
-    "SubAccountName",
-    "ServiceCategory",
-    "RegionName",
-    "AvailabilityZone",
-    "ResourceName",
-    "ResourceType",
-    "SkuId",
-    "SkuPriceId",
-    "ChargeFrequency",
-    "ChargeDescription",
-    "CommitmentDiscountName",
-    "CommitmentDiscountType",
-    "CommitmentDiscountCategory",
-    "ConsumedUnit",
-    "PricingUnit",
-    "InvoiceId",
-    "PublisherName",
-    "InvoiceIssuerName",
-    "PricingCurrency",
-];
-
-/// Grain fields as interned ids: provider, account, sub-account, charge day, billing period,
-/// service, region, resource, usage type, charge category and class, pricing category,
-/// commitment id and status, tags, currency.
-pub(crate) type Key = [u32; 15];
-
-/// Descriptive columns of a record as interned ids, in [`ATTRS`] order.
-pub(crate) type Attrs = [u32; ATTRS.len()];
-
-/// Interned text: each distinct string is stored once.
-#[derive(Default)]
-pub(crate) struct Interner {
-    ids: FxHashMap<Box<str>, u32>,
-    strings: Vec<Box<str>>,
-    /// While a batch is open: text borrowed from the batch's buffers, by address and length. The
-    /// same dictionary value is the same bytes at the same address for the whole batch, so this
-    /// skips hashing and comparing the text; cleared when the batch ends, before buffers go.
-    by_address: FxHashMap<(usize, usize), u32>,
-    batch_open: bool,
-    /// What was wrong with the first new text that a bill cannot hold (a control character, an
-    /// oversized field): every text of every reader is interned here, each distinct one once,
-    /// so this is where it is checked. The line's reader takes it and names the column.
-    bad: Option<String>,
-}
-
-impl Interner {
-    // The Cow itself matters here: only borrowed text has a stable address for the batch.
-    #[allow(clippy::ptr_arg)]
-    fn cow(&mut self, s: &Cow<'_, str>) -> u32 {
-        match s {
-            Cow::Borrowed(b) if self.batch_open => {
-                let addr = (b.as_ptr() as usize, b.len());
-                if let Some(&i) = self.by_address.get(&addr) {
-                    return i;
-                }
-                let i = self.id(b);
-                self.by_address.insert(addr, i);
-                i
-            }
-            _ => self.id(s),
-        }
-    }
-
-    fn cow_opt(&mut self, s: &Option<Cow<'_, str>>) -> u32 {
-        s.as_ref().map_or(NONE, |s| self.cow(s))
-    }
-
-    /// The id of `s`, interning it when new (and checking it: see [`Interner::take_bad`]).
-    pub(crate) fn id(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        if self.bad.is_none() {
-            if let Err(e) = crate::validate::check_text("", s) {
-                self.bad = Some(e.message);
-            }
-        }
-        self.insert(s)
-    }
-
-    /// What was wrong with a text interned since the last call, if anything.
-    pub(crate) fn take_bad(&mut self) -> Option<String> {
-        self.bad.take()
-    }
-
-    /// Interns `s` unchecked (the canonical tag text, whose separators are control characters).
-    fn insert(&mut self, s: &str) -> u32 {
-        if let Some(&i) = self.ids.get(s) {
-            return i;
-        }
-        let i = self.strings.len() as u32;
-        self.strings.push(s.into());
-        self.ids.insert(s.into(), i);
-        i
-    }
-
-    /// The id of `s`, or [`NONE`].
-    pub(crate) fn opt(&mut self, s: Option<&str>) -> u32 {
-        s.map_or(NONE, |s| self.id(s))
-    }
-
-    /// The text of id `i`; `None` for [`NONE`].
-    pub(crate) fn get(&self, i: u32) -> Option<&str> {
-        (i != NONE).then(|| &*self.strings[i as usize])
-    }
-}
 
 /// Accumulates cost lines into daily records.
 pub struct Rollup {
@@ -279,81 +171,6 @@ fn canonical_tags(tags: &mut Vec<(Cow<'_, str>, Cow<'_, str>)>) -> Result<(), Fi
         tags.reverse();
     }
     Ok(())
-}
-
-const CATEGORIES: [ChargeCategory; 5] = [
-    ChargeCategory::Usage,
-    ChargeCategory::Purchase,
-    ChargeCategory::Tax,
-    ChargeCategory::Credit,
-    ChargeCategory::Adjustment,
-];
-
-/// The day number a key stores for a date.
-pub(crate) fn day_number(d: NaiveDate) -> u32 {
-    d.num_days_from_ce() as u32
-}
-
-/// The date of a key's day number.
-pub(crate) fn from_day_number(n: u32) -> NaiveDate {
-    NaiveDate::from_num_days_from_ce_opt(n as i32).unwrap_or_default()
-}
-
-/// The key of a record's series: its key with the day cleared (ids compare as the texts do).
-pub(crate) fn series_of(key: &Key) -> Key {
-    let mut k = *key;
-    k[DAY_SLOT] = 0;
-    k
-}
-
-/// Key equality written out so that it compiles to a few vector compares rather than a call.
-#[inline]
-fn same_key(a: &Key, b: &Key) -> bool {
-    a.iter().zip(b).fold(true, |same, (x, y)| same & (x == y))
-}
-
-/// Record positions with their key's hash, one table per charge day.
-///
-/// Lines come roughly in day order, so the records being added to at any time are those of a few
-/// days: one table per day keeps the slots probed in cache (a day of a large account is some
-/// tens of thousands of records), where one table for a month of records is tens of megabytes
-/// probed at random. Growing a table reads no key: the hash is kept beside the position.
-#[derive(Default)]
-struct DayTables {
-    days: FxHashMap<u32, HashTable<(u64, u32)>>,
-}
-
-impl DayTables {
-    /// The position of the record with `key` (whose hash is `hash`) among `entries`.
-    fn find(&self, key: &Key, hash: u64, entries: &[Entry]) -> Option<u32> {
-        let table = self.days.get(&key[DAY_SLOT])?;
-        table.find(hash, |&(h, i)| h == hash && same_key(&entries[i as usize].key, key)).map(|&(_, i)| i)
-    }
-
-    /// Records that position `i` holds `key`, which is not in the table yet.
-    fn insert(&mut self, key: &Key, hash: u64, i: u32) {
-        self.days.entry(key[DAY_SLOT]).or_default().insert_unique(hash, (hash, i), |&(h, _)| h);
-    }
-
-    fn clear(&mut self) {
-        self.days.clear();
-    }
-
-    fn shrink_to_fit(&mut self) {
-        self.days.shrink_to_fit();
-        for t in self.days.values_mut() {
-            t.shrink_to_fit(|&(h, _)| h);
-        }
-    }
-}
-
-/// The key slot of the charge day.
-const DAY_SLOT: usize = 3;
-
-/// The key slot of a charge category and its correction flag.
-pub(crate) fn category_slot(category: ChargeCategory, correction: bool) -> u32 {
-    let c = CATEGORIES.iter().position(|c| *c == category).unwrap_or(0) as u32;
-    c << 1 | correction as u32
 }
 
 impl Default for Rollup {
@@ -944,126 +761,4 @@ pub fn totals_by_currency(records: &[CostRecord]) -> BTreeMap<String, Totals> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::NaiveDate;
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
-
-    fn line(cost: &str, tags: &[(&'static str, &'static str)]) -> CostLine<'static> {
-        let mut l = CostLine::new(
-            Cow::Borrowed("AWS"),
-            Cow::Borrowed("123"),
-            NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
-            Cow::Borrowed("USD"),
-        );
-        l.service_name = Cow::Borrowed("EC2");
-        l.billed_cost = Decimal::from_str(cost).unwrap();
-        l.tags = tags.iter().map(|(k, v)| (Cow::Borrowed(*k), Cow::Borrowed(*v))).collect();
-        l
-    }
-
-    #[test]
-    fn same_grain_sums_exactly_and_tag_order_does_not_matter() {
-        let mut r = Rollup::new();
-        r.add(line("0.1", &[("a", "1"), ("b", "2")])).unwrap();
-        r.add(line("0.2", &[("b", "2"), ("a", "1")])).unwrap();
-        r.add(line("0.3", &[("a", "other")])).unwrap();
-        let recs = r.finish().unwrap();
-        assert_eq!(recs.len(), 2);
-        assert_eq!(recs[0].totals.billed_cost.to_string(), "0.3");
-        assert_eq!(recs[0].totals.line_count, 2);
-    }
-
-    #[test]
-    fn series_are_grains_without_their_day() {
-        let mut r = Rollup::new();
-        let day =
-            |l: CostLine<'static>, d: u32| CostLine { charge_date: NaiveDate::from_ymd_opt(2024, 1, d).unwrap(), ..l };
-        r.add(day(line("1", &[("team", "web")]), 2)).unwrap();
-        r.add(day(line("2", &[]), 2)).unwrap();
-        r.add(day(line("4", &[("team", "web")]), 3)).unwrap();
-        r.add(day(line("8", &[]), 4)).unwrap();
-        assert_eq!(r.series_numbers(), [0, 1, 0, 1]);
-        let plain: Vec<CostRecord> = (0..r.len()).map(|i| r.record(i)).collect();
-        assert_eq!(plain.series_numbers(), r.series_numbers());
-        assert_eq!(r.totals(2).billed_cost.to_string(), "4");
-        assert_eq!(
-            plain[0].grain.series_key("t", "s"),
-            plain[2].grain.series_key("t", "s"),
-            "the day is not part of a series key"
-        );
-        assert_ne!(plain[0].grain.series_key("t", "s"), plain[1].grain.series_key("t", "s"));
-        assert_ne!(plain[0].grain.series_key("t", "s"), plain[0].grain.series_key("t", "other stream"));
-        assert_eq!(r.record(0).grain.tags.get("team"), Some("web"));
-        assert_eq!(r.totals_by_currency()["USD"].billed_cost.to_string(), "15");
-    }
-
-    #[test]
-    fn spilled_rollups_equal_one_in_memory() {
-        // Three teams over three days, each record seen several times with a different SKU: a
-        // record keeps the SKU of its first line, spilled or not.
-        let lines: Vec<CostLine<'static>> = (0..36u32)
-            .map(|n| {
-                let team = ["a", "b", "c"][(n % 3) as usize];
-                let mut l = line(["0.1", "0.25", "3", "-0.05"][(n % 4) as usize], &[("team", team)]);
-                l.charge_date = NaiveDate::from_ymd_opt(2024, 1, 1 + (n / 4) % 3).unwrap();
-                l.sku_id = Some(Cow::Owned(format!("SKU-{n}")));
-                l
-            })
-            .collect();
-        let sorted = |mut v: Vec<CostRecord>| {
-            v.sort_by(|a, b| a.grain.cmp(&b.grain));
-            v
-        };
-        let mut one = Rollup::new();
-        let mut spilled = Rollup::with_budget(2);
-        for l in &lines {
-            one.add(l.clone()).unwrap();
-            spilled.add(l.clone()).unwrap();
-        }
-        assert!(spilled.spilled());
-        let expected = sorted(one.finish().unwrap());
-        assert_eq!(expected.len(), 9);
-        let got = spilled.finish().unwrap();
-        assert!(got.windows(2).all(|w| w[0].grain.charge_date <= w[1].grain.charge_date), "in day order");
-        assert_eq!(sorted(got), expected);
-        // Halves rolled up apart (as reader threads do), both spilling, then merged.
-        let (mut first, mut second) = (Rollup::with_budget(2), Rollup::with_budget(3));
-        for l in &lines[..17] {
-            first.add(l.clone()).unwrap();
-        }
-        for l in &lines[17..] {
-            second.add(l.clone()).unwrap();
-        }
-        first.merge(second);
-        assert_eq!(sorted(first.finish().unwrap()), expected);
-    }
-
-    #[test]
-    fn merged_rollups_equal_one_rollup_over_all_lines() {
-        let lines = [("0.1", "a"), ("0.2", "b"), ("0.3", "a"), ("0.4", "c")];
-        let mut one = Rollup::new();
-        for (c, t) in lines {
-            one.add(line(c, &[("team", t)])).unwrap();
-        }
-        let (mut first, mut second) = (Rollup::new(), Rollup::new());
-        for (c, t) in &lines[..2] {
-            first.add(line(c, &[("team", t)])).unwrap();
-        }
-        for (c, t) in &lines[2..] {
-            second.add(line(c, &[("team", t)])).unwrap();
-        }
-        first.merge(second);
-        assert_eq!(first.lines(), 4);
-        assert_eq!(first.finish().unwrap(), one.finish().unwrap());
-    }
-
-    #[test]
-    fn enormous_tag_values_are_rejected() {
-        let big: &'static str = Box::leak("x".repeat(MAX_TAG_VALUE_BYTES + 1).into_boxed_str());
-        let mut r = Rollup::new();
-        let e = r.add(line("1", &[("team", big)])).unwrap_err();
-        assert!(e.message.contains("team"), "{}", e.message);
-    }
-}
+mod tests;
