@@ -142,6 +142,7 @@ impl From<valdrix_analytics::spend::SpendError> for AppError {
         use valdrix_analytics::spend::SpendError as E;
         match e {
             E::Store(s) => AppError::Store(s),
+            E::NoSpend => AppError::NotFound(e.to_string()),
             other => AppError::Invalid(other.to_string()),
         }
     }

@@ -13,39 +13,19 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use valdrix_analytics::allocation::stored::{self, LoadedRules, RuleSource, StoredError};
-use valdrix_analytics::allocation::{self as alloc, Allocation, Dim, Record, Totals, UNALLOCATED};
+use valdrix_analytics::allocation::stored;
+use valdrix_analytics::allocation::{self as alloc, Dim, Totals, UNALLOCATED};
+use valdrix_app::allocate::{LoadedRules, RuleSource};
+use valdrix_app::AppError;
 use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
-use valdrix_store::{CostQuery, Store, StoreError};
+use valdrix_store::{CostQuery, Store};
 
-use super::{json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::{apart, json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 /// Record ids an explanation lists per contribution at most (the count is always given).
 pub const RECORD_IDS: usize = 100;
-
-/// What went wrong, as the caller sees it: the store's own failures stay the store's.
-fn api_error(e: StoredError) -> ApiError {
-    match e {
-        StoredError::Store(e) => e.into(),
-        StoredError::NoRules(_) | StoredError::NoVersion(..) => ApiError::not_found(e.to_string()),
-        StoredError::Rules(_) | StoredError::Invalid(..) => {
-            tracing::error!(error = %e, "a stored rule set does not read");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the stored rule set does not read")
-        }
-        StoredError::Io(..) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "rules cannot be read"),
-    }
-}
-
-/// Keeps the store's failures for [`crate::StorePool::run`] and hands back the rest.
-fn apart<T>(r: Result<T, StoredError>) -> Result<Result<T, ApiError>, StoreError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(StoredError::Store(e)) => Err(e),
-        Err(e) => Ok(Err(api_error(e))),
-    }
-}
 
 /// A range and how to allocate it, from a query string.
 #[derive(Debug, Clone)]
@@ -113,26 +93,13 @@ pub(crate) fn range(pairs: &mut Vec<(String, String)>) -> Result<Range, ApiError
     Ok(Range { from, to, version, redistribute })
 }
 
-/// A run of the allocation: the rules, the records and what they made.
-pub(crate) struct Run {
-    /// The rules used.
-    pub rules: LoadedRules,
-    /// The records of the range.
-    pub records: Vec<Record>,
-    /// What they made.
-    pub allocation: Allocation,
-}
+/// An allocation and what it was made of.
+pub(crate) type Run = valdrix_app::allocate::Allocated;
 
-/// Allocates the range by the tenant's stored rules (or `candidate`, for simulations).
-pub(crate) fn run_in(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Run, StoredError> {
-    let rules = stored::load_rules(s, tenant, &RuleSource::Stored(r.version))?;
-    let records = records_of(s, tenant, r)?;
-    let allocation = stored::run(&records, &rules, r.redistribute)?;
-    Ok(Run { rules, records, allocation })
-}
-
-fn records_of(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Vec<Record>, StoreError> {
-    stored::read_records(s, tenant, &CostQuery { from: Some(r.from), to: Some(r.to), ..Default::default() })
+/// Allocates the range by the tenant's stored rules.
+pub(crate) fn run_in(s: &dyn Store, tenant: &TenantId, r: &Range) -> Result<Run, AppError> {
+    let q = CostQuery { from: Some(r.from), to: Some(r.to), ..Default::default() };
+    valdrix_app::allocate::allocate(s, tenant, &q, &RuleSource::Stored(r.version), r.redistribute)
 }
 
 /// Runs the allocation of a range on a store thread.
@@ -756,11 +723,11 @@ pub async fn simulate(
     let (now, then) = state
         .stores
         .run(move |s| {
-            apart((|| {
+            apart((|| -> Result<_, AppError> {
                 let now = run_in(s, &tenant, &range2)?;
                 let label = "candidate".to_string();
                 let candidate = LoadedRules { rules: candidate, label, version: None };
-                let then = stored::run(&now.records, &candidate, range2.redistribute)?;
+                let then = valdrix_app::allocate::run(&now.records, &candidate, range2.redistribute)?;
                 Ok((now, then))
             })())
         })

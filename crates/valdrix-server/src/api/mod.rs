@@ -18,8 +18,10 @@ use valdrix_store::{CostQuery, Dimension, Filter, Metric};
 use crate::{metrics, ApiError, Caller, StorePool};
 
 pub mod allocation;
+pub mod anomalies;
 pub mod forecast;
 pub mod ingest;
+pub mod monitors;
 pub mod reconcile;
 mod refusals;
 pub mod trust;
@@ -249,8 +251,8 @@ pub struct CreatedKey {
         zombies::plan, zombies::approve, zombies::cancel,
         allocation::rules, allocation::save_rules, allocation::history, allocation::allocation, allocation::months,
         allocation::explain, allocation::unallocated, allocation::simulate,
-        forecast::forecast, forecast::tracked, forecast::anomalies, forecast::marks, forecast::mark, forecast::unmark,
-        forecast::monitors, forecast::save_monitor, forecast::delete_monitor, forecast::report_anomalies),
+        forecast::forecast, forecast::tracked, anomalies::anomalies, anomalies::marks, anomalies::mark, anomalies::unmark,
+        monitors::monitors, monitors::save_monitor, monitors::delete_monitor, monitors::report_anomalies),
     components(schemas(MetricName, RoleName, FilterText, Problem)),
     modifiers(&BearerAuth),
     tags((name = "costs", description = "Cost answers and the FOCUS export"),
@@ -355,6 +357,19 @@ pub(crate) fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonR
             if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE { e.status() } else { StatusCode::BAD_REQUEST };
         ApiError::new(status, e.body_text())
     })
+}
+
+/// Splits a use case's result for [`crate::StorePool::run`]: the store's own failures stay the
+/// store's (the pool answers them, a timeout as 503), the rest become the caller's answer by whose
+/// doing they are ([`valdrix_app::Fault`]).
+pub(crate) fn apart<T, E: Into<valdrix_app::AppError>>(
+    r: Result<T, E>,
+) -> Result<Result<T, ApiError>, valdrix_store::StoreError> {
+    match r.map_err(Into::into) {
+        Ok(v) => Ok(Ok(v)),
+        Err(valdrix_app::AppError::Store(s)) => Err(s),
+        Err(e) => Ok(Err(e.into())),
+    }
 }
 
 /// `key=value` pairs of a query string, in order (repeated keys kept).

@@ -18,7 +18,8 @@ use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
 use valdrix_store::keys::Role;
 
 use super::{layout, money, page, session, Session};
-use crate::api::forecast::{anomaly_query, apart, change_mark, MarkChange, MarkIn};
+use crate::api::anomalies::{anomaly_query, change_mark, MarkChange, MarkIn};
+use crate::api::apart;
 use crate::{ApiError, AppState};
 
 const TITLE: &str = "Anomalies";

@@ -197,9 +197,9 @@ fn notes(allocation: &Allocation) {
 
 fn run(cli: &Global, tenant: &TenantId, a: &RunArgs) -> Result<()> {
     let store = open_store(cli)?;
-    let rules = alloc::load_rules(store.as_ref(), tenant, &a.rules.source())?;
-    let records = alloc::read_records(store.as_ref(), tenant, &a.range.query()?)?;
-    let allocation = alloc::run(&records, &rules, a.redistribute)?;
+    let query = a.range.query()?;
+    let alloc::Allocated { rules, records, allocation } =
+        alloc::allocate(store.as_ref(), tenant, &query, &a.rules.source(), a.redistribute)?;
     let mut out = std::io::stdout().lock();
     let people = a.format == OutputFormat::Table;
     if people {
@@ -254,9 +254,9 @@ fn simulate(cli: &Global, tenant: &TenantId, s: &SimulateArgs) -> Result<()> {
 
 fn chargeback(cli: &Global, tenant: &TenantId, e: &ExportArgs) -> Result<()> {
     let store = open_store(cli)?;
-    let rules = alloc::load_rules(store.as_ref(), tenant, &e.rules.source())?;
-    let records = alloc::read_records(store.as_ref(), tenant, &e.range.query()?)?;
-    let allocation = alloc::run(&records, &rules, e.redistribute)?;
+    let query = e.range.query()?;
+    let alloc::Allocated { rules, allocation, .. } =
+        alloc::allocate(store.as_ref(), tenant, &query, &e.rules.source(), e.redistribute)?;
     let grid = grids::chargeback_grid(&allocation, &rules.label);
     write_out(e.out.as_ref(), |w| grid.write(OutputFormat::Csv, w))?;
     notes(&allocation);
