@@ -9,10 +9,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use valdrix_app::zombies::remediate::{approve_plan, cancel_plan, plan_remediation, Approval, PlanSelection};
 use valdrix_store::keys::Role;
-use valdrix_store::zombies::{
-    approve_plan, cancel_plan, plan_remediation, Approval, PlanSelection, ZombieFilter, ZombieKey, ZombieStatus,
-};
+use valdrix_store::zombies::{ZombieFilter, ZombieKey, ZombieStatus};
 
 use super::{json_body, no_more, page_limit, query_pairs, take, Conflict, Forbidden, NotFound, NotJson, Refusals};
 use crate::{ApiError, AppState, Caller};

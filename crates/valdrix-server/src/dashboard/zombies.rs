@@ -11,10 +11,9 @@ use maud::html;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use valdrix_app::zombies::remediate::{approve_plan, Approval};
 use valdrix_store::keys::Role;
-use valdrix_store::zombies::{
-    approve_plan, Approval, PlanState, RemediationPlan, StoredZombie, ZombieFilter, ZombieStatus,
-};
+use valdrix_store::zombies::{PlanState, RemediationPlan, StoredZombie, ZombieFilter, ZombieStatus};
 
 use super::{layout, money, page, session, Session};
 use crate::{ApiError, AppState};

@@ -150,7 +150,7 @@ pub(crate) fn run(cli: &Global, tenant: &TenantId, what: &RemediateCommand, out:
             Ok(())
         }
         RemediateCommand::Cancel { plan, reason, actor: a } => {
-            valdrix_store::zombies::cancel_plan(store.as_mut(), tenant, *plan, &who(a), reason)?;
+            remediate::cancel_plan(store.as_mut(), tenant, *plan, &who(a), reason)?;
             writeln!(out, "plan {plan} cancelled")?;
             Ok(())
         }
