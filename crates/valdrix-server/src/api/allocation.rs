@@ -21,7 +21,7 @@ use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 use valdrix_store::{CostQuery, Store};
 
-use super::{apart, json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::{apart, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 /// Record ids an explanation lists per contribution at most (the count is always given).
@@ -198,10 +198,10 @@ pub struct SavedOut {
 pub async fn save_rules(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<RuleSetIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<RuleSetIn>,
 ) -> Result<Json<SavedOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     if body.note.contains('\0') || body.note.chars().count() > 500 {
         return Err(ApiError::bad_request("note: at most 500 characters, no NUL"));
     }
@@ -704,9 +704,9 @@ pub struct SimulateOut {
 pub async fn simulate(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<SimulateIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<SimulateIn>,
 ) -> Result<Json<SimulateOut>, ApiError> {
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     let text = serde_json::to_string(&body.candidate).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let candidate = alloc::parse("candidate", &text).map_err(|e| unusable(e.to_string()))?;
     let mut pairs: Vec<(String, String)> = [("month", &body.month), ("from", &body.from), ("to", &body.to)]

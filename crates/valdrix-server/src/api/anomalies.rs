@@ -14,7 +14,7 @@ use valdrix_analytics::spend::{self, CheckOptions, SpendQuery};
 use valdrix_store::forecasts::AnomalyFeedback;
 use valdrix_store::keys::Role;
 
-use super::{apart, json_body, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::{apart, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 use super::forecast::{bad, spend_query};
@@ -308,10 +308,10 @@ pub(crate) async fn change_mark(
 pub async fn mark(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<MarkIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<MarkIn>,
 ) -> Result<Json<MarksOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    let m = json_body(body)?;
+    let m = body.into_inner()?;
     let actor = format!("key:{}", caller.key_id);
     Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::Make).await?))
 }
@@ -323,10 +323,10 @@ pub async fn mark(
 pub async fn unmark(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<MarkIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<MarkIn>,
 ) -> Result<Json<MarksOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    let m = json_body(body)?;
+    let m = body.into_inner()?;
     let actor = format!("key:{}", caller.key_id);
     Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::TakeBack).await?))
 }

@@ -18,7 +18,7 @@ use valdrix_store::keys::Role;
 use valdrix_store::scope::OverlapPolicy;
 use valdrix_store::RunSummary;
 
-use super::{cost_query, json_body, query_pairs, take, Conflict, Forbidden, NotJson, Refusals, TooLarge, Unreadable};
+use super::{cost_query, query_pairs, take, Conflict, Forbidden, NotJson, Refusals, TooLarge, Unreadable};
 use crate::{ApiError, AppState, Caller};
 use valdrix_app::ingest::request::{IngestInput, IngestOutcome, IngestRequest};
 
@@ -246,10 +246,10 @@ pub async fn upload(
 pub async fn from_url(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<UrlIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<UrlIn>,
 ) -> Result<Json<IngestOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     let url = body.url.trim().to_string();
     let scheme_ok = ["s3://", "gs://", "az://", "azure://"].iter().any(|p| url.starts_with(p));
     let bucket_ok = url.split_once("://").is_some_and(|(_, rest)| !rest.split('/').next().unwrap_or("").is_empty());

@@ -350,8 +350,29 @@ pub(crate) fn no_more(pairs: &[(String, String)]) -> Result<(), ApiError> {
     }
 }
 
+/// A JSON request body, through the one extractor every handler takes: a body that is not JSON
+/// of the right shape is a 400 problem naming what is wrong (415 without the JSON content type).
+/// The refusal is handed over when the handler asks for the body, after it has checked the
+/// caller's role, so a caller without the role learns that first.
+pub struct JsonBody<T>(Result<T, ApiError>);
+
+impl<T> JsonBody<T> {
+    /// The body, or the refusal of it.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(JsonBody(json_body(Json::<T>::from_request(req, state).await)))
+    }
+}
+
 /// A JSON body, or a 400/415 that says what is wrong with it.
-pub(crate) fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+fn json_body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b).map_err(|e| {
         let status =
             if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE { e.status() } else { StatusCode::BAD_REQUEST };
@@ -514,10 +535,10 @@ pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Resul
 pub async fn create_key(
     caller: Caller,
     State(stores): State<StorePool>,
-    body: Result<Json<NewKeyIn>, axum::extract::rejection::JsonRejection>,
+    body: JsonBody<NewKeyIn>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
     caller.require(Role::Admin)?;
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::bad_request("name: 1 to 200 characters"));

@@ -12,7 +12,7 @@ use valdrix_store::forecasts::{AnomalyMonitor, AnomalyReport};
 use valdrix_store::keys::Role;
 
 use super::anomalies::check_series;
-use super::{json_body, no_more, query_pairs, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::{no_more, query_pairs, Forbidden, NotFound, NotJson, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 /// An anomaly monitor's settings (the parameters of `GET /api/v1/anomalies`); what is left out
@@ -126,10 +126,10 @@ pub async fn save_monitor(
     caller: Caller,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<MonitorIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<MonitorIn>,
 ) -> Result<(StatusCode, Json<MonitorOut>), ApiError> {
     caller.require(Role::Analyst)?;
-    let m = json_body(body)?;
+    let m = body.into_inner()?;
     // What is left out takes the defaults, as on `GET /api/v1/anomalies`.
     let defaults = monitor::with_defaults(&name, &format!("key:{}", caller.key_id));
     let monitor = AnomalyMonitor {
@@ -225,10 +225,10 @@ pub async fn report_anomalies(
     caller: Caller,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Result<Json<ReportedIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<ReportedIn>,
 ) -> Result<Json<ReportedOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     if body.anomalies.len() > 1000 {
         return Err(ApiError::bad_request("at most 1,000 anomalies"));
     }

@@ -11,8 +11,8 @@ use valdrix_store::keys::Role;
 use valdrix_store::{AuditEntry, PeriodInfo, RecordCursor, RecordRow, RestatementAlert};
 
 use super::{
-    cost_query, json_body, no_more, page, page_limit, query_pairs, take, Conflict, Forbidden, MetricName, NotFound,
-    NotJson, Refusals,
+    cost_query, no_more, page, page_limit, query_pairs, take, Conflict, Forbidden, MetricName, NotFound, NotJson,
+    Refusals,
 };
 use crate::{ApiError, AppState, Caller};
 
@@ -423,11 +423,11 @@ pub async fn close_period(
     caller: Caller,
     State(state): State<AppState>,
     Path(period): Path<String>,
-    body: Result<Json<ReasonIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<ReasonIn>,
 ) -> Result<Json<ClosureOut>, ApiError> {
     caller.require(Role::Analyst)?;
     let period = period_arg(&period)?;
-    let why = reason(json_body(body)?)?;
+    let why = reason(body.into_inner()?)?;
     let tenant = caller.tenant.clone();
     let actor = format!("key:{}", caller.key_id);
     let c = state.stores.run(move |s| s.close_period(&tenant, &period, &actor, &why)).await?;
@@ -443,11 +443,11 @@ pub async fn reopen_period(
     caller: Caller,
     State(state): State<AppState>,
     Path(period): Path<String>,
-    body: Result<Json<ReasonIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<ReasonIn>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Analyst)?;
     let period = period_arg(&period)?;
-    let why = reason(json_body(body)?)?;
+    let why = reason(body.into_inner()?)?;
     let tenant = caller.tenant.clone();
     let actor = format!("key:{}", caller.key_id);
     state.stores.run(move |s| s.reopen_period(&tenant, &period, &actor, &why)).await?;

@@ -13,7 +13,7 @@ use valdrix_app::zombies::remediate::{approve_plan, cancel_plan, plan_remediatio
 use valdrix_store::keys::Role;
 use valdrix_store::zombies::{ZombieFilter, ZombieKey, ZombieStatus};
 
-use super::{json_body, no_more, page_limit, query_pairs, take, Conflict, Forbidden, NotFound, NotJson, Refusals};
+use super::{no_more, page_limit, query_pairs, take, Conflict, Forbidden, NotFound, NotJson, Refusals};
 use crate::{ApiError, AppState, Caller};
 
 /// Parameters of `GET /api/v1/zombies`.
@@ -225,9 +225,9 @@ pub struct ZombieHistoryOut {
 pub async fn history(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<ZombieKeyIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<ZombieKeyIn>,
 ) -> Result<Json<ZombieHistoryOut>, ApiError> {
-    let key = json_body(body)?.key()?;
+    let key = body.into_inner()?.key()?;
     let tenant = caller.tenant.clone();
     let events = state.stores.run(move |s| s.zombie_history(&tenant, &key)).await?;
     if events.is_empty() {
@@ -265,10 +265,10 @@ fn reason_text(r: &str) -> Result<String, ApiError> {
 pub async fn ignore(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<IgnoreIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<IgnoreIn>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Analyst)?;
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     let why = reason_text(&body.reason)?;
     let key = body.finding.key()?;
     let (tenant, actor, ignored) = (caller.tenant.clone(), format!("key:{}", caller.key_id), body.ignored);
@@ -386,10 +386,10 @@ pub struct PlanOut {
 pub async fn create_plan(
     caller: Caller,
     State(state): State<AppState>,
-    body: Result<Json<PlanIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<PlanIn>,
 ) -> Result<(StatusCode, Json<PlanOut>), ApiError> {
     caller.require(Role::Analyst)?;
-    let body = json_body(body)?;
+    let body = body.into_inner()?;
     if body.rules.len() > 100 || body.resources.len() > 1000 {
         return Err(ApiError::bad_request("at most 100 rules and 1,000 resources"));
     }
@@ -485,11 +485,11 @@ pub async fn cancel(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<CancelIn>, axum::extract::rejection::JsonRejection>,
+    body: super::JsonBody<CancelIn>,
 ) -> Result<Json<PlanOut>, ApiError> {
     caller.require(Role::Analyst)?;
     let id = plan_id(&id)?;
-    let why = reason_text(&json_body(body)?.reason)?;
+    let why = reason_text(&body.into_inner()?.reason)?;
     let (tenant, actor) = (caller.tenant.clone(), format!("key:{}", caller.key_id));
     let out = state
         .stores
