@@ -90,3 +90,23 @@ a,2026-10-01T00:00:00Z/2026-10-02T00:00:00Z,1,1,Usage,2026-10-01T00:00:00Z,2026-
     let (_, _, runs) = send(&app, key, "GET", "/api/v1/runs", "").await;
     assert!(runs.contains("\"runs\":[]") || runs.contains("\"runs\": []"), "{runs}");
 }
+
+/// The document's dimension patterns are written from the parser's list: every spelling the
+/// parser takes is in them, and no placeholder is left.
+#[tokio::test]
+async fn the_document_names_every_dimension_the_parser_takes() {
+    let (app, _) = router();
+    let (status, _, doc) = send(&app, None, "GET", "/api/v1/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!doc.contains("DIMENSION("), "a pattern kept its placeholder");
+    let spelled = valdrix_store::Dimension::pattern();
+    assert!(spelled.contains("billing-period|tag:"), "{spelled}");
+    let json: serde_json::Value = serde_json::from_str(&doc).expect("JSON");
+    let params = &json["paths"]["/api/v1/costs"]["get"]["parameters"];
+    let group_by = params.as_array().expect("parameters").iter().find(|p| p["name"] == "group_by").expect("group_by");
+    let pattern = group_by["schema"]["pattern"].as_str().expect("pattern");
+    assert_eq!(pattern, format!("^({spelled}(,{spelled})*)?$"));
+    for (name, _) in valdrix_store::query::SPELLINGS {
+        assert!(pattern.contains(&format!("{name}|")), "{name} missing from {pattern}");
+    }
+}

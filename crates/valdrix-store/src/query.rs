@@ -55,24 +55,15 @@ impl Dimension {
         if let Some(k) = s.strip_prefix("tag:") {
             return (!k.is_empty()).then(|| Dimension::Tag(k.to_string()));
         }
-        Some(match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "provider" => Dimension::Provider,
-            "service" => Dimension::Service,
-            "service-category" | "category" => Dimension::ServiceCategory,
-            "account" | "billing-account" => Dimension::Account,
-            "sub-account" | "subaccount" | "project" | "subscription" => Dimension::SubAccount,
-            "region" => Dimension::Region,
-            "resource" => Dimension::Resource,
-            "charge-category" => Dimension::ChargeCategory,
-            "pricing-category" => Dimension::PricingCategory,
-            "usage-type" | "sku" => Dimension::UsageType,
-            "day" | "date" => Dimension::Day,
-            "month" => Dimension::Month,
-            "currency" => Dimension::Currency,
-            "source" => Dimension::Source,
-            "billing-period" => Dimension::BillingPeriod,
-            _ => return None,
-        })
+        let s = s.to_ascii_lowercase().replace('_', "-");
+        SPELLINGS.iter().find(|(name, _)| *name == s).map(|(_, d)| d.clone())
+    }
+
+    /// A regular expression of one dimension as [`Dimension::parse`] reads it (lower case, `-`
+    /// between words, or `tag:KEY`), for the API's document.
+    pub fn pattern() -> String {
+        let names: Vec<&str> = SPELLINGS.iter().map(|(n, _)| *n).collect();
+        format!("({}|tag:[^,=]+)", names.join("|"))
     }
 
     /// The column header for output.
@@ -135,6 +126,55 @@ impl Metric {
     }
 }
 
+/// Every spelling of a dimension but `tag:KEY`, in the order help texts list them: the one list
+/// the parser, the command line and the API's document share.
+pub const SPELLINGS: [(&str, Dimension); 22] = [
+    ("provider", Dimension::Provider),
+    ("service", Dimension::Service),
+    ("service-category", Dimension::ServiceCategory),
+    ("category", Dimension::ServiceCategory),
+    ("account", Dimension::Account),
+    ("billing-account", Dimension::Account),
+    ("sub-account", Dimension::SubAccount),
+    ("subaccount", Dimension::SubAccount),
+    ("project", Dimension::SubAccount),
+    ("subscription", Dimension::SubAccount),
+    ("region", Dimension::Region),
+    ("resource", Dimension::Resource),
+    ("charge-category", Dimension::ChargeCategory),
+    ("pricing-category", Dimension::PricingCategory),
+    ("usage-type", Dimension::UsageType),
+    ("sku", Dimension::UsageType),
+    ("day", Dimension::Day),
+    ("date", Dimension::Day),
+    ("month", Dimension::Month),
+    ("currency", Dimension::Currency),
+    ("source", Dimension::Source),
+    ("billing-period", Dimension::BillingPeriod),
+];
+
+/// Why a filter's text does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// No `=` between the dimension and the values.
+    #[error("expected DIMENSION=VALUE")]
+    NoValues,
+    /// The dimension is none of [`SPELLINGS`] nor `tag:KEY`.
+    #[error("unknown dimension {0:?}")]
+    UnknownDimension(String),
+}
+
+impl Filter {
+    /// Reads `DIMENSION=V1,V2` (values trimmed; an empty value matches records without one):
+    /// the one filter grammar of the command line's `--filter`, the API's `filter=` and the
+    /// dashboard's explorer.
+    pub fn parse(text: &str) -> Result<Filter, FilterError> {
+        let (dim, values) = text.split_once('=').ok_or(FilterError::NoValues)?;
+        let dimension = Dimension::parse(dim).ok_or_else(|| FilterError::UnknownDimension(dim.to_string()))?;
+        Ok(Filter { dimension, values: values.split(',').map(|v| v.trim().to_string()).collect() })
+    }
+}
+
 /// Keep only records whose dimension has one of these values (an empty text matches a missing
 /// value, so `tag:team=` selects untagged spend).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,4 +211,27 @@ pub struct CostRow {
     pub amount: rust_decimal::Decimal,
     /// Number of daily records summed.
     pub records: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_grammar_of_filters_and_dimensions() {
+        let f = Filter::parse("tag:team=ml, web,").unwrap();
+        assert_eq!(f.dimension, Dimension::Tag("team".into()));
+        assert_eq!(f.values, ["ml", "web", ""]);
+        assert_eq!(Filter::parse("Sub_Account=1").unwrap().dimension, Dimension::SubAccount);
+        assert_eq!(Filter::parse("service"), Err(FilterError::NoValues));
+        assert_eq!(Filter::parse("colour=red"), Err(FilterError::UnknownDimension("colour".into())));
+        // Every spelling parses, and the pattern names each.
+        for (name, d) in SPELLINGS.iter() {
+            assert_eq!(Dimension::parse(name).as_ref(), Some(d));
+            assert!(
+                Dimension::pattern().contains(&format!("|{name}|"))
+                    || Dimension::pattern().starts_with(&format!("({name}|"))
+            );
+        }
+    }
 }

@@ -88,9 +88,7 @@ pub struct CostParams {
     /// Dimensions to group by, comma-separated: provider, service, service-category, account,
     /// sub-account, region, resource, charge-category, pricing-category, usage-type, day, month,
     /// currency, source, billing-period, tag:KEY.
-    #[param(
-        pattern = r"^((provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+)(,(provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+))*)?$"
-    )]
+    #[param(pattern = r"^(DIMENSION(,DIMENSION)*)?$")]
     group_by: Option<String>,
     /// Which cost to add up (default billed).
     metric: Option<MetricName>,
@@ -106,9 +104,9 @@ pub struct CostParams {
     filter: Option<Vec<String>>,
 }
 
-/// A filter, `(provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+)ENSION=V1,V2`.
+/// A filter, `DIMENSION=V1,V2`.
 #[derive(Debug, ToSchema)]
-#[schema(value_type = String, pattern = r"^(provider|service|service-category|category|account|billing-account|sub-account|subaccount|project|subscription|region|resource|charge-category|pricing-category|usage-type|sku|day|date|month|currency|source|billing-period|tag:[^,=]+)=.*$")]
+#[schema(value_type = String, pattern = r"^DIMENSION=.*$")]
 #[allow(dead_code)]
 pub struct FilterText(String);
 
@@ -271,6 +269,15 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        // Patterns name a dimension `DIMENSION`, written out here from the parser's own list
+        // (`valdrix_store::query::SPELLINGS`), so the document cannot drift from what is parsed.
+        let spelled = Dimension::pattern();
+        if let Ok(mut doc) = serde_json::to_value(&*openapi) {
+            spell_dimensions(&mut doc, &spelled);
+            if let Ok(done) = serde_json::from_value(doc) {
+                *openapi = done;
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
@@ -282,6 +289,22 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Writes `spelled` for `DIMENSION` in every `pattern` of the document.
+fn spell_dimensions(v: &mut serde_json::Value, spelled: &str) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                match child {
+                    serde_json::Value::String(p) if k == "pattern" => *p = p.replace("DIMENSION", spelled),
+                    _ => spell_dimensions(child, spelled),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| spell_dimensions(i, spelled)),
+        _ => {}
     }
 }
 
@@ -424,13 +447,10 @@ pub(crate) fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiErr
             "from" => q.from = Some(date("from", v)?),
             "to" => q.to = Some(date("to", v)?),
             "filter" => {
-                let (d, vals) = v
-                    .split_once('=')
-                    .ok_or_else(|| ApiError::bad_request(format!("filter={v:?}: expected DIMENSION=VALUE")))?;
-                q.filters.push(Filter {
-                    dimension: dimension(d)?,
-                    values: vals.split(',').map(|s| s.trim().to_string()).collect(),
-                });
+                q.filters.push(Filter::parse(v).map_err(|e| match e {
+                    valdrix_store::query::FilterError::NoValues => ApiError::bad_request(format!("filter={v:?}: {e}")),
+                    unknown => ApiError::bad_request(unknown.to_string()),
+                })?);
             }
             other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
         }

@@ -20,6 +20,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 use valdrix_app::Config;
+use valdrix_store::query::FilterError;
 use valdrix_store::{CostQuery, Dimension, Filter, Metric, Store};
 
 /// The options every command takes.
@@ -124,7 +125,8 @@ pub(crate) fn build_query(group_by: &[String], metric: &str, q: &QueryArgs) -> R
 
 /// A `DIM=VALUE[,VALUE...]` argument of option `--{option}`.
 pub(crate) fn parse_filter(f: &str, option: &str) -> Result<Filter> {
-    let (dim, vals) = f.split_once('=').with_context(|| format!("--{option} {f:?}: expected DIMENSION=VALUE"))?;
-    let dimension = Dimension::parse(dim).with_context(|| format!("unknown dimension {dim:?} in --{option}"))?;
-    Ok(Filter { dimension, values: vals.split(',').map(|v| v.trim().to_string()).collect() })
+    Filter::parse(f).map_err(|e| match e {
+        FilterError::NoValues => anyhow::anyhow!("--{option} {f:?}: {e}"),
+        FilterError::UnknownDimension(_) => anyhow::anyhow!("{e} in --{option}"),
+    })
 }
