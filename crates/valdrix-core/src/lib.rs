@@ -8,6 +8,7 @@
 pub mod decimal;
 pub mod error;
 pub mod focus;
+pub mod money;
 pub mod reconcile;
 pub mod record;
 pub mod rng;

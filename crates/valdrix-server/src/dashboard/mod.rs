@@ -135,18 +135,7 @@ where
 
 /// `12,345.67 USD`: amounts for people (exact values stay in `data-amount` attributes).
 pub fn money(amount: Decimal, currency: &str) -> String {
-    let rounded = amount.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    let text = format!("{:.2}", rounded.abs());
-    let (int, frac) = text.split_once('.').unwrap_or((&text, "00"));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    let sign = if rounded.is_sign_negative() && !rounded.is_zero() { "-" } else { "" };
-    format!("{sign}{grouped}.{frac} {currency}")
+    format!("{} {currency}", valdrix_core::money::for_people(amount))
 }
 
 /// The page frame: header, navigation, sign-out, content.

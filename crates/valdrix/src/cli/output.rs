@@ -80,30 +80,14 @@ impl Grid {
     }
 }
 
-/// An amount: exact for programs, rounded with separators for people.
+/// An amount: exact for programs, rounded with separators for people ([`valdrix_core::money`]).
 pub fn money_text(d: rust_decimal::Decimal, people: bool) -> String {
-    if people {
-        money_for_people(d)
-    } else {
-        d.normalize().to_string()
-    }
+    valdrix_core::money::text(d, people)
 }
 
-/// Formats an amount for people: two decimals with thousands separators, keeping exactness in
-/// machine formats (those print the full decimal).
+/// An amount for people: two decimals with thousands separators.
 pub fn money_for_people(d: rust_decimal::Decimal) -> String {
-    let r = d.round_dp(2);
-    let s = format!("{r:.2}");
-    let (sign, s) = if let Some(rest) = s.strip_prefix('-') { ("-", rest) } else { ("", s.as_str()) };
-    let (int, frac) = s.split_once('.').unwrap_or((s, "00"));
-    let mut grouped = String::new();
-    for (i, ch) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{sign}{grouped}.{frac}")
+    valdrix_core::money::for_people(d)
 }
 
 #[cfg(test)]
