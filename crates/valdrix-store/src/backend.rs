@@ -64,11 +64,11 @@ impl<B: Backend> Store for B {
     }
 
     fn resolve_stream(&self, tenant: &valdrix_core::TenantId, spelling: &str) -> crate::Result<Option<String>> {
-        self.scoped(tenant, |db| crate::engine::scope::resolve(db, tenant, spelling))
+        self.scoped(tenant, |db| crate::scope::sql::resolve(db, tenant, spelling))
     }
 
     fn stream_overlaps(&self, tenant: &valdrix_core::TenantId) -> crate::Result<Vec<crate::scope::StreamOverlap>> {
-        self.scoped(tenant, |db| crate::engine::scope::overlaps(db, tenant))
+        self.scoped(tenant, |db| crate::scope::sql::overlaps(db, tenant))
     }
 
     fn runs_before(
@@ -116,11 +116,11 @@ impl<B: Backend> Store for B {
         after: Option<&crate::RecordCursor>,
         limit: usize,
     ) -> crate::Result<Vec<crate::RecordRow>> {
-        self.scoped(tenant, |db| crate::engine::trust::records(db, tenant, q, after, limit))
+        self.scoped(tenant, |db| crate::trust::sql::records(db, tenant, q, after, limit))
     }
 
     fn record_history(&self, tenant: &valdrix_core::TenantId, record_id: &str) -> crate::Result<crate::RecordHistory> {
-        self.scoped(tenant, |db| crate::engine::trust::record_history(db, tenant, record_id))
+        self.scoped(tenant, |db| crate::trust::sql::record_history(db, tenant, record_id))
     }
 
     fn run_audit(
@@ -129,11 +129,11 @@ impl<B: Backend> Store for B {
         run_id: i64,
         largest: usize,
     ) -> crate::Result<crate::RunAudit> {
-        self.scoped(tenant, |db| crate::engine::trust::run_audit(db, tenant, run_id, largest))
+        self.scoped(tenant, |db| crate::trust::sql::run_audit(db, tenant, run_id, largest))
     }
 
     fn audit_entries(&self, tenant: &valdrix_core::TenantId, run_id: i64) -> crate::Result<Vec<crate::AuditEntry>> {
-        self.scoped(tenant, |db| crate::engine::trust::audit_entries(db, tenant, run_id))
+        self.scoped(tenant, |db| crate::trust::sql::audit_entries(db, tenant, run_id))
     }
 
     fn periods(
@@ -141,7 +141,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         now: chrono::DateTime<chrono::Utc>,
     ) -> crate::Result<Vec<crate::PeriodInfo>> {
-        self.scoped(tenant, |db| crate::engine::trust::periods(db, tenant, now))
+        self.scoped(tenant, |db| crate::trust::sql::periods(db, tenant, now))
     }
 
     fn close_period(
@@ -151,7 +151,7 @@ impl<B: Backend> Store for B {
         actor: &str,
         reason: &str,
     ) -> crate::Result<crate::Closure> {
-        self.scoped(tenant, |db| crate::engine::trust::close_period(db, tenant, period, actor, reason))
+        self.scoped(tenant, |db| crate::trust::sql::close_period(db, tenant, period, actor, reason))
     }
 
     fn reopen_period(
@@ -161,11 +161,11 @@ impl<B: Backend> Store for B {
         actor: &str,
         reason: &str,
     ) -> crate::Result<()> {
-        self.scoped(tenant, |db| crate::engine::trust::reopen_period(db, tenant, period, actor, reason))
+        self.scoped(tenant, |db| crate::trust::sql::reopen_period(db, tenant, period, actor, reason))
     }
 
     fn audit_events(&self, tenant: &valdrix_core::TenantId) -> crate::Result<Vec<crate::AuditEvent>> {
-        self.scoped(tenant, |db| crate::engine::trust::audit_events(db, tenant))
+        self.scoped(tenant, |db| crate::trust::sql::audit_events(db, tenant))
     }
 
     fn alerts(
@@ -175,7 +175,7 @@ impl<B: Backend> Store for B {
         before: Option<i64>,
         limit: usize,
     ) -> crate::Result<Vec<crate::RestatementAlert>> {
-        self.scoped(tenant, |db| crate::engine::trust::alerts(db, tenant, run_id, before, limit))
+        self.scoped(tenant, |db| crate::trust::sql::alerts(db, tenant, run_id, before, limit))
     }
 
     fn freshness(
@@ -184,7 +184,7 @@ impl<B: Backend> Store for B {
         now: chrono::DateTime<chrono::Utc>,
         policy: &crate::TrustPolicy,
     ) -> crate::Result<crate::Freshness> {
-        self.scoped(tenant, |db| crate::engine::trust::freshness(db, tenant, now, policy))
+        self.scoped(tenant, |db| crate::trust::sql::freshness(db, tenant, now, policy))
     }
 
     fn create_api_key(
@@ -192,7 +192,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         key: &crate::keys::NewApiKey,
     ) -> crate::Result<crate::keys::ApiKeyInfo> {
-        self.scoped(tenant, |db| crate::engine::keys::create(db, tenant, key))
+        self.scoped(tenant, |db| crate::keys::sql::create(db, tenant, key))
     }
 
     fn api_key(
@@ -200,19 +200,19 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         key_id: &str,
     ) -> crate::Result<Option<(crate::keys::ApiKeyInfo, Vec<u8>)>> {
-        self.scoped(tenant, |db| crate::engine::keys::get(db, tenant, key_id))
+        self.scoped(tenant, |db| crate::keys::sql::get(db, tenant, key_id))
     }
 
     fn api_keys(&self, tenant: &valdrix_core::TenantId) -> crate::Result<Vec<crate::keys::ApiKeyInfo>> {
-        self.scoped(tenant, |db| crate::engine::keys::list(db, tenant))
+        self.scoped(tenant, |db| crate::keys::sql::list(db, tenant))
     }
 
     fn revoke_api_key(&mut self, tenant: &valdrix_core::TenantId, key_id: &str) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::keys::revoke(db, tenant, key_id))
+        self.scoped(tenant, |db| crate::keys::sql::revoke(db, tenant, key_id))
     }
 
     fn end_key_sessions(&mut self, tenant: &valdrix_core::TenantId, key_id: &str, at_ms: i64) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::keys::end_sessions(db, tenant, key_id, at_ms))
+        self.scoped(tenant, |db| crate::keys::sql::end_sessions(db, tenant, key_id, at_ms))
     }
 
     fn save_allocation_rules(
@@ -222,7 +222,7 @@ impl<B: Backend> Store for B {
         actor: &str,
         note: &str,
     ) -> crate::Result<crate::allocation::SavedRuleSet> {
-        self.scoped(tenant, |db| crate::engine::allocation::save(db, tenant, rules, actor, note))
+        self.scoped(tenant, |db| crate::allocation::sql::save(db, tenant, rules, actor, note))
     }
 
     fn allocation_rules(
@@ -230,14 +230,14 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         version: Option<i64>,
     ) -> crate::Result<Option<crate::allocation::RuleSetVersion>> {
-        self.scoped(tenant, |db| crate::engine::allocation::get(db, tenant, version))
+        self.scoped(tenant, |db| crate::allocation::sql::get(db, tenant, version))
     }
 
     fn allocation_rule_history(
         &self,
         tenant: &valdrix_core::TenantId,
     ) -> crate::Result<Vec<crate::allocation::RuleSetVersion>> {
-        self.scoped(tenant, |db| crate::engine::allocation::history(db, tenant))
+        self.scoped(tenant, |db| crate::allocation::sql::history(db, tenant))
     }
 
     fn save_forecasts(
@@ -245,7 +245,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         forecasts: &[crate::forecasts::NewForecast],
     ) -> crate::Result<Vec<i64>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::save(db, tenant, forecasts))
+        self.scoped(tenant, |db| crate::forecasts::sql::save(db, tenant, forecasts))
     }
 
     fn forecasts(
@@ -253,7 +253,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         limit: usize,
     ) -> crate::Result<Vec<crate::forecasts::StoredForecast>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::list(db, tenant, limit))
+        self.scoped(tenant, |db| crate::forecasts::sql::list(db, tenant, limit))
     }
 
     fn mark_anomaly_expected(
@@ -261,7 +261,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         mark: &crate::forecasts::AnomalyFeedback,
     ) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::forecasts::mark(db, tenant, mark))
+        self.scoped(tenant, |db| crate::forecasts::sql::mark(db, tenant, mark))
     }
 
     fn unmark_anomaly_expected(
@@ -271,14 +271,14 @@ impl<B: Backend> Store for B {
         first_day: &str,
         last_day: &str,
     ) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::forecasts::unmark(db, tenant, series, first_day, last_day))
+        self.scoped(tenant, |db| crate::forecasts::sql::unmark(db, tenant, series, first_day, last_day))
     }
 
     fn anomaly_feedback(
         &self,
         tenant: &valdrix_core::TenantId,
     ) -> crate::Result<Vec<crate::forecasts::AnomalyFeedback>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::feedback(db, tenant))
+        self.scoped(tenant, |db| crate::forecasts::sql::feedback(db, tenant))
     }
 
     fn save_anomaly_monitor(
@@ -286,11 +286,11 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         monitor: &crate::forecasts::AnomalyMonitor,
     ) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::forecasts::save_monitor(db, tenant, monitor))
+        self.scoped(tenant, |db| crate::forecasts::sql::save_monitor(db, tenant, monitor))
     }
 
     fn delete_anomaly_monitor(&mut self, tenant: &valdrix_core::TenantId, name: &str) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::forecasts::delete_monitor(db, tenant, name))
+        self.scoped(tenant, |db| crate::forecasts::sql::delete_monitor(db, tenant, name))
     }
 
     fn anomaly_monitor(
@@ -298,14 +298,14 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         name: &str,
     ) -> crate::Result<Option<crate::forecasts::AnomalyMonitor>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::monitor(db, tenant, name))
+        self.scoped(tenant, |db| crate::forecasts::sql::monitor(db, tenant, name))
     }
 
     fn anomaly_monitors(
         &self,
         tenant: &valdrix_core::TenantId,
     ) -> crate::Result<Vec<crate::forecasts::AnomalyMonitor>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::monitors(db, tenant))
+        self.scoped(tenant, |db| crate::forecasts::sql::monitors(db, tenant))
     }
 
     fn anomaly_reports(
@@ -313,7 +313,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         monitor: &str,
     ) -> crate::Result<Vec<crate::forecasts::AnomalyReport>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::anomaly_reports(db, tenant, monitor))
+        self.scoped(tenant, |db| crate::forecasts::sql::anomaly_reports(db, tenant, monitor))
     }
 
     fn report_anomalies(
@@ -322,7 +322,7 @@ impl<B: Backend> Store for B {
         monitor: &str,
         reports: &[crate::forecasts::AnomalyReport],
     ) -> crate::Result<Vec<bool>> {
-        self.scoped(tenant, |db| crate::engine::forecasts::report_anomalies(db, tenant, monitor, reports))
+        self.scoped(tenant, |db| crate::forecasts::sql::report_anomalies(db, tenant, monitor, reports))
     }
 
     fn final_daily_costs(
@@ -332,7 +332,7 @@ impl<B: Backend> Store for B {
         now: chrono::DateTime<chrono::Utc>,
         policy: &crate::TrustPolicy,
     ) -> crate::Result<Vec<crate::CostRow>> {
-        self.scoped(tenant, |db| crate::engine::trust::final_daily_costs(db, tenant, q, now, policy))
+        self.scoped(tenant, |db| crate::trust::sql::final_daily_costs(db, tenant, q, now, policy))
     }
 
     fn record_zombie_scan(
@@ -340,7 +340,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         scan: &crate::zombies::NewZombieScan,
     ) -> crate::Result<crate::zombies::ZombieScanSummary> {
-        self.scoped(tenant, |db| crate::engine::zombies::record_scan(db, tenant, scan))
+        self.scoped(tenant, |db| crate::zombies::sql::record_scan(db, tenant, scan))
     }
 
     fn zombie_scans(
@@ -348,7 +348,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         limit: usize,
     ) -> crate::Result<Vec<crate::zombies::ZombieScanSummary>> {
-        self.scoped(tenant, |db| crate::engine::zombies::scans(db, tenant, limit))
+        self.scoped(tenant, |db| crate::zombies::sql::scans(db, tenant, limit))
     }
 
     fn zombies(
@@ -356,7 +356,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         filter: &crate::zombies::ZombieFilter,
     ) -> crate::Result<Vec<crate::zombies::StoredZombie>> {
-        self.scoped(tenant, |db| crate::engine::zombies::list(db, tenant, filter))
+        self.scoped(tenant, |db| crate::zombies::sql::list(db, tenant, filter))
     }
 
     fn set_zombie_ignored(
@@ -367,7 +367,7 @@ impl<B: Backend> Store for B {
         actor: &str,
         reason: &str,
     ) -> crate::Result<bool> {
-        self.scoped(tenant, |db| crate::engine::zombies::set_ignored(db, tenant, key, ignored, actor, reason))
+        self.scoped(tenant, |db| crate::zombies::sql::set_ignored(db, tenant, key, ignored, actor, reason))
     }
 
     fn zombie_history(
@@ -375,7 +375,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         key: &crate::zombies::ZombieKey,
     ) -> crate::Result<Vec<crate::zombies::ZombieEvent>> {
-        self.scoped(tenant, |db| crate::engine::zombies::history(db, tenant, key))
+        self.scoped(tenant, |db| crate::zombies::sql::history(db, tenant, key))
     }
 
     fn create_remediation_plan(
@@ -386,7 +386,7 @@ impl<B: Backend> Store for B {
         actor: &str,
         steps: &[crate::zombies::RemediationStep],
     ) -> crate::Result<crate::zombies::RemediationPlan> {
-        self.scoped(tenant, |db| crate::engine::zombies::create_plan(db, tenant, cloud, account, actor, steps))
+        self.scoped(tenant, |db| crate::zombies::sql::create_plan(db, tenant, cloud, account, actor, steps))
     }
 
     fn remediation_plan(
@@ -394,7 +394,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         plan_id: i64,
     ) -> crate::Result<Option<crate::zombies::RemediationPlan>> {
-        self.scoped(tenant, |db| crate::engine::zombies::plan(db, tenant, plan_id))
+        self.scoped(tenant, |db| crate::zombies::sql::plan(db, tenant, plan_id))
     }
 
     fn remediation_plans(
@@ -402,7 +402,7 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         limit: usize,
     ) -> crate::Result<Vec<crate::zombies::RemediationPlan>> {
-        self.scoped(tenant, |db| crate::engine::zombies::plans(db, tenant, limit))
+        self.scoped(tenant, |db| crate::zombies::sql::plans(db, tenant, limit))
     }
 
     fn remediation_event(
@@ -411,7 +411,7 @@ impl<B: Backend> Store for B {
         plan_id: i64,
         event: &crate::zombies::RemediationEvent,
     ) -> crate::Result<crate::zombies::RemediationPlan> {
-        self.scoped(tenant, |db| crate::engine::zombies::plan_event(db, tenant, plan_id, event))
+        self.scoped(tenant, |db| crate::zombies::sql::plan_event(db, tenant, plan_id, event))
     }
 
     fn remediation_log(
@@ -419,6 +419,6 @@ impl<B: Backend> Store for B {
         tenant: &valdrix_core::TenantId,
         plan_id: i64,
     ) -> crate::Result<Vec<crate::zombies::RemediationLogEntry>> {
-        self.scoped(tenant, |db| crate::engine::zombies::plan_log(db, tenant, plan_id))
+        self.scoped(tenant, |db| crate::zombies::sql::plan_log(db, tenant, plan_id))
     }
 }

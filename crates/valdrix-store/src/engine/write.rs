@@ -14,7 +14,8 @@ use crate::{NewRun, RunSummary};
 use super::runs::{run_from_row, RUN_COLUMNS};
 use super::series::{Aggregates, DateSpan, RunSeries};
 use super::tenants::ensure_tenant;
-use super::{periods, restate, scope, totals};
+use super::{periods, restate, totals};
+use crate::scope::sql as scope;
 
 /// Writes the series of a run into `cost_series`: a series the stream had before keeps its
 /// number (so a record keeps its identity across restatements) and a new one gets the next

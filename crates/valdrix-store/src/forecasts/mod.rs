@@ -2,6 +2,8 @@
 //! forecast days and scores are JSON written and read by valdrix-analytics; the store holds
 //! them as made.
 
+pub(crate) mod sql;
+
 use serde::Serialize;
 
 /// A forecast to keep.

@@ -80,7 +80,7 @@ fn event(
 /// finished but were not made again are resolved. All of it or nothing.
 pub(crate) fn record_scan(db: Db<'_>, tenant: &TenantId, scan: &NewZombieScan) -> Result<ZombieScanSummary> {
     db.savepoint(|| {
-        super::tenants::ensure_tenant(db, tenant)?;
+        crate::engine::tenants::ensure_tenant(db, tenant)?;
         let now = Utc::now().to_rfc3339();
         let scan_id: i64 = db.query_row(
             "INSERT INTO zombie_scans (tenant_id, cloud, account, evaluated_at, scanned_at, actor, complete, statuses) \
@@ -382,7 +382,7 @@ pub(crate) fn create_plan(
         return Err(StoreError::InvalidQuery("a remediation plan needs at least one step".into()));
     }
     let plan_id = db.savepoint(|| {
-        super::tenants::ensure_tenant(db, tenant)?;
+        crate::engine::tenants::ensure_tenant(db, tenant)?;
         let now = Utc::now().to_rfc3339();
         let plan_id: i64 = db.query_row(
             "INSERT INTO remediation_plans (tenant_id, cloud, account, state, created_at, created_by) \

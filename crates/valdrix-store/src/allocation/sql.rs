@@ -29,7 +29,7 @@ pub(crate) fn save(db: Db<'_>, tenant: &TenantId, rules: &str, actor: &str, note
             return Ok(SavedRuleSet { version: current, created: false });
         }
     }
-    super::tenants::ensure_tenant(db, tenant)?;
+    crate::engine::tenants::ensure_tenant(db, tenant)?;
     db.execute(
         "INSERT INTO allocation_rule_sets (tenant_id, version, rules, created_at, created_by, note) \
          SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5 FROM allocation_rule_sets WHERE tenant_id = ?1",

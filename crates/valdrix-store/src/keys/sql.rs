@@ -29,7 +29,7 @@ fn key_from_row(r: &Row<'_>) -> Result<ApiKeyInfo> {
 
 /// Stores a new key (registering the tenant on first use).
 pub(crate) fn create(db: Db<'_>, tenant: &TenantId, key: &NewApiKey) -> Result<ApiKeyInfo> {
-    super::tenants::ensure_tenant(db, tenant)?;
+    crate::engine::tenants::ensure_tenant(db, tenant)?;
     db.execute(
         "INSERT INTO api_keys (tenant_id, key_id, name, role, secret_hash, created_at, created_by) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use valdrix_core::TenantId;
 
-use super::parse::{parse_date, parse_dec};
-use super::periods;
-use super::query::{where_sql, JOIN_ATTRS, JOIN_SERIES};
-use super::runs::{run_from_row, RUN_COLUMNS};
 use crate::db::{p, texts, Db, P};
+use crate::engine::parse::{parse_date, parse_dec};
+use crate::engine::periods;
+use crate::engine::query::{where_sql, JOIN_ATTRS, JOIN_SERIES};
+use crate::engine::runs::{run_from_row, RUN_COLUMNS};
 use crate::error::{Result, StoreError};
 use crate::query::{CostQuery, CostRow, Dimension, Metric};
 use crate::trust::{
@@ -295,7 +295,7 @@ pub(crate) fn periods(db: Db<'_>, tenant: &TenantId, now: DateTime<Utc>) -> Resu
     let mut totals: BTreeMap<(String, String), BTreeMap<String, (Decimal, Decimal)>> = BTreeMap::new();
     for metric in [Metric::Billed, Metric::Effective] {
         let q = CostQuery { group_by: vec![Dimension::BillingPeriod, Dimension::Source], metric, ..Default::default() };
-        for row in super::query::costs(db, tenant, &q)? {
+        for row in crate::engine::query::costs(db, tenant, &q)? {
             let key = (row.keys[0].clone().unwrap_or_default(), row.keys[1].clone().unwrap_or_default());
             let t = totals.entry(key).or_default().entry(row.currency).or_default();
             match metric {
@@ -349,7 +349,7 @@ pub(crate) fn periods(db: Db<'_>, tenant: &TenantId, now: DateTime<Utc>) -> Resu
 pub(crate) fn close_period(db: Db<'_>, tenant: &TenantId, period: &str, actor: &str, reason: &str) -> Result<Closure> {
     let period = check_period(period)?;
     db.savepoint(|| {
-        super::tenants::ensure_tenant(db, tenant)?;
+        crate::engine::tenants::ensure_tenant(db, tenant)?;
         if let Some(c) = db.query_opt(
             "SELECT closed_at, closed_by FROM period_closes WHERE tenant_id = ?1 AND period = ?2",
             p![tenant.as_str(), period],
@@ -496,5 +496,5 @@ pub(crate) fn final_daily_costs(
     if !q.group_by.contains(&Dimension::Day) {
         q.group_by.insert(0, Dimension::Day);
     }
-    super::query::costs(db, tenant, &q)
+    crate::engine::query::costs(db, tenant, &q)
 }

@@ -4,6 +4,8 @@
 //! The store does not know the zombie crate's types: a finding arrives as its key, the figures
 //! the store filters and sums on, and the whole finding as JSON.
 
+pub(crate) mod sql;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;

@@ -2,6 +2,8 @@
 //! saved it, when and why. Reading and checking the rules is valdrix-analytics' business; the
 //! store holds their canonical JSON.
 
+pub(crate) mod sql;
+
 use serde::Serialize;
 
 /// One saved version of a tenant's allocation rule set.

@@ -7,6 +7,8 @@
 //! dollars twice, so the store refuses it (see [`OverlapPolicy`]) unless the caller restates the
 //! holding stream (`--stream`) or says the two are really separate exports.
 
+pub(crate) mod sql;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

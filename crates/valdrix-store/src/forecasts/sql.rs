@@ -28,7 +28,7 @@ fn forecast_from_row(r: &Row<'_>) -> Result<StoredForecast> {
 
 /// Keeps forecasts made together, numbered in order in one statement each; their ids.
 pub(crate) fn save(db: Db<'_>, tenant: &TenantId, forecasts: &[NewForecast]) -> Result<Vec<i64>> {
-    super::tenants::ensure_tenant(db, tenant)?;
+    crate::engine::tenants::ensure_tenant(db, tenant)?;
     let now = Utc::now().to_rfc3339();
     let mut ids = Vec::with_capacity(forecasts.len());
     for f in forecasts {
@@ -55,7 +55,7 @@ pub(crate) fn list(db: Db<'_>, tenant: &TenantId, limit: usize) -> Result<Vec<St
 
 /// Marks days of a series as expected; false when the same mark exists.
 pub(crate) fn mark(db: Db<'_>, tenant: &TenantId, f: &AnomalyFeedback) -> Result<bool> {
-    super::tenants::ensure_tenant(db, tenant)?;
+    crate::engine::tenants::ensure_tenant(db, tenant)?;
     let n = db.execute(
         "INSERT INTO anomaly_feedback (tenant_id, series, first_day, last_day, created_at, created_by, note) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, series, first_day, last_day) DO NOTHING",
@@ -121,7 +121,7 @@ fn monitor_from_row(r: &Row<'_>) -> Result<AnomalyMonitor> {
 
 /// Saves a monitor under its name, replacing one of the same name; true when it is new.
 pub(crate) fn save_monitor(db: Db<'_>, tenant: &TenantId, m: &AnomalyMonitor) -> Result<bool> {
-    super::tenants::ensure_tenant(db, tenant)?;
+    crate::engine::tenants::ensure_tenant(db, tenant)?;
     let existed = monitor(db, tenant, &m.name)?.is_some();
     db.execute(
         "INSERT INTO anomaly_monitors (tenant_id, name, by_dimension, metric, top_values, min_impact, min_percent, level, direction, updated_at, updated_by) \
@@ -181,7 +181,7 @@ pub(crate) fn report_anomalies(
     monitor: &str,
     reports: &[AnomalyReport],
 ) -> Result<Vec<bool>> {
-    super::tenants::ensure_tenant(db, tenant)?;
+    crate::engine::tenants::ensure_tenant(db, tenant)?;
     let now = Utc::now().to_rfc3339();
     db.savepoint(|| {
         let mut fresh = Vec::with_capacity(reports.len());

@@ -1,6 +1,8 @@
 //! API keys as the store keeps them: a name, a role and the hash of the secret, never the
 //! secret itself. Generating keys and checking secrets is the server's business.
 
+pub(crate) mod sql;
+
 use serde::{Deserialize, Serialize};
 
 /// What a key may do.

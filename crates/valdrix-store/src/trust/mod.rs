@@ -7,6 +7,8 @@
 //! longer has is `removed`: set to zero, never deleted. So a record's current value is always its
 //! first value plus the deltas of its audit entries, and so are the totals.
 
+pub(crate) mod sql;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
