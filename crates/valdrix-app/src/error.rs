@@ -74,15 +74,6 @@ impl AppError {
         }
     }
 
-    /// The store error underneath, if the error is one.
-    pub fn store_error(&self) -> Option<&StoreError> {
-        match self {
-            AppError::Store(s) => Some(s),
-            AppError::Context { error, .. } => error.store_error(),
-            _ => None,
-        }
-    }
-
     /// The store error underneath, taken out of its context; the error itself when it is not one.
     pub fn into_store_error(self) -> std::result::Result<StoreError, AppError> {
         match self {
@@ -92,11 +83,6 @@ impl AppError {
             }
             other => Err(other),
         }
-    }
-
-    /// An [`AppError::Invalid`] of a message.
-    pub fn invalid(message: impl Into<String>) -> Self {
-        AppError::Invalid(message.into())
     }
 
     /// This error, with what was being done when it happened.
@@ -178,8 +164,8 @@ mod tests {
         let e = e.unwrap_err();
         assert_eq!(e.to_string(), "reading run 7: no run 7");
         assert_eq!(e.fault(), Fault::NotFound);
-        assert!(e.store_error().is_some());
-        assert_eq!(AppError::invalid("bad").context("a").context("b").to_string(), "b: a: bad");
+        assert!(matches!(e.into_store_error(), Ok(StoreError::NotFound(_))));
+        assert_eq!(AppError::Invalid("bad".into()).context("a").context("b").to_string(), "b: a: bad");
         assert_eq!(AppError::Io(std::io::Error::other("disk")).fault(), Fault::Server);
     }
 }

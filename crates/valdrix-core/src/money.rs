@@ -1,6 +1,5 @@
-//! Amounts as text: the one formatter of every answer. People read two decimals, grouped by
-//! thousands (`1,234.57`); programs and CSV get the exact stored decimal (`1234.5678`), never
-//! rounded. Amounts are never added across currencies here or anywhere.
+//! Amounts as text, for people: two decimals grouped by thousands (`1,234.57`); programs and CSV
+//! get the exact decimal (`1234.5678`), never rounded. Amounts are never added across currencies here or anywhere.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -21,22 +20,13 @@ pub fn for_people(d: Decimal) -> String {
     format!("{sign}{grouped}.{frac}")
 }
 
-/// The exact amount as stored, for programs and CSV (`1234.5600` keeps its scale).
-pub fn exact(d: Decimal) -> String {
-    d.to_string()
-}
-
-/// The exact amount without trailing zeros (`1234.56`), for totals computed here.
-pub fn exact_normalized(d: Decimal) -> String {
-    d.normalize().to_string()
-}
-
-/// For people or for programs, as `people` says.
+/// For people, or exact for programs and CSV without trailing zeros (`1234.56`), as `people`
+/// says.
 pub fn text(d: Decimal, people: bool) -> String {
     if people {
         for_people(d)
     } else {
-        exact_normalized(d)
+        d.normalize().to_string()
     }
 }
 
@@ -52,7 +42,6 @@ mod tests {
         assert_eq!(for_people(d("999")), "999.00");
         assert_eq!(for_people(d("999.995")), "1,000.00");
         assert_eq!(for_people(d("-0.004")), "0.00");
-        assert_eq!(exact(d("1234.5600")), "1234.5600");
         assert_eq!(text(d("1234.5600"), false), "1234.56");
         assert_eq!(text(d("0.125"), true), "0.13");
     }

@@ -7,14 +7,12 @@ use valdrix_analytics::allocation::{unallocated_by, Allocation, Dim, Record, UNA
 use valdrix_core::TenantId;
 use valdrix_store::Store;
 
-use valdrix_analytics::allocation::stored;
-
 use crate::cli::output::{money_text, Grid};
 
 /// Every version of the tenant's rule set, newest first, with what each changed.
 pub(crate) fn history_grid(store: &dyn Store, tenant: &TenantId) -> Result<Grid> {
     let list = |ids: &[String]| (!ids.is_empty()).then(|| ids.join(" "));
-    let rows = stored::history(store, tenant)?
+    let rows = valdrix_app::allocate::history(store, tenant)?
         .into_iter()
         .map(|c| {
             let v = &c.version;
