@@ -19,3 +19,5 @@ pub mod anomaly;
 pub mod forecast;
 pub mod monitor;
 pub mod spend;
+#[cfg(test)]
+mod test_series;

@@ -37,6 +37,16 @@ fn team_by_tag() -> Rule {
     rule("owner", 10, vec![], Method::Owner(vec![OwnerSource::Tag("team".into())]))
 }
 
+/// Records of one service.
+fn service_is(service: &str) -> Vec<Condition> {
+    vec![Condition::Is(Dim::Service, vec![service.into()])]
+}
+
+/// Support spread over teams A and B by their direct spend.
+fn support_by_direct_spend() -> Rule {
+    rule("support", 20, service_is("Support"), Method::ProportionalToDirect(vec!["A".into(), "B".into()]))
+}
+
 /// (target, kind) → effective.
 fn by_target(records: &[Record], rules: &[Rule], opts: Options) -> BTreeMap<(String, Kind), Decimal> {
     let a = allocate(records, rules, opts).unwrap();
@@ -53,7 +63,7 @@ fn a_shared_nat_gateway_of_4500_splits_60_40() {
     let rules = vec![rule(
         "nat",
         1,
-        vec![Condition::Is(Dim::Service, vec!["NAT Gateway".into()])],
+        service_is("NAT Gateway"),
         Method::Percentages(vec![("A".into(), d("60")), ("B".into(), d("40"))]),
     )];
     let a = allocate(&records, &rules, Options::default()).unwrap();
@@ -70,15 +80,7 @@ fn support_is_spread_by_each_teams_ec2_spend() {
         record("ec2-b", "EC2", "111", "300.00", &[("team", "B")]),
         record("support", "Support", "111", "90.00", &[]),
     ];
-    let rules = vec![
-        team_by_tag(),
-        rule(
-            "support",
-            20,
-            vec![Condition::Is(Dim::Service, vec!["Support".into()])],
-            Method::ProportionalToDirect(vec!["A".into(), "B".into()]),
-        ),
-    ];
+    let rules = vec![team_by_tag(), support_by_direct_spend()];
     let t = by_target(&records, &rules, Options::default());
     assert_eq!(t[&("A".into(), Kind::Shared)], d("60.00"));
     assert_eq!(t[&("B".into(), Kind::Shared)], d("30.00"));
@@ -191,7 +193,7 @@ fn usage_even_and_patterns() {
         rule(
             "lb-by-requests",
             2,
-            vec![Condition::Is(Dim::Service, vec!["ELB".into()])],
+            service_is("ELB"),
             Method::ProportionalToUsage(Usage {
                 any_period: vec![("A".into(), d("750000")), ("B".into(), d("250000"))],
                 ..Default::default()
@@ -225,10 +227,10 @@ fn shared_data_transfer_follows_each_teams_gigabytes_in_the_bill() {
         rule(
             "nat-by-gb",
             20,
-            vec![Condition::Is(Dim::Service, vec!["NAT Gateway".into()])],
+            service_is("NAT Gateway"),
             Method::ProportionalToQuantity {
                 targets: vec!["A".into(), "B".into()],
-                of: Match(vec![Condition::Is(Dim::Service, vec!["Data Transfer".into()])]),
+                of: Match(service_is("Data Transfer")),
             },
         ),
     ];
@@ -270,13 +272,8 @@ fn shared_costs_split_period_by_period() {
     };
     let rules = vec![
         team_by_tag(),
-        rule(
-            "support",
-            20,
-            vec![Condition::Is(Dim::Service, vec!["Support".into()])],
-            Method::ProportionalToDirect(vec!["A".into(), "B".into()]),
-        ),
-        rule("lb", 30, vec![Condition::Is(Dim::Service, vec!["ELB".into()])], Method::ProportionalToUsage(usage)),
+        support_by_direct_spend(),
+        rule("lb", 30, service_is("ELB"), Method::ProportionalToUsage(usage)),
     ];
     let a = allocate(&records, &rules, Options::default()).unwrap();
     let t = a.totals_by_period();

@@ -204,6 +204,36 @@ pub struct Grain {
 }
 
 impl Grain {
+    /// A usage charge's grain with only what every record has: provider, billing account,
+    /// service, charge day and currency. The billing period is the charge day's month; every
+    /// optional field is absent. Callers set the rest with struct update syntax.
+    pub fn usage(
+        provider: &str,
+        billing_account_id: &str,
+        service_name: &str,
+        charge_date: NaiveDate,
+        currency: &str,
+    ) -> Grain {
+        Grain {
+            provider: provider.into(),
+            billing_account_id: billing_account_id.into(),
+            sub_account_id: None,
+            charge_date,
+            billing_period_start: crate::time::month_start(charge_date),
+            service_name: service_name.into(),
+            region_id: None,
+            resource_id: None,
+            usage_type: None,
+            charge_category: ChargeCategory::Usage,
+            correction: false,
+            pricing_category: None,
+            commitment_discount_id: None,
+            commitment_discount_status: None,
+            tags: Tags::default(),
+            currency: currency.into(),
+        }
+    }
+
     /// The key of this grain's series: the records of one stream that differ only by charge day
     /// (one resource's usage of one SKU, day after day). A record is identified by its series key
     /// and its charge day. The same inputs always give the same key, so a re-ingest finds the

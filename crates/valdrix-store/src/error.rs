@@ -90,3 +90,14 @@ impl StoreError {
 
 /// Result alias for the store.
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A stored name read back through its parser (`Role::parse`): a name the parser does not know
+/// is a [`StoreError::Corrupt`] naming the table and column.
+pub(crate) fn stored<T>(
+    table: &'static str,
+    column: &'static str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T> {
+    parse(text).ok_or_else(|| StoreError::Corrupt { table, column, message: text.to_string() })
+}

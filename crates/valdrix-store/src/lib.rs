@@ -106,6 +106,30 @@ pub struct NewRun {
     pub overlap: scope::OverlapPolicy,
 }
 
+impl NewRun {
+    /// A run of one file with nothing counted yet, under the default trust and overlap
+    /// policies: the caller sets what it read with struct update syntax.
+    pub fn of_file(stream: &str, file: &str, format: &str, checksum: &str, started_at: DateTime<Utc>) -> NewRun {
+        NewRun {
+            stream: stream.into(),
+            source_uri: file.into(),
+            files: vec![file.into()],
+            format: format.into(),
+            checksum: checksum.into(),
+            assembly_id: None,
+            bytes: 0,
+            rows_read: 0,
+            lines: 0,
+            totals: BTreeMap::new(),
+            started_at,
+            read_ms: 0,
+            policy: TrustPolicy::default(),
+            forced: None,
+            overlap: scope::OverlapPolicy::default(),
+        }
+    }
+}
+
 /// A recorded ingestion run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
-use valdrix_core::{ChargeCategory, CostRecord, Grain, Tags, TenantId, Totals};
+use valdrix_core::{CostRecord, Grain, TenantId, Totals};
 use valdrix_store::testing::PgTestDb;
 use valdrix_store::trust::record_id;
 use valdrix_store::{ChangeReason, NewRun, SqliteStore, Store, TrustPolicy};
@@ -117,22 +117,9 @@ fn record((p, r, d): Slot, cents: i64) -> CostRecord {
     let billed = Decimal::new(cents, 2);
     CostRecord {
         grain: Grain {
-            provider: "AWS".into(),
-            billing_account_id: "111".into(),
-            sub_account_id: None,
-            charge_date: period(p) + chrono::Duration::days(i64::from(d)),
             billing_period_start: period(p),
-            service_name: "EC2".into(),
-            region_id: None,
             resource_id: Some(resource.into()),
-            usage_type: None,
-            charge_category: ChargeCategory::Usage,
-            correction: false,
-            pricing_category: None,
-            commitment_discount_id: None,
-            commitment_discount_status: None,
-            tags: Tags::default(),
-            currency: currency.into(),
+            ..Grain::usage("AWS", "111", "EC2", period(p) + chrono::Duration::days(i64::from(d)), currency)
         },
         attrs: BTreeMap::new(),
         totals: Totals {
@@ -140,32 +127,18 @@ fn record((p, r, d): Slot, cents: i64) -> CostRecord {
             effective_cost: billed / Decimal::TWO,
             list_cost: billed,
             contracted_cost: billed,
-            consumed_quantity: None,
-            pricing_quantity: None,
             line_count: 1,
+            ..Totals::default()
         },
     }
 }
 
 fn new_run(stream: &str, n: usize) -> NewRun {
     NewRun {
-        stream: stream.into(),
-        source_uri: format!("delivery-{n}.csv"),
-        files: vec![format!("delivery-{n}.csv")],
-        format: "focus".into(),
-        checksum: format!("checksum-{n}"),
-        assembly_id: None,
-        bytes: 0,
-        rows_read: 0,
-        lines: 0,
-        totals: BTreeMap::new(),
-        started_at: Utc::now(),
-        read_ms: 0,
-        policy: TrustPolicy::default(),
-        forced: None,
         // The two streams deliver the same grain on purpose: the arithmetic of audits must hold
         // across streams whatever they bill (refusing an overlap is tested on its own below).
         overlap: valdrix_store::scope::OverlapPolicy::Allow,
+        ..NewRun::of_file(stream, &format!("delivery-{n}.csv"), "focus", &format!("checksum-{n}"), Utc::now())
     }
 }
 

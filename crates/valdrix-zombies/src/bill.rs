@@ -130,29 +130,16 @@ impl<'a> BillPrices<'a> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use valdrix_core::{ChargeCategory, CostRecord, Grain, Tags, Totals};
-    use valdrix_store::{NewRun, SqliteStore, TrustPolicy};
+    use valdrix_core::{CostRecord, Grain, Totals};
+    use valdrix_store::{NewRun, SqliteStore};
 
     fn record(day: NaiveDate, resource: &str, currency: &str, cents: i64) -> CostRecord {
         let amount = Decimal::new(cents, 2);
         CostRecord {
             grain: Grain {
-                provider: "AWS".into(),
-                billing_account_id: "111".into(),
-                sub_account_id: None,
-                charge_date: day,
-                billing_period_start: day.with_day0(0).unwrap_or(day),
-                service_name: "EC2".into(),
                 region_id: Some("us-east-1".into()),
                 resource_id: Some(resource.into()),
-                usage_type: None,
-                charge_category: ChargeCategory::Usage,
-                correction: false,
-                pricing_category: None,
-                commitment_discount_id: None,
-                commitment_discount_status: None,
-                tags: Tags::default(),
-                currency: currency.into(),
+                ..Grain::usage("AWS", "111", "EC2", day, currency)
             },
             attrs: BTreeMap::new(),
             // Effective is half of billed, so a test reading the wrong column fails.
@@ -161,14 +148,11 @@ mod tests {
                 effective_cost: amount,
                 list_cost: amount,
                 contracted_cost: amount,
-                consumed_quantity: None,
-                pricing_quantity: None,
                 line_count: 1,
+                ..Totals::default()
             },
         }
     }
-
-    use chrono::Datelike;
 
     #[test]
     fn monthly_cost_is_effective_cost_of_the_billed_days_scaled_to_a_month() {
@@ -188,23 +172,7 @@ mod tests {
         }
         records.push(record(today - Duration::days(31), "vol-1", "USD", 100_000));
         records.push(record(today - Duration::days(12), "vol-2", "EUR", 50));
-        let run = NewRun {
-            stream: "s".into(),
-            source_uri: "bill.csv".into(),
-            files: vec!["bill.csv".into()],
-            format: "focus".into(),
-            checksum: "c".into(),
-            assembly_id: None,
-            bytes: 0,
-            rows_read: 0,
-            lines: 0,
-            totals: BTreeMap::new(),
-            started_at: now,
-            read_ms: 0,
-            policy: TrustPolicy::default(),
-            forced: None,
-            overlap: Default::default(),
-        };
+        let run = NewRun::of_file("s", "bill.csv", "focus", "c", now);
         store.replace_stream(&tenant, &run, &records).unwrap();
         let bill = BillPrices::new(&store, &tenant);
         let mut groups = vec![

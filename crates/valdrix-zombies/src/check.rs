@@ -9,6 +9,7 @@
 //! service that publishes a counter only when it is non-zero (load balancer requests, endpoint
 //! invocations) states that a missing day counted zero.
 
+use crate::provider::Window;
 use crate::resource::{MetricQuery, Series};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -83,14 +84,14 @@ pub enum Verdict {
 impl MetricCheck {
     /// The instants the metric is read between: `window_days` × 24 hours ending at the start of
     /// the evaluation hour (a metric's hourly periods are then whole).
-    pub fn span(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-        let end = now.date_naive().and_hms_opt(now.hour(), 0, 0).unwrap_or_default().and_utc();
-        (end - Duration::hours(24 * i64::from(self.window_days)), end)
+    pub fn span(&self, now: DateTime<Utc>) -> Window {
+        let to = now.date_naive().and_hms_opt(now.hour(), 0, 0).unwrap_or_default().and_utc();
+        Window { from: to - Duration::hours(24 * i64::from(self.window_days)), to }
     }
 
     /// Judges a series read over [`MetricCheck::span`], 24-hour slice by slice, oldest first.
     pub fn judge(&self, series: &Series, now: DateTime<Utc>) -> Verdict {
-        let (start, end) = self.span(now);
+        let Window { from: start, to: end } = self.span(now);
         let n = self.window_days as usize;
         let mut by_slice: Vec<Vec<f64>> = vec![Vec::new(); n];
         for (t, v) in &series.points {

@@ -13,11 +13,9 @@
 //! - GCP Cloud Asset Inventory: `gcloud asset export --content-type=resource` (one asset per
 //!   line) or `gcloud asset list --content-type=resource --format=json` (an array).
 
-use crate::provider::{Provider, ProviderError};
-use crate::resource::{Cloud, Details, Kind, MetricQuery, Resource, Series};
+use crate::provider::{Listed, Measured, Provider, ProviderError, Window};
+use crate::resource::{Cloud, Details, Kind, MetricQuery, Resource};
 use crate::rest::{int_at, str_at, time_at};
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -118,7 +116,7 @@ impl Provider for InventoryProvider {
         &self.account
     }
 
-    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>> {
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> Listed<'a> {
         Box::pin(async move {
             Ok(self
                 .resources
@@ -129,13 +127,7 @@ impl Provider for InventoryProvider {
         })
     }
 
-    fn metrics<'a>(
-        &'a self,
-        _region: &'a str,
-        _queries: &'a [MetricQuery],
-        _from: DateTime<Utc>,
-        _to: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
+    fn metrics<'a>(&'a self, _region: &'a str, _queries: &'a [MetricQuery], _window: Window) -> Measured<'a> {
         Box::pin(async { Err(ProviderError::Unsupported("an inventory file", "metrics")) })
     }
 

@@ -31,6 +31,6 @@ pub mod rules;
 pub mod scan;
 
 pub use policy::{Params, Policy};
-pub use provider::{Provider, ProviderError};
+pub use provider::{Listed, Measured, Provider, ProviderError, Window};
 pub use resource::{Cloud, Details, Kind, MetricQuery, Resource, Series, Statistic};
 pub use scan::{scan, Configured, Finding, ScanOptions, ScanReport, Status};

@@ -22,6 +22,21 @@ pub enum ProviderError {
     Unsupported(&'static str, &'static str),
 }
 
+/// What [`Provider::list`] yields: every resource of a type in a region.
+pub type Listed<'a> = BoxFuture<'a, Result<Vec<Resource>, ProviderError>>;
+
+/// What [`Provider::metrics`] yields: one series per query, in the order asked.
+pub type Measured<'a> = BoxFuture<'a, Result<Vec<Series>, ProviderError>>;
+
+/// The instants a metric read covers: from `from` (inclusive) to `to` (exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The first instant read.
+    pub from: DateTime<Utc>,
+    /// The instant the read stops before.
+    pub to: DateTime<Utc>,
+}
+
 /// A source of resources and metrics for one account, subscription or project.
 ///
 /// Calls name the region they are about, so one provider serves a whole scan and the scan
@@ -32,15 +47,9 @@ pub trait Provider: Send + Sync {
     /// The account, subscription or project scanned.
     fn account(&self) -> &str;
     /// Every resource of a type in a region.
-    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>>;
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> Listed<'a>;
     /// Data points of each query between two instants, in the order asked.
-    fn metrics<'a>(
-        &'a self,
-        region: &'a str,
-        queries: &'a [MetricQuery],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>>;
+    fn metrics<'a>(&'a self, region: &'a str, queries: &'a [MetricQuery], window: Window) -> Measured<'a>;
     /// Whether the provider has metrics at all (an inventory file has none: the scan then
     /// judges by attributes only, and says so).
     fn has_metrics(&self) -> bool {

@@ -412,9 +412,9 @@ async fn judge(
     let offline = !provider.has_metrics();
     let series = match candidates.iter().flat_map(|(_, _, checks)| checks.first()).next() {
         Some(first) if !queries.is_empty() && !offline => {
-            let (from, to) = first.span(now);
+            let window = first.span(now);
             let _permit = permits.acquire().await;
-            provider.metrics(region, &queries, from, to).await?
+            provider.metrics(region, &queries, window).await?
         }
         _ => vec![],
     };

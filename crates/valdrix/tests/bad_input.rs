@@ -36,14 +36,20 @@ const CASES: &[(&str, &[&str])] = &[
     ("bad_currency.csv", &["row 2", "\"BillingCurrency\"", "\"US$\"", "ISO 4217"]),
 ];
 
-#[test]
-fn every_bad_file_is_rejected_and_the_store_is_untouched() {
+/// A new store in a temporary folder holding one good FOCUS file, and what it holds.
+fn store_with_a_good_file() -> (tempfile::TempDir, std::path::PathBuf, common::Dump) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.sqlite");
     let good = common::samples().join("focus/focus-1.0-sample/focus_sample_1000.csv");
     let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", good.to_str().unwrap()]);
     assert!(ok, "{err}");
     let before = common::dump(&db);
+    (dir, db, before)
+}
+
+#[test]
+fn every_bad_file_is_rejected_and_the_store_is_untouched() {
+    let (_dir, db, before) = store_with_a_good_file();
     assert_eq!(before.0.len(), 1);
     let listed: Vec<String> = std::fs::read_dir(corpus())
         .unwrap()
@@ -95,12 +101,7 @@ fn a_bad_file_after_good_ones_writes_nothing_at_all() {
 #[test]
 fn generated_bad_files_are_rejected_and_the_store_is_untouched() {
     use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.sqlite");
-    let good = common::samples().join("focus/focus-1.0-sample/focus_sample_1000.csv");
-    let (ok, _, err) = common::valdrix(&db, &["ingest", "--quiet", good.to_str().unwrap()]);
-    assert!(ok, "{err}");
-    let before = common::dump(&db);
+    let (dir, db, before) = store_with_a_good_file();
     let header =
         "BillingAccountId,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargePeriodStart,ChargePeriodEnd,\
                   ChargeCategory,ServiceName,BilledCost,EffectiveCost,Tags";

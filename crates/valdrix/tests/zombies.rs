@@ -254,14 +254,8 @@ fn finds_every_zombie_and_no_decoy_in_moto() {
 fn an_unreachable_endpoint_is_an_error_not_an_empty_scan() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let env = vec![
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
-        ("AWS_ACCESS_KEY_ID", "test".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-        ("AWS_MAX_ATTEMPTS", "1".to_string()),
-    ];
+    let mut env = common::aws_env(port);
+    env.push(("AWS_MAX_ATTEMPTS", "1".to_string()));
     let db = dir.path().join("z.sqlite");
     let (ok, out, err) = valdrix_env(&db, &env, &["zombies", "scan", "--format", "json"]);
     assert!(!ok, "{out}");

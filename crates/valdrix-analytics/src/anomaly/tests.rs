@@ -1,18 +1,13 @@
 use super::*;
 
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
-}
+use crate::test_series::{day, noise};
 
 /// Weekly spend around 1,000 a weekday with a little deterministic noise.
 fn spend(n: usize) -> Vec<Option<f64>> {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut unit = noise(0x2545_F491_4F6C_DD1Du64);
     (0..n)
         .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let noise = 0.96 + 0.08 * (state % 10_000) as f64 / 10_000.0;
+            let noise = 0.96 + 0.08 * unit() / 10_000.0;
             Some(1000.0 * if i % 7 >= 5 { 0.6 } else { 1.0 } * noise)
         })
         .collect()

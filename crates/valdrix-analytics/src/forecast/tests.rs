@@ -1,18 +1,13 @@
 use super::*;
 
-fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
-}
+use crate::test_series::{day, noise};
 
 /// A deterministic cloud-like series: growth, a weekend dip, a little noise.
 fn spend(n: usize, growth_per_day: f64) -> Vec<Option<f64>> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut unit = noise(0x9E37_79B9_7F4A_7C15u64);
     (0..n)
         .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let noise = 0.95 + 0.1 * (state % 10_000) as f64 / 10_000.0;
+            let noise = 0.95 + 0.1 * unit() / 10_000.0;
             let weekend = if i % 7 >= 5 { 0.6 } else { 1.0 };
             Some(1000.0 * (1.0 + growth_per_day * i as f64) * weekend * noise)
         })

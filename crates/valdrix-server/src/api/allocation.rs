@@ -183,11 +183,25 @@ pub struct SavedOut {
     /// False when the rules were the current version's already (nothing saved).
     pub created: bool,
     /// Rules added, changed and removed against the version before.
+    #[serde(flatten)]
+    pub changes: ChangesOut,
+}
+
+/// Rules added, changed and removed against the version before, by id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangesOut {
+    /// Added.
     pub added: Vec<String>,
     /// Changed.
     pub changed: Vec<String>,
     /// Removed.
     pub removed: Vec<String>,
+}
+
+impl From<alloc::RuleSetDiff> for ChangesOut {
+    fn from(d: alloc::RuleSetDiff) -> Self {
+        ChangesOut { added: d.added, changed: d.changed, removed: d.removed }
+    }
 }
 
 /// Saves a rule set as the tenant's new current version (analyst). Every rule is checked first:
@@ -214,13 +228,7 @@ pub async fn save_rules(
     let (tenant, actor, note) = (caller.tenant.clone(), format!("key:{}", caller.key_id), body.note);
     let (saved, diff) =
         state.stores.run(move |s| apart(stored::save_rules(s, &tenant, &rules, &actor, &note))).await??;
-    Ok(Json(SavedOut {
-        version: saved.version.version,
-        created: saved.created,
-        added: diff.added,
-        changed: diff.changed,
-        removed: diff.removed,
-    }))
+    Ok(Json(SavedOut { version: saved.version.version, created: saved.created, changes: diff.into() }))
 }
 
 /// One version in the history.
@@ -236,12 +244,9 @@ pub struct VersionOut {
     pub note: String,
     /// How many rules it holds.
     pub rules: usize,
-    /// Rules it added against the version before.
-    pub added: Vec<String>,
-    /// Changed.
-    pub changed: Vec<String>,
-    /// Removed.
-    pub removed: Vec<String>,
+    /// Rules it added, changed and removed against the version before.
+    #[serde(flatten)]
+    pub changes: ChangesOut,
 }
 
 /// Every version.
@@ -271,9 +276,7 @@ pub async fn history(
             saved_by: c.version.created_by,
             note: c.version.note,
             rules: c.rules,
-            added: c.diff.added,
-            changed: c.diff.changed,
-            removed: c.diff.removed,
+            changes: c.diff.into(),
         })
         .collect();
     Ok(Json(HistoryOut { versions }))
@@ -405,11 +408,21 @@ pub async fn allocation(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AllocationOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
+    split(&state, &caller, &raw, false).await
+}
+
+/// The allocation of the range a query string gives, in all or month by month.
+async fn split(
+    state: &AppState,
+    caller: &Caller,
+    raw: &Option<String>,
+    by_month: bool,
+) -> Result<Json<AllocationOut>, ApiError> {
+    let mut pairs = query_pairs(raw)?;
     let r = range(&mut pairs)?;
     no_more(&pairs)?;
-    let run = run(&state, &caller.tenant, r.clone()).await?;
-    Ok(Json(allocation_out(&run, &r, false)))
+    let run = run(state, &caller.tenant, r.clone()).await?;
+    Ok(Json(allocation_out(&run, &r, by_month)))
 }
 
 /// The same split month by month: each month's targets (for a chart over time).
@@ -421,11 +434,7 @@ pub async fn months(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<AllocationOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let r = range(&mut pairs)?;
-    no_more(&pairs)?;
-    let run = run(&state, &caller.tenant, r.clone()).await?;
-    Ok(Json(allocation_out(&run, &r, true)))
+    split(&state, &caller, &raw, true).await
 }
 
 /// The target of `GET /api/v1/allocation/explain` (with the range's parameters).

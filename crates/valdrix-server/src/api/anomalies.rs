@@ -310,10 +310,20 @@ pub async fn mark(
     State(state): State<AppState>,
     body: super::JsonBody<MarkIn>,
 ) -> Result<Json<MarksOut>, ApiError> {
+    change_by_key(&state, caller, body, MarkChange::Make).await
+}
+
+/// A mark made or taken back with an API key (analyst).
+async fn change_by_key(
+    state: &AppState,
+    caller: Caller,
+    body: super::JsonBody<MarkIn>,
+    change: MarkChange,
+) -> Result<Json<MarksOut>, ApiError> {
     caller.require(Role::Analyst)?;
     let m = body.into_inner()?;
     let actor = format!("key:{}", caller.key_id);
-    Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::Make).await?))
+    Ok(Json(change_mark(state, caller.tenant.clone(), actor, m, change).await?))
 }
 
 /// Takes a mark back (analyst).
@@ -325,8 +335,5 @@ pub async fn unmark(
     State(state): State<AppState>,
     body: super::JsonBody<MarkIn>,
 ) -> Result<Json<MarksOut>, ApiError> {
-    caller.require(Role::Analyst)?;
-    let m = body.into_inner()?;
-    let actor = format!("key:{}", caller.key_id);
-    Ok(Json(change_mark(&state, caller.tenant.clone(), actor, m, MarkChange::TakeBack).await?))
+    change_by_key(&state, caller, body, MarkChange::TakeBack).await
 }

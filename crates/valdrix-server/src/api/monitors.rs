@@ -51,53 +51,11 @@ pub struct MonitorIn {
     pub direction: Option<String>,
 }
 
-/// A kept anomaly monitor.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MonitorOut {
-    /// Its name.
-    pub name: String,
-    /// The dimension monitored apart (empty: the total alone).
-    pub by: String,
-    /// The amount.
-    pub metric: String,
-    /// Values of `by` monitored apart.
-    pub top: u32,
-    /// The money floor, as given.
-    pub min_impact: String,
-    /// The percentage, as given.
-    pub min_percent: String,
-    /// The interval level in percent, as given.
-    pub level: String,
-    /// up, down or both.
-    pub direction: String,
-    /// When it was last saved (RFC 3339).
-    pub updated_at: String,
-    /// By whom (`key:ID` for an API key).
-    pub updated_by: String,
-}
-
-impl From<AnomalyMonitor> for MonitorOut {
-    fn from(m: AnomalyMonitor) -> Self {
-        MonitorOut {
-            name: m.name,
-            by: m.by,
-            metric: m.metric,
-            top: m.top,
-            min_impact: m.min_impact,
-            min_percent: m.min_percent,
-            level: m.level,
-            direction: m.direction,
-            updated_at: m.updated_at,
-            updated_by: m.updated_by,
-        }
-    }
-}
-
 /// The kept anomaly monitors.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MonitorsOut {
     /// By name.
-    pub monitors: Vec<MonitorOut>,
+    pub monitors: Vec<AnomalyMonitor>,
 }
 
 /// The kept anomaly monitors: what is checked for anomalies and how, under a name
@@ -112,7 +70,7 @@ pub async fn monitors(
     no_more(&query_pairs(&raw)?)?;
     let tenant = caller.tenant.clone();
     let list = state.stores.run(move |s| s.anomaly_monitors(&tenant)).await?;
-    Ok(Json(MonitorsOut { monitors: list.into_iter().map(MonitorOut::from).collect() }))
+    Ok(Json(MonitorsOut { monitors: list }))
 }
 
 /// Keeps an anomaly monitor under `name` (analyst), replacing one of the same name.
@@ -120,14 +78,14 @@ pub async fn monitors(
     params(("name" = String, Path, description = "The monitor's name: 1 to 100 letters, digits, '-', '_' or '.'",
         pattern = r"^[A-Za-z0-9._-]{1,100}$")),
     security(("api_key" = [])),
-    responses((status = 201, description = "Kept (new)", body = MonitorOut),
-        (status = 200, description = "Replaced", body = MonitorOut), Refusals, Forbidden, NotJson, Unusable))]
+    responses((status = 201, description = "Kept (new)", body = AnomalyMonitor),
+        (status = 200, description = "Replaced", body = AnomalyMonitor), Refusals, Forbidden, NotJson, Unusable))]
 pub async fn save_monitor(
     caller: Caller,
     State(state): State<AppState>,
     Path(name): Path<String>,
     body: super::JsonBody<MonitorIn>,
-) -> Result<(StatusCode, Json<MonitorOut>), ApiError> {
+) -> Result<(StatusCode, Json<AnomalyMonitor>), ApiError> {
     caller.require(Role::Analyst)?;
     let m = body.into_inner()?;
     // What is left out takes the defaults, as on `GET /api/v1/anomalies`.
@@ -154,7 +112,7 @@ pub async fn save_monitor(
         .await?;
     let kept = kept.ok_or_else(|| ApiError::not_found(format!("monitor {name:?} was deleted as it was saved")))?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(kept.into())))
+    Ok((status, Json(kept)))
 }
 
 /// Deletes an anomaly monitor (analyst).

@@ -192,11 +192,7 @@ pub(crate) fn record_from_row(r: &Row<'_>) -> Result<CostRecord> {
             region_id: r.get(7)?,
             resource_id: r.get(8)?,
             usage_type: r.get(9)?,
-            charge_category: ChargeCategory::parse(&cat).ok_or(StoreError::Corrupt {
-                table: "cost_records",
-                column: "charge_category",
-                message: cat.clone(),
-            })?,
+            charge_category: crate::error::stored("cost_records", "charge_category", &cat, ChargeCategory::parse)?,
             correction: r.get::<Option<String>>(11)?.is_some(),
             pricing_category: r.get(12)?,
             commitment_discount_id: r.get(13)?,

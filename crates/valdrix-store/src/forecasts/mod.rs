@@ -58,6 +58,7 @@ pub struct AnomalyFeedback {
 /// checks the same. The parameters are those of `valdrix anomalies` and `GET /api/v1/anomalies`,
 /// as text; valdrix-analytics' `spend::Monitor` reads and checks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnomalyMonitor {
     /// Its name, unique per tenant.
     pub name: String,

@@ -15,11 +15,7 @@ fn key_from_row(r: &Row<'_>) -> Result<ApiKeyInfo> {
     Ok(ApiKeyInfo {
         key_id: r.get(0)?,
         name: r.get(1)?,
-        role: Role::parse(&role).ok_or(StoreError::Corrupt {
-            table: "api_keys",
-            column: "role",
-            message: role.clone(),
-        })?,
+        role: crate::error::stored("api_keys", "role", &role, Role::parse)?,
         created_at: r.get(3)?,
         created_by: r.get(4)?,
         revoked_at: r.get(5)?,

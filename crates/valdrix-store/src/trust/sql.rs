@@ -224,11 +224,7 @@ fn entries_where(db: Db<'_>, condition: &str, args: &[P<'_>]) -> Result<Vec<Audi
             old_run_id: r.get(1)?,
             record_id: record_id(&key, day),
             charge_date: day,
-            reason: ChangeReason::parse(&reason).ok_or(StoreError::Corrupt {
-                table: "record_audit",
-                column: "reason",
-                message: reason.clone(),
-            })?,
+            reason: crate::error::stored("record_audit", "reason", &reason, ChangeReason::parse)?,
             account: r.get(5)?,
             service: r.get(6)?,
             currency: r.get(7)?,

@@ -239,11 +239,7 @@ impl PlanState {
     }
 
     pub(crate) fn read(s: &str) -> crate::Result<PlanState> {
-        PlanState::parse(s).ok_or_else(|| crate::StoreError::Corrupt {
-            table: "remediation_plans",
-            column: "state",
-            message: s.to_string(),
-        })
+        crate::error::stored("remediation_plans", "state", s, PlanState::parse)
     }
 }
 

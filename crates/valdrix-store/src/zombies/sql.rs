@@ -145,61 +145,44 @@ pub(crate) fn record_scan(db: Db<'_>, tenant: &TenantId, scan: &NewZombieScan) -
             }
             let cost = f.monthly_cost.map(|d| d.to_string());
             let savings = f.monthly_savings.map(|d| d.to_string());
-            match known.get(k) {
+            // A resolved finding made again starts a new episode: it is new again.
+            let was = known.get(k);
+            let reopened = was.is_some_and(|w| !w.open);
+            db.execute(
+                "INSERT INTO zombie_findings (tenant_id, cloud, account, rule, region, resource_id, resource_type, \
+                 state, first_scan_id, first_seen_at, last_scan_id, last_seen_at, monthly_cost, monthly_savings, \
+                 currency, cost_source, finding) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?8, ?9, ?11, ?12, ?13, ?14, ?15) \
+                 ON CONFLICT (tenant_id, cloud, account, rule, region, resource_id) DO UPDATE SET \
+                 resource_type = ?7, state = 'open', last_scan_id = ?8, last_seen_at = ?9, \
+                 first_scan_id = CASE WHEN ?10 = 1 THEN ?8 ELSE zombie_findings.first_scan_id END, \
+                 first_seen_at = CASE WHEN ?10 = 1 THEN ?9 ELSE zombie_findings.first_seen_at END, \
+                 resolved_at = NULL, monthly_cost = ?11, monthly_savings = ?12, currency = ?13, \
+                 cost_source = ?14, finding = ?15",
+                p![
+                    tenant.as_str(),
+                    k.cloud,
+                    k.account,
+                    k.rule,
+                    k.region,
+                    k.resource_id,
+                    f.resource_type,
+                    scan_id,
+                    now,
+                    i64::from(reopened),
+                    cost,
+                    savings,
+                    f.currency,
+                    f.cost_source,
+                    f.finding
+                ],
+            )?;
+            match was {
                 None => {
-                    db.execute(
-                        "INSERT INTO zombie_findings (tenant_id, cloud, account, rule, region, resource_id, resource_type, \
-                         state, first_scan_id, first_seen_at, last_scan_id, last_seen_at, monthly_cost, monthly_savings, \
-                         currency, cost_source, finding) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?9, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                        p![
-                            tenant.as_str(),
-                            k.cloud,
-                            k.account,
-                            k.rule,
-                            k.region,
-                            k.resource_id,
-                            f.resource_type,
-                            scan_id,
-                            now,
-                            cost,
-                            savings,
-                            f.currency,
-                            f.cost_source,
-                            f.finding
-                        ],
-                    )?;
                     event(db, tenant, &stamp, k, "new", None)?;
                     summary.new += 1;
                 }
                 Some(was) => {
-                    // A resolved finding made again starts a new episode: it is new again.
-                    let reopened = !was.open;
-                    db.execute(
-                        "UPDATE zombie_findings SET resource_type = ?7, state = 'open', last_scan_id = ?8, last_seen_at = ?9, \
-                         first_scan_id = CASE WHEN ?10 = 1 THEN ?8 ELSE first_scan_id END, \
-                         first_seen_at = CASE WHEN ?10 = 1 THEN ?9 ELSE first_seen_at END, \
-                         resolved_at = NULL, monthly_cost = ?11, monthly_savings = ?12, currency = ?13, \
-                         cost_source = ?14, finding = ?15 \
-                         WHERE tenant_id = ?1 AND cloud = ?2 AND account = ?3 AND rule = ?4 AND region = ?5 AND resource_id = ?6",
-                        p![
-                            tenant.as_str(),
-                            k.cloud,
-                            k.account,
-                            k.rule,
-                            k.region,
-                            k.resource_id,
-                            f.resource_type,
-                            scan_id,
-                            now,
-                            i64::from(reopened),
-                            cost,
-                            savings,
-                            f.currency,
-                            f.cost_source,
-                            f.finding
-                        ],
-                    )?;
                     if reopened {
                         event(db, tenant, &stamp, k, "reopened", None)?;
                     }

@@ -18,11 +18,28 @@ const LOOKUPS: usize = 8;
 /// Classic and v2 DescribeTags take at most 20 names or ARNs a call.
 const TAG_BATCH: usize = 20;
 
+/// Every item of a paginated request, read to the end; a failure names the call.
+///
+/// A macro because each SDK request builder is its own type, with no trait over them.
+macro_rules! every {
+    ($request:expr, $service:literal, $operation:literal) => {
+        $request.into_paginator().items().send().try_collect().await.map_err(|e| call_error($service, $operation, e))
+    };
+}
+
 /// One region's listing context.
 pub(super) struct Listing<'a> {
     pub clients: &'a Clients,
     pub region: &'a str,
     pub account: &'a str,
+}
+
+/// Runs per-resource lookups [`LOOKUPS`] at a time, answers in order; the first failure ends them.
+async fn a_few_at_a_time<T, F>(lookups: impl IntoIterator<Item = F>) -> Result<Vec<T>, ProviderError>
+where
+    F: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    stream::iter(lookups).buffered(LOOKUPS).try_collect().await
 }
 
 /// EC2's empty strings (moto fills absent association fields with them) are absent values.
@@ -69,6 +86,23 @@ impl Listing<'_> {
         }
     }
 
+    /// An EC2 resource (`path` is its ARN's resource type, `volume`): the ARN as an alias, its
+    /// tags, and its `Name` tag as its name.
+    fn ec2(
+        &self,
+        (kind, path, id): (Kind, &str, String),
+        details: Details,
+        created: Option<&aws_smithy_types::DateTime>,
+        tags: &[aws_sdk_ec2::types::Tag],
+    ) -> Resource {
+        let mut r = self.resource(kind, id.clone(), details);
+        r.aliases.push(self.arn("ec2", &format!("{path}/{id}")));
+        r.created = created.and_then(to_chrono);
+        r.tags = ec2_tags(tags);
+        r.name = r.tags.get("Name").cloned();
+        r
+    }
+
     fn arn(&self, service: &str, rest: &str) -> String {
         format!("arn:aws:{service}:{}:{}:{rest}", self.region, self.account)
     }
@@ -95,23 +129,13 @@ impl Listing<'_> {
     }
 
     async fn volumes(&self) -> Result<Vec<Resource>, ProviderError> {
-        let volumes: Vec<_> = self
-            .clients
-            .ec2
-            .describe_volumes()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ec2", "DescribeVolumes", e))?;
+        let volumes = every!(self.clients.ec2.describe_volumes(), "ec2", "DescribeVolumes")?;
         Ok(volumes
             .into_iter()
             .filter_map(|v| {
                 let id = v.volume_id()?.to_string();
-                let mut r = self.resource(
-                    Kind::EbsVolume,
-                    id.clone(),
+                Some(self.ec2(
+                    (Kind::EbsVolume, "volume", id),
                     Details::Volume {
                         volume_type: v.volume_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                         size_gib: v.size().map_or(0, i64::from),
@@ -120,63 +144,36 @@ impl Listing<'_> {
                         attached_to: v.attachments().iter().filter_map(|a| present(a.instance_id())).collect(),
                         state_since: None,
                     },
-                );
-                r.aliases.push(self.arn("ec2", &format!("volume/{id}")));
-                r.created = v.create_time().and_then(to_chrono);
-                r.tags = ec2_tags(v.tags());
-                r.name = r.tags.get("Name").cloned();
-                Some(r)
+                    v.create_time(),
+                    v.tags(),
+                ))
             })
             .collect())
     }
 
     async fn snapshots(&self) -> Result<Vec<Resource>, ProviderError> {
         // Only the account's own: public snapshots of others are not the account's to clean up.
-        let snapshots: Vec<_> = self
-            .clients
-            .ec2
-            .describe_snapshots()
-            .owner_ids("self")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ec2", "DescribeSnapshots", e))?;
+        let snapshots = every!(self.clients.ec2.describe_snapshots().owner_ids("self"), "ec2", "DescribeSnapshots")?;
         Ok(snapshots
             .into_iter()
             .filter_map(|s| {
                 let id = s.snapshot_id()?.to_string();
-                let mut r = self.resource(
-                    Kind::EbsSnapshot,
-                    id.clone(),
+                Some(self.ec2(
+                    (Kind::EbsSnapshot, "snapshot", id),
                     Details::Snapshot {
                         volume_id: present(s.volume_id()),
                         size_gib: s.volume_size().map_or(0, i64::from),
                         owner: s.owner_id().unwrap_or_default().to_string(),
                     },
-                );
-                r.aliases.push(self.arn("ec2", &format!("snapshot/{id}")));
-                r.created = s.start_time().and_then(to_chrono);
-                r.tags = ec2_tags(s.tags());
-                r.name = r.tags.get("Name").cloned();
-                Some(r)
+                    s.start_time(),
+                    s.tags(),
+                ))
             })
             .collect())
     }
 
     async fn images(&self) -> Result<Vec<Resource>, ProviderError> {
-        let images: Vec<_> = self
-            .clients
-            .ec2
-            .describe_images()
-            .owners("self")
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ec2", "DescribeImages", e))?;
+        let images = every!(self.clients.ec2.describe_images().owners("self"), "ec2", "DescribeImages")?;
         Ok(images
             .into_iter()
             .filter_map(|i| {
@@ -194,43 +191,29 @@ impl Listing<'_> {
 
     async fn launch_templates(&self) -> Result<Vec<Resource>, ProviderError> {
         let ec2 = &self.clients.ec2;
-        let templates: Vec<_> = ec2
-            .describe_launch_templates()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ec2", "DescribeLaunchTemplates", e))?;
+        let templates = every!(ec2.describe_launch_templates(), "ec2", "DescribeLaunchTemplates")?;
         // Every version counts: an old version can still be launched, and keeps its snapshots.
         let templates: Vec<_> =
             templates.into_iter().filter_map(|t| Some((t.launch_template_id()?.to_string(), t))).collect();
-        stream::iter(templates)
-            .map(|(id, t)| async move {
-                let versions: Vec<_> = ec2
-                    .describe_launch_template_versions()
-                    .launch_template_id(&id)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(|e| call_error("ec2", "DescribeLaunchTemplateVersions", e))?;
-                let snapshots = versions
-                    .iter()
-                    .filter_map(|v| v.launch_template_data())
-                    .flat_map(|d| d.block_device_mappings())
-                    .filter_map(|m| present(m.ebs()?.snapshot_id()))
-                    .collect();
-                let mut r = self.resource(Kind::LaunchTemplate, id, Details::ImageLike { snapshots });
-                r.name = t.launch_template_name().map(str::to_string);
-                r.created = t.create_time().and_then(to_chrono);
-                r.tags = ec2_tags(t.tags());
-                Ok::<_, ProviderError>(r)
-            })
-            .buffered(LOOKUPS)
-            .try_collect()
-            .await
+        a_few_at_a_time(templates.into_iter().map(|(id, t)| async move {
+            let versions = every!(
+                ec2.describe_launch_template_versions().launch_template_id(&id),
+                "ec2",
+                "DescribeLaunchTemplateVersions"
+            )?;
+            let snapshots = versions
+                .iter()
+                .filter_map(|v| v.launch_template_data())
+                .flat_map(|d| d.block_device_mappings())
+                .filter_map(|m| present(m.ebs()?.snapshot_id()))
+                .collect();
+            let mut r = self.resource(Kind::LaunchTemplate, id, Details::ImageLike { snapshots });
+            r.name = t.launch_template_name().map(str::to_string);
+            r.created = t.create_time().and_then(to_chrono);
+            r.tags = ec2_tags(t.tags());
+            Ok(r)
+        }))
+        .await
     }
 
     async fn addresses(&self) -> Result<Vec<Resource>, ProviderError> {
@@ -265,16 +248,7 @@ impl Listing<'_> {
     }
 
     async fn instances(&self) -> Result<Vec<Resource>, ProviderError> {
-        let reservations: Vec<_> = self
-            .clients
-            .ec2
-            .describe_instances()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ec2", "DescribeInstances", e))?;
+        let reservations = every!(self.clients.ec2.describe_instances(), "ec2", "DescribeInstances")?;
         Ok(reservations
             .iter()
             .flat_map(|res| res.instances())
@@ -284,40 +258,24 @@ impl Listing<'_> {
                 if state == "terminated" {
                     return None;
                 }
-                let mut r = self.resource(
-                    Kind::Ec2Instance,
-                    id.clone(),
+                Some(self.ec2(
+                    (Kind::Ec2Instance, "instance", id),
                     Details::Instance {
                         instance_type: i.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default(),
                         state,
                         state_since: i.state_transition_reason().and_then(transition_time),
-                        volumes: i
-                            .block_device_mappings()
-                            .iter()
-                            .filter_map(|m| present(m.ebs()?.volume_id()))
-                            .collect(),
+                        volumes:
+                            i.block_device_mappings().iter().filter_map(|m| present(m.ebs()?.volume_id())).collect(),
                     },
-                );
-                r.aliases.push(self.arn("ec2", &format!("instance/{id}")));
-                r.created = i.launch_time().and_then(to_chrono);
-                r.tags = ec2_tags(i.tags());
-                r.name = r.tags.get("Name").cloned();
-                Some(r)
+                    i.launch_time(),
+                    i.tags(),
+                ))
             })
             .collect())
     }
 
     async fn nat_gateways(&self) -> Result<Vec<Resource>, ProviderError> {
-        let gateways: Vec<_> = self
-            .clients
-            .ec2
-            .describe_nat_gateways()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ec2", "DescribeNatGateways", e))?;
+        let gateways = every!(self.clients.ec2.describe_nat_gateways(), "ec2", "DescribeNatGateways")?;
         Ok(gateways
             .into_iter()
             .filter_map(|g| {
@@ -326,26 +284,19 @@ impl Listing<'_> {
                 if state == "deleted" || state == "deleting" {
                     return None;
                 }
-                let mut r = self.resource(Kind::NatGateway, id.clone(), Details::NatGateway { state });
-                r.aliases.push(self.arn("ec2", &format!("natgateway/{id}")));
-                r.created = g.create_time().and_then(to_chrono);
-                r.tags = ec2_tags(g.tags());
-                r.name = r.tags.get("Name").cloned();
-                Some(r)
+                Some(self.ec2(
+                    (Kind::NatGateway, "natgateway", id),
+                    Details::NatGateway { state },
+                    g.create_time(),
+                    g.tags(),
+                ))
             })
             .collect())
     }
 
     async fn classic_load_balancers(&self) -> Result<Vec<Resource>, ProviderError> {
         let elb = &self.clients.elb;
-        let lbs: Vec<_> = elb
-            .describe_load_balancers()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("elb", "DescribeLoadBalancers", e))?;
+        let lbs = every!(elb.describe_load_balancers(), "elb", "DescribeLoadBalancers")?;
         let names: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_name().map(str::to_string)).collect();
         let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for chunk in names.chunks(TAG_BATCH) {
@@ -363,52 +314,42 @@ impl Listing<'_> {
             }
         }
         let lbs: Vec<_> = lbs.into_iter().filter_map(|l| Some((l.load_balancer_name()?.to_string(), l))).collect();
-        stream::iter(lbs)
-            .map(|(name, l)| {
-                let tags = tags.get(&name).cloned().unwrap_or_default();
-                async move {
-                    let registered = l.instances().len();
-                    let healthy = if registered == 0 {
-                        0
-                    } else {
-                        elb.describe_instance_health()
-                            .load_balancer_name(&name)
-                            .send()
-                            .await
-                            .map_err(|e| call_error("elb", "DescribeInstanceHealth", e))?
-                            .instance_states()
-                            .iter()
-                            .filter(|s| s.state() == Some("InService"))
-                            .count()
-                    };
-                    let details = Details::LoadBalancer {
-                        scheme: "classic".into(),
-                        metric_name: name.clone(),
-                        targets: Targets { groups: None, registered, healthy },
-                    };
-                    let mut r = self.resource(Kind::ClassicLoadBalancer, name.clone(), details);
-                    r.aliases.push(self.arn("elasticloadbalancing", &format!("loadbalancer/{name}")));
-                    r.name = Some(name);
-                    r.created = l.created_time().and_then(to_chrono);
-                    r.tags = tags;
-                    Ok::<_, ProviderError>(r)
-                }
-            })
-            .buffered(LOOKUPS)
-            .try_collect()
-            .await
+        a_few_at_a_time(lbs.into_iter().map(|(name, l)| {
+            let tags = tags.get(&name).cloned().unwrap_or_default();
+            async move {
+                let registered = l.instances().len();
+                let healthy = if registered == 0 {
+                    0
+                } else {
+                    elb.describe_instance_health()
+                        .load_balancer_name(&name)
+                        .send()
+                        .await
+                        .map_err(|e| call_error("elb", "DescribeInstanceHealth", e))?
+                        .instance_states()
+                        .iter()
+                        .filter(|s| s.state() == Some("InService"))
+                        .count()
+                };
+                let details = Details::LoadBalancer {
+                    scheme: "classic".into(),
+                    metric_name: name.clone(),
+                    targets: Targets { groups: None, registered, healthy },
+                };
+                let mut r = self.resource(Kind::ClassicLoadBalancer, name.clone(), details);
+                r.aliases.push(self.arn("elasticloadbalancing", &format!("loadbalancer/{name}")));
+                r.name = Some(name);
+                r.created = l.created_time().and_then(to_chrono);
+                r.tags = tags;
+                Ok(r)
+            }
+        }))
+        .await
     }
 
     async fn v2_load_balancers(&self) -> Result<Vec<Resource>, ProviderError> {
         let elbv2 = &self.clients.elbv2;
-        let lbs: Vec<_> = elbv2
-            .describe_load_balancers()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("elbv2", "DescribeLoadBalancers", e))?;
+        let lbs = every!(elbv2.describe_load_balancers(), "elbv2", "DescribeLoadBalancers")?;
         let arns: Vec<String> = lbs.iter().filter_map(|l| l.load_balancer_arn().map(str::to_string)).collect();
         let mut tags: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for chunk in arns.chunks(TAG_BATCH) {
@@ -425,26 +366,23 @@ impl Listing<'_> {
             }
         }
         let lbs: Vec<_> = lbs.into_iter().filter_map(|l| Some((l.load_balancer_arn()?.to_string(), l))).collect();
-        stream::iter(lbs)
-            .map(|(arn, l)| {
-                let tags = tags.get(&arn).cloned().unwrap_or_default();
-                async move {
-                    let targets = self.v2_targets(&arn).await?;
-                    let details = Details::LoadBalancer {
-                        scheme: l.r#type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "application".into()),
-                        metric_name: v2_metric_name(&arn),
-                        targets,
-                    };
-                    let mut r = self.resource(Kind::LoadBalancerV2, arn, details);
-                    r.name = l.load_balancer_name().map(str::to_string);
-                    r.created = l.created_time().and_then(to_chrono);
-                    r.tags = tags;
-                    Ok::<_, ProviderError>(r)
-                }
-            })
-            .buffered(LOOKUPS)
-            .try_collect()
-            .await
+        a_few_at_a_time(lbs.into_iter().map(|(arn, l)| {
+            let tags = tags.get(&arn).cloned().unwrap_or_default();
+            async move {
+                let targets = self.v2_targets(&arn).await?;
+                let details = Details::LoadBalancer {
+                    scheme: l.r#type().map(|t| t.as_str().to_string()).unwrap_or_else(|| "application".into()),
+                    metric_name: v2_metric_name(&arn),
+                    targets,
+                };
+                let mut r = self.resource(Kind::LoadBalancerV2, arn, details);
+                r.name = l.load_balancer_name().map(str::to_string);
+                r.created = l.created_time().and_then(to_chrono);
+                r.tags = tags;
+                Ok(r)
+            }
+        }))
+        .await
     }
 
     /// A v2 load balancer's target groups and their targets' health.
@@ -487,16 +425,7 @@ impl Listing<'_> {
     }
 
     async fn databases(&self) -> Result<Vec<Resource>, ProviderError> {
-        let dbs: Vec<_> = self
-            .clients
-            .rds
-            .describe_db_instances()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("rds", "DescribeDBInstances", e))?;
+        let dbs = every!(self.clients.rds.describe_db_instances(), "rds", "DescribeDBInstances")?;
         Ok(dbs
             .into_iter()
             .filter_map(|d| {
@@ -518,16 +447,7 @@ impl Listing<'_> {
     }
 
     async fn clusters(&self) -> Result<Vec<Resource>, ProviderError> {
-        let clusters: Vec<_> = self
-            .clients
-            .redshift
-            .describe_clusters()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("redshift", "DescribeClusters", e))?;
+        let clusters = every!(self.clients.redshift.describe_clusters(), "redshift", "DescribeClusters")?;
         Ok(clusters
             .into_iter()
             .filter_map(|c| {
@@ -549,97 +469,56 @@ impl Listing<'_> {
 
     async fn endpoints(&self) -> Result<Vec<Resource>, ProviderError> {
         let sm = &self.clients.sagemaker;
-        let endpoints: Vec<_> = sm
-            .list_endpoints()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("sagemaker", "ListEndpoints", e))?;
-        stream::iter(endpoints)
-            .map(|e| async move {
-                let name = e.endpoint_name().unwrap_or_default().to_string();
-                let described = sm
-                    .describe_endpoint()
-                    .endpoint_name(&name)
-                    .send()
-                    .await
-                    .map_err(|err| call_error("sagemaker", "DescribeEndpoint", err))?;
-                let variants = described
-                    .production_variants()
-                    .iter()
-                    .filter_map(|v| v.variant_name().map(str::to_string))
-                    .collect();
-                let arn = e.endpoint_arn().unwrap_or_default().to_string();
-                let tags: Vec<_> = sm
-                    .list_tags()
-                    .resource_arn(&arn)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(|err| call_error("sagemaker", "ListTags", err))?;
-                let state = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
-                let mut r = self.resource(Kind::SageMakerEndpoint, name.clone(), Details::Endpoint { state, variants });
-                r.aliases.push(arn);
-                r.name = Some(name);
-                r.created = e.creation_time().and_then(to_chrono);
-                r.tags = tag_map(tags.iter().map(|t| (t.key(), t.value())));
-                Ok::<_, ProviderError>(r)
-            })
-            .buffered(LOOKUPS)
-            .try_collect()
-            .await
+        let endpoints = every!(sm.list_endpoints(), "sagemaker", "ListEndpoints")?;
+        a_few_at_a_time(endpoints.into_iter().map(|e| async move {
+            let name = e.endpoint_name().unwrap_or_default().to_string();
+            let described = sm
+                .describe_endpoint()
+                .endpoint_name(&name)
+                .send()
+                .await
+                .map_err(|err| call_error("sagemaker", "DescribeEndpoint", err))?;
+            let variants =
+                described.production_variants().iter().filter_map(|v| v.variant_name().map(str::to_string)).collect();
+            let arn = e.endpoint_arn().unwrap_or_default().to_string();
+            let tags = every!(sm.list_tags().resource_arn(&arn), "sagemaker", "ListTags")?;
+            let state = e.endpoint_status().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let mut r = self.resource(Kind::SageMakerEndpoint, name.clone(), Details::Endpoint { state, variants });
+            r.aliases.push(arn);
+            r.name = Some(name);
+            r.created = e.creation_time().and_then(to_chrono);
+            r.tags = tag_map(tags.iter().map(|t| (t.key(), t.value())));
+            Ok(r)
+        }))
+        .await
     }
 
     async fn container_images(&self) -> Result<Vec<Resource>, ProviderError> {
         let ecr = &self.clients.ecr;
-        let repositories: Vec<_> = ecr
-            .describe_repositories()
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("ecr", "DescribeRepositories", e))?;
+        let repositories = every!(ecr.describe_repositories(), "ecr", "DescribeRepositories")?;
         let names: Vec<String> =
             repositories.iter().filter_map(|repo| repo.repository_name().map(str::to_string)).collect();
-        let per_repository: Vec<Vec<Resource>> = stream::iter(names)
-            .map(|repository| async move {
-                let images: Vec<_> = ecr
-                    .describe_images()
-                    .repository_name(&repository)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .map_err(|e| call_error("ecr", "DescribeImages", e))?;
-                Ok::<_, ProviderError>(
-                    images
-                        .into_iter()
-                        .filter_map(|i| {
-                            let digest = i.image_digest()?.to_string();
-                            let details = Details::ContainerImage {
-                                repository: repository.clone(),
-                                image_tags: i.image_tags().to_vec(),
-                                pushed_at: i.image_pushed_at().and_then(to_chrono),
-                                last_pull: i.last_recorded_pull_time().and_then(to_chrono),
-                                size_bytes: i.image_size_in_bytes().unwrap_or(0),
-                            };
-                            let mut r = self.resource(Kind::EcrImage, format!("{repository}@{digest}"), details);
-                            r.name = i.image_tags().first().map(|t| format!("{repository}:{t}"));
-                            r.created = i.image_pushed_at().and_then(to_chrono);
-                            Some(r)
-                        })
-                        .collect(),
-                )
-            })
-            .buffered(LOOKUPS)
-            .try_collect()
-            .await?;
+        let per_repository: Vec<Vec<Resource>> = a_few_at_a_time(names.into_iter().map(|repository| async move {
+            let images = every!(ecr.describe_images().repository_name(&repository), "ecr", "DescribeImages")?;
+            Ok(images
+                .into_iter()
+                .filter_map(|i| {
+                    let digest = i.image_digest()?.to_string();
+                    let details = Details::ContainerImage {
+                        repository: repository.clone(),
+                        image_tags: i.image_tags().to_vec(),
+                        pushed_at: i.image_pushed_at().and_then(to_chrono),
+                        last_pull: i.last_recorded_pull_time().and_then(to_chrono),
+                        size_bytes: i.image_size_in_bytes().unwrap_or(0),
+                    };
+                    let mut r = self.resource(Kind::EcrImage, format!("{repository}@{digest}"), details);
+                    r.name = i.image_tags().first().map(|t| format!("{repository}:{t}"));
+                    r.created = i.image_pushed_at().and_then(to_chrono);
+                    Some(r)
+                })
+                .collect())
+        }))
+        .await?;
         Ok(per_repository.into_iter().flatten().collect())
     }
 
@@ -649,39 +528,28 @@ impl Listing<'_> {
         let s3 = &self.clients.s3;
         // ListBuckets is global: it filters by region where the service does, and each bucket
         // says its region (else GetBucketLocation does).
-        let listed: Vec<_> = s3
-            .list_buckets()
-            .bucket_region(self.region)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| call_error("s3", "ListBuckets", e))?;
-        let per_bucket: Vec<Option<Resource>> = stream::iter(listed)
-            .map(|b| async move {
-                let Some(name) = b.name().map(str::to_string) else { return Ok(None) };
-                let region = match b.bucket_region() {
-                    Some(r) => r.to_string(),
-                    None => bucket_location(s3, &name).await?,
-                };
-                if region != self.region {
-                    return Ok(None);
-                }
-                let details = Details::Bucket {
-                    uploads: incomplete_uploads(s3, &name).await?,
-                    abort_after_days: abort_after_days(s3, &name).await?,
-                };
-                let mut r = self.resource(Kind::S3Bucket, name.clone(), details);
-                r.aliases.push(format!("arn:aws:s3:::{name}"));
-                r.created = b.creation_date().and_then(to_chrono);
-                r.tags = bucket_tags(s3, &name).await?;
-                r.name = Some(name);
-                Ok::<_, ProviderError>(Some(r))
-            })
-            .buffered(LOOKUPS)
-            .try_collect()
-            .await?;
+        let listed = every!(s3.list_buckets().bucket_region(self.region), "s3", "ListBuckets")?;
+        let per_bucket: Vec<Option<Resource>> = a_few_at_a_time(listed.into_iter().map(|b| async move {
+            let Some(name) = b.name().map(str::to_string) else { return Ok(None) };
+            let region = match b.bucket_region() {
+                Some(r) => r.to_string(),
+                None => bucket_location(s3, &name).await?,
+            };
+            if region != self.region {
+                return Ok(None);
+            }
+            let details = Details::Bucket {
+                uploads: incomplete_uploads(s3, &name).await?,
+                abort_after_days: abort_after_days(s3, &name).await?,
+            };
+            let mut r = self.resource(Kind::S3Bucket, name.clone(), details);
+            r.aliases.push(format!("arn:aws:s3:::{name}"));
+            r.created = b.creation_date().and_then(to_chrono);
+            r.tags = bucket_tags(s3, &name).await?;
+            r.name = Some(name);
+            Ok(Some(r))
+        }))
+        .await?;
         Ok(per_bucket.into_iter().flatten().collect())
     }
 }

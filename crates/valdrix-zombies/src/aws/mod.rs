@@ -13,8 +13,8 @@ mod remediate;
 
 pub use remediate::Outcome;
 
-use crate::provider::{Provider, ProviderError};
-use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series};
+use crate::provider::{Listed, Measured, Provider, ProviderError, Window};
+use crate::resource::{Cloud, Kind, MetricQuery, Series};
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -22,7 +22,6 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -341,7 +340,7 @@ impl Provider for AwsProvider {
         &self.account
     }
 
-    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>> {
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> Listed<'a> {
         Box::pin(async move {
             let clients = self.clients(region);
             let cx = collect::Listing { clients: &clients, region, account: &self.account };
@@ -349,14 +348,8 @@ impl Provider for AwsProvider {
         })
     }
 
-    fn metrics<'a>(
-        &'a self,
-        region: &'a str,
-        queries: &'a [MetricQuery],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
-        Box::pin(self.read_metrics(region, queries, from, to))
+    fn metrics<'a>(&'a self, region: &'a str, queries: &'a [MetricQuery], window: Window) -> Measured<'a> {
+        Box::pin(self.read_metrics(region, queries, window.from, window.to))
     }
 }
 

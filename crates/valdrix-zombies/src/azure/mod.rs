@@ -12,11 +12,10 @@ pub(crate) mod collect;
 
 pub use auth::AzureCredential;
 
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Listed, Measured, Provider, ProviderError, Window};
 use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series, Statistic};
 use crate::rest::{self, Listings, Rest};
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Url;
 use serde_json::Value;
@@ -218,19 +217,13 @@ impl Provider for AzureProvider {
         &self.subscription
     }
 
-    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>> {
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> Listed<'a> {
         Box::pin(self.listings.in_region(kind, region, self.list_all(kind)))
     }
 
-    fn metrics<'a>(
-        &'a self,
-        _region: &'a str,
-        queries: &'a [MetricQuery],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
+    fn metrics<'a>(&'a self, _region: &'a str, queries: &'a [MetricQuery], window: Window) -> Measured<'a> {
         Box::pin(
-            futures::stream::iter(queries.iter().map(move |q| self.read_metric(q, from, to)))
+            futures::stream::iter(queries.iter().map(move |q| self.read_metric(q, window.from, window.to)))
                 .buffered(METRIC_CALLS)
                 .try_collect(),
         )

@@ -16,11 +16,10 @@ pub(crate) mod collect;
 
 pub use auth::{GcpCredential, SCOPE};
 
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Listed, Measured, Provider, ProviderError, Window};
 use crate::resource::{Cloud, Kind, MetricQuery, Resource, Series, Statistic};
 use crate::rest::{self, Listings, Rest};
 use chrono::{DateTime, Duration, Utc};
-use futures::future::BoxFuture;
 use reqwest::Url;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -277,17 +276,11 @@ impl Provider for GcpProvider {
         &self.project
     }
 
-    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>> {
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> Listed<'a> {
         Box::pin(self.listings.in_region(kind, region, self.list_all(kind)))
     }
 
-    fn metrics<'a>(
-        &'a self,
-        _region: &'a str,
-        queries: &'a [MetricQuery],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
-        Box::pin(self.read_metrics(queries, from, to))
+    fn metrics<'a>(&'a self, _region: &'a str, queries: &'a [MetricQuery], window: Window) -> Measured<'a> {
+        Box::pin(self.read_metrics(queries, window.from, window.to))
     }
 }

@@ -5,6 +5,7 @@ use super::*;
 use crate::policy::Policy;
 use crate::scan::{scan, Configured, ScanOptions, Status};
 use chrono::TimeZone;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::io::Write;
 

@@ -1,6 +1,9 @@
 //! The AWS rules.
 
-use super::{check, estimate_of_parts, metric_params, old_enough, Action, Candidate, Context, Rule, Savings};
+use super::{
+    check, days_in_state, estimate_of_parts, metric_params, old_enough, About, Action, Candidate, Context, Rule,
+    Savings,
+};
 use crate::check::{DayTest, MetricCheck, Missing};
 use crate::policy::Params;
 use crate::prices::AwsPrices;
@@ -39,14 +42,8 @@ fn prices() -> &'static AwsPrices {
 /// EBS volumes left `available` (attached to nothing) for a week.
 struct UnattachedVolume;
 impl Rule for UnattachedVolume {
-    fn id(&self) -> &'static str {
-        "aws.ebs.unattached"
-    }
-    fn kind(&self) -> Kind {
-        Kind::EbsVolume
-    }
-    fn title(&self) -> &'static str {
-        "EBS volumes attached to nothing for at least 7 days (no I/O data, which EBS publishes only while attached)"
+    fn about(&self) -> About {
+        About { id: "aws.ebs.unattached", kind: Kind::EbsVolume, title: "EBS volumes attached to nothing for at least 7 days (no I/O data, which EBS publishes only while attached)" }
     }
     fn defaults(&self) -> Params {
         // A volume publishes I/O metrics only while attached: no data points is the evidence.
@@ -95,17 +92,15 @@ impl Rule for UnattachedVolume {
 /// Snapshots older than 90 days that back no AMI and no launch template.
 struct OrphanedSnapshot;
 impl Rule for OrphanedSnapshot {
-    fn id(&self) -> &'static str {
-        "aws.ebs.snapshot-orphaned"
-    }
-    fn kind(&self) -> Kind {
-        Kind::EbsSnapshot
+    fn about(&self) -> About {
+        About {
+            id: "aws.ebs.snapshot-orphaned",
+            kind: Kind::EbsSnapshot,
+            title: "EBS snapshots older than 90 days that back no AMI and no launch template version",
+        }
     }
     fn needs(&self) -> &'static [Kind] {
         &[Kind::Ami, Kind::LaunchTemplate]
-    }
-    fn title(&self) -> &'static str {
-        "EBS snapshots older than 90 days that back no AMI and no launch template version"
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(90), ..Params::plain() }
@@ -143,14 +138,12 @@ impl Rule for OrphanedSnapshot {
 /// Elastic IPs associated with nothing.
 struct UnassociatedAddress;
 impl Rule for UnassociatedAddress {
-    fn id(&self) -> &'static str {
-        "aws.ec2.eip-unassociated"
-    }
-    fn kind(&self) -> Kind {
-        Kind::ElasticIp
-    }
-    fn title(&self) -> &'static str {
-        "Elastic IPs associated with no instance or network interface"
+    fn about(&self) -> About {
+        About {
+            id: "aws.ec2.eip-unassociated",
+            kind: Kind::ElasticIp,
+            title: "Elastic IPs associated with no instance or network interface",
+        }
     }
     fn defaults(&self) -> Params {
         Params::plain()
@@ -174,14 +167,12 @@ impl Rule for UnassociatedAddress {
 /// Running instances whose daily CPU stayed low on every day of the window.
 struct IdleInstance;
 impl Rule for IdleInstance {
-    fn id(&self) -> &'static str {
-        "aws.ec2.idle"
-    }
-    fn kind(&self) -> Kind {
-        Kind::Ec2Instance
-    }
-    fn title(&self) -> &'static str {
-        "Running EC2 instances with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "aws.ec2.idle",
+            kind: Kind::Ec2Instance,
+            title: "Running EC2 instances with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         Params { peak: Some(10.0), ..metric_params(14, 3600, Statistic::Average, 2.0, 20, Missing::NotIdle) }
@@ -210,17 +201,15 @@ impl Rule for IdleInstance {
 /// Instances stopped for a month: the instance costs nothing, its volumes still do.
 struct StoppedInstance;
 impl Rule for StoppedInstance {
-    fn id(&self) -> &'static str {
-        "aws.ec2.stopped"
-    }
-    fn kind(&self) -> Kind {
-        Kind::Ec2Instance
+    fn about(&self) -> About {
+        About {
+            id: "aws.ec2.stopped",
+            kind: Kind::Ec2Instance,
+            title: "EC2 instances stopped for at least 30 days, still paying for their volumes",
+        }
     }
     fn needs(&self) -> &'static [Kind] {
         &[Kind::EbsVolume]
-    }
-    fn title(&self) -> &'static str {
-        "EC2 instances stopped for at least 30 days, still paying for their volumes"
     }
     fn defaults(&self) -> Params {
         // A running instance publishes CPU every period: any data point in the window means it
@@ -232,10 +221,7 @@ impl Rule for StoppedInstance {
         if state != "stopped" {
             return None;
         }
-        let days = (cx.now - (*state_since)?).num_days();
-        if days < i64::from(p.min_age_days.unwrap_or(30)) {
-            return None;
-        }
+        let days = days_in_state(*state_since, cx, p, 30)?;
         let parts = cx
             .inventory
             .get(Kind::EbsVolume)
@@ -269,14 +255,12 @@ const NAT_IDLE_BYTES_PER_DAY: f64 = 5_000_000.0;
 /// NAT gateways that moved at most a few MB a day for 14 days.
 struct IdleNatGateway;
 impl Rule for IdleNatGateway {
-    fn id(&self) -> &'static str {
-        "aws.ec2.nat-idle"
-    }
-    fn kind(&self) -> Kind {
-        Kind::NatGateway
-    }
-    fn title(&self) -> &'static str {
-        "NAT gateways moving at most 5 MB a day to destinations on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "aws.ec2.nat-idle",
+            kind: Kind::NatGateway,
+            title: "NAT gateways moving at most 5 MB a day to destinations on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         metric_params(14, 3600, Statistic::Sum, NAT_IDLE_BYTES_PER_DAY, 20, Missing::NotIdle)
@@ -311,19 +295,17 @@ struct LoadBalancerWithoutHealthyTargets {
     kind: Kind,
 }
 impl Rule for LoadBalancerWithoutHealthyTargets {
-    fn id(&self) -> &'static str {
-        match self.kind {
-            Kind::ClassicLoadBalancer => "aws.elb.no-healthy-targets",
-            _ => "aws.elbv2.no-healthy-targets",
-        }
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn title(&self) -> &'static str {
-        match self.kind {
-            Kind::ClassicLoadBalancer => "Classic Load Balancers with no registered instance, or none healthy",
-            _ => "Application and Network Load Balancers whose target groups hold no target, or none healthy",
+    fn about(&self) -> About {
+        About {
+            id: match self.kind {
+                Kind::ClassicLoadBalancer => "aws.elb.no-healthy-targets",
+                _ => "aws.elbv2.no-healthy-targets",
+            },
+            kind: self.kind,
+            title: match self.kind {
+                Kind::ClassicLoadBalancer => "Classic Load Balancers with no registered instance, or none healthy",
+                _ => "Application and Network Load Balancers whose target groups hold no target, or none healthy",
+            },
         }
     }
     fn defaults(&self) -> Params {
@@ -347,14 +329,12 @@ impl Rule for LoadBalancerWithoutHealthyTargets {
 /// Application Load Balancers with no target group at all.
 struct AlbWithoutTargetGroups;
 impl Rule for AlbWithoutTargetGroups {
-    fn id(&self) -> &'static str {
-        "aws.elbv2.no-target-groups"
-    }
-    fn kind(&self) -> Kind {
-        Kind::LoadBalancerV2
-    }
-    fn title(&self) -> &'static str {
-        "Application Load Balancers with no target group"
+    fn about(&self) -> About {
+        About {
+            id: "aws.elbv2.no-target-groups",
+            kind: Kind::LoadBalancerV2,
+            title: "Application Load Balancers with no target group",
+        }
     }
     fn defaults(&self) -> Params {
         Params::plain()
@@ -376,19 +356,17 @@ struct LoadBalancerWithoutTraffic {
     kind: Kind,
 }
 impl Rule for LoadBalancerWithoutTraffic {
-    fn id(&self) -> &'static str {
-        match self.kind {
-            Kind::ClassicLoadBalancer => "aws.elb.no-requests",
-            _ => "aws.elbv2.no-requests",
-        }
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn title(&self) -> &'static str {
-        match self.kind {
-            Kind::ClassicLoadBalancer => "Classic Load Balancers with no requests on each of 14 days",
-            _ => "Application Load Balancers with no requests (Network: no new flows) on each of 14 days",
+    fn about(&self) -> About {
+        About {
+            id: match self.kind {
+                Kind::ClassicLoadBalancer => "aws.elb.no-requests",
+                _ => "aws.elbv2.no-requests",
+            },
+            kind: self.kind,
+            title: match self.kind {
+                Kind::ClassicLoadBalancer => "Classic Load Balancers with no requests on each of 14 days",
+                _ => "Application Load Balancers with no requests (Network: no new flows) on each of 14 days",
+            },
         }
     }
     fn defaults(&self) -> Params {
@@ -423,14 +401,12 @@ impl Rule for LoadBalancerWithoutTraffic {
 /// RDS instances nobody connected to for 14 days.
 struct IdleDatabase;
 impl Rule for IdleDatabase {
-    fn id(&self) -> &'static str {
-        "aws.rds.idle"
-    }
-    fn kind(&self) -> Kind {
-        Kind::RdsInstance
-    }
-    fn title(&self) -> &'static str {
-        "RDS instances with no database connections on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "aws.rds.idle",
+            kind: Kind::RdsInstance,
+            title: "RDS instances with no database connections on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         metric_params(14, 3600, Statistic::Maximum, 0.0, 20, Missing::NotIdle)
@@ -456,14 +432,12 @@ impl Rule for IdleDatabase {
 /// Redshift clusters nobody connected to for 14 days.
 struct ColdWarehouse;
 impl Rule for ColdWarehouse {
-    fn id(&self) -> &'static str {
-        "aws.redshift.cold"
-    }
-    fn kind(&self) -> Kind {
-        Kind::RedshiftCluster
-    }
-    fn title(&self) -> &'static str {
-        "Redshift clusters with no database connections on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "aws.redshift.cold",
+            kind: Kind::RedshiftCluster,
+            title: "Redshift clusters with no database connections on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         metric_params(14, 3600, Statistic::Maximum, 0.0, 20, Missing::NotIdle)
@@ -489,14 +463,12 @@ impl Rule for ColdWarehouse {
 /// SageMaker endpoints with no invocations for 14 days.
 struct IdleEndpoint;
 impl Rule for IdleEndpoint {
-    fn id(&self) -> &'static str {
-        "aws.sagemaker.idle-endpoint"
-    }
-    fn kind(&self) -> Kind {
-        Kind::SageMakerEndpoint
-    }
-    fn title(&self) -> &'static str {
-        "SageMaker endpoints in service with no invocations on any variant on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "aws.sagemaker.idle-endpoint",
+            kind: Kind::SageMakerEndpoint,
+            title: "SageMaker endpoints in service with no invocations on any variant on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         // Invocations are published only when there were some: a missing day is zero.
@@ -528,14 +500,12 @@ impl Rule for IdleEndpoint {
 /// ECR images nobody pulled for 90 days.
 struct StaleImage;
 impl Rule for StaleImage {
-    fn id(&self) -> &'static str {
-        "aws.ecr.stale-image"
-    }
-    fn kind(&self) -> Kind {
-        Kind::EcrImage
-    }
-    fn title(&self) -> &'static str {
-        "ECR images not pulled for 90 days (or never pulled and pushed 90 days ago)"
+    fn about(&self) -> About {
+        About {
+            id: "aws.ecr.stale-image",
+            kind: Kind::EcrImage,
+            title: "ECR images not pulled for 90 days (or never pulled and pushed 90 days ago)",
+        }
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(90), ..Params::plain() }
@@ -564,14 +534,13 @@ impl Rule for StaleImage {
 /// rule will abort: their parts are billed as storage and appear in no object listing.
 struct IncompleteUploads;
 impl Rule for IncompleteUploads {
-    fn id(&self) -> &'static str {
-        "aws.s3.incomplete-uploads"
-    }
-    fn kind(&self) -> Kind {
-        Kind::S3Bucket
-    }
-    fn title(&self) -> &'static str {
-        "S3 buckets holding multipart uploads left incomplete for 7 days, with no lifecycle rule to abort them"
+    fn about(&self) -> About {
+        About {
+            id: "aws.s3.incomplete-uploads",
+            kind: Kind::S3Bucket,
+            title:
+                "S3 buckets holding multipart uploads left incomplete for 7 days, with no lifecycle rule to abort them",
+        }
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(7), ..Params::plain() }
@@ -608,14 +577,12 @@ impl Rule for IncompleteUploads {
 /// gp2 volumes that would cost less as gp3 with the same baseline performance.
 struct Gp2Volume;
 impl Rule for Gp2Volume {
-    fn id(&self) -> &'static str {
-        "aws.ebs.gp2-to-gp3"
-    }
-    fn kind(&self) -> Kind {
-        Kind::EbsVolume
-    }
-    fn title(&self) -> &'static str {
-        "gp2 volumes that would cost less as gp3 with the same baseline IOPS"
+    fn about(&self) -> About {
+        About {
+            id: "aws.ebs.gp2-to-gp3",
+            kind: Kind::EbsVolume,
+            title: "gp2 volumes that would cost less as gp3 with the same baseline IOPS",
+        }
     }
     fn defaults(&self) -> Params {
         Params::plain()
@@ -647,14 +614,12 @@ impl Rule for Gp2Volume {
 /// Instances of a previous generation, with the successor's price where the table has both.
 struct PreviousGeneration;
 impl Rule for PreviousGeneration {
-    fn id(&self) -> &'static str {
-        "aws.ec2.previous-generation"
-    }
-    fn kind(&self) -> Kind {
-        Kind::Ec2Instance
-    }
-    fn title(&self) -> &'static str {
-        "Running EC2 instances of a previous-generation family, with the current family's price"
+    fn about(&self) -> About {
+        About {
+            id: "aws.ec2.previous-generation",
+            kind: Kind::Ec2Instance,
+            title: "Running EC2 instances of a previous-generation family, with the current family's price",
+        }
     }
     fn defaults(&self) -> Params {
         let families: BTreeMap<String, String> = [

@@ -3,7 +3,7 @@
 //!
 //! No Azure rule offers a remediation yet: findings are planned and acted on by hand.
 
-use super::{check, metric_params, old_enough, Candidate, Context, Rule};
+use super::{check, metric_params, old_enough, About, Candidate, Context, Rule};
 use crate::check::{DayTest, MetricCheck, Missing};
 use crate::policy::Params;
 use crate::prices::{AzurePrices, Estimate};
@@ -34,14 +34,12 @@ fn days_since(cx: &Context<'_>, t: Option<chrono::DateTime<chrono::Utc>>) -> Opt
 /// Managed disks in the `Unattached` state for a week.
 struct UnattachedDisk;
 impl Rule for UnattachedDisk {
-    fn id(&self) -> &'static str {
-        "azure.disk.unattached"
-    }
-    fn kind(&self) -> Kind {
-        Kind::AzureDisk
-    }
-    fn title(&self) -> &'static str {
-        "Managed disks unattached for at least 7 days (since their last detach, else their creation)"
+    fn about(&self) -> About {
+        About {
+            id: "azure.disk.unattached",
+            kind: Kind::AzureDisk,
+            title: "Managed disks unattached for at least 7 days (since their last detach, else their creation)",
+        }
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(7), ..Params::plain() }
@@ -69,17 +67,15 @@ impl Rule for UnattachedDisk {
 /// Snapshots older than 90 days.
 struct OldSnapshot;
 impl Rule for OldSnapshot {
-    fn id(&self) -> &'static str {
-        "azure.snapshot.old"
-    }
-    fn kind(&self) -> Kind {
-        Kind::AzureSnapshot
+    fn about(&self) -> About {
+        About {
+            id: "azure.snapshot.old",
+            kind: Kind::AzureSnapshot,
+            title: "Managed-disk snapshots older than 90 days",
+        }
     }
     fn needs(&self) -> &'static [Kind] {
         &[Kind::AzureDisk]
-    }
-    fn title(&self) -> &'static str {
-        "Managed-disk snapshots older than 90 days"
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(90), ..Params::plain() }
@@ -102,14 +98,12 @@ impl Rule for OldSnapshot {
 /// Public IPs associated with nothing (no IP configuration, no NAT gateway).
 struct UnassociatedPublicIp;
 impl Rule for UnassociatedPublicIp {
-    fn id(&self) -> &'static str {
-        "azure.network.public-ip-unassociated"
-    }
-    fn kind(&self) -> Kind {
-        Kind::AzurePublicIp
-    }
-    fn title(&self) -> &'static str {
-        "Public IPs holding an address but associated with no NIC, load balancer, gateway or NAT gateway"
+    fn about(&self) -> About {
+        About {
+            id: "azure.network.public-ip-unassociated",
+            kind: Kind::AzurePublicIp,
+            title: "Public IPs holding an address but associated with no NIC, load balancer, gateway or NAT gateway",
+        }
     }
     fn defaults(&self) -> Params {
         Params::plain()
@@ -131,14 +125,12 @@ impl Rule for UnassociatedPublicIp {
 /// Network interfaces attached to no VM and owned by no private endpoint.
 struct OrphanedNic;
 impl Rule for OrphanedNic {
-    fn id(&self) -> &'static str {
-        "azure.network.nic-orphaned"
-    }
-    fn kind(&self) -> Kind {
-        Kind::AzureNic
-    }
-    fn title(&self) -> &'static str {
-        "Network interfaces attached to no VM and owned by no private endpoint"
+    fn about(&self) -> About {
+        About {
+            id: "azure.network.nic-orphaned",
+            kind: Kind::AzureNic,
+            title: "Network interfaces attached to no VM and owned by no private endpoint",
+        }
     }
     fn defaults(&self) -> Params {
         Params::plain()
@@ -166,14 +158,12 @@ impl Rule for OrphanedNic {
 /// VMs stopped from inside (power state `stopped`, not `deallocated`): the compute is still billed.
 struct StoppedAllocatedVm;
 impl Rule for StoppedAllocatedVm {
-    fn id(&self) -> &'static str {
-        "azure.vm.stopped-allocated"
-    }
-    fn kind(&self) -> Kind {
-        Kind::AzureVm
-    }
-    fn title(&self) -> &'static str {
-        "VMs stopped but not deallocated for at least a day: their compute is still billed"
+    fn about(&self) -> About {
+        About {
+            id: "azure.vm.stopped-allocated",
+            kind: Kind::AzureVm,
+            title: "VMs stopped but not deallocated for at least a day: their compute is still billed",
+        }
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(1), ..Params::plain() }
@@ -200,14 +190,12 @@ impl Rule for StoppedAllocatedVm {
 /// Running VMs whose daily CPU stayed low on every day of the window.
 struct IdleVm;
 impl Rule for IdleVm {
-    fn id(&self) -> &'static str {
-        "azure.vm.idle"
-    }
-    fn kind(&self) -> Kind {
-        Kind::AzureVm
-    }
-    fn title(&self) -> &'static str {
-        "Running VMs with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "azure.vm.idle",
+            kind: Kind::AzureVm,
+            title: "Running VMs with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         Params { peak: Some(10.0), ..metric_params(14, 3600, Statistic::Average, 2.0, 20, Missing::NotIdle) }

@@ -3,7 +3,9 @@
 //!
 //! No GCP rule offers a remediation yet: findings are planned and acted on by hand.
 
-use super::{check, estimate_of_parts, metric_params, old_enough, Candidate, Context, Rule, Savings};
+use super::{
+    check, days_in_state, estimate_of_parts, metric_params, old_enough, About, Candidate, Context, Rule, Savings,
+};
 use crate::check::{DayTest, MetricCheck, Missing};
 use crate::policy::Params;
 use crate::prices::GcpPrices;
@@ -28,14 +30,8 @@ fn prices() -> &'static GcpPrices {
 /// Persistent disks used by no instance for a week.
 struct UnattachedDisk;
 impl Rule for UnattachedDisk {
-    fn id(&self) -> &'static str {
-        "gcp.disk.unattached"
-    }
-    fn kind(&self) -> Kind {
-        Kind::GcpDisk
-    }
-    fn title(&self) -> &'static str {
-        "Persistent disks used by no instance for at least 7 days (since their last detach, else their creation)"
+    fn about(&self) -> About {
+        About { id: "gcp.disk.unattached", kind: Kind::GcpDisk, title: "Persistent disks used by no instance for at least 7 days (since their last detach, else their creation)" }
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(7), ..Params::plain() }
@@ -61,14 +57,12 @@ impl Rule for UnattachedDisk {
 /// Static external addresses reserved and not in use.
 struct UnusedAddress;
 impl Rule for UnusedAddress {
-    fn id(&self) -> &'static str {
-        "gcp.address.unused"
-    }
-    fn kind(&self) -> Kind {
-        Kind::GcpAddress
-    }
-    fn title(&self) -> &'static str {
-        "Static external IP addresses reserved and used by nothing"
+    fn about(&self) -> About {
+        About {
+            id: "gcp.address.unused",
+            kind: Kind::GcpAddress,
+            title: "Static external IP addresses reserved and used by nothing",
+        }
     }
     fn defaults(&self) -> Params {
         Params::plain()
@@ -92,21 +86,15 @@ struct OldCopy {
     kind: Kind,
 }
 impl Rule for OldCopy {
-    fn id(&self) -> &'static str {
-        if self.kind == Kind::GcpSnapshot {
-            "gcp.snapshot.old"
-        } else {
-            "gcp.machine-image.old"
-        }
-    }
-    fn kind(&self) -> Kind {
-        self.kind
-    }
-    fn title(&self) -> &'static str {
-        if self.kind == Kind::GcpSnapshot {
-            "Disk snapshots older than 90 days"
-        } else {
-            "Machine images older than 90 days"
+    fn about(&self) -> About {
+        About {
+            id: if self.kind == Kind::GcpSnapshot { "gcp.snapshot.old" } else { "gcp.machine-image.old" },
+            kind: self.kind,
+            title: if self.kind == Kind::GcpSnapshot {
+                "Disk snapshots older than 90 days"
+            } else {
+                "Machine images older than 90 days"
+            },
         }
     }
     fn defaults(&self) -> Params {
@@ -133,17 +121,15 @@ impl Rule for OldCopy {
 /// Instances stopped for a month: the instance costs nothing, its disks still do.
 struct StoppedInstance;
 impl Rule for StoppedInstance {
-    fn id(&self) -> &'static str {
-        "gcp.instance.stopped"
-    }
-    fn kind(&self) -> Kind {
-        Kind::GcpInstance
+    fn about(&self) -> About {
+        About {
+            id: "gcp.instance.stopped",
+            kind: Kind::GcpInstance,
+            title: "Instances stopped for at least 30 days, still paying for their disks",
+        }
     }
     fn needs(&self) -> &'static [Kind] {
         &[Kind::GcpDisk]
-    }
-    fn title(&self) -> &'static str {
-        "Instances stopped for at least 30 days, still paying for their disks"
     }
     fn defaults(&self) -> Params {
         Params { min_age_days: Some(30), ..Params::plain() }
@@ -156,10 +142,7 @@ impl Rule for StoppedInstance {
         if disks.is_empty() {
             return None;
         }
-        let days = (cx.now - (*state_since)?).num_days();
-        if days < i64::from(p.min_age_days.unwrap_or(30)) {
-            return None;
-        }
+        let days = days_in_state(*state_since, cx, p, 30)?;
         let parts = cx
             .inventory
             .get(Kind::GcpDisk)
@@ -186,14 +169,12 @@ impl Rule for StoppedInstance {
 /// Running instances whose daily CPU stayed low on every day of the window.
 struct IdleInstance;
 impl Rule for IdleInstance {
-    fn id(&self) -> &'static str {
-        "gcp.instance.idle"
-    }
-    fn kind(&self) -> Kind {
-        Kind::GcpInstance
-    }
-    fn title(&self) -> &'static str {
-        "Running instances with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days"
+    fn about(&self) -> About {
+        About {
+            id: "gcp.instance.idle",
+            kind: Kind::GcpInstance,
+            title: "Running instances with daily-average CPU below 2 % (and no hour at 10 %) on each of 14 days",
+        }
     }
     fn defaults(&self) -> Params {
         Params { peak: Some(10.0), ..metric_params(14, 3600, Statistic::Average, 2.0, 20, Missing::NotIdle) }

@@ -129,18 +129,37 @@ impl Action {
     }
 }
 
+/// What a rule is: its id, the type it judges, and what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct About {
+    /// A stable id (`aws.ebs.unattached`), the policy file's key.
+    pub id: &'static str,
+    /// The resource type judged.
+    pub kind: Kind,
+    /// One line saying what the rule finds.
+    pub title: &'static str,
+}
+
 /// One zombie rule.
 pub trait Rule: Send + Sync {
+    /// Its id, the type it judges and its title.
+    fn about(&self) -> About;
     /// A stable id (`aws.ebs.unattached`), the policy file's key.
-    fn id(&self) -> &'static str;
+    fn id(&self) -> &'static str {
+        self.about().id
+    }
     /// The resource type judged.
-    fn kind(&self) -> Kind;
+    fn kind(&self) -> Kind {
+        self.about().kind
+    }
+    /// One line saying what the rule finds.
+    fn title(&self) -> &'static str {
+        self.about().title
+    }
     /// Other types the rule consults (the AMIs that keep a snapshot alive).
     fn needs(&self) -> &'static [Kind] {
         &[]
     }
-    /// One line saying what the rule finds.
-    fn title(&self) -> &'static str;
     /// Its defaults: window, period, statistic, threshold, missing data, age.
     fn defaults(&self) -> Params;
     /// The remediation its findings allow, if any.
@@ -168,6 +187,18 @@ pub fn all() -> Vec<Box<dyn Rule>> {
 pub(crate) fn old_enough(r: &Resource, cx: &Context<'_>, p: &Params) -> Option<i64> {
     let age = r.age_days(cx.now)?;
     (age >= i64::from(p.min_age_days.unwrap_or(0))).then_some(age)
+}
+
+/// How many days a resource has been in its state (stopped since), if at least
+/// `p.min_age_days` (else `default_days`); an unknown start does not pass.
+pub(crate) fn days_in_state(
+    since: Option<DateTime<Utc>>,
+    cx: &Context<'_>,
+    p: &Params,
+    default_days: u32,
+) -> Option<i64> {
+    let days = (cx.now - since?).num_days();
+    (days >= i64::from(p.min_age_days.unwrap_or(default_days))).then_some(days)
 }
 
 /// A metric check from the rule's parameters.

@@ -159,6 +159,16 @@ pub(super) fn azure_month(
     let us = |d: NaiveDate| d.format("%m/%d/%Y").to_string();
     let mut rows = Vec::new();
     let account = "8611537";
+    // Every row's billing account, period and profile.
+    let billing: Vec<String> = vec![
+        account.into(),
+        "Acme Corp".into(),
+        us(month),
+        us(next - Duration::days(1)),
+        account.into(),
+        "Acme Corp".into(),
+        "Platform Team".into(),
+    ];
     for day in days(month, last) {
         for r in fleet {
             let env = r.tags.map(|t| t.1);
@@ -173,14 +183,8 @@ pub(super) fn azure_month(
                 r.sub.0, r.group, r.consumed, r.rtype, r.name
             );
             let tags = r.tags.map(|(t, e)| format!("\"team\": \"{t}\",\"env\": \"{e}\"")).unwrap_or_default();
-            rows.push(vec![
-                account.into(),
-                "Acme Corp".into(),
-                us(month),
-                us(next - Duration::days(1)),
-                account.into(),
-                "Acme Corp".into(),
-                "Platform Team".into(),
+            let mut row = billing.clone();
+            row.extend([
                 r.sub.0.clone(),
                 r.sub.1.clone(),
                 us(day),
@@ -213,17 +217,12 @@ pub(super) fn azure_month(
                 if r.reserved { reservation.into() } else { String::new() },
                 if r.reserved { "VM_RI_D4v3".into() } else { String::new() },
             ]);
+            rows.push(row);
         }
     }
     // The reservation's monthly payment, billed on the first day of the period.
-    rows.push(vec![
-        account.into(),
-        "Acme Corp".into(),
-        us(month),
-        us(next - Duration::days(1)),
-        account.into(),
-        "Acme Corp".into(),
-        "Platform Team".into(),
+    let mut row = billing;
+    row.extend([
         fleet[0].sub.0.clone(),
         fleet[0].sub.1.clone(),
         us(month),
@@ -256,6 +255,7 @@ pub(super) fn azure_month(
         reservation.into(),
         "VM_RI_D4v3".into(),
     ]);
+    rows.push(row);
     rows
 }
 

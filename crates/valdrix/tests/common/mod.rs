@@ -151,14 +151,18 @@ pub fn start_moto() -> (Server, Vec<(&'static str, String)>) {
             .unwrap(),
     );
     wait_for(port, &mut server, "moto_server");
-    let env = vec![
+    (server, aws_env(port))
+}
+
+/// The environment that points the AWS SDK at an emulator on `port`, with test credentials.
+pub fn aws_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
         ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
-    ];
-    (server, env)
+    ]
 }
 
 /// Runs a Python script with the test-tools Python; fails the test on a non-zero exit.

@@ -4,11 +4,10 @@
 //! SDK provider, is the integration test of the command line.
 
 use crate::policy::{Params, Policy};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Listed, Measured, Provider, ProviderError, Window};
 use crate::resource::{Cloud, Details, Kind, MetricQuery, Resource, Series, Targets};
 use crate::scan::{scan, Configured, CostSource, ScanOptions, Status};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const ACCOUNT: &str = "123456789012";
@@ -40,7 +39,7 @@ impl Provider for Account {
     fn account(&self) -> &str {
         ACCOUNT
     }
-    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> BoxFuture<'a, Result<Vec<Resource>, ProviderError>> {
+    fn list<'a>(&'a self, region: &'a str, kind: Kind) -> Listed<'a> {
         Box::pin(async move {
             if self.hanging == Some(kind) {
                 tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
@@ -55,13 +54,7 @@ impl Provider for Account {
             Ok(self.resources.iter().filter(|r| r.kind == kind && r.region == region).cloned().collect())
         })
     }
-    fn metrics<'a>(
-        &'a self,
-        _region: &'a str,
-        queries: &'a [MetricQuery],
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<Vec<Series>, ProviderError>> {
+    fn metrics<'a>(&'a self, _region: &'a str, queries: &'a [MetricQuery], window: Window) -> Measured<'a> {
         Box::pin(async move {
             Ok(queries
                 .iter()
@@ -71,7 +64,7 @@ impl Provider for Account {
                         .get(&(q.name.clone(), q.dimensions.clone()))
                         .into_iter()
                         .flatten()
-                        .filter(|(t, _)| *t >= from && *t < to)
+                        .filter(|(t, _)| *t >= window.from && *t < window.to)
                         .copied()
                         .collect(),
                 })

@@ -81,16 +81,31 @@ impl Range {
     }
 }
 
+/// What an allocation runs on: the rules, the range, and whether the bucket is spread.
 #[derive(Args)]
-struct RunArgs {
+struct Split {
     #[command(flatten)]
     rules: Rules,
     #[command(flatten)]
     range: Range,
     /// Spread the unallocated bucket over the targets in proportion to what they were allocated
-    /// (shown in its own column).
+    /// (shown in its own column; in a statement, the chargeback of everything).
     #[arg(long)]
     redistribute: bool,
+}
+
+impl Split {
+    fn allocate(&self, cli: &Global, tenant: &TenantId) -> Result<alloc::Allocated> {
+        let store = open_store(cli)?;
+        let query = self.range.query()?;
+        Ok(alloc::allocate(store.as_ref(), tenant, &query, &self.rules.source(), self.redistribute)?)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    split: Split,
     /// Show the contributions behind one target's figure (`Unallocated` for the bucket).
     #[arg(long)]
     explain: Option<String>,
@@ -127,12 +142,7 @@ struct SimulateArgs {
 #[derive(Args)]
 struct ExportArgs {
     #[command(flatten)]
-    rules: Rules,
-    #[command(flatten)]
-    range: Range,
-    /// Spread the unallocated bucket over the targets (chargeback of everything).
-    #[arg(long)]
-    redistribute: bool,
+    split: Split,
     /// Write to this file instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -196,10 +206,7 @@ fn notes(allocation: &Allocation) {
 }
 
 fn run(cli: &Global, tenant: &TenantId, a: &RunArgs) -> Result<()> {
-    let store = open_store(cli)?;
-    let query = a.range.query()?;
-    let alloc::Allocated { rules, records, allocation } =
-        alloc::allocate(store.as_ref(), tenant, &query, &a.rules.source(), a.redistribute)?;
+    let alloc::Allocated { rules, records, allocation } = a.split.allocate(cli, tenant)?;
     let mut out = std::io::stdout().lock();
     let people = a.format == OutputFormat::Table;
     if people {
@@ -253,10 +260,7 @@ fn simulate(cli: &Global, tenant: &TenantId, s: &SimulateArgs) -> Result<()> {
 }
 
 fn chargeback(cli: &Global, tenant: &TenantId, e: &ExportArgs) -> Result<()> {
-    let store = open_store(cli)?;
-    let query = e.range.query()?;
-    let alloc::Allocated { rules, allocation, .. } =
-        alloc::allocate(store.as_ref(), tenant, &query, &e.rules.source(), e.redistribute)?;
+    let alloc::Allocated { rules, allocation, .. } = e.split.allocate(cli, tenant)?;
     let grid = grids::chargeback_grid(&allocation, &rules.label);
     write_out(e.out.as_ref(), |w| grid.write(OutputFormat::Csv, w))?;
     notes(&allocation);
