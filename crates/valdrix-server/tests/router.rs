@@ -13,9 +13,14 @@ use valdrix_store::SqliteStore;
 
 /// A router over an empty in-memory store and an analyst key of tenant `acme`.
 fn router() -> (axum::Router, String) {
+    router_as(Role::Analyst)
+}
+
+/// A router over an empty in-memory store and a key of tenant `acme` with `role`.
+fn router_as(role: Role) -> (axum::Router, String) {
     let mut store = SqliteStore::in_memory().expect("in-memory store");
     let tenant = TenantId::parse("acme").expect("tenant");
-    let (key, _) = valdrix_app::keys::create(&mut store, &tenant, "test", Role::Analyst, "test").expect("key");
+    let (key, _) = valdrix_app::keys::create(&mut store, &tenant, "test", role, "test").expect("key");
     let state = AppState::new(StorePool::sqlite(store), RateLimits::per_tenant(1000, 1000)).expect("state");
     (valdrix_server::router(state), key)
 }
@@ -109,4 +114,38 @@ async fn the_document_names_every_dimension_the_parser_takes() {
     for (name, _) in valdrix_store::query::SPELLINGS {
         assert!(pattern.contains(&format!("{name}|")), "{name} missing from {pattern}");
     }
+}
+
+/// What the document lists is what each endpoint reads: every query parameter the document
+/// gives a GET endpoint is taken by it (whatever it says of the value), and a parameter the
+/// document does not list is refused by name.
+#[tokio::test]
+async fn each_endpoint_reads_the_parameters_its_document_lists() {
+    // An admin: the keys list answers only admins, and a role is checked before parameters.
+    let (app, key) = router_as(Role::Admin);
+    let key = Some(key.as_str());
+    let (_, _, doc) = send(&app, None, "GET", "/api/v1/openapi.json", "").await;
+    let json: serde_json::Value = serde_json::from_str(&doc).expect("JSON");
+    let mut checked = 0;
+    for (path, item) in json["paths"].as_object().expect("paths") {
+        let Some(get) = item.get("get") else { continue };
+        let path = path
+            .replace("{run_id}", "1")
+            .replace("{record_id}", "abcd-20260101")
+            .replace("{plan_id}", "1")
+            .replace("{name}", "daily");
+        let params = get["parameters"].as_array().cloned().unwrap_or_default();
+        for p in params.iter().filter(|p| p["in"] == "query") {
+            let name = p["name"].as_str().expect("name");
+            let (_, _, body) = send(&app, key, "GET", &format!("{path}?{name}=x"), "").await;
+            assert!(!body.contains("unknown parameter"), "{path} does not read its documented {name}: {body}");
+            checked += 1;
+        }
+        let (status, _, body) = send(&app, key, "GET", &format!("{path}?undocumented=1"), "").await;
+        if path.starts_with("/api/v1/") && get.get("security").is_some() {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} took an undocumented parameter: {body}");
+            assert!(body.contains("unknown parameter \\\"undocumented\\\""), "{path}: {body}");
+        }
+    }
+    assert!(checked > 40, "only {checked} documented parameters were found");
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{Datelike, Months, NaiveDate, Utc};
@@ -21,7 +21,8 @@ use valdrix_core::TenantId;
 use valdrix_store::keys::Role;
 use valdrix_store::{CostQuery, Store};
 
-use super::{apart, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::params::{self, And, Count, Month, Positive};
+use super::{apart, Forbidden, NoParams, NotFound, NotJson, Params, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 /// Record ids an explanation lists per contribution at most (the count is always given).
@@ -40,11 +41,6 @@ pub(crate) struct Range {
     pub redistribute: bool,
 }
 
-/// The first day of `YYYY-MM`.
-pub(crate) fn month_start(name: &str, v: &str) -> Result<NaiveDate, ApiError> {
-    valdrix_core::time::parse_month(v).ok_or_else(|| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM")))
-}
-
 /// The calendar month before today's (what chargeback usually reports).
 pub(crate) fn last_month() -> NaiveDate {
     let today = Utc::now().date_naive();
@@ -57,40 +53,30 @@ fn unusable(detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
 }
 
-fn flag(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => Err(ApiError::bad_request(format!("{name}={v:?}: true or false"))),
-    }
-}
-
-/// Takes `month`, `from`, `to`, `version` and `redistribute` out of `pairs`.
-pub(crate) fn range(pairs: &mut Vec<(String, String)>) -> Result<Range, ApiError> {
-    let (mut month, mut from, mut to, mut version, mut redistribute) = (None, None, None, None, false);
-    for (k, v) in take(pairs, &["month", "from", "to", "version", "redistribute"]) {
-        match k.as_str() {
-            "month" => month = Some(month_start("month", &v)?),
-            "from" => from = Some(super::date("from", &v)?),
-            "to" => to = Some(super::date("to", &v)?),
-            "version" => version = Some(super::number("version", &v)?),
-            _ => redistribute = flag("redistribute", &v)?,
+impl RangeParams {
+    /// The range and how to allocate it: `month`, or `from` and `to`, not both; at most 400
+    /// days.
+    pub(crate) fn range(self) -> Result<Range, ApiError> {
+        let RangeParams { month, from, to, version, redistribute } = self;
+        let month = month.map(|m| m.0);
+        let (version, redistribute) = (version.map(|v| v.0), redistribute.unwrap_or(false));
+        let (from, to) = match (month, from, to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(unusable("give month, or from and to, not both"))
+            }
+            (Some(m), None, None) => (m, m.checked_add_months(Months::new(1)).unwrap_or(m)),
+            (None, Some(f), Some(t)) => (f, t),
+            (None, None, None) => {
+                let m = last_month();
+                (m, m.checked_add_months(Months::new(1)).unwrap_or(m))
+            }
+            _ => return Err(unusable("give both from and to")),
+        };
+        if to <= from || (to - from).num_days() > 400 {
+            return Err(unusable("from must come before to, at most 400 days apart"));
         }
+        Ok(Range { from, to, version, redistribute })
     }
-    let (from, to) = match (month, from, to) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(unusable("give month, or from and to, not both")),
-        (Some(m), None, None) => (m, m.checked_add_months(Months::new(1)).unwrap_or(m)),
-        (None, Some(f), Some(t)) => (f, t),
-        (None, None, None) => {
-            let m = last_month();
-            (m, m.checked_add_months(Months::new(1)).unwrap_or(m))
-        }
-        _ => return Err(unusable("give both from and to")),
-    };
-    if to <= from || (to - from).num_days() > 400 {
-        return Err(unusable("from must come before to, at most 400 days apart"));
-    }
-    Ok(Range { from, to, version, redistribute })
 }
 
 /// An allocation and what it was made of.
@@ -127,11 +113,11 @@ pub struct RuleSetOut {
 /// Parameters of `GET /api/v1/allocation/rules`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct RulesParams {
     /// A stored version (default: the current one).
-    #[param(minimum = 1)]
-    version: Option<i64>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<i64>, minimum = 1)]
+    version: Option<Positive>,
 }
 
 /// The tenant's allocation rules: the current version, or an older one.
@@ -141,14 +127,9 @@ pub struct RulesParams {
 pub async fn rules(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<RulesParams>,
 ) -> Result<Json<RuleSetOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut version = None;
-    for (_, v) in take(&mut pairs, &["version"]) {
-        version = Some(super::number("version", &v)?);
-    }
-    no_more(&pairs)?;
+    let version = params.into_inner()?.version.map(|v| v.0);
     let tenant = caller.tenant.clone();
     let v = state.stores.run(move |s| s.allocation_rules(&tenant, version)).await?;
     let v = v.ok_or_else(|| {
@@ -263,9 +244,9 @@ pub struct HistoryOut {
 pub async fn history(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<NoParams>,
 ) -> Result<Json<HistoryOut>, ApiError> {
-    no_more(&query_pairs(&raw)?)?;
+    params.into_inner()?;
     let tenant = caller.tenant.clone();
     let list = state.stores.run(move |s| apart(stored::history(s, &tenant))).await??;
     let versions = list
@@ -285,21 +266,26 @@ pub async fn history(
 /// Parameters of the allocation views.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct RangeParams {
     /// A calendar month (YYYY-MM); default: last month. Or `from` and `to`.
-    #[param(pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
-    month: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    month: Option<Month>,
     /// First charge day (YYYY-MM-DD), with `to`.
-    #[param(format = Date)]
-    from: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, format = Date)]
+    from: Option<NaiveDate>,
     /// Day after the last (YYYY-MM-DD), at most 400 days after `from`.
-    #[param(format = Date)]
-    to: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, format = Date)]
+    to: Option<NaiveDate>,
     /// A stored rule set version (default: the current one).
-    #[param(minimum = 1)]
-    version: Option<i64>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<i64>, minimum = 1)]
+    version: Option<Positive>,
     /// Spread the unallocated bucket over the targets by what they were allocated.
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<bool>)]
     redistribute: Option<bool>,
 }
 
@@ -406,21 +392,19 @@ fn allocation_out(run: &Run, r: &Range, by_period: bool) -> AllocationOut {
 pub async fn allocation(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<RangeParams>,
 ) -> Result<Json<AllocationOut>, ApiError> {
-    split(&state, &caller, &raw, false).await
+    split(&state, &caller, params, false).await
 }
 
 /// The allocation of the range a query string gives, in all or month by month.
 async fn split(
     state: &AppState,
     caller: &Caller,
-    raw: &Option<String>,
+    params: Params<RangeParams>,
     by_month: bool,
 ) -> Result<Json<AllocationOut>, ApiError> {
-    let mut pairs = query_pairs(raw)?;
-    let r = range(&mut pairs)?;
-    no_more(&pairs)?;
+    let r = params.into_inner()?.range()?;
     let run = run(state, &caller.tenant, r.clone()).await?;
     Ok(Json(allocation_out(&run, &r, by_month)))
 }
@@ -432,20 +416,22 @@ async fn split(
 pub async fn months(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<RangeParams>,
 ) -> Result<Json<AllocationOut>, ApiError> {
-    split(&state, &caller, &raw, true).await
+    split(&state, &caller, params, true).await
 }
 
 /// The target of `GET /api/v1/allocation/explain` (with the range's parameters).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct TargetParams {
     /// The target (`Unallocated` for the bucket).
     #[param(pattern = r"^[^\x00]+$")]
     target: String,
 }
+
+/// Parameters of `GET /api/v1/allocation/explain`.
+pub type ExplainParams = And<TargetParams, RangeParams>;
 
 /// One contribution to a target's figure.
 #[derive(Debug, Serialize, ToSchema)]
@@ -484,25 +470,19 @@ pub struct ExplainOut {
 }
 
 /// Every contribution to one target's figure: its rule, its records and its arithmetic.
-#[utoipa::path(get, path = "/api/v1/allocation/explain", tag = "allocation", params(TargetParams, RangeParams),
+#[utoipa::path(get, path = "/api/v1/allocation/explain", tag = "allocation", params(ExplainParams),
     security(("api_key" = [])),
     responses((status = 200, description = "The contributions", body = ExplainOut), Refusals, NotFound, Unusable))]
 pub async fn explain(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<ExplainParams>,
 ) -> Result<Json<ExplainOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut target = None;
-    for (_, v) in take(&mut pairs, &["target"]) {
-        if v.is_empty() || v.contains('\0') {
-            return Err(ApiError::bad_request("target: a name"));
-        }
-        target = Some(v);
+    let And(TargetParams { target }, range) = params.into_inner()?;
+    if target.is_empty() || target.contains('\0') {
+        return Err(ApiError::bad_request("target: a name"));
     }
-    let target = target.ok_or_else(|| ApiError::bad_request("target: required"))?;
-    let r = range(&mut pairs)?;
-    no_more(&pairs)?;
+    let r = range.range()?;
     let run = run(&state, &caller.tenant, r).await?;
     let contributions = run
         .allocation
@@ -527,12 +507,15 @@ pub async fn explain(
 /// parameters; the bucket is reported as no rule claimed it, before any redistribution).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct TopParams {
     /// Services and resources listed per currency (1 to 100, default 10).
-    #[param(minimum = 1, maximum = 100)]
-    top: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    top: Option<Count<1, 100>>,
 }
+
+/// Parameters of `GET /api/v1/allocation/unallocated`.
+pub type UnallocatedParams = And<TopParams, RangeParams>;
 
 /// The bucket in one currency.
 #[derive(Debug, Serialize, ToSchema)]
@@ -582,25 +565,16 @@ pub struct UnallocatedOut {
 
 /// What no rule claimed: its share of spend, and the services and resources that hold it (what
 /// lacks the tags the rules look for).
-#[utoipa::path(get, path = "/api/v1/allocation/unallocated", tag = "allocation", params(TopParams, RangeParams),
+#[utoipa::path(get, path = "/api/v1/allocation/unallocated", tag = "allocation", params(UnallocatedParams),
     security(("api_key" = [])),
     responses((status = 200, description = "The bucket", body = UnallocatedOut), Refusals, NotFound, Unusable))]
 pub async fn unallocated(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<UnallocatedParams>,
 ) -> Result<Json<UnallocatedOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut top = 10;
-    for (_, v) in take(&mut pairs, &["top"]) {
-        top = v
-            .parse()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("top={v:?}: 1 to 100")))?;
-    }
-    let r = range(&mut pairs)?;
-    no_more(&pairs)?;
+    let And(top, range) = params.into_inner()?;
+    let (top, r) = (Count::or(top.top, 10), range.range()?);
     let run = run(&state, &caller.tenant, r).await?;
     Ok(Json(unallocated_out(&run, top)))
 }
@@ -726,7 +700,8 @@ pub async fn simulate(
         pairs.push(("version".into(), v.to_string()));
     }
     pairs.push(("redistribute".into(), body.redistribute.to_string()));
-    let r = range(&mut pairs)?;
+    // The body's range, read as the views' query string reads it.
+    let r = params::from_pairs::<RangeParams>(&pairs)?.range()?;
     let tenant = caller.tenant.clone();
     let range2 = r.clone();
     let (now, then) = state

@@ -1,61 +1,97 @@
 //! Anomalies over HTTP: days whose spend left the forecast's band, merged into anomalies with
 //! their root causes, and the marks of days a person said were expected (`valdrix anomalies`).
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use valdrix_analytics::anomaly::{Thresholds, THRESHOLD_FIELDS};
+use valdrix_analytics::anomaly::Thresholds;
 use valdrix_analytics::monitor;
 use valdrix_analytics::spend::{self, CheckOptions, SpendQuery};
 use valdrix_store::forecasts::AnomalyFeedback;
 use valdrix_store::keys::Role;
 
-use super::{apart, no_more, query_pairs, take, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::params::{self, And};
+use super::{apart, Forbidden, NoParams, NotFound, NotJson, Params, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
-use super::forecast::{bad, spend_query};
+use super::forecast::{bad, SpendParams};
 
-/// Parameters of `GET /api/v1/anomalies`.
+/// How an anomaly check judges a day, and from which day.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct AnomaliesParams {
-    /// Monitor each value of this dimension (service, account, region, tag:KEY) rather than
-    /// the total.
-    by: Option<String>,
-    /// Values of `by` monitored apart, the largest first; the rest are one `(other)`.
-    #[param(minimum = 0, maximum = 100)]
-    top: Option<u32>,
-    /// billed (default), effective, list or contracted.
-    metric: Option<super::MetricName>,
+pub struct CheckParams {
     /// The first day checked (default: 90 days before the last final day).
-    #[param(format = Date)]
-    from: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, format = Date)]
+    from: Option<NaiveDate>,
     /// The smallest daily impact that counts, in the currency (default 100).
-    #[param(minimum = 0)]
-    min_impact: Option<f64>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<f64>, minimum = 0)]
+    min_impact: Option<String>,
     /// The smallest daily impact that counts, in percent of the expected value (default 10).
-    #[param(minimum = 0)]
-    min_percent: Option<f64>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<f64>, minimum = 0)]
+    min_percent: Option<String>,
     /// The interval a day must leave, in percent (default 95).
-    #[param(exclusive_minimum = 0, exclusive_maximum = 100)]
-    level: Option<f64>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<f64>, exclusive_minimum = 0, exclusive_maximum = 100)]
+    level: Option<String>,
     /// up (default), down or both.
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = "^(up|down|both)$")]
     direction: Option<String>,
+}
+
+impl CheckParams {
+    /// The thresholds given (text, as [`Thresholds::set`] reads it), by name.
+    fn thresholds(&self) -> [(&'static str, Option<&str>); 4] {
+        [
+            ("min_impact", self.min_impact.as_deref()),
+            ("min_percent", self.min_percent.as_deref()),
+            ("level", self.level.as_deref()),
+            ("direction", self.direction.as_deref()),
+        ]
+    }
+}
+
+/// What to check and how: the API's and the dashboard's anomaly parameters.
+pub type AnomalyCheck = And<SpendParams, CheckParams>;
+
+/// The spend and the options of a check.
+pub(crate) fn anomaly_query(And(spend_of, check): AnomalyCheck) -> Result<(SpendQuery, CheckOptions), ApiError> {
+    let q = spend_of.query()?;
+    let mut thresholds = Thresholds::default();
+    for (name, text) in check.thresholds() {
+        if let Some(text) = text {
+            thresholds.set(name, text).map_err(|e| bad(&e.field, &e.text, e.expected))?;
+        }
+    }
+    Ok((q, CheckOptions::new(check.from, thresholds)))
+}
+
+/// A kept monitor to check with instead.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonitorParams {
     /// Check with a kept monitor's settings (`/api/v1/anomalies/monitors`) instead: only `from`
     /// and `new` may be given with it.
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = r"^[A-Za-z0-9._-]{1,100}$")]
     monitor: Option<String>,
     /// With `monitor`: only the anomalies it has not reported yet. `POST
     /// /api/v1/anomalies/monitors/{name}/reported` records them once they have been passed on
     /// (an alerting job's daily poll).
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<bool>)]
     new: Option<bool>,
 }
+
+/// Parameters of `GET /api/v1/anomalies`.
+pub type AnomaliesParams = And<AnomalyCheck, MonitorParams>;
 
 /// Anomalies, the most costly first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,37 +114,26 @@ pub struct AnomaliesOut {
 pub async fn anomalies(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<AnomaliesParams>,
 ) -> Result<Json<AnomaliesOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let monitor = take(&mut pairs, &["monitor"]).pop().map(|(_, v)| v);
-    let mut new = false;
-    for (_, v) in take(&mut pairs, &["new"]) {
-        if monitor.is_none() {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "new: only with monitor"));
-        }
-        new = match v.as_str() {
-            "true" => true,
-            "false" => false,
-            _ => return Err(bad("new", &v, "true or false")),
-        };
+    let And(check, MonitorParams { monitor, new }) = params.into_inner()?;
+    if new.is_some() && monitor.is_none() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "new: only with monitor"));
     }
+    let new = new.unwrap_or(false);
     let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
     let found = match monitor {
         Some(name) => {
             // A kept monitor says what to check and how; only the first day may be given.
-            let mut from = None;
-            for (_, v) in take(&mut pairs, &["from"]) {
-                from = Some(super::date("from", &v)?);
-            }
-            let own = ["by", "metric", "top", "min_impact", "min_percent", "level", "direction"];
-            if let Some((k, _)) = take(&mut pairs, &own).first() {
+            let And(spend_of, how) = check;
+            let own = spend_of.given().or(how.thresholds().into_iter().find_map(|(k, v)| v.map(|_| k)));
+            if let Some(k) = own {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     format!("{k}: a monitor's own settings are used; only from and new may be given"),
                 ));
             }
-            no_more(&pairs)?;
+            let from = how.from;
             state
                 .stores
                 .run(move |s| {
@@ -129,8 +154,7 @@ pub async fn anomalies(
                 .await??
         }
         None => {
-            let (q, check) = anomaly_query(&mut pairs)?;
-            no_more(&pairs)?;
+            let (q, check) = anomaly_query(check)?;
             state.stores.run(move |s| apart(spend::detect_spend(s, &tenant, &q, &check, Utc::now(), &policy))).await??
         }
     };
@@ -138,23 +162,6 @@ pub async fn anomalies(
         from: found.from.to_string(),
         anomalies: serde_json::to_value(&found.anomalies).unwrap_or_default(),
     }))
-}
-
-/// Takes what to check and how out of `pairs` (`by`, `metric`, `top`, `from`, `min_impact`,
-/// `min_percent`, `level`, `direction`): the API's and the dashboard's anomaly parameters.
-pub(crate) fn anomaly_query(pairs: &mut Vec<(String, String)>) -> Result<(SpendQuery, CheckOptions), ApiError> {
-    let q = spend_query(pairs)?;
-    let mut thresholds = Thresholds::default();
-    let mut from = None;
-    let mut names = vec!["from"];
-    names.extend(THRESHOLD_FIELDS);
-    for (k, v) in take(pairs, &names) {
-        match k.as_str() {
-            "from" => from = Some(super::date("from", &v)?),
-            _ => thresholds.set(&k, &v).map_err(|e| bad(&e.field, &e.text, e.expected))?,
-        }
-    }
-    Ok((q, CheckOptions::new(from, thresholds)))
 }
 
 /// A mark: days of a monitored series a person said were expected.
@@ -225,9 +232,9 @@ fn marks_out(list: Vec<AnomalyFeedback>, changed: bool) -> MarksOut {
 pub async fn marks(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<NoParams>,
 ) -> Result<Json<MarksOut>, ApiError> {
-    no_more(&query_pairs(&raw)?)?;
+    params.into_inner()?;
     let tenant = caller.tenant.clone();
     let list = state.stores.run(move |s| s.anomaly_feedback(&tenant)).await?;
     Ok(Json(marks_out(list, false)))
@@ -249,8 +256,8 @@ fn check_mark(m: &MarkIn) -> Result<(NaiveDate, NaiveDate), ApiError> {
     if m.note.contains('\0') || m.note.chars().count() > 500 {
         return Err(ApiError::bad_request("note: at most 500 characters, no NUL"));
     }
-    let from = super::date("from", &m.from)?;
-    let to = super::date("to", &m.to)?;
+    let from = params::named::<NaiveDate>("from", &m.from)?;
+    let to = params::named::<NaiveDate>("to", &m.to)?;
     check_series(&m.series)?;
     if to < from || (to - from).num_days() > 366 {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "from must not come after to; at most 366 days"));

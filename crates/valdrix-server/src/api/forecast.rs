@@ -2,7 +2,7 @@
 //! or by month) and kept forecasts against what happened; the same calls as `valdrix forecast`
 //! (valdrix-analytics' `spend`). Anomalies and monitors are their own modules.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::Utc;
@@ -13,65 +13,81 @@ use valdrix_analytics::forecast::{Options, MAX_HORIZON};
 use valdrix_analytics::spend::{self, Horizon, SpendQuery};
 use valdrix_store::{Dimension, Metric};
 
-use super::{apart, no_more, query_pairs, take, NotFound, Refusals, Unusable};
+use super::params::{self, And, Count, PageSize};
+use super::{apart, NotFound, Params, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 pub(crate) fn bad(name: &str, v: &str, what: &str) -> ApiError {
     ApiError::bad_request(format!("{name}={v:?}: {what}"))
 }
 
-pub(crate) fn whole(name: &str, v: &str, lo: usize, hi: usize) -> Result<usize, ApiError> {
-    v.parse().ok().filter(|n| (lo..=hi).contains(n)).ok_or_else(|| bad(name, v, &format!("{lo} to {hi}")))
-}
-
-/// Takes `by`, `metric` and `top` out of `pairs`.
-pub(crate) fn spend_query(pairs: &mut Vec<(String, String)>) -> Result<SpendQuery, ApiError> {
-    let mut q = SpendQuery { top: 10, ..Default::default() };
-    for (k, v) in take(pairs, &["by", "metric", "top"]) {
-        match k.as_str() {
-            // Any text is well-formed; one that names no dimension cannot be used (422).
-            "by" if v.trim().is_empty() => q.by = None,
-            "by" => {
-                q.by = Some(Dimension::parse(&v).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("by={v:?}: not a dimension (service, account, region, usage-type, tag:KEY, ...)"),
-                    )
-                })?)
-            }
-            "metric" => {
-                q.metric =
-                    Metric::parse(&v).ok_or_else(|| bad("metric", &v, "billed, effective, list or contracted"))?
-            }
-            _ => q.top = whole("top", &v, 0, 100)?,
-        }
-    }
-    Ok(q)
-}
-
-/// Parameters of `GET /api/v1/forecast`.
+/// What spend a forecast or an anomaly check is of: the total, or each value of a dimension.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ForecastParams {
-    /// One forecast per value of this dimension besides the total (service, account, region,
+pub struct SpendParams {
+    /// One series per value of this dimension besides the total (service, account, region,
     /// tag:KEY, ...; empty: the total only).
+    #[serde(default, deserialize_with = "params::one")]
     by: Option<String>,
     /// Values of `by` kept apart, the largest first; the rest are one `(other)` (0: all).
-    #[param(minimum = 0, maximum = 100)]
-    top: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100)]
+    top: Option<Count<0, 100>>,
     /// billed (default), effective, list or contracted.
-    metric: Option<super::MetricName>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<super::MetricName>)]
+    metric: Option<Metric>,
+}
+
+impl SpendParams {
+    /// The spend asked for. Any text is a well-formed `by`; one that names no dimension cannot
+    /// be used (422).
+    pub(crate) fn query(self) -> Result<SpendQuery, ApiError> {
+        let by = match self.by.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+            None => None,
+            Some(b) => Some(Dimension::parse(b).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("by={b:?}: not a dimension (service, account, region, usage-type, tag:KEY, ...)"),
+                )
+            })?),
+        };
+        Ok(SpendQuery {
+            by,
+            top: Count::or(self.top, 10),
+            metric: self.metric.unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+
+    /// The first parameter given, if any (a kept monitor's own settings refuse them).
+    pub(crate) fn given(&self) -> Option<&'static str> {
+        [("by", self.by.is_some()), ("metric", self.metric.is_some()), ("top", self.top.is_some())]
+            .into_iter()
+            .find_map(|(name, given)| given.then_some(name))
+    }
+}
+
+/// How far ahead a forecast looks.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AheadParams {
     /// Days ahead (1 to 400; default 30).
-    #[param(minimum = 1, maximum = 400)]
-    horizon: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 400)]
+    horizon: Option<Count<1, MAX_HORIZON>>,
     /// Instead of `horizon`: the rest of this month and the next N (1 to 12), for `monthly`.
-    #[param(minimum = 1, maximum = 12)]
-    months: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 12)]
+    months: Option<Count<1, 12>>,
     /// Interval levels in percent, comma-separated (default `80,95`).
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = r"^[0-9]{1,2}(\.[0-9]+)?(,[0-9]{1,2}(\.[0-9]+)?)*$")]
     levels: Option<String>,
 }
+
+/// Parameters of `GET /api/v1/forecast`.
+pub type ForecastParams = And<SpendParams, AheadParams>;
 
 /// Forecasts per currency.
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,30 +111,25 @@ pub struct ForecastOut {
 pub async fn forecast(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<ForecastParams>,
 ) -> Result<Json<ForecastOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let q = spend_query(&mut pairs)?;
-    let (mut horizon, mut months, mut levels) = (None, None, vec![0.8, 0.95]);
-    for (k, v) in take(&mut pairs, &["horizon", "months", "levels"]) {
-        match k.as_str() {
-            "horizon" => horizon = Some(whole("horizon", &v, 1, MAX_HORIZON)?),
-            "months" => months = Some(whole("months", &v, 1, 12)? as u32),
-            _ => {
-                levels = v
-                    .split(',')
-                    .map(|p| p.trim().parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0).map(|p| p / 100.0))
-                    .collect::<Option<Vec<f64>>>()
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            StatusCode::UNPROCESSABLE_ENTITY,
-                            format!("levels={v:?}: percentages between 0 and 100 (exclusive), comma-separated"),
-                        )
-                    })?
-            }
-        }
-    }
-    no_more(&pairs)?;
+    let And(spend_of, ahead) = params.into_inner()?;
+    let q = spend_of.query()?;
+    let horizon = ahead.horizon.map(|h| h.0);
+    let months = ahead.months.map(|m| m.0 as u32);
+    let levels = match &ahead.levels {
+        None => vec![0.8, 0.95],
+        Some(v) => v
+            .split(',')
+            .map(|p| p.trim().parse::<f64>().ok().filter(|p| *p > 0.0 && *p < 100.0).map(|p| p / 100.0))
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("levels={v:?}: percentages between 0 and 100 (exclusive), comma-separated"),
+                )
+            })?,
+    };
     if horizon.is_some() && months.is_some() {
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "give horizon or months, not both"));
     }
@@ -155,11 +166,11 @@ pub async fn forecast(
 /// Parameters of `GET /api/v1/forecast/tracked`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct TrackedParams {
     /// How many kept forecasts, newest first (1 to 500; default 20).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
 }
 
 /// Kept forecasts against what happened.
@@ -179,14 +190,9 @@ pub struct TrackedOut {
 pub async fn tracked(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<TrackedParams>,
 ) -> Result<Json<TrackedOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut limit = 20;
-    for (_, v) in take(&mut pairs, &["limit"]) {
-        limit = super::page_limit(&v)?;
-    }
-    no_more(&pairs)?;
+    let limit = PageSize::or(params.into_inner()?.limit, 20);
     let (tenant, policy) = (caller.tenant.clone(), state.policy.clone());
     let out = state.stores.run(move |s| apart(spend::track(s, &tenant, limit, Utc::now(), &policy))).await??;
     Ok(Json(TrackedOut { forecasts: serde_json::to_value(&out).unwrap_or_default() }))

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,7 +18,8 @@ use valdrix_store::keys::Role;
 use valdrix_store::scope::OverlapPolicy;
 use valdrix_store::RunSummary;
 
-use super::{cost_query, query_pairs, take, Conflict, Forbidden, NotJson, Refusals, TooLarge, Unreadable};
+use super::params::{self, And, FromArg};
+use super::{Conflict, CostFilters, Forbidden, NotJson, Params, Refusals, TooLarge, Unreadable};
 use crate::{ApiError, AppState, Caller};
 use valdrix_app::ingest::request::{IngestInput, IngestOutcome, IngestRequest};
 
@@ -44,23 +45,41 @@ impl ExportFormat {
 /// Parameters of `POST /api/v1/ingest/upload`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct UploadParams {
     /// The file's name, which tells its compression and is shown in runs and lineage (letters,
     /// digits, `.`, `-`, `_`; e.g. `cur-2026-10.csv.gz`).
-    #[param(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")]
-    filename: String,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(required = true, pattern = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$")]
+    filename: Option<String>,
     /// Deliver as this named stream: successive uploads of the same bill restate each other.
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = r"^[A-Za-z0-9._:/-]{1,200}$")]
     stream: Option<String>,
     /// When another stream already holds the file's billing account and period: `refuse` (the
     /// default, 409 naming that stream), `keep_both` (separate exports; refused still when a sub
     /// account is in both) or `allow` (two copies of one bill kept to reconcile them).
-    #[param(pattern = "^(refuse|keep_both|allow)$")]
-    overlap: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = "^(refuse|keep_both|allow)$")]
+    overlap: Option<OverlapPolicy>,
 }
 
 const OVERLAP_VALUES: &str = "refuse, keep_both or allow";
+
+impl FromArg for OverlapPolicy {
+    fn from_arg(text: &str) -> Result<Self, String> {
+        OverlapPolicy::parse(text).ok_or_else(|| OVERLAP_VALUES.into())
+    }
+}
+
+impl FromArg for ExportFormat {
+    fn from_arg(text: &str) -> Result<Self, String> {
+        match text {
+            "csv" => Ok(ExportFormat::Csv),
+            "parquet" => Ok(ExportFormat::Parquet),
+            _ => Err("csv or parquet".into()),
+        }
+    }
+}
 
 /// Where to fetch billing files from.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -172,30 +191,20 @@ async fn run_ingest(state: &AppState, caller: &Caller, req: IngestRequest) -> Re
 pub async fn upload(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<UploadParams>,
     body: Body,
 ) -> Result<Json<IngestOut>, ApiError> {
     caller.require(Role::Analyst)?;
-    let mut filename = None;
-    let mut stream = None;
-    let mut overlap = OverlapPolicy::Refuse;
-    for (k, v) in query_pairs(&raw)? {
-        match k.as_str() {
-            "filename" if valid_filename(&v) => filename = Some(v),
-            "filename" => {
-                return Err(ApiError::bad_request(format!(
-                    "filename={v:?}: 1 to 200 letters, digits, '.', '-', '_', not starting with '.'"
-                )))
-            }
-            "stream" if valid_stream(&v) => stream = Some(v),
-            "stream" => return Err(ApiError::bad_request(format!("stream={v:?}: 1 to 200 of A-Z a-z 0-9 . - _ : /"))),
-            "overlap" => {
-                overlap = OverlapPolicy::parse(&v)
-                    .ok_or_else(|| ApiError::bad_request(format!("overlap={v:?}: {OVERLAP_VALUES}")))?
-            }
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
+    let UploadParams { filename, stream, overlap } = params.into_inner()?;
+    if let Some(v) = filename.as_ref().filter(|v| !valid_filename(v)) {
+        return Err(ApiError::bad_request(format!(
+            "filename={v:?}: 1 to 200 letters, digits, '.', '-', '_', not starting with '.'"
+        )));
     }
+    if let Some(v) = stream.as_ref().filter(|v| !valid_stream(v)) {
+        return Err(ApiError::bad_request(format!("stream={v:?}: 1 to 200 of A-Z a-z 0-9 . - _ : /")));
+    }
+    let overlap = overlap.unwrap_or(OverlapPolicy::Refuse);
     let name = filename.ok_or_else(|| ApiError::bad_request("give filename=NAME (it tells the compression)"))?;
     // The upload goes to a private folder, streamed, never whole in memory; the folder goes when
     // the request ends.
@@ -280,24 +289,18 @@ pub async fn from_url(
     run_ingest(&state, &caller, IngestRequest { input: IngestInput::Url(url), stream: body.stream, overlap }).await
 }
 
-/// Parameters of `GET /api/v1/export/focus`.
+/// The format of `GET /api/v1/export/focus`, beside the cost filters.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ExportParams {
+pub struct FormatParams {
     /// `csv` (default) or `parquet`.
-    #[param(pattern = "^(csv|parquet)$")]
-    format: Option<String>,
-    /// First charge day (YYYY-MM-DD).
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Day after the last (YYYY-MM-DD).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// `DIMENSION=V1,V2` (repeatable).
-    #[param(inline, value_type = Option<Vec<super::FilterText>>)]
-    filter: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = "^(csv|parquet)$")]
+    format: Option<ExportFormat>,
 }
+
+/// Parameters of `GET /api/v1/export/focus`.
+pub type ExportParams = And<CostFilters, FormatParams>;
 
 /// The tenant's records as a FOCUS 1.2 file (CSV or Parquet).
 #[utoipa::path(get, path = "/api/v1/export/focus", tag = "costs", params(ExportParams), security(("api_key" = [])),
@@ -307,21 +310,10 @@ pub struct ExportParams {
 pub async fn export_focus(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<ExportParams>,
 ) -> Result<Response, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut format = ExportFormat::Csv;
-    for (_, v) in take(&mut pairs, &["format"]) {
-        format = match v.as_str() {
-            "csv" => ExportFormat::Csv,
-            "parquet" => ExportFormat::Parquet,
-            _ => return Err(ApiError::bad_request(format!("format={v:?}: csv or parquet"))),
-        };
-    }
-    let q = cost_query(&pairs)?;
-    if !q.group_by.is_empty() {
-        return Err(ApiError::bad_request("an export is not grouped: drop group_by"));
-    }
+    let And(filters, FormatParams { format }) = params.into_inner()?;
+    let (q, format) = (filters.query(), format.unwrap_or(ExportFormat::Csv));
     let dir = tempfile::Builder::new()
         .prefix("valdrix-export-")
         .tempdir()

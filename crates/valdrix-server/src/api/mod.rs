@@ -1,11 +1,11 @@
 //! The `/api/v1` handlers and their OpenAPI description (what `/api/v1/openapi.json` serves).
 //!
-//! Query strings are parsed here rather than by serde so that every mistake becomes a 400 that
-//! names the parameter; the `*Params` structs exist to describe them in the document.
+//! Each endpoint's query parameters are one type ([`params`]) that both describes them in the
+//! document and reads them, so that every mistake becomes a 400 that names the parameter.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -22,11 +22,13 @@ pub mod anomalies;
 pub mod forecast;
 pub mod ingest;
 pub mod monitors;
+pub mod params;
 pub mod reconcile;
 mod refusals;
 pub mod trust;
 pub mod zombies;
 
+pub use params::{NoParams, Params};
 pub use refusals::{Conflict, Forbidden, NotFound, NotJson, Refusals, TooLarge, Unreadable, Unready, Unusable};
 
 /// The largest page any list answers.
@@ -80,35 +82,56 @@ pub enum MetricName {
     Contracted,
 }
 
-/// Parameters of `GET /api/v1/costs` (the same grouping and filters as `valdrix costs`).
+/// The range and filters of a cost question, shared by costs, records, the export and
+/// reconciliation (the same as `valdrix costs --from --to --filter`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct CostParams {
+pub struct CostFilters {
+    /// First charge day (YYYY-MM-DD).
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, format = Date)]
+    from: Option<chrono::NaiveDate>,
+    /// Day after the last charge day (YYYY-MM-DD, exclusive; not after `from` gives no rows).
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, format = Date)]
+    to: Option<chrono::NaiveDate>,
+    /// `DIMENSION=V1,V2`: keep records whose dimension has one of the values (repeatable; an
+    /// empty value matches records without one).
+    #[serde(default, deserialize_with = "params::each")]
+    #[param(inline, value_type = Option<Vec<FilterText>>)]
+    filter: Vec<Filter>,
+}
+
+impl CostFilters {
+    /// The cost query of the range and filters (billed, ungrouped).
+    pub fn query(self) -> CostQuery {
+        CostQuery { from: self.from, to: self.to, filters: self.filter, ..Default::default() }
+    }
+}
+
+/// How `GET /api/v1/costs` groups and what it adds up.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Grouping {
     /// Dimensions to group by, comma-separated: provider, service, service-category, account,
     /// sub-account, region, resource, charge-category, pricing-category, usage-type, day, month,
     /// currency, source, billing-period, tag:KEY.
-    #[param(pattern = r"^(DIMENSION(,DIMENSION)*)?$")]
-    group_by: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^(DIMENSION(,DIMENSION)*)?$")]
+    group_by: Option<params::Dimensions>,
     /// Which cost to add up (default billed).
-    metric: Option<MetricName>,
-    /// First charge day (YYYY-MM-DD).
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Day after the last charge day (YYYY-MM-DD, exclusive; not after `from` gives no rows).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// `DIMENSION=V1,V2`: keep records whose dimension has one of the values (repeatable; an
-    /// empty value matches records without one).
-    #[param(inline, value_type = Option<Vec<FilterText>>)]
-    filter: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<MetricName>)]
+    metric: Option<Metric>,
 }
 
-/// A filter, `DIMENSION=V1,V2`.
+/// Parameters of `GET /api/v1/costs`.
+pub type CostParams = params::And<CostFilters, Grouping>;
+
+/// A filter, `DIMENSION=V1,V2` (a schema only: filters are read as [`Filter`]).
 #[derive(Debug, ToSchema)]
 #[schema(value_type = String, pattern = r"^DIMENSION=.*$")]
-#[allow(dead_code)]
-pub struct FilterText(String);
+pub struct FilterText(pub String);
 
 /// One group of a cost answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,14 +161,15 @@ pub struct CostsOut {
 /// Parameters of `GET /api/v1/runs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct RunsParams {
     /// Runs per page, newest first (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<params::PageSize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^r[0-9]{1,18}$")]
-    cursor: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^r[0-9]{1,18}$")]
+    cursor: Option<params::Numbered<'r'>>,
 }
 
 /// Ingestion runs, newest first.
@@ -331,27 +355,12 @@ pub async fn metrics_page(State(stores): State<StorePool>) -> ([(axum::http::Hea
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics::render(&stores))
 }
 
-/// Takes the pairs named `names` out of `pairs` (the rest stay, in order).
-pub(crate) fn take(pairs: &mut Vec<(String, String)>, names: &[&str]) -> Vec<(String, String)> {
-    let (taken, rest) = std::mem::take(pairs).into_iter().partition(|(k, _)| names.contains(&k.as_str()));
-    *pairs = rest;
-    taken
-}
-
 /// A positive number naming a run or a plan; otherwise a 400 saying which.
 pub(crate) fn number(what: &str, v: &str) -> Result<i64, ApiError> {
     v.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::bad_request(format!("{what} {v:?}: a {what} number")))
-}
-
-/// A page size: 1 to [`MAX_PAGE`].
-pub(crate) fn page_limit(v: &str) -> Result<usize, ApiError> {
-    v.parse()
-        .ok()
-        .filter(|n| (1..=MAX_PAGE).contains(n))
-        .ok_or_else(|| ApiError::bad_request(format!("limit={v:?}: 1 to {MAX_PAGE}")))
 }
 
 /// Cuts `rows` (fetched one past `limit`) to a page: the rows, and the cursor of the next page
@@ -363,14 +372,6 @@ pub(crate) fn page<T>(mut rows: Vec<T>, limit: usize, cursor: impl Fn(&T) -> Str
     rows.truncate(limit);
     let next = rows.last().map(cursor);
     (rows, next)
-}
-
-/// Refuses any parameter left over.
-pub(crate) fn no_more(pairs: &[(String, String)]) -> Result<(), ApiError> {
-    match pairs.first() {
-        Some((k, _)) => Err(ApiError::bad_request(format!("unknown parameter {k:?}"))),
-        None => Ok(()),
-    }
 }
 
 /// A JSON request body, through the one extractor every handler takes: a body that is not JSON
@@ -416,48 +417,6 @@ pub(crate) fn apart<T, E: Into<valdrix_app::AppError>>(
     }
 }
 
-/// `key=value` pairs of a query string, in order (repeated keys kept).
-pub(crate) fn query_pairs(raw: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
-}
-
-pub(crate) fn date(name: &str, v: &str) -> Result<chrono::NaiveDate, ApiError> {
-    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request(format!("{name}={v:?}: expected YYYY-MM-DD")))
-}
-
-/// The cost query a query string asks for (see [`CostParams`]).
-pub(crate) fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiError> {
-    let mut q = CostQuery::default();
-    let dimension =
-        |d: &str| Dimension::parse(d).ok_or_else(|| ApiError::bad_request(format!("unknown dimension {d:?}")));
-    for (k, v) in pairs {
-        match k.as_str() {
-            "group_by" => {
-                for d in v.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-                    q.group_by.push(dimension(d)?);
-                }
-            }
-            "metric" => {
-                q.metric = Metric::parse(v).ok_or_else(|| {
-                    ApiError::bad_request(format!("metric={v:?}: use billed, effective, list or contracted"))
-                })?
-            }
-            "from" => q.from = Some(date("from", v)?),
-            "to" => q.to = Some(date("to", v)?),
-            "filter" => {
-                q.filters.push(Filter::parse(v).map_err(|e| match e {
-                    valdrix_store::query::FilterError::NoValues => ApiError::bad_request(format!("filter={v:?}: {e}")),
-                    unknown => ApiError::bad_request(unknown.to_string()),
-                })?);
-            }
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
-    }
-    Ok(q)
-}
-
 /// Cost totals grouped by any dimensions, per currency, exact.
 #[utoipa::path(get, path = "/api/v1/costs", tag = "costs", params(CostParams), security(("api_key" = [])), responses(
     (status = 200, description = "Groups per currency", body = CostsOut), Refusals,
@@ -465,9 +424,14 @@ pub(crate) fn cost_query(pairs: &[(String, String)]) -> Result<CostQuery, ApiErr
 pub async fn costs(
     caller: Caller,
     State(stores): State<StorePool>,
-    RawQuery(raw): RawQuery,
+    params: Params<CostParams>,
 ) -> Result<Json<CostsOut>, ApiError> {
-    let q = cost_query(&query_pairs(&raw)?)?;
+    let params::And(filters, grouping) = params.into_inner()?;
+    let q = CostQuery {
+        group_by: grouping.group_by.unwrap_or_default().0,
+        metric: grouping.metric.unwrap_or_default(),
+        ..filters.query()
+    };
     let tenant = caller.tenant.clone();
     let query = q.clone();
     let rows = stores.run(move |s| s.costs(&tenant, &query)).await?;
@@ -491,22 +455,11 @@ pub async fn costs(
 pub async fn runs(
     caller: Caller,
     State(stores): State<StorePool>,
-    RawQuery(raw): RawQuery,
+    params: Params<RunsParams>,
 ) -> Result<Json<RunsOut>, ApiError> {
-    let mut limit = 50usize;
-    let mut before: Option<i64> = None;
-    for (k, v) in query_pairs(&raw)? {
-        match k.as_str() {
-            "limit" => limit = page_limit(&v)?,
-            "cursor" => {
-                before =
-                    Some(v.strip_prefix('r').and_then(|n| n.parse::<i64>().ok()).filter(|n| *n >= 0).ok_or_else(
-                        || ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")),
-                    )?)
-            }
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
-    }
+    let p = params.into_inner()?;
+    let limit = params::PageSize::or(p.limit, 50);
+    let before = p.cursor.map(|c| c.0);
     let tenant = caller.tenant.clone();
     // One more than the page: whether there is a next page.
     let runs = stores.run(move |s| s.runs_before(&tenant, before, limit + 1)).await?;
@@ -528,8 +481,8 @@ pub struct TenantOut {
 /// Who the key is: its tenant and role.
 #[utoipa::path(get, path = "/api/v1/tenant", tag = "tenant", security(("api_key" = [])),
     responses((status = 200, description = "The caller", body = TenantOut), Refusals))]
-pub async fn tenant(caller: Caller, RawQuery(raw): RawQuery) -> Result<Json<TenantOut>, ApiError> {
-    no_more(&query_pairs(&raw)?)?;
+pub async fn tenant(caller: Caller, params: Params<NoParams>) -> Result<Json<TenantOut>, ApiError> {
+    params.into_inner()?;
     Ok(Json(TenantOut {
         tenant: caller.tenant.as_str().to_string(),
         key_id: caller.key_id.clone(),
@@ -541,8 +494,13 @@ pub async fn tenant(caller: Caller, RawQuery(raw): RawQuery) -> Result<Json<Tena
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("api_key" = [])), responses(
     (status = 200, description = "Keys, without secrets", body = KeysOut), Refusals, Forbidden,
 ))]
-pub async fn list_keys(caller: Caller, State(stores): State<StorePool>) -> Result<Json<KeysOut>, ApiError> {
+pub async fn list_keys(
+    caller: Caller,
+    State(stores): State<StorePool>,
+    params: Params<NoParams>,
+) -> Result<Json<KeysOut>, ApiError> {
     caller.require(Role::Admin)?;
+    params.into_inner()?;
     let tenant = caller.tenant.clone();
     let keys = stores.run(move |s| s.api_keys(&tenant)).await?;
     Ok(Json(KeysOut { keys: keys.into_iter().map(KeyOut::from).collect() }))

@@ -1,7 +1,7 @@
 //! Anomaly monitors over HTTP: kept detection settings that a daily job runs, and the anomalies
 //! each has reported (`valdrix anomalies --monitors`).
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,8 @@ use valdrix_store::forecasts::{AnomalyMonitor, AnomalyReport};
 use valdrix_store::keys::Role;
 
 use super::anomalies::check_series;
-use super::{no_more, query_pairs, Forbidden, NotFound, NotJson, Refusals, Unusable};
+use super::params;
+use super::{Forbidden, NoParams, NotFound, NotJson, Params, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
 /// An anomaly monitor's settings (the parameters of `GET /api/v1/anomalies`); what is left out
@@ -65,9 +66,9 @@ pub struct MonitorsOut {
 pub async fn monitors(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<NoParams>,
 ) -> Result<Json<MonitorsOut>, ApiError> {
-    no_more(&query_pairs(&raw)?)?;
+    params.into_inner()?;
     let tenant = caller.tenant.clone();
     let list = state.stores.run(move |s| s.anomaly_monitors(&tenant)).await?;
     Ok(Json(MonitorsOut { monitors: list }))
@@ -196,7 +197,7 @@ pub async fn report_anomalies(
             return Err(ApiError::bad_request("currency: 1 to 16 characters, no NUL"));
         }
         check_series(&a.series)?;
-        let start = super::date("start", &a.start)?;
+        let start = params::named::<chrono::NaiveDate>("start", &a.start)?;
         reports.push(AnomalyReport { series: a.series, currency: a.currency, first_day: start.to_string() });
     }
     let tenant = caller.tenant.clone();

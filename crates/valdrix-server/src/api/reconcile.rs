@@ -2,47 +2,47 @@
 //! sources of the same bill) compared per currency, the difference located by service, account
 //! and day.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::Json;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use valdrix_core::reconcile::{reconcile as compare, Contribution, Reconciliation};
-use valdrix_store::{CostQuery, Dimension};
+use valdrix_store::{CostQuery, Dimension, Filter, Metric};
 
-use super::{cost_query, query_pairs, take, MetricName, Refusals};
+use super::params::{self, And, Count};
+use super::{CostFilters, MetricName, Params, Refusals};
 use crate::{ApiError, AppState, Caller};
 
-/// Parameters of `GET /api/v1/reconciliation`.
+/// The two sides and how they are compared, beside the filters both share.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ReconcileParams {
+pub struct SidesParams {
     /// The left side: `DIMENSION=V1,V2` (repeatable), e.g. `source=named:cur`.
-    #[param(inline, value_type = Vec<super::FilterText>)]
-    left: Vec<String>,
+    #[serde(default, deserialize_with = "params::each")]
+    #[param(required = true, inline, value_type = Vec<super::FilterText>)]
+    left: Vec<Filter>,
     /// The right side, in the same form.
-    #[param(inline, value_type = Vec<super::FilterText>)]
-    right: Vec<String>,
+    #[serde(default, deserialize_with = "params::each")]
+    #[param(required = true, inline, value_type = Vec<super::FilterText>)]
+    right: Vec<Filter>,
     /// Amount compared (default billed).
-    metric: Option<MetricName>,
-    /// First charge day both sides share (YYYY-MM-DD).
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Day after the last (YYYY-MM-DD).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// Filters both sides share (repeatable).
-    #[param(inline, value_type = Option<Vec<super::FilterText>>)]
-    filter: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<MetricName>)]
+    metric: Option<Metric>,
     /// Flag differences above this many percent (default 0.5).
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = r"^[0-9]{1,6}(\.[0-9]{1,6})?$")]
     threshold: Option<String>,
     /// Contributors per dimension (1 to 100, default 5).
-    #[param(minimum = 1, maximum = 100)]
-    top: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    top: Option<Count<1, 100>>,
 }
+
+/// Parameters of `GET /api/v1/reconciliation` (the shared filters are both sides').
+pub type ReconcileParams = And<CostFilters, SidesParams>;
 
 /// A reconciliation.
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,17 +56,13 @@ pub struct ReconciliationOut {
     pub flagged: bool,
 }
 
-fn side(base: &CostQuery, filters: &[(String, String)], name: &str) -> Result<CostQuery, ApiError> {
+fn side(base: &CostQuery, filters: &[Filter], name: &str) -> Result<CostQuery, ApiError> {
     let mut q = base.clone();
     q.group_by = vec![Dimension::Service, Dimension::Account, Dimension::SubAccount, Dimension::Day];
     if filters.is_empty() {
         return Err(ApiError::bad_request(format!("give the {name} side: {name}=DIMENSION=VALUES")));
     }
-    for (_, v) in filters {
-        let parsed = cost_query(&[("filter".to_string(), v.clone())])
-            .map_err(|e| ApiError::bad_request(format!("{name}: {}", e.detail)))?;
-        q.filters.extend(parsed.filters);
-    }
+    q.filters.extend_from_slice(filters);
     Ok(q)
 }
 
@@ -93,32 +89,19 @@ fn contributions(rows: Vec<valdrix_store::CostRow>) -> Vec<Contribution> {
 pub async fn reconciliation(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<ReconcileParams>,
 ) -> Result<Json<ReconciliationOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let left = take(&mut pairs, &["left"]);
-    let right = take(&mut pairs, &["right"]);
-    let mut threshold = valdrix_core::reconcile::default_threshold_percent();
-    let mut top = 5usize;
-    for (k, v) in take(&mut pairs, &["threshold", "top"]) {
-        if k == "threshold" {
-            threshold = v
-                .parse::<Decimal>()
-                .ok()
-                .filter(|t| !t.is_sign_negative())
-                .ok_or_else(|| ApiError::bad_request(format!("threshold={v:?}: a percentage, e.g. 0.5")))?;
-        } else {
-            top = v
-                .parse()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| ApiError::bad_request(format!("top={v:?}: 1 to 100")))?;
-        }
-    }
-    let base = cost_query(&pairs)?;
-    if !base.group_by.is_empty() {
-        return Err(ApiError::bad_request("reconciliation groups by itself: drop group_by"));
-    }
+    let And(shared, SidesParams { left, right, metric, threshold, top }) = params.into_inner()?;
+    let threshold = match threshold {
+        None => valdrix_core::reconcile::default_threshold_percent(),
+        Some(v) => v
+            .parse::<Decimal>()
+            .ok()
+            .filter(|t| !t.is_sign_negative())
+            .ok_or_else(|| ApiError::bad_request(format!("threshold={v:?}: a percentage, e.g. 0.5")))?,
+    };
+    let top = Count::or(top, 5);
+    let base = CostQuery { metric: metric.unwrap_or_default(), ..shared.query() };
     let (lq, rq) = (side(&base, &left, "left")?, side(&base, &right, "right")?);
     let tenant = caller.tenant.clone();
     let (l, r) = state.stores.run(move |s| Ok((s.costs(&tenant, &lq)?, s.costs(&tenant, &rq)?))).await?;
@@ -129,16 +112,15 @@ pub async fn reconciliation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use valdrix_store::Filter;
 
     #[test]
     fn a_side_needs_a_filter_and_takes_each_given() {
         let base = CostQuery::default();
         assert!(side(&base, &[], "left").is_err());
-        let q = side(&base, &[("left".into(), "provider=AWS".into()), ("left".into(), "region=".into())], "left")
-            .expect("valid side");
+        let given: ReconcileParams = super::super::params::parse("left=provider=AWS&left=region=").expect("read");
+        let q = side(&base, &given.1.left, "left").expect("valid side");
         assert_eq!(q.filters.len(), 2);
         assert_eq!(q.filters[0], Filter { dimension: Dimension::Provider, values: vec!["AWS".into()] });
-        assert!(side(&base, &[("left".into(), "nonsense".into())], "left").is_err());
+        assert!(super::super::params::parse::<ReconcileParams>("left=nonsense").is_err());
     }
 }

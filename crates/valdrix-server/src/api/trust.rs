@@ -1,7 +1,7 @@
 //! Cost trust over HTTP: records and their history, what each run changed, restatement alerts,
 //! billing periods (close and reopen by hand) and how far the costs are complete and final.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -10,35 +10,36 @@ use utoipa::{IntoParams, ToSchema};
 use valdrix_store::keys::Role;
 use valdrix_store::{AuditEntry, PeriodInfo, RecordCursor, RecordRow, RestatementAlert};
 
-use super::{
-    cost_query, no_more, page, page_limit, query_pairs, take, Conflict, Forbidden, MetricName, NotFound, NotJson,
-    Refusals,
-};
+use super::params::{self, And, Count, FromArg, Numbered, PageSize, Positive, NOT_A_CURSOR};
+use super::{page, Conflict, CostFilters, Forbidden, MetricName, NoParams, NotFound, NotJson, Params, Refusals};
 use crate::{ApiError, AppState, Caller};
 
-/// Parameters of `GET /api/v1/records`.
+/// A page of records, beside the cost filters of `GET /api/v1/records`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct RecordsParams {
-    /// First charge day (YYYY-MM-DD).
-    #[param(format = Date)]
-    from: Option<String>,
-    /// Day after the last charge day (YYYY-MM-DD, exclusive).
-    #[param(format = Date)]
-    to: Option<String>,
-    /// `DIMENSION=V1,V2` (repeatable), as for `/api/v1/costs`.
-    #[param(inline, value_type = Option<Vec<super::FilterText>>)]
-    filter: Option<Vec<String>>,
+pub struct RecordsPage {
     /// Ignored for records (accepted so that a cost explorer's query string works unchanged).
-    metric: Option<MetricName>,
+    #[serde(rename = "metric", default, deserialize_with = "params::one")]
+    #[param(value_type = Option<MetricName>)]
+    _metric: Option<valdrix_store::Metric>,
     /// Records per page (1 to 500, default 100).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[0-9]{1,20}(\.[0-9]{1,8})?~[0-9a-f]{1,32}-[0-9]{8}$")]
-    cursor: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{1,20}(\.[0-9]{1,8})?~[0-9a-f]{1,32}-[0-9]{8}$")]
+    cursor: Option<RecordCursor>,
 }
+
+impl FromArg for RecordCursor {
+    fn from_arg(text: &str) -> Result<Self, String> {
+        RecordCursor::parse(text).ok_or_else(|| NOT_A_CURSOR.into())
+    }
+}
+
+/// Parameters of `GET /api/v1/records`.
+pub type RecordsParams = And<CostFilters, RecordsPage>;
 
 /// Records, largest |BilledCost| first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,29 +58,11 @@ pub struct RecordsOut {
 pub async fn records(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<RecordsParams>,
 ) -> Result<Json<RecordsOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut limit = 100;
-    let mut after = None;
-    for (k, v) in take(&mut pairs, &["limit", "cursor", "metric"]) {
-        match k.as_str() {
-            "limit" => limit = page_limit(&v)?,
-            "cursor" => {
-                after =
-                    Some(RecordCursor::parse(&v).ok_or_else(|| {
-                        ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page"))
-                    })?)
-            }
-            _ => {
-                super::cost_query(&[(k, v)])?;
-            }
-        }
-    }
-    let q = cost_query(&pairs)?;
-    if !q.group_by.is_empty() {
-        return Err(ApiError::bad_request("records are not grouped: drop group_by"));
-    }
+    let And(filters, page_of) = params.into_inner()?;
+    let limit = PageSize::or(page_of.limit, 100);
+    let (q, after) = (filters.query(), page_of.cursor);
     let tenant = caller.tenant.clone();
     let rows = state.stores.run(move |s| s.records(&tenant, &q, after.as_ref(), limit + 1)).await?;
     let (records, next_cursor) = page(rows, limit, |r| RecordCursor::after(r).encode());
@@ -105,7 +88,9 @@ pub async fn history(
     caller: Caller,
     State(state): State<AppState>,
     Path(record_id): Path<String>,
+    params: Params<NoParams>,
 ) -> Result<Json<HistoryOut>, ApiError> {
+    params.into_inner()?;
     // An id of the right shape whose day is not a date names no record.
     let shaped = record_id.split_once('-').is_some_and(|(k, d)| {
         (4..=32).contains(&k.len())
@@ -134,11 +119,11 @@ pub struct RunAuditOut {
 /// Parameters of `GET /api/v1/runs/{run_id}/audit`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct AuditParams {
     /// Largest changes listed (0 to 500, default 20).
-    #[param(minimum = 0, maximum = 500)]
-    largest: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 500)]
+    largest: Option<Count<0, { super::MAX_PAGE }>>,
 }
 
 fn run_id(v: &str) -> Result<i64, ApiError> {
@@ -153,22 +138,10 @@ pub async fn run_audit(
     caller: Caller,
     State(state): State<AppState>,
     Path(run): Path<String>,
-    RawQuery(raw): RawQuery,
+    params: Params<AuditParams>,
 ) -> Result<Json<RunAuditOut>, ApiError> {
     let run = run_id(&run)?;
-    let mut largest = 20usize;
-    for (k, v) in query_pairs(&raw)? {
-        match k.as_str() {
-            "largest" => {
-                largest = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n <= super::MAX_PAGE)
-                    .ok_or_else(|| ApiError::bad_request(format!("largest={v:?}: 0 to 500")))?
-            }
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
-    }
+    let largest = Count::or(params.into_inner()?.largest, 20);
     let tenant = caller.tenant.clone();
     let audit = state.stores.run(move |s| s.run_audit(&tenant, run, largest)).await?;
     Ok(Json(RunAuditOut { audit }))
@@ -177,14 +150,33 @@ pub async fn run_audit(
 /// Parameters of the audit entries of a run.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct EntriesParams {
     /// Entries per page (1 to 500, default 100).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[0-9a-f]{32}-[0-9]{8}$")]
-    cursor: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^[0-9a-f]{32}-[0-9]{8}$")]
+    cursor: Option<EntryCursor>,
+}
+
+/// The record id an entries page ends with (`KEYHEX-YYYYMMDD`, the key whole).
+#[derive(Debug, Clone)]
+pub struct EntryCursor(String);
+
+impl FromArg for EntryCursor {
+    fn from_arg(text: &str) -> Result<Self, String> {
+        let whole_id = text.len() == 41
+            && text.split_once('-').is_some_and(|(k, d)| {
+                k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()) && d.bytes().all(|b| b.is_ascii_digit())
+            });
+        if whole_id {
+            Ok(EntryCursor(text.to_string()))
+        } else {
+            Err(NOT_A_CURSOR.into())
+        }
+    }
 }
 
 /// A page of a run's audit entries, in record order.
@@ -206,29 +198,12 @@ pub async fn audit_entries(
     caller: Caller,
     State(state): State<AppState>,
     Path(run): Path<String>,
-    RawQuery(raw): RawQuery,
+    params: Params<EntriesParams>,
 ) -> Result<Json<EntriesOut>, ApiError> {
     let run = run_id(&run)?;
-    let mut limit = 100;
-    let mut after: Option<String> = None;
-    for (k, v) in query_pairs(&raw)? {
-        match k.as_str() {
-            "limit" => limit = page_limit(&v)?,
-            "cursor" => {
-                let ok = v.len() == 41
-                    && v.split_once('-').is_some_and(|(k, d)| {
-                        k.len() == 32
-                            && k.bytes().all(|b| b.is_ascii_hexdigit())
-                            && d.bytes().all(|b| b.is_ascii_digit())
-                    });
-                if !ok {
-                    return Err(ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")));
-                }
-                after = Some(v)
-            }
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
-    }
+    let p = params.into_inner()?;
+    let limit = PageSize::or(p.limit, 100);
+    let after = p.cursor.map(|c| c.0);
     let tenant = caller.tenant.clone();
     // A run's entries are bounded by what one delivery changed; the store answers them in
     // record-id order, and the page starts after the cursor's id.
@@ -253,17 +228,19 @@ pub async fn audit_entries(
 /// Parameters of `GET /api/v1/alerts`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct AlertsParams {
     /// Only the alerts of this run.
-    #[param(minimum = 1)]
-    run: Option<i64>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<i64>, minimum = 1)]
+    run: Option<Positive>,
     /// Alerts per page, newest first (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^a[0-9]{1,18}$")]
-    cursor: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^a[0-9]{1,18}$")]
+    cursor: Option<Numbered<'a'>>,
 }
 
 /// Restatement alerts, newest first.
@@ -283,24 +260,11 @@ pub struct AlertsOut {
 pub async fn alerts(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<AlertsParams>,
 ) -> Result<Json<AlertsOut>, ApiError> {
-    let mut limit = 50;
-    let mut before = None;
-    let mut run = None;
-    for (k, v) in query_pairs(&raw)? {
-        match k.as_str() {
-            "limit" => limit = page_limit(&v)?,
-            "run" => run = Some(run_id(&v)?),
-            "cursor" => {
-                before =
-                    Some(v.strip_prefix('a').and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| {
-                        ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page"))
-                    })?)
-            }
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
-    }
+    let p = params.into_inner()?;
+    let limit = PageSize::or(p.limit, 50);
+    let (run, before) = (p.run.map(|r| r.0), p.cursor.map(|c| c.0));
     let tenant = caller.tenant.clone();
     let alerts = state.stores.run(move |s| s.alerts(&tenant, run, before, limit + 1)).await?;
     let (alerts, next_cursor) = page(alerts, limit, |a| format!("a{}", a.alert_id));
@@ -310,14 +274,35 @@ pub async fn alerts(
 /// Parameters of `GET /api/v1/periods`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct PeriodsParams {
     /// Periods per page, newest first (1 to 500, default 100).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[0-9]{4}-[0-9]{2}~[\s\S]")]
-    cursor: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^[0-9]{4}-[0-9]{2}~[\s\S]")]
+    cursor: Option<PeriodCursor>,
+}
+
+/// The period and stream a periods page ends with: `YYYY-MM~STREAM`, as [`period_cursor`]
+/// writes it (and the schema's pattern says).
+#[derive(Debug, Clone)]
+pub struct PeriodCursor {
+    period: String,
+    stream: String,
+}
+
+impl FromArg for PeriodCursor {
+    fn from_arg(text: &str) -> Result<Self, String> {
+        let month = |p: &str| {
+            p.len() == 7 && p.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() })
+        };
+        text.split_once('~')
+            .filter(|(p, s)| month(p) && !s.is_empty())
+            .map(|(period, stream)| PeriodCursor { period: period.to_string(), stream: stream.to_string() })
+            .ok_or_else(|| NOT_A_CURSOR.into())
+    }
 }
 
 /// Billing periods of each stream, newest first.
@@ -341,27 +326,11 @@ fn period_cursor(p: &PeriodInfo) -> String {
 pub async fn periods(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<PeriodsParams>,
 ) -> Result<Json<PeriodsOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut limit = 100;
-    let mut after: Option<(String, String)> = None;
-    for (k, v) in take(&mut pairs, &["limit", "cursor"]) {
-        if k == "limit" {
-            limit = page_limit(&v)?;
-        } else {
-            // `YYYY-MM~STREAM`, as `period_cursor` writes it (and the schema's pattern says).
-            let month = |p: &str| {
-                p.len() == 7 && p.bytes().enumerate().all(|(i, b)| if i == 4 { b == b'-' } else { b.is_ascii_digit() })
-            };
-            let (period, stream) = v
-                .split_once('~')
-                .filter(|(p, s)| month(p) && !s.is_empty())
-                .ok_or_else(|| ApiError::bad_request(format!("cursor={v:?}: give the next_cursor of a page")))?;
-            after = Some((period.to_string(), stream.to_string()));
-        }
-    }
-    no_more(&pairs)?;
+    let p = params.into_inner()?;
+    let limit = PageSize::or(p.limit, 100);
+    let after = p.cursor;
     let tenant = caller.tenant.clone();
     // Periods are months × streams: few, and answered whole by the store, newest first then
     // by stream; the page starts after the cursor's position in that order.
@@ -369,8 +338,8 @@ pub async fn periods(
     let periods: Vec<PeriodInfo> = all
         .into_iter()
         .filter(|p| {
-            after.as_ref().is_none_or(|(period, stream)| {
-                p.period.as_str() < period.as_str() || (p.period == *period && p.stream.as_str() > stream.as_str())
+            after.as_ref().is_none_or(|c| {
+                p.period.as_str() < c.period.as_str() || (p.period == c.period && p.stream.as_str() > c.stream.as_str())
             })
         })
         .collect();
@@ -473,9 +442,9 @@ pub struct FreshnessOut {
 pub async fn freshness(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<NoParams>,
 ) -> Result<Json<FreshnessOut>, ApiError> {
-    no_more(&query_pairs(&raw)?)?;
+    params.into_inner()?;
     let tenant = caller.tenant.clone();
     let policy = state.policy.clone();
     let hours = policy.final_after_hours;

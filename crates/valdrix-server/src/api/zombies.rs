@@ -3,7 +3,7 @@
 //! before execution). Execution needs the cloud's credentials and runs where they are:
 //! `valdrix zombies remediate execute`.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -13,27 +13,31 @@ use valdrix_app::zombies::remediate::{approve_plan, cancel_plan, plan_remediatio
 use valdrix_store::keys::Role;
 use valdrix_store::zombies::{ZombieFilter, ZombieKey, ZombieStatus};
 
-use super::{no_more, page_limit, query_pairs, take, Conflict, Forbidden, NotFound, NotJson, Refusals};
+use super::params::{self, FromArg, PageSize};
+use super::{Conflict, Forbidden, NoParams, NotFound, NotJson, Params, Refusals};
 use crate::{ApiError, AppState, Caller};
 
 /// Parameters of `GET /api/v1/zombies`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct ZombiesParams {
     /// Statuses, comma-separated: new, still-present, resolved, ignored, or open (new and still
     /// present). Default: new, still present and ignored.
-    #[param(pattern = r"^(open|new|still-present|resolved|ignored)(,(open|new|still-present|resolved|ignored))*$")]
-    status: Option<String>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>, pattern = r"^(open|new|still-present|resolved|ignored)(,(open|new|still-present|resolved|ignored))*$")]
+    status: Option<Statuses>,
     /// Only this rule (`aws.ebs.unattached`).
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = r"^[^\x00]*$")]
     rule: Option<String>,
     /// Only this cloud.
+    #[serde(default, deserialize_with = "params::one")]
     #[param(pattern = r"^(aws|azure|gcp)$")]
     cloud: Option<String>,
     /// At most this many (1 to 500, default 100), costliest first.
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
 }
 
 /// A stored finding.
@@ -121,17 +125,24 @@ fn storable(name: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn statuses(v: &str) -> Result<Vec<ZombieStatus>, ApiError> {
-    let mut out = vec![];
-    for s in v.split(',') {
-        match s {
-            "open" => out.extend([ZombieStatus::New, ZombieStatus::StillPresent]),
-            other => out.push(ZombieStatus::parse(other).ok_or_else(|| {
-                ApiError::bad_request(format!("status={other:?}: new, still-present, resolved, ignored or open"))
-            })?),
+/// Finding statuses, comma-separated (`open`: new and still present).
+#[derive(Debug, Clone)]
+pub struct Statuses(Vec<ZombieStatus>);
+
+impl FromArg for Statuses {
+    fn from_arg(text: &str) -> Result<Self, String> {
+        let mut out = vec![];
+        for s in text.split(',') {
+            match s {
+                "open" => out.extend([ZombieStatus::New, ZombieStatus::StillPresent]),
+                other => out.push(
+                    ZombieStatus::parse(other)
+                        .ok_or_else(|| format!("{other:?} is not new, still-present, resolved, ignored or open"))?,
+                ),
+            }
         }
+        Ok(Statuses(out))
     }
-    Ok(out)
 }
 
 /// The tenant's zombie findings, with their evidence and cost.
@@ -140,27 +151,23 @@ fn statuses(v: &str) -> Result<Vec<ZombieStatus>, ApiError> {
 pub async fn list(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<ZombiesParams>,
 ) -> Result<Json<ZombiesOut>, ApiError> {
-    let mut pairs = query_pairs(&raw)?;
-    let mut filter = ZombieFilter {
-        statuses: vec![ZombieStatus::New, ZombieStatus::StillPresent, ZombieStatus::Ignored],
-        limit: 100,
-        ..Default::default()
-    };
-    for (k, v) in take(&mut pairs, &["status", "rule", "cloud", "limit"]) {
-        match k.as_str() {
-            "status" => filter.statuses = statuses(&v)?,
-            "rule" => {
-                storable("rule", &v)?;
-                filter.rule = Some(v)
-            }
-            "cloud" if matches!(v.as_str(), "aws" | "azure" | "gcp") => filter.cloud = Some(v),
-            "cloud" => return Err(ApiError::bad_request(format!("cloud={v:?}: aws, azure or gcp"))),
-            _ => filter.limit = page_limit(&v)?,
-        }
+    let p = params.into_inner()?;
+    if let Some(rule) = &p.rule {
+        storable("rule", rule)?;
     }
-    no_more(&pairs)?;
+    if let Some(v) = p.cloud.as_ref().filter(|v| !matches!(v.as_str(), "aws" | "azure" | "gcp")) {
+        return Err(ApiError::bad_request(format!("cloud={v:?}: aws, azure or gcp")));
+    }
+    let filter = ZombieFilter {
+        statuses: p
+            .status
+            .map_or_else(|| vec![ZombieStatus::New, ZombieStatus::StillPresent, ZombieStatus::Ignored], |s| s.0),
+        rule: p.rule,
+        cloud: p.cloud,
+        limit: PageSize::or(p.limit, 100),
+    };
     let tenant = caller.tenant.clone();
     let rows = state.stores.run(move |s| s.zombies(&tenant, &filter)).await?;
     let findings = rows.into_iter().map(ZombieOut::from).collect();
@@ -282,21 +289,11 @@ pub async fn ignore(
 /// Parameters of `GET /api/v1/zombies/scans` and `GET /api/v1/zombies/plans`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct LimitParams {
     /// At most this many, newest first (1 to 500, default 50).
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-}
-
-fn limit_only(raw: &Option<String>) -> Result<usize, ApiError> {
-    let mut pairs = query_pairs(raw)?;
-    let mut limit = 50;
-    for (_, v) in take(&mut pairs, &["limit"]) {
-        limit = page_limit(&v)?;
-    }
-    no_more(&pairs)?;
-    Ok(limit)
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<PageSize>,
 }
 
 /// Scans.
@@ -314,9 +311,9 @@ pub struct ScansOut {
 pub async fn scans(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<LimitParams>,
 ) -> Result<Json<ScansOut>, ApiError> {
-    let limit = limit_only(&raw)?;
+    let limit = PageSize::or(params.into_inner()?.limit, 50);
     let tenant = caller.tenant.clone();
     let scans = state.stores.run(move |s| s.zombie_scans(&tenant, limit)).await?;
     Ok(Json(ScansOut { scans }))
@@ -336,9 +333,9 @@ pub struct PlansOut {
 pub async fn plans(
     caller: Caller,
     State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
+    params: Params<LimitParams>,
 ) -> Result<Json<PlansOut>, ApiError> {
-    let limit = limit_only(&raw)?;
+    let limit = PageSize::or(params.into_inner()?.limit, 50);
     let tenant = caller.tenant.clone();
     let plans = state.stores.run(move |s| s.remediation_plans(&tenant, limit)).await?;
     Ok(Json(PlansOut { plans }))
@@ -425,8 +422,10 @@ pub async fn plan(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    params: Params<NoParams>,
 ) -> Result<Json<PlanOut>, ApiError> {
     let id = plan_id(&id)?;
+    params.into_inner()?;
     let tenant = caller.tenant.clone();
     let out = state
         .stores

@@ -10,13 +10,15 @@ use axum::response::Response;
 use chrono::{Months, NaiveDate};
 use maud::{html, Markup};
 use rust_decimal::Decimal;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use valdrix_analytics::allocation::{unallocated_by, Allocation, Dim, UnallocatedGroup, UNALLOCATED};
 
 use super::chart::{self, Series, SERIES_COLOURS};
 use super::{layout, money, page, Session};
 use crate::api::allocation::{self as api, Range, Run};
-use crate::api::{no_more, query_pairs, take};
+use crate::api::params::{self, Month};
 use crate::{ApiError, AppState};
 
 const TITLE: &str = "Allocation";
@@ -34,20 +36,32 @@ struct View {
     target: Option<String>,
 }
 
+/// The allocation pages' fields (a blank field is the same as none).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ViewParams {
+    /// The month (YYYY-MM); default: last month.
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<String>)]
+    month: Option<Month>,
+    /// Spread the bucket.
+    #[serde(default, deserialize_with = "params::one")]
+    #[param(value_type = Option<bool>)]
+    redistribute: Option<bool>,
+    /// The target explained.
+    target: Option<String>,
+}
+
 fn view(raw: &Option<String>, with_target: bool) -> Result<View, ApiError> {
-    let mut pairs = query_pairs(raw)?;
-    let mut v = View { month: api::last_month(), redistribute: false, target: None };
-    for (k, value) in take(&mut pairs, &["month", "redistribute", "target"]) {
-        match k.as_str() {
-            "month" if !value.is_empty() => v.month = api::month_start("month", &value)?,
-            "month" => {}
-            "redistribute" => v.redistribute = value == "true",
-            _ if with_target && !value.is_empty() && !value.contains('\0') => v.target = Some(value),
-            _ => return Err(ApiError::bad_request("target: a name")),
-        }
+    let p: ViewParams = params::parse_form(raw.as_deref().unwrap_or(""))?;
+    if p.target.as_ref().is_some_and(|t| !with_target || t.contains('\0')) {
+        return Err(ApiError::bad_request("target: a name"));
     }
-    no_more(&pairs)?;
-    Ok(v)
+    Ok(View {
+        month: p.month.map_or_else(api::last_month, |m| m.0),
+        redistribute: p.redistribute.unwrap_or(false),
+        target: p.target,
+    })
 }
 
 fn next(month: NaiveDate, n: u32) -> NaiveDate {

@@ -18,8 +18,9 @@ use valdrix_store::forecasts::{AnomalyFeedback, AnomalyMonitor};
 use valdrix_store::keys::Role;
 
 use super::{layout, money, page, session, Session};
-use crate::api::anomalies::{anomaly_query, change_mark, MarkChange, MarkIn};
+use crate::api::anomalies::{anomaly_query, change_mark, AnomalyCheck, MarkChange, MarkIn};
 use crate::api::apart;
+use crate::api::params;
 use crate::{ApiError, AppState};
 
 const TITLE: &str = "Anomalies";
@@ -43,18 +44,10 @@ fn amount(v: f64, currency: &str) -> String {
     money(Decimal::from_f64_retain(v).unwrap_or_default(), currency)
 }
 
-/// The form's fields as given: blank fields are left out (the defaults apply).
-fn given(raw: &Option<String>) -> Result<Vec<(String, String)>, ApiError> {
-    Ok(crate::api::query_pairs(raw)?.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect())
-}
-
 /// Anomalies by the query string's monitor and thresholds, and the marks.
 pub async fn overview(session: Session, State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let parsed = given(&raw).and_then(|mut pairs| {
-        let (q, check) = anomaly_query(&mut pairs)?;
-        crate::api::no_more(&pairs)?;
-        Ok((q, check))
-    });
+    // A blank field of the form is the same as none: the defaults apply.
+    let parsed = params::parse_form::<AnomalyCheck>(raw.as_deref().unwrap_or("")).and_then(anomaly_query);
     let (q, check) = match parsed {
         Ok(p) => p,
         Err(e) => return error_page(&session, e),
@@ -294,7 +287,7 @@ async fn change(
         return error_page(&session, e);
     }
     // Back to the same view; the query string is rebuilt, so only its pairs come back.
-    let pairs = crate::api::query_pairs(&Some(form.back)).unwrap_or_default();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&form.back).unwrap_or_default();
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     Redirect::to(&if query.is_empty() { "/anomalies".to_string() } else { format!("/anomalies?{query}") })
         .into_response()

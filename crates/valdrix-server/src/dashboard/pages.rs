@@ -16,6 +16,7 @@ use valdrix_store::{CostQuery, CostRow, Dimension, Freshness, Metric, Restatemen
 
 use super::chart::{self, Bar};
 use super::{layout, money, page, Session};
+use crate::api::params;
 use crate::{ApiError, AppState};
 
 /// An error in the page frame, the navigation showing `active`.
@@ -386,27 +387,37 @@ struct Explore {
     query: CostQuery,
 }
 
+/// The explorer's fields, as its form sends them (a blank field is the same as none).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ExploreParams {
+    /// One dimension to group by (default service).
+    group_by: Option<String>,
+    /// billed (default), effective, list or contracted.
+    metric: Option<String>,
+    /// First day (default: two months before the last day's month).
+    from: Option<String>,
+    /// Last day, inclusive (default: the last day with spend).
+    to: Option<String>,
+    /// `DIMENSION=V1,V2`, repeatable.
+    #[serde(default)]
+    filter: Vec<String>,
+}
+
 fn explore_params(raw: &Option<String>, last: NaiveDate) -> Result<Explore, ApiError> {
-    let pairs = crate::api::query_pairs(raw)?;
-    let mut group = "service".to_string();
-    let mut metric = Metric::Billed;
-    let mut from = last.with_day(1).and_then(|d| d.checked_sub_months(Months::new(2))).unwrap_or(last);
-    let mut to = last;
-    let mut filters = Vec::new();
-    for (k, v) in pairs {
-        let v = v.trim().to_string();
-        match k.as_str() {
-            "group_by" if !v.is_empty() => group = v,
-            "metric" if !v.is_empty() => {
-                metric = Metric::parse(&v).ok_or_else(|| ApiError::bad_request(format!("metric {v:?}")))?
-            }
-            "from" if !v.is_empty() => from = crate::api::date("from", &v)?,
-            "to" if !v.is_empty() => to = crate::api::date("to", &v)?,
-            "filter" if !v.is_empty() => filters.push(v),
-            "group_by" | "metric" | "from" | "to" | "filter" => {}
-            other => return Err(ApiError::bad_request(format!("unknown parameter {other:?}"))),
-        }
-    }
+    let p: ExploreParams = params::parse_form(raw.as_deref().unwrap_or(""))?;
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    let group = given(&p.group_by).unwrap_or_else(|| "service".to_string());
+    let metric = given(&p.metric).map(|m| params::named::<Metric>("metric", &m)).transpose()?.unwrap_or_default();
+    let from = match given(&p.from) {
+        Some(v) => params::named("from", &v)?,
+        None => last.with_day(1).and_then(|d| d.checked_sub_months(Months::new(2))).unwrap_or(last),
+    };
+    let to = match given(&p.to) {
+        Some(v) => params::named("to", &v)?,
+        None => last,
+    };
+    let filters: Vec<String> = p.filter.iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
     let dimension =
         Dimension::parse(&group).ok_or_else(|| ApiError::bad_request(format!("unknown dimension {group:?}")))?;
     let mut query = CostQuery {
@@ -417,8 +428,7 @@ fn explore_params(raw: &Option<String>, last: NaiveDate) -> Result<Explore, ApiE
         ..Default::default()
     };
     for f in &filters {
-        let parsed = crate::api::cost_query(&[("filter".to_string(), f.clone())])?;
-        query.filters.extend(parsed.filters);
+        query.filters.push(params::named("filter", f)?);
     }
     Ok(Explore { group, metric, from, to, filters, query })
 }
@@ -591,7 +601,8 @@ fn run_row(r: &RunSummary) -> Markup {
 /// Ingestion runs, newest first, 50 a page.
 pub async fn runs(session: Session, State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
     let mut before = None;
-    for (k, v) in crate::api::query_pairs(&raw).unwrap_or_default() {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    for (k, v) in pairs {
         if k == "before" {
             before = v.parse::<i64>().ok();
         }
