@@ -18,7 +18,7 @@ use super::params::{self, And};
 use super::{apart, Forbidden, NoParams, NotFound, NotJson, Params, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
-use super::forecast::{bad, SpendParams};
+use super::forecast::SpendParams;
 
 /// How an anomaly check judges a day, and from which day.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -67,7 +67,7 @@ pub(crate) fn anomaly_query(And(spend_of, check): AnomalyCheck) -> Result<(Spend
     let mut thresholds = Thresholds::default();
     for (name, text) in check.thresholds() {
         if let Some(text) = text {
-            thresholds.set(name, text).map_err(|e| bad(&e.field, &e.text, e.expected))?;
+            thresholds.set(name, text).map_err(|e| params::refused(&e.field, &e.text, e.expected))?;
         }
     }
     Ok((q, CheckOptions::new(check.from, thresholds)))

@@ -17,10 +17,6 @@ use super::params::{self, And, Count, PageSize};
 use super::{apart, NotFound, Params, Refusals, Unusable};
 use crate::{ApiError, AppState, Caller};
 
-pub(crate) fn bad(name: &str, v: &str, what: &str) -> ApiError {
-    ApiError::bad_request(format!("{name}={v:?}: {what}"))
-}
-
 /// What spend a forecast or an anomaly check is of: the total, or each value of a dimension.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -357,10 +357,10 @@ pub async fn metrics_page(State(stores): State<StorePool>) -> ([(axum::http::Hea
 
 /// A positive number naming a run or a plan; otherwise a 400 saying which.
 pub(crate) fn number(what: &str, v: &str) -> Result<i64, ApiError> {
-    v.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_request(format!("{what} {v:?}: a {what} number")))
+    use params::FromArg;
+    params::Positive::from_arg(v)
+        .map(|p| p.0)
+        .map_err(|_| ApiError::bad_request(format!("{what} {v:?}: a {what} number")))
 }
 
 /// Cuts `rows` (fetched one past `limit`) to a page: the rows, and the cursor of the next page

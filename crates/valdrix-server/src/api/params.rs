@@ -116,7 +116,7 @@ pub(crate) fn from_pairs<T: Query>(pairs: &[(String, String)]) -> Result<T, ApiE
         let Some(p) = described.iter().find(|p| p.name == *k) else {
             return Err(ApiError::bad_request(format!("unknown parameter {k:?}")));
         };
-        if !is_list(p) && pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+        if pairs[..i].iter().any(|(earlier, _)| earlier == k) && !is_list(p) {
             return Err(ApiError::bad_request(format!("{k} given twice: it takes one value")));
         }
     }
@@ -126,9 +126,7 @@ pub(crate) fn from_pairs<T: Query>(pairs: &[(String, String)]) -> Result<T, ApiE
         pairs
             .iter()
             .find_map(|(k, v)| match T::read(std::slice::from_ref(&(k.clone(), v.clone()))) {
-                Err(e) if !e.to_string().starts_with("missing field") => {
-                    Some(ApiError::bad_request(format!("{k}={v:?}: {e}")))
-                }
+                Err(e) if !e.to_string().starts_with("missing field") => Some(refused(k, v, &e.to_string())),
                 _ => None,
             })
             .unwrap_or_else(|| ApiError::bad_request(whole.to_string().replace("missing field", "missing parameter")))
@@ -153,7 +151,12 @@ pub trait FromArg: Sized {
 
 /// `v`, the value of `name` (a path segment or a body's field), read by its rule.
 pub(crate) fn named<T: FromArg>(name: &str, v: &str) -> Result<T, ApiError> {
-    T::from_arg(v).map_err(|e| ApiError::bad_request(format!("{name}={v:?}: {e}")))
+    T::from_arg(v).map_err(|e| refused(name, v, &e))
+}
+
+/// The 400 for value `v` of `name`: `name="v": what is wanted`.
+pub(crate) fn refused(name: &str, v: &str, wanted: &str) -> ApiError {
+    ApiError::bad_request(format!("{name}={v:?}: {wanted}"))
 }
 
 /// `#[serde(default, deserialize_with = "one")]`: an optional parameter read by its rule. An
